@@ -1,0 +1,57 @@
+"""The `optcache` command line. Subcommands live in sibling modules; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from optcache.errors import InvalidInput, SolverUnavailable
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="optcache: model caching, offloading and service auctions for LLM agents at the edge.")
+
+
+def emit(obj: dict) -> None:
+    """Print a JSON object (the CLI contract of FORMULATION §10)."""
+    typer.echo(json.dumps(obj, indent=1, default=float))
+
+
+def _register_commands() -> None:
+    from optcache.cli import basic  # noqa: F401
+
+    for mod in ("optcache.cli.market", "optcache.cli.study"):
+        try:
+            __import__(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; InvalidInput and a missing solver become one line and exit 2."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except InvalidInput as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except SolverUnavailable as e:
+        typer.echo(f"error: solver: {e}", err=True)
+        return 2
+    except Exception as e:  # usage errors of typer's (vendored) click: print as click would
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
+            e.show()
+            return int(e.exit_code)
+        if type(e).__name__ == "Exit":
+            return int(getattr(e, "exit_code", 0))
+        if type(e).__name__ == "Abort":
+            typer.echo("aborted", err=True)
+            return 1
+        raise
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from optcache.cli import run
+
+run()

@@ -1,0 +1,53 @@
+"""Context fill (18) and age of thought (19), FORMULATION §3. Pure numpy, no solver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class State:
+    """What a station carries from one slot to the next: cache a, context K and AoT κ per pair."""
+
+    cached: np.ndarray
+    K: np.ndarray
+    kappa: np.ndarray
+
+    @classmethod
+    def cold(cls, P: int) -> State:
+        """Slot 0: nothing cached, empty contexts (a[0] = 0, K[0] = κ[0] = 0)."""
+        z = np.zeros(P)
+        return cls(z.copy(), z.copy(), z.copy())
+
+
+def step(state: State, a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray) -> State:
+    """One slot of (18) and (19): unloaded pairs reset, cached ones add k·x and decay by Δ."""
+    add = k * x
+    K = a * (state.K + add)
+    kappa = a * np.maximum(state.kappa + add - delta, 0.0)
+    return State(np.asarray(a, float).copy(), K, kappa)
+
+
+def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
+               state0: State | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """K[t][p] and κ[t][p] for every slot of a schedule (a, x) of shape (T, P)."""
+    T, P = a.shape
+    st = state0 or State.cold(P)
+    K = np.zeros((T, P))
+    kappa = np.zeros((T, P))
+    for t in range(T):
+        st = step(st, a[t], x[t], k, delta)
+        K[t], kappa[t] = st.K, st.kappa
+    return K, kappa
+
+
+def final_state(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
+                state0: State | None = None) -> State:
+    """The state after the last slot of (a, x): the boundary state of a rolling-horizon window."""
+    T, P = a.shape
+    st = state0 or State.cold(P)
+    for t in range(T):
+        st = step(st, a[t], x[t], k, delta)
+    return st

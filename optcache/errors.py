@@ -1,0 +1,20 @@
+"""One exception type for bad input, so the CLI can turn it into one line and exit code 2."""
+
+from __future__ import annotations
+
+
+class InvalidInput(ValueError):
+    """Raised for malformed or inconsistent input; `field` names the offending JSON path."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class SolverUnavailable(RuntimeError):
+    """Raised when a method needs a solver that is not installed or not licensed."""
+
+
+class InfeasibleModel(RuntimeError):
+    """Raised when a model has no feasible point (it should not happen for problem (28))."""

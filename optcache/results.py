@@ -1,0 +1,82 @@
+"""One result record for every method, exact or heuristic (after Pyomo's Results, linopy's SolverReport)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from optcache.evaluator import Evaluation, evaluate
+from optcache.instance import Instance
+from optcache.schedule import Schedule
+
+STATUSES = ("ok", "warning", "error")
+"""`ok`: a feasible schedule (proven optimal or not, see `termination`); `warning`: a schedule that
+the evaluator finds infeasible; `error`: no schedule."""
+
+TERMINATIONS = ("optimal", "time_limit", "heuristic", "infeasible", "error")
+"""`optimal`: gap <= the requested gap, certified by the bound; `time_limit`: the incumbent at the
+time limit (ok, not proven optimal); `heuristic`: a method without a bound."""
+
+
+def relative_gap(cost: float | None, bound: float | None) -> float | None:
+    """(cost - bound) / max(|cost|, 1e-10), the MIP convention; None without a bound."""
+    if cost is None or bound is None or not np.isfinite(bound):
+        return None
+    return max(cost - bound, 0.0) / max(abs(cost), 1e-10)
+
+
+@dataclass
+class MethodResult:
+    """What every method returns: status, termination, evaluator cost, bound, gap, time, solver."""
+
+    method: str
+    status: str
+    termination: str
+    cost: float | None
+    bound: float | None
+    seconds: float
+    schedule: Schedule | None = field(default=None, repr=False)
+    evaluation: Evaluation | None = field(default=None, repr=False)
+    nodes: int | None = None
+    solver: str | None = None
+    solver_version: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def gap(self) -> float | None:
+        return relative_gap(self.cost, self.bound)
+
+    @classmethod
+    def from_schedule(cls, inst: Instance, method: str, schedule: Schedule, seconds: float, *,
+                      termination: str = "heuristic", bound: float | None = None,
+                      **kw: Any) -> MethodResult:
+        """Score a method's schedule with the evaluator and wrap it in a record."""
+        ev = evaluate(inst, schedule)
+        status = "ok" if ev.feasible else "warning"
+        return cls(method, status, termination, ev.cost, bound, seconds, schedule, ev, **kw)
+
+    def to_contract(self) -> dict:
+        """The JSON object `optcache solve` prints (FORMULATION §10), plus gap and provenance."""
+        return {
+            "method": self.method,
+            "status": self.status,
+            "termination": self.termination,
+            "cost": self.cost,
+            "bound": self.bound,
+            "gap": self.gap,
+            "seconds": self.seconds,
+            "nodes": self.nodes,
+            "solver": self.solver,
+            "solver_version": self.solver_version,
+            "terms": None if self.evaluation is None else self.evaluation.terms,
+            "schedule": None if self.schedule is None else self.schedule.to_dict(),
+        }
+
+    def summary(self) -> dict:
+        """A flat row for tables (no schedule)."""
+        row = {k: v for k, v in self.to_contract().items() if k not in ("schedule", "terms")}
+        if self.evaluation is not None:
+            row.update(self.evaluation.terms)
+        return row

@@ -1,0 +1,111 @@
+"""Schedules: per station, `cached` a[t][p] and `edge_requests` x[t][p] (FORMULATION §2, §10)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optcache.errors import InvalidInput
+from optcache.instance import Instance, read_json, write_atomic
+
+
+@dataclass(frozen=True, eq=False)
+class StationSchedule:
+    """Decisions of one station: a (cached, 0/1) and x (edge-served requests), both (T, P).
+
+    Stored as float so that a non-integral value read from a file is reported by the evaluator
+    as an integrality violation instead of being silently rounded.
+    """
+
+    cached: np.ndarray
+    edge_requests: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, StationSchedule)
+                and np.array_equal(self.cached, other.cached)
+                and np.array_equal(self.edge_requests, other.edge_requests))
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A schedule for every station of an instance."""
+
+    stations: tuple[StationSchedule, ...]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Schedule) and self.stations == other.stations
+
+    @classmethod
+    def from_arrays(cls, per_station: list[tuple[np.ndarray, np.ndarray]]) -> Schedule:
+        return cls(tuple(StationSchedule(np.asarray(a, float), np.asarray(x, float))
+                         for a, x in per_station))
+
+    @classmethod
+    def all_cloud(cls, inst: Instance) -> Schedule:
+        z = np.zeros((inst.slots, inst.n_pairs))
+        return cls.from_arrays([(z, z) for _ in inst.stations])
+
+    def to_dict(self) -> dict:
+        def clean(arr: np.ndarray) -> list:
+            return [[int(v) if float(v).is_integer() else float(v) for v in row] for row in arr]
+
+        return {"stations": [{"cached": clean(s.cached), "edge_requests": clean(s.edge_requests)}
+                             for s in self.stations]}
+
+    @classmethod
+    def from_dict(cls, d: Any, inst: Instance | None = None) -> Schedule:
+        return parse_schedule(d, inst)
+
+
+def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
+    """Parse a schedule object; with an instance, also check that its shapes fit it."""
+    if not isinstance(d, dict):
+        raise InvalidInput("schedule", f"expected an object, got {type(d).__name__}")
+    sts = d.get("stations")
+    if not isinstance(sts, list):
+        raise InvalidInput("stations", "missing or not a list")
+    if inst is not None and len(sts) != inst.n_stations:
+        raise InvalidInput("stations", f"expected {inst.n_stations} stations (as in the instance), got {len(sts)}")
+    out = []
+    for n, s in enumerate(sts):
+        if not isinstance(s, dict):
+            raise InvalidInput(f"stations[{n}]", "expected an object")
+        arrs = []
+        for key in ("cached", "edge_requests"):
+            where = f"stations[{n}].{key}"
+            if key not in s:
+                raise InvalidInput(where, "missing")
+            arrs.append(_matrix(s[key], where, inst))
+        if arrs[0].shape != arrs[1].shape:
+            raise InvalidInput(f"stations[{n}].edge_requests",
+                               f"shape {arrs[1].shape} differs from cached {arrs[0].shape}")
+        out.append(StationSchedule(*arrs))
+    return Schedule(tuple(out))
+
+
+def _matrix(v: Any, where: str, inst: Instance | None) -> np.ndarray:
+    if not isinstance(v, list) or not all(isinstance(r, list) for r in v):
+        raise InvalidInput(where, "expected a list of lists (slots × pairs)")
+    widths = {len(r) for r in v}
+    if len(widths) > 1:
+        raise InvalidInput(where, "rows have different lengths")
+    for t, row in enumerate(v):
+        for p, x in enumerate(row):
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
+                raise InvalidInput(f"{where}[{t}][{p}]", f"expected a finite number, got {x!r}")
+    arr = np.asarray(v, dtype=float).reshape(len(v), widths.pop() if widths else 0)
+    if inst is not None and arr.shape != (inst.slots, inst.n_pairs):
+        raise InvalidInput(where, f"expected shape ({inst.slots}, {inst.n_pairs}) (slots, pairs), got {arr.shape}")
+    return arr
+
+
+def load_schedule(path: str | os.PathLike, inst: Instance | None = None) -> Schedule:
+    return parse_schedule(read_json(path, "schedule"), inst)
+
+
+def save_schedule(schedule: Schedule, path: str | os.PathLike) -> None:
+    write_atomic(path, json.dumps(schedule.to_dict()))

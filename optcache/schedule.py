@@ -65,6 +65,8 @@ def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
     """Parse a schedule object; with an instance, also check that its shapes fit it."""
     if not isinstance(d, dict):
         raise InvalidInput("schedule", f"expected an object, got {type(d).__name__}")
+    if "stations" not in d and isinstance(d.get("schedule"), dict):
+        d = d["schedule"]  # the output of `optcache solve` carries its schedule under "schedule"
     sts = d.get("stations")
     if not isinstance(sts, list):
         raise InvalidInput("stations", "missing or not a list")

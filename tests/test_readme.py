@@ -1,0 +1,35 @@
+"""The README's examples run: every ```python block is executed, every `optcache ...` line too."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_python_examples_run(tmp_path, monkeypatch):
+    blocks = _blocks("python")
+    assert blocks, "the README must carry a Python example"
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+
+
+def test_cli_examples_run(tmp_path):
+    lines = [ln.split("#")[0].strip() for b in _blocks("bash") for ln in b.splitlines()]
+    cmds = [ln for ln in lines if ln.startswith("optcache ") and "--scheduler" not in ln]
+    assert cmds, "the README must show the CLI"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for cmd in cmds:
+        r = subprocess.run(shlex.split(cmd), cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, f"{cmd}\n{r.stderr}"

@@ -57,8 +57,10 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
     viol: list[dict] = []
 
     def add(constraint: str, t: int, p: int | None, value: float, limit: float) -> None:
-        viol.append({"constraint": constraint, "station": station, "slot": slot0 + t + 1,
-                     "pair": p, "value": float(value), "limit": float(limit)})
+        # plain ints, so the CLI's JSON prints "slot": 1, not 1.0 (argwhere yields numpy ints)
+        viol.append({"constraint": constraint, "station": int(station), "slot": int(slot0 + t + 1),
+                     "pair": None if p is None else int(p), "value": float(value),
+                     "limit": float(limit)})
 
     # integrality (28d) and the range of x
     for t, p in np.argwhere((a != 0) & (a != 1)):

@@ -19,6 +19,8 @@ import numpy as np
 from optcache.errors import InvalidInput
 
 FORMAT = "optcache/instance@1"
+MAX_REQUESTS = 2**53
+"""Largest request count accepted: beyond it counts are not exact in float64 (and overflow int64)."""
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -49,8 +51,12 @@ def _check_num(v: Any, where: str, *, lo: float | None = 0.0, lo_open: bool = Fa
                hi: float | None = None, hi_open: bool = False, integer: bool = False) -> Any:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise InvalidInput(where, f"expected a number, got {type(v).__name__}")
-    if not math.isfinite(float(v)):
-        raise InvalidInput(where, f"must be finite, got {v}")
+    try:
+        finite = math.isfinite(float(v))
+    except OverflowError:  # a JSON integer beyond float range
+        finite = False
+    if not finite:
+        raise InvalidInput(where, f"must be finite, got {str(v)[:20]}")
     if integer:
         if float(v) != int(v):
             raise InvalidInput(where, f"must be an integer, got {v}")
@@ -285,7 +291,7 @@ def parse_instance(d: Any) -> Instance:
         for t, row in enumerate(rows):
             row = _list(row, f"{w}.requests[{t}]", len(pairs))
             for p, v in enumerate(row):
-                R[t, p] = _check_num(v, f"{w}.requests[{t}][{p}]", integer=True)
+                R[t, p] = _check_num(v, f"{w}.requests[{t}][{p}]", integer=True, hi=MAX_REQUESTS)
         stations.append(Station(_str(s, "name", w), _num(s, "gpu_memory_gb", w),
                                 _num(s, "compute_budget_flops", w),
                                 _num(s, "compute_flops_per_s", w, lo_open=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,13 @@ def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
     return Schedule(tuple(out))
 
 
+def _finite(x: int | float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # a JSON integer beyond float range
+        return False
+
+
 def _matrix(v: Any, where: str, inst: Instance | None) -> np.ndarray:
     if not isinstance(v, list) or not all(isinstance(r, list) for r in v):
         raise InvalidInput(where, "expected a list of lists (slots × pairs)")
@@ -97,8 +105,8 @@ def _matrix(v: Any, where: str, inst: Instance | None) -> np.ndarray:
         raise InvalidInput(where, "rows have different lengths")
     for t, row in enumerate(v):
         for p, x in enumerate(row):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x):
-                raise InvalidInput(f"{where}[{t}][{p}]", f"expected a finite number, got {x!r}")
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not _finite(x):
+                raise InvalidInput(f"{where}[{t}][{p}]", f"expected a finite number, got {repr(x)[:20]}")
     arr = np.asarray(v, dtype=float).reshape(len(v), widths.pop() if widths else 0)
     if inst is not None and arr.shape != (inst.slots, inst.n_pairs):
         raise InvalidInput(where, f"expected shape ({inst.slots}, {inst.n_pairs}) (slots, pairs), got {arr.shape}")

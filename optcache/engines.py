@@ -1,0 +1,149 @@
+"""Where study cells run: in-process, a local process pool, or a Dask cluster; one interface.
+
+Every engine is a generator `(func, items) -> (index, result)` in completion order, so the study
+can checkpoint as results arrive. Workers run one solver thread each: the machine's cores are
+shared by the workers, not by the threads of one solve.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from optcache.errors import InvalidInput, SolverUnavailable
+
+ENGINES = ("local", "dask")
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+"""Environment variables set to 1 in every worker before the numeric libraries start threads."""
+
+
+def default_workers() -> int:
+    """min(2, cores): the shared 2-core machine this project is developed on sets the ceiling."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def limit_threads() -> None:
+    """One thread per worker for OpenMP/MKL/numba (via the environment) and torch (if imported)."""
+    for var in THREAD_ENV:
+        os.environ[var] = "1"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+def _bar(total: int, desc: str, progress: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="cell", disable=not progress, file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def run_serial(func: Callable, items: Sequence, *, progress: bool = True,
+               desc: str = "study") -> Iterator[tuple[int, Any]]:
+    """In this process, in order: for tests, notebooks and debugging (no pickling, no threads set)."""
+    with _bar(len(items), f"{desc} (serial)", progress) as bar:
+        for i, item in enumerate(items):
+            yield i, func(item)
+            bar.update()
+
+
+def run_local(func: Callable, items: Sequence, *, workers: int | None = None,
+              progress: bool = True, desc: str = "study") -> Iterator[tuple[int, Any]]:
+    """A process pool of `workers` (default `default_workers()`); workers=1 runs serially here.
+
+    Workers start from a forkserver, not by forking this process, so that threads of the caller
+    (a Dask client, torch, a notebook kernel) are never copied half-locked into a worker.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+    if workers == 1 or len(items) <= 1:
+        yield from run_serial(func, items, progress=progress, desc=desc)
+        return
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
+                               initializer=limit_threads)
+    try:
+        futures = {pool.submit(func, item): i for i, item in enumerate(items)}
+        with _bar(len(items), f"{desc} (local x{workers})", progress) as bar:
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+                bar.update()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_call(func: Callable, item: Any) -> Any:
+    limit_threads()
+    return func(item)
+
+
+def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
+             workers: int | None = None, progress: bool = True,
+             desc: str = "study") -> Iterator[tuple[int, Any]]:
+    """On a Dask cluster: `scheduler` is an address ("tcp://host:8786"), a `distributed.Client`,
+    or None for an in-process LocalCluster of `workers` single-threaded worker processes.
+
+    Workers of a remote cluster must have optcache installed (the same version as here).
+    """
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as e:  # pragma: no cover - dask is a dependency
+        raise SolverUnavailable(f"engine 'dask' needs dask[distributed]: {e}") from None
+
+    cluster = None
+    own_client = True
+    if scheduler is None:
+        n = default_workers() if workers is None else workers
+        if n < 1:
+            raise InvalidInput("workers", f"must be a positive integer, got {n!r}")
+        cluster = LocalCluster(n_workers=min(n, max(len(items), 1)), threads_per_worker=1,
+                               processes=True, dashboard_address=None,
+                               env={var: "1" for var in THREAD_ENV})
+        client = Client(cluster)
+    elif isinstance(scheduler, str):
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as e:
+            raise InvalidInput("scheduler", f"cannot connect to {scheduler!r}: {e}") from None
+    elif isinstance(scheduler, Client):
+        client, own_client = scheduler, False
+    else:
+        raise InvalidInput("scheduler", f"expected an address or a distributed.Client, got {type(scheduler).__name__}")
+
+    try:
+        futures = client.map(_dask_call, [func] * len(items), items, pure=False)
+        index = {f.key: i for i, f in enumerate(futures)}
+        where = "local cluster" if cluster is not None else str(scheduler if isinstance(scheduler, str) else "client")
+        with _bar(len(items), f"{desc} (dask, {where})", progress) as bar:
+            for fut in as_completed(futures):
+                yield index[fut.key], fut.result()
+                bar.update()
+    finally:
+        if own_client:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run(engine: str, func: Callable, items: Sequence, *, scheduler: Any = None,
+        workers: int | None = None, progress: bool = True,
+        desc: str = "study") -> Iterator[tuple[int, Any]]:
+    """Dispatch on `engine` ("local" or "dask"); a scheduler address makes sense only for dask."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+    if engine == "local":
+        if scheduler is not None:
+            raise InvalidInput("scheduler", "only the dask engine takes a scheduler")
+        return run_local(func, items, workers=workers, progress=progress, desc=desc)
+    if engine == "dask":
+        return run_dask(func, items, scheduler=scheduler, workers=workers, progress=progress,
+                        desc=desc)
+    raise InvalidInput("engine", f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")

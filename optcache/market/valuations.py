@@ -1,0 +1,299 @@
+"""Auction rounds built from caching simulations (FORMULATION §9): v_n = c · m_n, v_0 = c · m_0.
+
+One *episode* is one scenario instance (`optcache.generate`, one seed) whose stations each run a
+caching policy (`laot` by default). Every (slot t, service i) with requests is one *round*:
+
+- `c` (common value) = the resource cost of the opportunity by §4: all of the service's requests
+  in the slot, over every station and pair of the service, sent to the cloud, i.e.
+  `c = Σ_n Σ_{p of i} R_n[t][p] · (d_i / r^C_n + l_{0,p})` (backhaul (22) + cloud (26)).
+  Rounds without requests are skipped.
+- `m_n` (private match) = `(κ_n + κ_0) · ln(1/β)` of station n's pair for the service, with `κ_n`
+  the age of thought *entering* slot t (after slot t-1, from `dynamics.trajectory` on the policy's
+  schedule): bids are sealed before the slot is served. With several pairs per service, the best.
+- `m_0` = `CLOUD_MATCH` (below); the satellite's value `v_0 = c · m_0`.
+- `eligible[t]`: the satellite may win only in slots inside its coverage window (30b).
+- `x0`: the satellite's contract price for the episode, fixed, from *previous* episodes only
+  (`contract_price`); the first `warmup` episodes of a dataset are history and are not scored.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from optcache import assumptions as A
+from optcache.dynamics import trajectory
+from optcache.errors import InvalidInput
+from optcache.scenario import generate
+
+CLOUD_MATCH = 200.0
+"""m_0, the cloud's match reached through the satellite, in the units of `(κ + κ_0) · ln(1/β)`.
+
+The match of a ground pair holding ~690 tokens of age of thought at the mean ln(1/β) ≈ 0.29 of
+β ~ U[0.6, 0.9]: a cloud model with a warm but generic context. Calibrated, not given by the paper
+(`assumptions.CLOUD_MATCH = 1` is below every ground match and would make the satellite worthless):
+under `laot` on the default scenario the satellite is the first-best bidder in about a quarter of
+the rounds in coverage (measured in benchmarks/RESULTS.md), so MSB's reserve for it matters.
+"""
+
+MARKET_SLOT_SECONDS = 10.0
+"""Length of one market round's slot (one batch of requests). With the coverage window of a
+550 km satellite (~8 min above 25°... see `optcache.coverage`) a pass spans tens of slots."""
+
+SATELLITE_ALTITUDE_M = 550e3
+"""Altitude of the relaying LEO satellite (a Starlink-like shell)."""
+
+MIN_ELEVATION_DEG = 25.0
+"""Minimum elevation ε_min at which a user is covered."""
+
+EARTH_MU = 3.986004418e14
+"""Earth's gravitational parameter (m³/s²): circular speed √(μ/(E+l)), period 2π(E+l)/speed."""
+
+EARTH_RADIUS_M = 6_371_000.0
+"""Mean Earth radius E (m), for the orbital period."""
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """One market scenario: the caching scenario's knobs, the caching policy, m_0 and the orbit."""
+
+    slots: int = A.SLOTS
+    """Slots per episode (rounds are slot × service)."""
+    services: int = A.SERVICES
+    """Services (one pair each in generated scenarios)."""
+    gpus: int = A.GPUS
+    """GPUs per ground station."""
+    users: int = A.USERS
+    """Users per station: requests ~ Poisson(users / 10) per (station, pair, slot)."""
+    stations: int = A.STATIONS
+    """Ground bidders N."""
+    vanishing: float = A.VANISHING
+    """Context vanishing factor Δ."""
+    policy: str = "laot"
+    """Caching policy run by every station (registry name); `static` if `laot` is missing."""
+    cloud_match: float = CLOUD_MATCH
+    """m_0: the satellite's (cloud's) match."""
+    slot_seconds: float = MARKET_SLOT_SECONDS
+    """Length of a market slot in seconds (coverage window in slots)."""
+    altitude_m: float = SATELLITE_ALTITUDE_M
+    """Satellite altitude l (m)."""
+    min_elevation_deg: float = MIN_ELEVATION_DEG
+    """Minimum elevation ε_min (degrees)."""
+
+    def __post_init__(self) -> None:
+        for name in ("slots", "services", "gpus", "stations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidInput(name, f"must be a positive integer, got {v!r}")
+        if isinstance(self.users, bool) or not isinstance(self.users, (int, np.integer)) or self.users < 0:
+            raise InvalidInput("users", f"must be a non-negative integer, got {self.users!r}")
+        for name in ("cloud_match", "slot_seconds", "altitude_m"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v <= 0:
+                raise InvalidInput(name, f"must be finite and > 0, got {v!r}")
+        if not 0 <= self.min_elevation_deg < 90:
+            raise InvalidInput("min_elevation_deg", f"must be in [0, 90), got {self.min_elevation_deg!r}")
+        if not isinstance(self.policy, str):
+            raise InvalidInput("policy", "must be a registered caching method name")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MarketConfig:
+        names = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - names)
+        if bad:
+            raise InvalidInput(bad[0], "unknown market config field")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Auction rounds, one entry per (episode, slot, service) with requests; arrays over rounds."""
+
+    episode: np.ndarray  # int (R,): episode index within the dataset
+    slot: np.ndarray  # int (R,): 0-based slot
+    service: np.ndarray  # int (R,)
+    requests: np.ndarray  # int (R,): the opportunity's requests over all stations
+    c: np.ndarray  # (R,) common value
+    m: np.ndarray  # (R, N) private matches of the ground stations
+    m0: float  # the satellite's match
+    eligible: np.ndarray  # bool (R,): satellite in coverage
+    log_inv_beta: np.ndarray  # (R,) ln(1/β) of the service (public)
+    x0: np.ndarray  # (R,) satellite's contract price of the round's episode (nan: no history)
+    x2_mean: np.ndarray  # (R,) historical mean second ground bid E[x_(2)] (nan: no history)
+    scored: np.ndarray  # bool (R,): False for warm-up (history-only) episodes
+
+    @property
+    def n(self) -> int:
+        return int(self.c.shape[0])
+
+    @property
+    def N(self) -> int:
+        return int(self.m.shape[1])
+
+    @property
+    def v(self) -> np.ndarray:
+        """Ground values v_n = c · m_n (R, N); truthful ground bids."""
+        return self.c[:, None] * self.m
+
+    @property
+    def v0(self) -> np.ndarray:
+        """Satellite values v_0 = c · m_0 (R,)."""
+        return self.c * self.m0
+
+    def subset(self, mask: np.ndarray) -> Rounds:
+        mask = np.asarray(mask)
+        kw = {f.name: (getattr(self, f.name) if f.name == "m0" else getattr(self, f.name)[mask])
+              for f in fields(self)}
+        return Rounds(**kw)
+
+    @classmethod
+    def concat(cls, parts: list[Rounds]) -> Rounds:
+        if not parts:
+            raise InvalidInput("episodes", "at least one episode is required")
+        kw = {f.name: (parts[0].m0 if f.name == "m0" else np.concatenate([getattr(p, f.name) for p in parts]))
+              for f in fields(cls)}
+        return cls(**kw)
+
+
+# --------------------------------------------------------------------------- coverage (30b)
+def orbital_period(altitude_m: float) -> float:
+    """Period of a circular orbit at `altitude_m` (s), Kepler: 2π √((E+l)³/μ)."""
+    r = EARTH_RADIUS_M + altitude_m
+    return 2 * math.pi * math.sqrt(r**3 / EARTH_MU)
+
+
+def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) -> np.ndarray:
+    """Slots (0-based) during which the satellite covers the stations' users.
+
+    One pass lasts `coverage_time` (standard LEO geometry, FORMULATION §9) and recurs every
+    orbital period. The pass's phase is drawn per episode: its first slot is uniform over the
+    episode's slots, so that passes meet early (cold caches) and late slots alike. A slot is
+    covered iff it lies wholly in the pass (`slots_in_coverage` whole slots).
+    """
+    from optcache.coverage import coverage_time, slots_in_coverage
+
+    cov_s = coverage_time(config.altitude_m, config.min_elevation_deg)
+    n_cov = int(slots_in_coverage(cov_s, config.slot_seconds))
+    period = max(int(orbital_period(config.altitude_m) // config.slot_seconds), n_cov, 1)
+    start = int(rng.integers(slots))
+    return ((np.arange(slots) - start) % period) < n_cov
+
+
+# --------------------------------------------------------------------------- one episode
+def caching_policy(name: str) -> str:
+    """The registered policy to run: `name`, or `static` when the replacement policies are missing."""
+    from optcache.solvers import registry
+
+    avail = registry.names()
+    if name in avail:
+        return name
+    if name in ("laot", "fifo", "lru", "lfu") and "static" in avail:
+        warnings.warn(f"caching policy {name!r} is not available; the market falls back to 'static'",
+                      RuntimeWarning, stacklevel=2)
+        return "static"
+    raise InvalidInput("policy", f"unknown caching policy {name!r}; choose from {', '.join(avail)}")
+
+
+def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
+    """Simulate one episode: generate an instance, run the caching policy, read c, m and coverage."""
+    from optcache.solvers import registry
+
+    inst = generate(slots=config.slots, services=config.services, gpus=config.gpus,
+                    users=config.users, stations=config.stations, vanishing=config.vanishing,
+                    seed=int(seed))
+    res = registry.run(caching_policy(config.policy), inst)
+    if res.schedule is None:
+        raise InvalidInput("policy", f"caching policy {config.policy!r} returned no schedule")
+    T, I, N = inst.slots, len(inst.services), inst.n_stations
+    svc = np.array([p.service for p in inst.pairs])
+    cost = np.zeros((T, I))
+    m = np.zeros((T, I, N))
+    for n in range(N):
+        d = inst.station_data(n)
+        s = res.schedule.stations[n]
+        _, kappa = trajectory(s.cached, s.edge_requests, d.k, d.delta)
+        before = np.vstack([np.zeros((1, d.P)), kappa[:-1]])  # κ entering slot t
+        match = (before + d.kappa0) * np.log(1.0 / d.beta)  # (T, P)
+        unit = d.d / d.rC + d.l0  # backhaul + cloud cost of one request, per pair
+        for i in range(I):
+            pi = svc == i
+            if pi.any():
+                m[:, i, n] = match[:, pi].max(axis=1)
+                cost[:, i] += (d.R[:, pi] * unit[pi]).sum(axis=1)
+    req = sum(np.stack([np.bincount(svc, weights=row, minlength=I) for row in st.requests])
+              for st in inst.stations)  # (T, I)
+    lib = np.array([np.mean([np.log(1 / p.cot_beta) for p in inst.pairs if p.service == i] or [np.nan])
+                    for i in range(I)])
+    rng = np.random.default_rng([int(seed), 0x5A7])  # the orbit phase: its own stream of the seed
+    cover = coverage_mask(config, T, rng)
+    tt, ii = np.nonzero(req > 0)  # slot-major order: rounds follow time
+    R = tt.size
+    nan = np.full(R, np.nan)
+    return Rounds(episode=np.full(R, episode), slot=tt, service=ii, requests=req[tt, ii].astype(np.int64),
+                  c=cost[tt, ii], m=m[tt, ii], m0=float(config.cloud_match), eligible=cover[tt],
+                  log_inv_beta=lib[ii], x0=nan, x2_mean=nan.copy(), scored=np.ones(R, bool))
+
+
+# --------------------------------------------------------------------------- the satellite's contract
+def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
+    """x_0 = argmax_x mean[(v_0 - v_(1)) · 1(v_(1) ≤ x)] over historical rounds (paper, section V-A).
+
+    The satellite's profit in a second-price auction bidding x against the top ground value v_(1):
+    it depends on x only through which v_(1) fall below it, so the exact empirical maximiser is a
+    prefix of the rounds sorted by v_(1). The price returned is the midpoint between the last
+    v_(1) taken and the next one (0 if taking none is best), so ties at the boundary cannot matter.
+    """
+    v1 = np.asarray(v1, float)
+    v0 = np.asarray(v0, float)
+    if v1.size == 0:
+        return 0.0
+    order = np.argsort(v1, kind="stable")
+    s, gain = v1[order], (v0 - v1)[order]
+    # a prefix must end where the sorted v_(1) changes (a bid cannot split equal values)
+    cum = np.cumsum(gain)
+    ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))
+    best = ends[np.argmax(cum[ends])]
+    if cum[best] <= 0:
+        return 0.0
+    nxt = s[best + 1] if best + 1 < s.size else s[best] * 1.01
+    return float(0.5 * (s[best] + nxt))
+
+
+def with_history(parts: list[Rounds], warmup: int = 1) -> Rounds:
+    """Concatenate episodes; give each the satellite's x0 and E[x_(2)] from the episodes before it.
+
+    Only rounds in coverage enter the history (the satellite can win nothing else). Episodes before
+    `warmup` are history only (`scored` False, no x0).
+    """
+    if warmup < 1 or warmup >= len(parts):
+        raise InvalidInput("warmup", f"must be in 1..{len(parts) - 1} (at least one scored episode), got {warmup}")
+    out = []
+    v1_hist, v0_hist, x2_hist = [], [], []
+    for e, p in enumerate(parts):
+        R = p.n
+        if e >= warmup:
+            v1 = np.concatenate(v1_hist)
+            x0 = contract_price(v1, np.concatenate(v0_hist))
+            x2 = float(np.mean(np.concatenate(x2_hist))) if v1.size else 0.0
+            p = replace(p, x0=np.full(R, x0), x2_mean=np.full(R, x2), scored=np.ones(R, bool))
+        else:
+            p = replace(p, scored=np.zeros(R, bool))
+        out.append(p)
+        v = p.v[p.eligible]
+        vs = -np.sort(-v, axis=1)
+        v1_hist.append(vs[:, 0])
+        v0_hist.append(p.v0[p.eligible])
+        x2_hist.append(vs[:, 1] if p.N >= 2 else np.zeros(vs.shape[0]))
+    return Rounds.concat(out)
+
+
+def market_dataset(config: MarketConfig, seeds: list[int], warmup: int = 1) -> Rounds:
+    """Episodes for `seeds` (the first `warmup` are history only), with contract prices from history."""
+    parts = [episode_rounds(config, s, e) for e, s in enumerate(seeds)]
+    return with_history(parts, warmup)

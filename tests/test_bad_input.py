@@ -1,0 +1,246 @@
+"""Bad input through the CLI: one line on stderr naming the field, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from optcache.cli import main
+
+DATA = Path(__file__).resolve().parent / "data"
+HAND_INSTANCE = DATA / "hand_instance.json"
+HAND_SCHEDULE = DATA / "hand_schedule.json"
+OPTCACHE = Path(sys.executable).parent / "optcache"
+
+
+def _inst() -> dict:
+    return json.loads(HAND_INSTANCE.read_text())
+
+
+def _sched() -> dict:
+    return json.loads(HAND_SCHEDULE.read_text())
+
+
+def _set(path: list, value) -> Callable[[dict], None]:
+    def f(d: dict) -> None:
+        for k in path[:-1]:
+            d = d[k]
+        d[path[-1]] = value
+    return f
+
+
+def _del(path: list) -> Callable[[dict], None]:
+    def f(d: dict) -> None:
+        for k in path[:-1]:
+            d = d[k]
+        del d[path[-1]]
+    return f
+
+
+def check_one_line(code: int, err: str, field: str, out: str = "") -> None:
+    assert code == 2, err
+    lines = err.strip("\n").split("\n")
+    assert len(lines) == 1, err
+    assert field in lines[0], (field, lines[0])
+    assert "Traceback" not in err
+    assert out == ""  # nothing half-printed on stdout
+
+
+# (id, change to the instance object, field the message must name)
+INSTANCE_CASES = [
+    ("wrong format tag", _set(["format"], "optcache/instance@0"), "format"),
+    ("missing slots", _del(["slots"]), "slots: missing"),
+    ("missing model field", _del(["models", 0, "memory_gb"]), "models[0].memory_gb: missing"),
+    ("missing station field", _del(["stations", 0, "compute_flops_per_s"]),
+     "stations[0].compute_flops_per_s: missing"),
+    ("missing list", _del(["pairs"]), "pairs"),
+    ("negative gpu memory", _set(["stations", 0, "gpu_memory_gb"], -80.0),
+     "stations[0].gpu_memory_gb"),
+    ("negative switching cost", _set(["switching_cost"], -1), "switching_cost"),
+    ("zero kappa offset", _set(["kappa_offset"], 0), "kappa_offset"),
+    ("negative requests", _set(["stations", 0, "requests", 1, 0], -2),
+     "stations[0].requests[1][0]"),
+    ("fractional requests", _set(["stations", 0, "requests", 0, 1], 1.5),
+     "stations[0].requests[0][1]"),
+    ("requests beyond int64", _set(["stations", 0, "requests", 0, 0], 10**20),
+     "stations[0].requests[0][0]"),
+    ("integer beyond float range", _set(["models", 0, "memory_gb"], 10**400), "models[0].memory_gb"),
+    ("requests: too many slots", _set(["stations", 0, "requests"], [[1, 1]] * 3),
+     "stations[0].requests"),
+    ("requests: short row", _set(["stations", 0, "requests", 1], [1]),
+     "stations[0].requests[1]"),
+    ("requests: not a list", _set(["stations", 0, "requests"], 5), "stations[0].requests"),
+    ("access cost length", _set(["stations", 0, "access_cost"], [0.5]),
+     "stations[0].access_cost"),
+    ("non-number", _set(["models", 0, "memory_gb"], "ten"), "models[0].memory_gb"),
+    ("boolean as number", _set(["services", 1, "thought_tokens"], True),
+     "services[1].thought_tokens"),
+    ("null as number", _set(["stations", 0, "backhaul_mb_per_s"], None),
+     "stations[0].backhaul_mb_per_s"),
+    ("cot_beta = 1", _set(["pairs", 0, "cot_beta"], 1.0), "pairs[0].cot_beta"),
+    ("cot_beta = 0", _set(["pairs", 1, "cot_beta"], 0), "pairs[1].cot_beta"),
+    ("cot_beta > 1", _set(["pairs", 0, "cot_beta"], 1.5), "pairs[0].cot_beta"),
+    ("accuracy > 1", _set(["pairs", 0, "zero_shot_accuracy"], 1.2), "pairs[0].zero_shot_accuracy"),
+    ("pair with a missing model", _set(["pairs", 0, "model"], 2), "pairs[0].model"),
+    ("pair with a missing service", _set(["pairs", 1, "service"], 5), "pairs[1].service"),
+    ("duplicate pair", _set(["pairs", 1], {**_inst()["pairs"][0]}), "pairs[1]"),
+    ("fractional context window", _set(["models", 1, "context_tokens"], 8.5),
+     "models[1].context_tokens"),
+    ("zero compute rate", _set(["stations", 0, "compute_flops_per_s"], 0),
+     "stations[0].compute_flops_per_s"),
+    ("station not an object", _set(["stations", 0], [1, 2]), "stations[0]"),
+    ("no stations", _set(["stations"], []), "stations"),
+]
+
+
+@pytest.mark.parametrize("change, field", [c[1:] for c in INSTANCE_CASES],
+                         ids=[c[0] for c in INSTANCE_CASES])
+def test_bad_instance(tmp_path, capsys, change, field):
+    d = _inst()
+    change(d)
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(d))
+    code = main(["evaluate", str(p), str(HAND_SCHEDULE)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, field, cap.out)
+
+
+SCHEDULE_CASES = [
+    ("wrong station count", _set(["stations"], _sched()["stations"] * 2), "stations"),
+    ("stations missing", _del(["stations"]), "stations"),
+    ("wrong number of slots", _set(["stations", 0, "cached"], [[1, 0]] * 3), "stations[0].cached"),
+    ("wrong number of pairs", _set(["stations", 0, "edge_requests"], [[2], [5]]),
+     "stations[0].edge_requests"),
+    ("ragged rows", _set(["stations", 0, "cached"], [[1, 0], [1]]), "stations[0].cached"),
+    ("cached not a list", _set(["stations", 0, "cached"], 1), "stations[0].cached"),
+    ("rows not lists", _set(["stations", 0, "cached"], [1, 0]), "stations[0].cached"),
+    ("missing key", _del(["stations", 0, "edge_requests"]), "stations[0].edge_requests: missing"),
+    ("non-number entry", _set(["stations", 0, "edge_requests", 0, 1], "two"),
+     "stations[0].edge_requests[0][1]"),
+    ("null entry", _set(["stations", 0, "cached", 1, 0], None), "stations[0].cached[1][0]"),
+    ("integer beyond float range", _set(["stations", 0, "edge_requests", 1, 0], 10**400),
+     "stations[0].edge_requests[1][0]"),
+    ("infinite entry", _set(["stations", 0, "edge_requests", 1, 0], float("inf")),
+     "stations[0].edge_requests[1][0]"),
+    ("station not an object", _set(["stations", 0], []), "stations[0]"),
+]
+
+
+@pytest.mark.parametrize("change, field", [c[1:] for c in SCHEDULE_CASES],
+                         ids=[c[0] for c in SCHEDULE_CASES])
+def test_bad_schedule(tmp_path, capsys, change, field):
+    d = _sched()
+    change(d)
+    p = tmp_path / "sched.json"
+    p.write_text(json.dumps(d))
+    code = main(["evaluate", str(HAND_INSTANCE), str(p)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, field, cap.out)
+
+
+@pytest.mark.parametrize("which", ["instance", "schedule"])
+@pytest.mark.parametrize("text, field, what", [
+    ("{\"slots\": 2,", None, "malformed JSON"),  # None: the field is the file's path
+    ("", None, "malformed JSON"),
+    ("[1, 2]", "{which}", "expected an object"),
+    ("{\"slots\": 2}", "{first}", ""),
+])
+def test_malformed_files(tmp_path, capsys, which, text, field, what):
+    bad = tmp_path / f"bad_{which}.json"
+    bad.write_text(text)
+    args = [str(bad), str(HAND_SCHEDULE)] if which == "instance" else [str(HAND_INSTANCE), str(bad)]
+    code = main(["evaluate", *args])
+    cap = capsys.readouterr()
+    first = "format" if which == "instance" else "stations"  # the first field checked
+    field = str(bad) if field is None else field.format(which=which, first=first)
+    check_one_line(code, cap.err, f"error: {field}: ", cap.out)
+    assert what in cap.err
+
+
+def test_nan_is_rejected_with_its_field(tmp_path, capsys):
+    d = _inst()
+    text = json.dumps(d).replace('"compute_budget_flops": 100.0', '"compute_budget_flops": NaN')
+    p = tmp_path / "nan.json"
+    p.write_text(text)
+    code = main(["evaluate", str(p), str(HAND_SCHEDULE)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, "stations[0].compute_budget_flops", cap.out)
+    assert "finite" in cap.err
+
+
+@pytest.mark.parametrize("which", ["instance", "schedule"])
+def test_missing_file(tmp_path, capsys, which):
+    gone = tmp_path / "nowhere.json"
+    args = [str(gone), str(HAND_SCHEDULE)] if which == "instance" else [str(HAND_INSTANCE), str(gone)]
+    code = main(["evaluate", *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, str(gone), cap.out)
+    assert f"{which} file not found" in cap.err
+
+
+def test_directory_instead_of_file(tmp_path, capsys):
+    code = main(["evaluate", str(tmp_path), str(HAND_SCHEDULE)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, str(tmp_path), cap.out)
+
+
+def test_unknown_method(capsys):
+    code = main(["solve", str(HAND_INSTANCE), "--method", "no-such-method"])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, "method", cap.out)
+    assert "all-cloud" in cap.err  # the message lists the registered methods
+
+
+def test_option_a_method_does_not_take(capsys):
+    code = main(["solve", str(HAND_INSTANCE), "--method", "all-cloud", "--horizon", "3"])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, "horizon", cap.out)
+
+
+def test_solve_with_bad_instance(tmp_path, capsys):
+    d = _inst()
+    d["stations"][0]["gpu_memory_gb"] = -1
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(d))
+    code = main(["solve", str(p), "--method", "all-cloud"])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, "stations[0].gpu_memory_gb", cap.out)
+
+
+@pytest.mark.parametrize("args, field", [(["--slots", "0"], "slots"),
+                                         (["--vanishing", "-1"], "vanishing"),
+                                         (["--access", "radio"], "access"),
+                                         (["--users", "-3"], "users")])
+def test_bad_scenario_knobs(tmp_path, capsys, args, field):
+    out = tmp_path / "inst.json"
+    code = main(["scenario", "--out", str(out), *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, field, cap.out)
+    assert not out.exists()
+
+
+def test_subprocess_bad_input_one_line_exit_2(tmp_path):
+    """The installed entry point, not just main(): exit status 2, one stderr line, no traceback."""
+    d = _inst()
+    d["stations"][0]["gpu_memory_gb"] = -80
+    p = tmp_path / "inst.json"
+    p.write_text(json.dumps(d))
+    r = subprocess.run([str(OPTCACHE), "evaluate", str(p), str(HAND_SCHEDULE)],
+                       capture_output=True, text=True, timeout=120)
+    check_one_line(r.returncode, r.stderr, "stations[0].gpu_memory_gb", r.stdout)
+    assert r.stderr.startswith("error: stations[0].gpu_memory_gb: must be >= 0")
+
+
+def test_subprocess_schedule_mismatch(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"stations": [{"cached": [[1, 0, 0]] * 2,
+                                           "edge_requests": [[0, 0, 0]] * 2}]}))
+    r = subprocess.run([str(OPTCACHE), "evaluate", str(HAND_INSTANCE), str(p)],
+                       capture_output=True, text=True, timeout=120)
+    check_one_line(r.returncode, r.stderr, "stations[0].cached", r.stdout)
+    assert "expected shape (2, 2)" in r.stderr

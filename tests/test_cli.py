@@ -1,0 +1,55 @@
+"""The CLI contract of FORMULATION §10 on the hand instance: solve -> JSON -> evaluate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optcache.cli import main
+
+DATA = Path(__file__).resolve().parent / "data"
+HAND_INSTANCE = DATA / "hand_instance.json"
+
+# all-cloud on the hand instance (worked out in tests/test_evaluator.py): 19.75.
+# static on the hand instance: both pairs have requests (totals 9 and 4) and fit together
+# (10 + 10 ≤ 20 GB), so both are loaded in slot 1 and kept. Serving all-or-nothing (§7 step 3):
+#   slot 1: pair 0 (R = 3): 3·14 = 42 FLOP, K = 21 ≤ 50 -> x = 3; pair 1 (R = 2): 42 + 40 = 82
+#           ≤ 100, K = 8 ≤ 8 -> x = 2
+#   slot 2: pair 0 (R = 6): K would be 21 + 42 = 63 > 50 -> x = 0; pair 1: 8 + 8 > 8 -> x = 0
+# κ after slot 1: pair 0: 21 - 5 = 16, pair 1: max(8 - 8, 0) = 0.
+#   slot 1 = switching 2·0.5 + transmission (3·0.5 + 2·0.25) + computing (3·0.7 + 2·1)
+#            + accuracy (3·1/(16+1) + 2·2/(0+1)) + cloud 0 = 1 + 2 + 4.1 + 4 + 3/17
+#   slot 2 = transmission (3.5 + 6·1 + 2·2) + cloud (6·1 + 2·2) = 13.5 + 10 = 23.5
+#   cost = (11.1 + 3/17 + 23.5)/2 = 17.3 + 3/34
+STATIC_COST = 17.3 + 3 / 34
+
+
+def test_methods_lists_the_references(capsys):
+    assert main(["methods"]) == 0
+    names = [ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert {"all-cloud", "static"} <= set(names)
+
+
+@pytest.mark.parametrize("method, cost", [("all-cloud", 19.75), ("static", STATIC_COST)])
+def test_solve_then_evaluate(tmp_path, capsys, method, cost):
+    out = tmp_path / "solved.json"
+    assert main(["solve", str(HAND_INSTANCE), "--method", method, "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {"method", "status", "cost", "bound", "seconds", "schedule"} <= set(printed)
+    assert printed["method"] == method and printed["status"] == "ok"
+    assert printed["bound"] is None  # heuristics certify nothing
+    assert printed["cost"] == pytest.approx(cost, rel=1e-12)
+    assert json.loads(out.read_text()) == printed
+    # the solve output is itself a valid schedule file for `optcache evaluate`
+    assert main(["evaluate", str(HAND_INSTANCE), str(out)]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["feasible"] is True and ev["cost"] == pytest.approx(cost, rel=1e-12)
+
+
+def test_static_schedule_on_the_hand_instance(capsys):
+    assert main(["solve", str(HAND_INSTANCE), "--method", "static"]) == 0
+    sched = json.loads(capsys.readouterr().out)["schedule"]["stations"][0]
+    assert sched["cached"] == [[1, 1], [1, 1]]
+    assert sched["edge_requests"] == [[3, 2], [0, 0]]

@@ -1,0 +1,55 @@
+"""LEO coverage time from standard geometry (FORMULATION §9; the paper's printed eq. (1) is garbled).
+
+A ground point sees the satellite while the central angle between them is below λ_max, the angle
+at which the satellite sits at the minimum elevation ε_min. An overhead pass sweeps 2·λ_max of
+the orbit at orbital speed; Earth's rotation (~0.5 km/s at the equator, under 7 % of v) is ignored.
+"""
+
+from __future__ import annotations
+
+import math
+
+EARTH_RADIUS_M = 6371e3  # mean Earth radius E
+EARTH_MU = 3.986004418e14  # standard gravitational parameter GM of the Earth (m^3/s^2)
+ALTITUDE_M = 550e3  # default LEO altitude l (Starlink-like shell)
+MIN_ELEVATION_DEG = 10.0  # default minimum elevation ε_min
+
+
+def _check(altitude_m: float, min_elevation_deg: float) -> None:
+    if not math.isfinite(altitude_m) or altitude_m <= 0:
+        raise ValueError(f"altitude_m must be > 0, got {altitude_m}")
+    if not math.isfinite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
+        raise ValueError(f"min_elevation_deg must be in [0, 90), got {min_elevation_deg}")
+
+
+def central_angle_max(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,
+                      earth_radius_m: float = EARTH_RADIUS_M) -> float:
+    """λ_max = arccos(E cos ε / (E + l)) − ε, in radians: the half-width of the visibility cap."""
+    _check(altitude_m, min_elevation_deg)
+    eps = math.radians(min_elevation_deg)
+    return math.acos(earth_radius_m * math.cos(eps) / (earth_radius_m + altitude_m)) - eps
+
+
+def orbital_speed(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_RADIUS_M) -> float:
+    """Circular orbital speed v = sqrt(μ / (E + l)) in m/s."""
+    _check(altitude_m, 0.0)
+    return math.sqrt(EARTH_MU / (earth_radius_m + altitude_m))
+
+
+def orbital_period(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_RADIUS_M) -> float:
+    """Period of a circular orbit, 2π(E + l)/v, in seconds (how often passes can recur)."""
+    return 2 * math.pi * (earth_radius_m + altitude_m) / orbital_speed(altitude_m, earth_radius_m)
+
+
+def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,
+                  earth_radius_m: float = EARTH_RADIUS_M) -> float:
+    """T_0 = 2 λ_max (E + l) / v: the longest (overhead) pass, in seconds."""
+    lam = central_angle_max(altitude_m, min_elevation_deg, earth_radius_m)
+    return 2 * lam * (earth_radius_m + altitude_m) / orbital_speed(altitude_m, earth_radius_m)
+
+
+def slots_in_coverage(coverage_s: float, slot_seconds: float) -> int:
+    """Whole slots that fit in a coverage window (30b): the satellite may win only in these."""
+    if coverage_s < 0 or slot_seconds <= 0:
+        raise ValueError("coverage_s must be >= 0 and slot_seconds > 0")
+    return int(math.floor(coverage_s / slot_seconds + 1e-9))

@@ -1,0 +1,43 @@
+"""LEO geometry against hand arithmetic and the known 550 km / 10° numbers."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optcache import coverage as cov
+
+
+def test_known_numbers_at_550km_10deg():
+    # by hand: cos 10° = 0.984808; 6371 · 0.984808 / 6921 = 0.906541; arccos = 24.9676°; − 10°
+    lam = math.degrees(cov.central_angle_max(550e3, 10.0))
+    assert lam == pytest.approx(14.97, abs=0.01)
+    assert math.degrees(math.acos(6371 * math.cos(math.radians(10)) / 6921)) - 10 == pytest.approx(lam, abs=1e-9)
+    # v = sqrt(3.986004418e14 / 6.921e6) = 7589 m/s; T0 = 2 · 0.26123 · 6.921e6 / 7589
+    v = math.sqrt(3.986004418e14 / 6.921e6)
+    assert cov.orbital_speed(550e3) == pytest.approx(v)
+    assert cov.coverage_time(550e3, 10.0) == pytest.approx(476, abs=1)
+    assert cov.orbital_period(550e3) == pytest.approx(2 * math.pi * 6.921e6 / v)
+
+
+def test_zero_elevation_is_the_horizon_angle():
+    assert cov.central_angle_max(550e3, 0.0) == pytest.approx(math.acos(6371 / 6921))
+
+
+@given(st.floats(300e3, 2000e3), st.floats(0, 60), st.floats(0.5, 20))
+def test_monotone_in_elevation_and_altitude(h, eps, d):
+    assert cov.central_angle_max(h, eps + d) < cov.central_angle_max(h, eps)
+    assert cov.central_angle_max(h + 50e3, eps) > cov.central_angle_max(h, eps)
+
+
+def test_slots_in_coverage():
+    assert cov.slots_in_coverage(476.5, 60) == 7
+    assert cov.slots_in_coverage(120, 60) == 2
+
+
+@pytest.mark.parametrize("args,name", [((-1, 10), "altitude_m"), ((550e3, 90), "min_elevation_deg"),
+                                       ((550e3, -1), "min_elevation_deg")])
+def test_bad_input_names_the_argument(args, name):
+    with pytest.raises(ValueError, match=name):
+        cov.central_angle_max(*args)

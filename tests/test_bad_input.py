@@ -244,3 +244,12 @@ def test_subprocess_schedule_mismatch(tmp_path):
                        capture_output=True, text=True, timeout=120)
     check_one_line(r.returncode, r.stderr, "stations[0].cached", r.stdout)
     assert "expected shape (2, 2)" in r.stderr
+
+
+def test_cli_usage_errors_are_one_line(capsys):
+    from optcache.cli import main
+
+    for argv in (["scenario", "--out", "x.json", "--slots", "abc"], ["no-such-command"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")

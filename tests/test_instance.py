@@ -247,10 +247,40 @@ def test_cli_scenario_writes_the_generated_instance(tmp_path, capsys):
                                           vanishing=1.5, seed=7)
 
 
+def _doc_tables() -> str:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "formulation.md").read_text()
+    return doc[doc.index("## Assumptions"):]
+
+
+@pytest.mark.parametrize("module", ["optcache.channel", "optcache.coverage",
+                                    "optcache.market.valuations"])
+def test_model_constants_are_documented(module):
+    """Every upper-case constant of the channel, coverage and market models is in the tables."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    names = [n for n, v in vars(mod).items()
+             if n.isupper() and not n.startswith("_") and isinstance(v, (int, float))]
+    assert names
+    table = _doc_tables()
+    missing = [n for n in names if f"`{n}`" not in table]
+    assert not missing, f"undocumented constants of {module}: {missing}"
+
+
+def test_channel_defaults_are_the_papers():
+    """The channel's default power and bandwidth are the values recorded in assumptions."""
+    import inspect
+
+    from optcache import channel
+
+    params = inspect.signature(channel.expected_uplink_rates).parameters
+    assert params["bandwidth_hz"].default == A.BANDWIDTH_HZ == 20e6
+    assert params["tx_power_w"].default == A.USER_TX_POWER_W == 0.2
+
+
 def test_every_assumption_is_documented():
     """docs/formulation.md's Assumptions table names every value of optcache/assumptions.py."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "formulation.md").read_text()
-    table = doc[doc.index("## Assumptions"):]
+    table = _doc_tables()
     names = [n for n in vars(A) if n.isupper()]
     assert len(names) >= 25
     missing = [n for n in names if f"| `{n}` |" not in table]

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"error: solver: {e}", err=True)
         return 2
     except Exception as e:  # usage errors of typer's (vendored) click: print as click would
-        if hasattr(e, "show") and hasattr(e, "exit_code"):
-            e.show()
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            typer.echo(f"error: {e.format_message()}", err=True)  # one line, like InvalidInput
             return int(e.exit_code)
         if type(e).__name__ == "Exit":
             return int(getattr(e, "exit_code", 0))

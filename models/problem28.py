@@ -1,0 +1,153 @@
+"""Problem (28) for one station over a horizon, as an exact MILP (FORMULATION §5).
+
+Names follow the paper: `memory_3`, `edge_only_if_cached_4`, `compute_budget_5`, `context_18_*`,
+`aot_19_*`, `switching_21`, `context_window_28c`, and `accuracy_24_tangent` (the outer
+approximation of x·(1-α)/(ln(1/β)(κ+κ_0)), a list to which `add_tangents` appends cuts).
+
+Linearisation, all exact given integer x:
+- K_t = a_t (K_{t-1} + k x_t):  K_t ≤ w a_t,  K_t ≤ K_{t-1} + k x_t,  K_t ≥ K_{t-1} + k x_t − w(1 − a_t).
+- κ_t = a_t max(κ_{t-1} + k x_t − Δ, 0): only upper bounds are needed (a larger κ only lowers
+  cost); y_t ∈ {0,1} picks the branch: κ_t ≤ κ_{t-1} + k x_t − Δ y_t, κ_t ≤ w y_t, y_t ≤ a_t.
+- x_t = Σ_j j z_{t,j} with z_{t,j} = [x_t = j]; θ_t ≥ j c (g(κ̂) + g'(κ̂)(κ_t − κ̂)) − M (1 − z_{t,j})
+  for tangent points κ̂ of the convex, decreasing g(κ) = 1/(κ + κ_0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optcache.dynamics import State
+from optcache.instance import StationData
+
+INITIAL_TANGENTS = 6
+"""Tangent points per (t, p) before the first solve: geometric between the smallest κ a served
+request can reach and the context window."""
+
+
+def tangent_grid(data: StationData, p: int, j: int, n: int = INITIAL_TANGENTS) -> np.ndarray:
+    """Initial tangent points for pair p serving j requests: κ ∈ [max(k j − Δ, 0), w]."""
+    lo = max(data.k[p] * j - data.delta[p], 0.0)
+    hi = max(float(data.w[p]), lo)
+    return np.unique(np.geomspace(lo + data.kappa0, hi + data.kappa0, n) - data.kappa0)
+
+
+def build_problem28(data: StationData, state0: State | None = None, *,
+                    tangents: dict | None = None) -> pyo.ConcreteModel:
+    """Problem (28) for one station over data.T slots, starting from `state0` (cold by default).
+
+    `tangents` maps (t, p) to extra tangent points κ̂ (rolling horizon and OA rounds reuse them).
+    The objective is the slot average (27) of all five terms, constants included, so it compares
+    directly with the evaluator's cost.
+    """
+    st = state0 or State.cold(data.P)
+    T, P = data.T, data.P
+    R = data.R
+    m = pyo.ConcreteModel(name="problem28")
+    m.T = pyo.RangeSet(0, T - 1)
+    m.P = pyo.RangeSet(0, P - 1)
+    served = [(t, p) for t in range(T) for p in range(P) if R[t, p] > 0]
+    m.TP_req = pyo.Set(initialize=served, dimen=2, ordered=True)
+    m.TPJ = pyo.Set(initialize=[(t, p, j) for t, p in served for j in range(1, int(R[t, p]) + 1)],
+                    dimen=3, ordered=True)
+
+    w = data.w
+    m.a = pyo.Var(m.T, m.P, domain=pyo.Binary)
+    m.x = pyo.Var(m.T, m.P, domain=pyo.NonNegativeIntegers, bounds=lambda m, t, p: (0, int(R[t, p])))
+    m.z = pyo.Var(m.TPJ, domain=pyo.Binary)
+    m.u = pyo.Var(m.T, m.P, bounds=(0, 1))
+    m.K = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
+    m.kappa = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
+    m.y = pyo.Var(m.T, m.P, domain=pyo.Binary)
+    m.theta = pyo.Var(m.TP_req, bounds=(0, None))
+    for t in range(T):
+        for p in range(P):
+            if R[t, p] == 0:
+                m.x[t, p].fix(0)
+
+    def prev(var, t, p, init):
+        return var[t - 1, p] if t > 0 else float(init[p])
+
+    # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot
+    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(data.s[p] * m.a[t, p] for p in m.P) <= data.G)
+    m.edge_only_if_cached_4 = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] <= int(R[t, p]) * m.a[t, p])
+    fpr = data.flops_per_request
+    m.compute_budget_5 = pyo.Constraint(
+        m.T, rule=lambda m, t: sum(fpr[p] * m.x[t, p] for p in m.P if R[t, p] > 0) <= data.E
+        if any(R[t, p] > 0 for p in range(P)) else pyo.Constraint.Skip)
+    # x = Σ j z_j, Σ z_j ≤ a
+    m.edge_count = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] == sum(
+        j * m.z[t, p, j] for j in range(1, int(R[t, p]) + 1)))
+    m.edge_count_one = pyo.Constraint(m.TP_req, rule=lambda m, t, p: sum(
+        m.z[t, p, j] for j in range(1, int(R[t, p]) + 1)) <= m.a[t, p])
+    # (21) switching: u ≥ a_t − a_{t−1}
+    m.switching_21 = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.u[t, p] >= m.a[t, p] - prev(m.a, t, p, st.cached))
+    # (18) context and (28c) window
+    k = data.k
+    m.context_18_reset = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.K[t, p] <= w[p] * m.a[t, p])
+    m.context_18_upper = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.K[t, p] <= prev(m.K, t, p, st.K) + k[p] * m.x[t, p])
+    m.context_18_lower = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.K[t, p] >= prev(m.K, t, p, st.K) + k[p] * m.x[t, p] - w[p] * (1 - m.a[t, p]))
+    m.context_window_28c = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.K[t, p] <= w[p])
+    # (19) age of thought (upper bounds only), κ ≤ K is valid and tightens the relaxation
+    dl = data.delta
+    m.aot_19_decay = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.kappa[t, p] <= prev(m.kappa, t, p, st.kappa) + k[p] * m.x[t, p] - dl[p] * m.y[t, p])
+    m.aot_19_floor = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.kappa[t, p] <= w[p] * m.y[t, p])
+    m.aot_19_cached = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.y[t, p] <= m.a[t, p])
+    m.aot_le_context = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.kappa[t, p] <= m.K[t, p])
+    # (24) accuracy: tangent cuts, added by `add_tangents`
+    m.accuracy_24_tangent = pyo.ConstraintList()
+    m._tangent_points = {}
+    for t, p in served:
+        for j in range(1, int(R[t, p]) + 1):
+            add_tangents(m, data, t, p, tangent_grid(data, p, j), j=j)
+    for (t, p), pts in (tangents or {}).items():
+        if R[t, p] > 0:
+            add_tangents(m, data, t, p, pts)
+
+    # (27) objective: slot average of switching, transmission, computing, accuracy, cloud
+    const = float((R * data.access).sum() + (R * data.offload_unit).sum())
+    m.objective_27 = pyo.Objective(expr=(1.0 / T) * (
+        const
+        + sum(data.lam * m.u[t, p] for t in m.T for p in m.P)
+        + sum((data.comp_unit[p] - data.offload_unit[p]) * m.x[t, p] for t, p in served)
+        + sum(m.theta[t, p] for t, p in served)), sense=pyo.minimize)
+    return m
+
+
+def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points: Iterable[float],
+                 j: int | None = None) -> int:
+    """Add cuts θ_{t,p} ≥ j c (g(κ̂) + g'(κ̂)(κ − κ̂)) − M(1 − z_j) at new points; return how many.
+
+    M = j c (2κ̂ + κ_0)/(κ̂ + κ_0)², the tangent's value at κ = 0 (its maximum over κ ≥ 0), so a cut
+    is void when z_j = 0. With j None, cuts are added for every j = 1..R[t, p].
+    """
+    c = float(data.acc_coef[p])
+    k0 = data.kappa0
+    js = range(1, int(data.R[t, p]) + 1) if j is None else [j]
+    added = 0
+    for jj in js:
+        have = m._tangent_points.setdefault((t, p, jj), [])
+        for kh in points:
+            kh = float(min(max(kh, 0.0), data.w[p]))
+            if any(abs(kh - q) <= 1e-9 * max(1.0, q) for q in have):
+                continue
+            have.append(kh)
+            g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
+            big_m = jj * c * (2 * kh + k0) / (kh + k0) ** 2
+            m.accuracy_24_tangent.add(
+                m.theta[t, p] >= jj * c * (g + dg * (m.kappa[t, p] - kh)) - big_m * (1 - m.z[t, p, jj]))
+            added += 1
+    return added
+
+
+def schedule_from(m: pyo.ConcreteModel, data: StationData) -> tuple[np.ndarray, np.ndarray]:
+    """Read (a, x) back from a solved model, rounded to integers."""
+    a = np.zeros((data.T, data.P))
+    x = np.zeros((data.T, data.P))
+    for t in range(data.T):
+        for p in range(data.P):
+            a[t, p] = round(pyo.value(m.a[t, p]) or 0.0)
+            x[t, p] = round(pyo.value(m.x[t, p]) or 0.0)
+    return a, x

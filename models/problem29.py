@@ -1,0 +1,42 @@
+"""Problem (29) for one station and one slot (FORMULATION §6): maximise Σ_p κ_t given the state.
+
+Subject to memory (3), compute budget (5), edge only if cached (4), context window (28c) and the
+dynamics (18)–(19) from the state left by slot t−1. A small penalty on loads breaks the ties between
+loading an unrequested pair (κ = 0) and not loading it, so no switching is paid for nothing.
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from optcache.dynamics import State
+from optcache.instance import StationData
+
+LOAD_TIE_BREAK = 1e-6
+"""Weight of each new load in (29)'s objective, relative to one token of κ: a pure tie-breaker."""
+
+
+def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteModel:
+    """Problem (29) at slot t (0-based) from `state`; variables a[p], x[p], y[p], kappa[p]."""
+    R, k, w, dl = data.R[t], data.k, data.w, data.delta
+    m = pyo.ConcreteModel(name="problem29")
+    m.P = pyo.RangeSet(0, data.P - 1)
+    m.a = pyo.Var(m.P, domain=pyo.Binary)
+    m.x = pyo.Var(m.P, domain=pyo.NonNegativeIntegers, bounds=lambda m, p: (0, int(R[p])))
+    m.y = pyo.Var(m.P, domain=pyo.Binary)
+    m.kappa = pyo.Var(m.P, bounds=lambda m, p: (0, w[p]))
+    m.memory_29b = pyo.Constraint(expr=sum(data.s[p] * m.a[p] for p in m.P) <= data.G)
+    m.compute_budget_29c = pyo.Constraint(expr=sum(data.flops_per_request[p] * m.x[p] for p in m.P) <= data.E)
+    m.edge_only_if_cached_4 = pyo.Constraint(m.P, rule=lambda m, p: m.x[p] <= int(R[p]) * m.a[p])
+    # (28c) with (18): a cached pair's context K_{t-1} + k x stays within w (K resets when a = 0)
+    m.context_window_28c = pyo.Constraint(
+        m.P, rule=lambda m, p: float(state.K[p]) * m.a[p] + k[p] * m.x[p] <= w[p])
+    m.aot_19_decay = pyo.Constraint(
+        m.P, rule=lambda m, p: m.kappa[p] <= float(state.kappa[p]) + k[p] * m.x[p] - dl[p] * m.y[p])
+    m.aot_19_floor = pyo.Constraint(m.P, rule=lambda m, p: m.kappa[p] <= w[p] * m.y[p])
+    m.aot_19_cached = pyo.Constraint(m.P, rule=lambda m, p: m.y[p] <= m.a[p])
+    new = [p for p in range(data.P) if state.cached[p] < 0.5]
+    m.objective_29a = pyo.Objective(
+        expr=sum(m.kappa[p] for p in m.P) - LOAD_TIE_BREAK * sum(m.a[p] for p in new),
+        sense=pyo.maximize)
+    return m

@@ -1,0 +1,97 @@
+"""The layered exactness suite: brute force on tiny instances, stored optima, bounds, time limits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optcache.dynamics import State
+from optcache.evaluator import evaluate_station
+from optcache.instance import load_instance
+from optcache.scenario import generate
+from optcache.solvers import registry
+from optcache.solvers.exact import solve_station
+from tests.bruteforce import brute_force, random_tiny
+
+OPTIMA = Path(__file__).parent / "data" / "optima"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_milp_matches_brute_force(seed):
+    inst = random_tiny(np.random.default_rng(1000 + seed))
+    d = inst.station_data(0)
+    opt, a_bf, x_bf = brute_force(d)
+    # the brute-force argmin, re-scored by the evaluator, is feasible and costs the same
+    ev = evaluate_station(d, a_bf, x_bf)
+    assert not ev.violations and ev.cost == pytest.approx(opt, rel=1e-12)
+    s = solve_station(d, gap=1e-9)
+    assert s.termination == "optimal"
+    assert s.cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
+    assert s.bound <= opt * (1 + 1e-9) + 1e-12
+    ev = evaluate_station(d, s.a, s.x)
+    assert not ev.violations and ev.cost == pytest.approx(s.cost, rel=1e-12)
+
+
+def test_constraints_bind_in_the_random_family():
+    """The family exercises memory, compute budget and context window: each binds somewhere."""
+    seen = set()
+    for seed in range(60):
+        inst = random_tiny(np.random.default_rng(1000 + seed))
+        d = inst.station_data(0)
+        _, a, x = brute_force(d)
+        ev = evaluate_station(d, a, x)
+        if ((a @ d.s) > d.G - d.s.min() + 1e-9).any() and (d.R > 0).sum() > 1:
+            seen.add("memory")
+        if ((x @ d.flops_per_request) > d.E - d.flops_per_request.min() + 1e-9).any():
+            seen.add("budget")
+        if ((ev.K + d.k * d.R.max()) > d.w).any():
+            seen.add("context")
+        if (d.delta % 1 != 0).any():
+            seen.add("fractional vanishing")
+    assert seen == {"memory", "budget", "context", "fractional vanishing"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in OPTIMA.glob("*.json") if not p.stem.endswith(".opt")))
+def test_stored_optima(name):
+    inst = load_instance(OPTIMA / f"{name}.json")
+    stored = json.loads((OPTIMA / f"{name}.opt.json").read_text())
+    res = registry.run("milp", inst, gap=0.0)
+    assert res.termination == "optimal" and res.status == "ok"
+    assert res.cost == pytest.approx(stored["optimum"], rel=1e-6)
+    assert res.bound <= stored["optimum"] * (1 + 1e-9)
+
+
+def test_warm_state_matches_brute_force_on_the_tail():
+    """From a non-cold state (rolling horizon), solve_station equals brute force on the tail."""
+    inst = random_tiny(np.random.default_rng(7))
+    d = inst.station_data(0)
+    full, a, x = brute_force(d)
+    s_full = solve_station(d, gap=1e-9)
+    assert s_full.cost == pytest.approx(full, rel=1e-6)
+    # fix the optimal first slot, then the optimum of slots 2..T from its state is the rest
+    from optcache.dynamics import step
+
+    st = step(State.cold(d.P), a[0], x[0], d.k, d.delta)
+    tail = solve_station(d.window(1, d.T), st, gap=1e-9)
+    head = evaluate_station(d.window(0, 1), a[:1], x[:1]).terms.sum()
+    assert (head + tail.cost * (d.T - 1)) / d.T == pytest.approx(full, rel=1e-6)
+
+
+def test_time_limit_returns_a_valid_incumbent():
+    inst = generate(slots=40, services=10, gpus=6, stations=1, seed=3)
+    res = registry.run("milp", inst, time_limit=0.3)
+    assert res.status == "ok" and res.termination in ("time_limit", "optimal")
+    assert res.evaluation.feasible
+    assert res.bound is not None and res.bound <= res.cost + 1e-12
+    if res.termination == "time_limit":
+        assert res.gap is not None and res.gap >= 0
+
+
+def test_bound_never_above_any_method():
+    inst = generate(slots=8, services=4, gpus=3, stations=2, seed=11)
+    exact = registry.run("milp", inst, gap=0.0)
+    for m in ("all-cloud", "static", "laot", "fifo", "lru", "lfu", "slot"):
+        assert registry.run(m, inst).cost >= exact.bound - 1e-9

@@ -8,8 +8,10 @@ Linearisation, all exact given integer x:
 - K_t = a_t (K_{t-1} + k x_t):  K_t ≤ w a_t,  K_t ≤ K_{t-1} + k x_t,  K_t ≥ K_{t-1} + k x_t − w(1 − a_t).
 - κ_t = a_t max(κ_{t-1} + k x_t − Δ, 0): only upper bounds are needed (a larger κ only lowers
   cost); y_t ∈ {0,1} picks the branch: κ_t ≤ κ_{t-1} + k x_t − Δ y_t, κ_t ≤ w y_t, y_t ≤ a_t.
-- x_t = Σ_j j z_{t,j} with z_{t,j} = [x_t = j]; θ_t ≥ j c (g(κ̂) + g'(κ̂)(κ_t − κ̂)) − M (1 − z_{t,j})
-  for tangent points κ̂ of the convex, decreasing g(κ) = 1/(κ + κ_0).
+- x_t = Σ_j j z_{t,j} with z_{t,j} = [x_t = j]; κ_t is split into κ_{t,j} ≤ w z_{t,j} (its value when
+  x_t = j) and the accuracy cost into θ_{t,j} ≥ j c (g(κ̂) z_{t,j} + g'(κ̂)(κ_{t,j} − κ̂ z_{t,j})) for
+  tangent points κ̂ of the convex, decreasing g(κ) = 1/(κ + κ_0): the perspective (convex-hull)
+  form of the disjunction over j, tighter than big-M tangents and free of big-Ms.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     m.K = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
     m.kappa = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
     m.y = pyo.Var(m.T, m.P, domain=pyo.Binary)
-    m.theta = pyo.Var(m.TP_req, bounds=(0, None))
+    m.theta = pyo.Var(m.TPJ, bounds=(0, None))  # accuracy cost of (t, p) when x = j
+    m.kappa_j = pyo.Var(m.TPJ, bounds=(0, None))  # κ_t disaggregated: its value when x = j, else 0
+    m.kappa_none = pyo.Var(m.TP_req, bounds=(0, None))  # κ_t when x = 0
     for t in range(T):
         for p in range(P):
             if R[t, p] == 0:
@@ -96,7 +100,13 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     m.aot_19_floor = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.kappa[t, p] <= w[p] * m.y[t, p])
     m.aot_19_cached = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.y[t, p] <= m.a[t, p])
     m.aot_le_context = pyo.Constraint(m.T, m.P, rule=lambda m, t, p: m.kappa[t, p] <= m.K[t, p])
-    # (24) accuracy: tangent cuts, added by `add_tangents`
+    # (24) accuracy, perspective form: κ_t = κ_none + Σ_j κ_j with κ_j ≤ w z_j (the convex hull of
+    # the disjunction over x = j), and cuts on θ_j that are tangents of the perspective of g
+    m.aot_split = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.kappa[t, p] == m.kappa_none[t, p] + sum(
+        m.kappa_j[t, p, j] for j in range(1, int(R[t, p]) + 1)))
+    m.aot_split_j = pyo.Constraint(m.TPJ, rule=lambda m, t, p, j: m.kappa_j[t, p, j] <= w[p] * m.z[t, p, j])
+    m.aot_split_none = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.kappa_none[t, p] <= w[p] * (1 - sum(
+        m.z[t, p, j] for j in range(1, int(R[t, p]) + 1))))
     m.accuracy_24_tangent = pyo.ConstraintList()
     m._tangent_points = {}
     for t, p in served:
@@ -112,16 +122,16 @@ def build_problem28(data: StationData, state0: State | None = None, *,
         const
         + sum(data.lam * m.u[t, p] for t in m.T for p in m.P)
         + sum((data.comp_unit[p] - data.offload_unit[p]) * m.x[t, p] for t, p in served)
-        + sum(m.theta[t, p] for t, p in served)), sense=pyo.minimize)
+        + sum(m.theta[t, p, j] for t, p, j in m.TPJ)), sense=pyo.minimize)
     return m
 
 
 def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points: Iterable[float],
                  j: int | None = None) -> int:
-    """Add cuts θ_{t,p} ≥ j c (g(κ̂) + g'(κ̂)(κ − κ̂)) − M(1 − z_j) at new points; return how many.
+    """Add perspective cuts θ_j ≥ j c (g(κ̂) z_j + g'(κ̂)(κ_j − κ̂ z_j)) at new points; return how many.
 
-    M = j c (2κ̂ + κ_0)/(κ̂ + κ_0)², the tangent's value at κ = 0 (its maximum over κ ≥ 0), so a cut
-    is void when z_j = 0. With j None, cuts are added for every j = 1..R[t, p].
+    With z_j = 1 this is the tangent of j c g at κ̂ (below the convex g); with z_j = 0 it reads
+    θ_j ≥ 0 since κ_j = 0. No big-M is needed. With j None, cuts go to every j = 1..R[t, p].
     """
     c = float(data.acc_coef[p])
     k0 = data.kappa0
@@ -135,9 +145,8 @@ def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points
                 continue
             have.append(kh)
             g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
-            big_m = jj * c * (2 * kh + k0) / (kh + k0) ** 2
-            m.accuracy_24_tangent.add(
-                m.theta[t, p] >= jj * c * (g + dg * (m.kappa[t, p] - kh)) - big_m * (1 - m.z[t, p, jj]))
+            m.accuracy_24_tangent.add(m.theta[t, p, jj] >= jj * c * (
+                (g - dg * kh) * m.z[t, p, jj] + dg * m.kappa_j[t, p, jj]))
             added += 1
     return added
 

@@ -41,7 +41,9 @@ def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, ga
 
     opt = solver or highs_solver()
     t0 = time.perf_counter()
-    opts = {"mip_rel_gap": 0.0 if gap is None else gap, "mip_abs_gap": 1e-12, "random_seed": 0}
+    opts = {"mip_rel_gap": 0.0 if gap is None else gap, "mip_abs_gap": 1e-12, "random_seed": 0,
+            # tight integrality: x = 0.999999 would put the model's κ off the evaluator's by ~1e-6
+            "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9}
     res = opt.solve(model, time_limit=time_limit, threads=threads, load_solutions=False,
                     raise_exception_on_nonoptimal_result=False, solver_options=opts)
     seconds = time.perf_counter() - t0

@@ -27,7 +27,11 @@ def test_python_examples_run(tmp_path, monkeypatch):
 
 def test_cli_examples_run(tmp_path):
     lines = [ln.split("#")[0].strip() for b in _blocks("bash") for ln in b.splitlines()]
-    cmds = [ln for ln in lines if ln.startswith("optcache ") and "--scheduler" not in ln]
+    # a cluster address cannot be reached here, and `market evaluate` trains a policy for ~40 s:
+    # tests/test_market_cli.py runs the market commands on a small configuration instead
+    cmds = [ln for ln in lines if ln.startswith("optcache ") and "--scheduler" not in ln
+            and "optcache market" not in ln]
+    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
     assert cmds, "the README must show the CLI"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for cmd in cmds:

@@ -1,4 +1,7 @@
-"""Problem (28) for one station over a horizon, as an exact MILP (FORMULATION §5).
+"""Problem (28) for one station over a horizon, as an exact MILP (FORMULATION §5): the readable reference.
+
+`solvers.exact.solve_station` solves the same problem from `models.matrix28` (a tighter segment
+network for the context window, handed to HiGHS without Pyomo); tests hold the two to one optimum.
 
 Names follow the paper: `memory_3`, `edge_only_if_cached_4`, `compute_budget_5`, `context_18_*`,
 `aot_19_*`, `switching_21`, `context_window_28c`, and `accuracy_24_tangent` (the outer
@@ -74,12 +77,14 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     def prev(var, t, p, init):
         return var[t - 1, p] if t > 0 else float(init[p])
 
-    # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot
-    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(data.s[p] * m.a[t, p] for p in m.P) <= data.G)
+    # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot; (3) and (5) are
+    # divided by G and E (right-hand side 1 unless G or E is 0): E ~ 3e14 FLOP would otherwise wreck the LP's scaling
+    gs, es = (data.G if data.G > 0 else 1.0), (data.E if data.E > 0 else 1.0)
+    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(data.s[p] / gs * m.a[t, p] for p in m.P) <= data.G / gs)
     m.edge_only_if_cached_4 = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] <= int(R[t, p]) * m.a[t, p])
     fpr = data.flops_per_request
     m.compute_budget_5 = pyo.Constraint(
-        m.T, rule=lambda m, t: sum(fpr[p] * m.x[t, p] for p in m.P if R[t, p] > 0) <= data.E
+        m.T, rule=lambda m, t: sum(fpr[p] / es * m.x[t, p] for p in m.P if R[t, p] > 0) <= data.E / es
         if any(R[t, p] > 0 for p in range(P)) else pyo.Constraint.Skip)
     # x = Σ j z_j, Σ z_j ≤ a
     m.edge_count = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] == sum(

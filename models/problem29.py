@@ -25,8 +25,10 @@ def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteMode
     m.x = pyo.Var(m.P, domain=pyo.NonNegativeIntegers, bounds=lambda m, p: (0, int(R[p])))
     m.y = pyo.Var(m.P, domain=pyo.Binary)
     m.kappa = pyo.Var(m.P, bounds=lambda m, p: (0, w[p]))
-    m.memory_29b = pyo.Constraint(expr=sum(data.s[p] * m.a[p] for p in m.P) <= data.G)
-    m.compute_budget_29c = pyo.Constraint(expr=sum(data.flops_per_request[p] * m.x[p] for p in m.P) <= data.E)
+    gs, es = (data.G if data.G > 0 else 1.0), (data.E if data.E > 0 else 1.0)
+    m.memory_29b = pyo.Constraint(expr=sum(data.s[p] / gs * m.a[p] for p in m.P) <= data.G / gs)
+    m.compute_budget_29c = pyo.Constraint(  # in units of E: FLOP counts ~1e14 spoil the scaling
+        expr=sum(data.flops_per_request[p] / es * m.x[p] for p in m.P) <= data.E / es)
     m.edge_only_if_cached_4 = pyo.Constraint(m.P, rule=lambda m, p: m.x[p] <= int(R[p]) * m.a[p])
     # (28c) with (18): a cached pair's context K_{t-1} + k x stays within w (K resets when a = 0)
     m.context_window_28c = pyo.Constraint(

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from optcache.models.matrix28 import add_tangents, build_matrix28
+from optcache.models.problem28 import add_tangents as add_tangents_pyomo
+from optcache.models.problem28 import build_problem28, schedule_from
+from optcache.models.problem29 import build_problem29
+from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
+from optcache.solvers.registry import register
 
 from optcache.dynamics import State, step
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
-from optcache.models.problem28 import add_tangents, build_problem28, schedule_from
-from optcache.models.problem29 import build_problem29
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
-from optcache.solvers.highs import highs_solver, solve_model
-from optcache.solvers.registry import register
 
 DEFAULT_GAP = 1e-6
 """Relative gap at which `solve_station` stops: the contract's 1e-6 certificate (FORMULATION §5)."""
 
 GAP_FLOOR = 1e-9
 """Relative gap treated as zero: floating-point noise between HiGHS's bound and the evaluator."""
+
+FIRST_ROUND_GAP = 1e-2
+"""MILP gap of the first outer-approximation round: its schedule only seeds tangents, and the
+tangent error at the initial grid (~0.5 %) exceeds any tighter certificate anyway."""
 
 MAX_ROUNDS = 50
 """Outer-approximation rounds before giving up on closing the gap (then 'time_limit')."""
@@ -42,6 +48,9 @@ class StationSolve:
     nodes: int | None
     rounds: int
     solver_version: str = ""
+    history: list = field(default_factory=list)
+    """One dict per outer-approximation round: MILP objective and bound, the evaluated cost of
+    its schedule, seconds, nodes and tangents added."""
 
     @property
     def gap(self) -> float:
@@ -55,22 +64,75 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
 
     Each round solves the MILP (a relaxation: tangents under-estimate the convex accuracy term, so
     its dual bound is valid), re-scores its schedule with the evaluator, and adds tangents at the
-    schedule's true κ. The best evaluated schedule is kept; `warm_start` seeds it (and its κ).
+    schedule's true κ. The best evaluated schedule is kept; `warm_start` seeds it (and its κ seeds
+    tangents). The MILP is `models.matrix28` handed to HiGHS directly. No MIP start is passed:
+    HiGHS 1.16 with presolve returns wrong optima after `setSolution` on some of these models.
     """
     t0 = time.perf_counter()
     st = state0 or State.cold(data.P)
     # the all-cloud schedule is always feasible: the fallback incumbent
     best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
-    best = evaluate_station(data, best_a, best_x, st).cost
-    extra: dict = {}
+    best_ev = evaluate_station(data, best_a, best_x, st)
+    best = best_ev.cost
     if warm_start is not None:
         ev = evaluate_station(data, *warm_start, st)
         if not ev.violations and ev.cost < best:
-            best_a, best_x, best = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float), ev.cost
-            for t, p in zip(*np.nonzero(warm_start[1])):
-                extra[(int(t), int(p))] = [float(ev.kappa[t, p])]
+            best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
+            best, best_ev = ev.cost, ev
+    extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
-    model = build_problem28(data, st, tangents=extra)
+    mm = build_matrix28(data, st, tangents=extra)
+    solver = MatrixSolver(mm, threads=threads)
+    build_seconds = time.perf_counter() - tb
+    bound = trivial_bound(data)
+    nodes, rounds, termination, version = 0, 0, "time_limit", ""
+    history: list[dict] = []
+    while rounds < MAX_ROUNDS:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            break
+        # the first round only needs a schedule to put tangents at: a loose gap makes it cheap
+        round_gap = max(gap * 0.5, FIRST_ROUND_GAP) if rounds == 0 else gap * 0.5
+        info, vals = solver.solve(time_limit=left, gap=round_gap)
+        rounds += 1
+        version = info.solver_version
+        nodes += info.nodes or 0
+        if info.bound is not None and np.isfinite(info.bound):
+            bound = max(bound, info.bound)
+        new = []
+        if vals is not None:
+            a = np.round(vals[mm.a_col])
+            x = np.round(vals[mm.x_col])
+            ev = evaluate_station(data, a, x, st)
+            if not ev.violations and ev.cost < best:
+                best_a, best_x, best = a, x, ev.cost
+            for t, p in zip(*np.nonzero(x), strict=False):
+                new += add_tangents(mm, int(t), int(p), [ev.kappa[t, p]])
+            solver.add_rows(new)
+        history.append({"objective": info.objective, "bound": info.bound, "seconds": info.seconds,
+                        "nodes": info.nodes, "evaluated": None if vals is None else ev.cost,
+                        "tangents": len(new)})
+        if best - bound <= max(gap, GAP_FLOOR) * max(abs(best), 1e-10):
+            termination = "optimal"  # the evaluated cost meets a valid bound: certified
+            break
+        if info.termination == "time_limit" or (not new and round_gap <= gap * 0.5):
+            break  # out of time, or no new cut can tighten the relaxation further
+    return StationSolve(best_a, best_x, best, float(min(bound, best)), termination,
+                        time.perf_counter() - t0, build_seconds, nodes, rounds, version, history)
+
+
+def solve_station_reference(data: StationData, state0: State | None = None, *, gap: float = DEFAULT_GAP,
+                            time_limit: float | None = None, threads: int = 1) -> StationSolve:
+    """The same outer approximation on the readable Pyomo model `build_problem28` (slow; for tests).
+
+    It shares no model code with `solve_station`, so agreeing optima check the matrix builder.
+    """
+    t0 = time.perf_counter()
+    st = state0 or State.cold(data.P)
+    best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
+    best = evaluate_station(data, best_a, best_x, st).cost
+    tb = time.perf_counter()
+    model = build_problem28(data, st)
     build_seconds = time.perf_counter() - tb
     solver = highs_solver()
     bound = trivial_bound(data)
@@ -85,21 +147,19 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         nodes += info.nodes or 0
         if info.bound is not None:
             bound = max(bound, info.bound)
+        new = 0
         if info.objective is not None:
             a, x = schedule_from(model, data)
             ev = evaluate_station(data, a, x, st)
             if not ev.violations and ev.cost < best:
                 best_a, best_x, best = a, x, ev.cost
-            new = 0
-            for t, p in zip(*np.nonzero(x)):
-                new += add_tangents(model, data, int(t), int(p), [ev.kappa[t, p]])
-        else:
-            new = 0
+            for t, p in zip(*np.nonzero(x), strict=False):
+                new += add_tangents_pyomo(model, data, int(t), int(p), [ev.kappa[t, p]])
         if best - bound <= max(gap, GAP_FLOOR) * max(abs(best), 1e-10):
-            termination = "optimal"  # the evaluated cost meets a valid bound: certified
+            termination = "optimal"
             break
         if info.termination == "time_limit" or new == 0:
-            break  # out of time, or no new cut can tighten the relaxation further
+            break
     return StationSolve(best_a, best_x, best, float(min(bound, best)), termination,
                         time.perf_counter() - t0, build_seconds, nodes, rounds, version)
 
@@ -130,7 +190,9 @@ def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_G
     t0 = time.perf_counter()
     per, bound, nodes, term, version = [], 0.0, 0, "optimal", ""
     for n in range(inst.n_stations):
-        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+        # the time left is shared evenly by the stations still to solve
+        left = None if time_limit is None else \
+            max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
         s = solve_station(inst.station_data(n), time_limit=left, gap=gap, threads=threads,
                           warm_start=_laot_warm_start(inst, n))
         per.append((s.a, s.x))
@@ -149,7 +211,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
     """Problem (29) solved exactly each slot (max Σκ) and applied: the per-slot optimum of Algorithm 1."""
     t0 = time.perf_counter()
     solver = highs_solver()
-    per = []
+    per, version = [], ""
     for n in range(inst.n_stations):
         data = inst.station_data(n)
         st = State.cold(data.P)
@@ -157,11 +219,11 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
         x = np.zeros((data.T, data.P))
         for t in range(data.T):
             m = build_problem29(data, t, st)
-            solve_model(m, time_limit=time_limit, gap=0.0, threads=threads, solver=solver)
+            version = solve_model(m, time_limit=time_limit, gap=0.0, threads=threads, solver=solver).solver_version
             for p in range(data.P):
                 a[t, p] = round(pyo.value(m.a[p]))
                 x[t, p] = round(pyo.value(m.x[p]))
             st = step(st, a[t], x[t], data.k, data.delta)
         per.append((a, x))
     return MethodResult.from_schedule(inst, "slot", Schedule.from_arrays(per), time.perf_counter() - t0,
-                                      solver="highs")
+                                      solver="highs", solver_version=version)

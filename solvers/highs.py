@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pyomo.environ as pyo
 
 from optcache.errors import InfeasibleModel, SolverUnavailable
@@ -20,6 +21,22 @@ class SolveInfo:
     seconds: float
     nodes: int | None
     solver_version: str
+
+
+_last_threads: int | None = None
+
+
+def use_threads(threads: int) -> None:
+    """HiGHS keeps one global thread pool: changing the thread count needs a reset, else 'Not Set'."""
+    global _last_threads
+    if _last_threads is not None and _last_threads != int(threads):
+        try:
+            import highspy
+
+            highspy.Highs.resetGlobalScheduler(True)
+        except (ImportError, AttributeError):  # pragma: no cover - older highspy
+            pass
+    _last_threads = int(threads)
 
 
 def highs_solver():
@@ -40,6 +57,7 @@ def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, ga
     from pyomo.contrib.solver.common.results import TerminationCondition as TC
 
     opt = solver or highs_solver()
+    use_threads(threads)
     t0 = time.perf_counter()
     opts = {"mip_rel_gap": 0.0 if gap is None else gap, "mip_abs_gap": 1e-12, "random_seed": 0,
             # tight integrality: x = 0.999999 would put the model's κ off the evaluator's by ~1e-6
@@ -63,3 +81,92 @@ def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, ga
     version = ".".join(str(v) for v in opt.version())
     return SolveInfo(term, res.incumbent_objective if has_sol else None, res.objective_bound,
                      seconds, None if nodes is None or nodes < 0 else int(nodes), version)
+
+
+# ------------------------------------------------------------------ the matrix handed to highspy
+def _highspy():
+    try:
+        import highspy
+    except ImportError:
+        raise SolverUnavailable("HiGHS (highspy) is not installed; pip install highspy") from None
+    return highspy
+
+
+class MatrixSolver:
+    """A HiGHS object holding a `models.matrix28.MatrixModel`; rows can be appended between solves."""
+
+    def __init__(self, mm, *, threads: int = 1, lp_solver: str = "ipm"):
+        from pyomo.common.tee import capture_output
+
+        hs = _highspy()
+        self.hs, self.mm = hs, mm
+        with capture_output(capture_fd=True):  # the banner goes to fd 1 before any option is set
+            h = hs.Highs()
+            h.setOptionValue("output_flag", False)
+        lp = hs.HighsLp()
+        lp.num_col_, lp.num_row_ = mm.n_cols, mm.n_rows
+        lp.col_cost_ = np.asarray(mm.c, float)
+        lp.col_lower_ = np.asarray(mm.lb, float)
+        lp.col_upper_ = np.asarray(mm.ub, float)
+        lp.row_lower_ = np.asarray(mm.row_lo, float)
+        lp.row_upper_ = np.asarray(mm.row_hi, float)
+        lp.offset_ = float(mm.c0)
+        start, index, value = mm.csr()
+        A = lp.a_matrix_
+        A.format_ = hs.MatrixFormat.kRowwise
+        A.start_, A.index_, A.value_ = start, index, value
+        A.num_col_, A.num_row_ = mm.n_cols, mm.n_rows
+        lp.integrality_ = [hs.HighsVarType.kInteger if i else hs.HighsVarType.kContinuous
+                           for i in mm.integer]
+        h.passModel(lp)
+        self.threads = int(threads)
+        for k, v in {"threads": int(threads), "random_seed": 0, "mip_abs_gap": 1e-12,
+                     "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9,
+                     "mip_lp_solver": lp_solver}.items():
+            h.setOptionValue(k, v)
+        self.h = h
+
+    def add_rows(self, rows: list[tuple]) -> None:
+        """Append rows (cols, vals, lo) with no upper bound (the tangent cuts)."""
+        if not rows:
+            return
+        lo = np.array([r[2] for r in rows], float)
+        hi = np.full(len(rows), np.inf)
+        starts = np.cumsum([0] + [len(r[0]) for r in rows[:-1]]).astype(np.int32)
+        idx = np.concatenate([np.asarray(r[0], np.int32) for r in rows])
+        val = np.concatenate([np.asarray(r[1], float) for r in rows])
+        self.h.addRows(len(rows), lo, hi, len(idx), starts, idx, val)
+
+    def solve(self, *, time_limit: float | None = None, gap: float | None = None,
+              start: np.ndarray | None = None) -> tuple[SolveInfo, np.ndarray | None]:
+        """Run the MIP; return what happened and the incumbent's column values (None if none)."""
+        hs, h = self.hs, self.h
+        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
+        h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
+        if start is not None:
+            sol = hs.HighsSolution()
+            sol.col_value = list(map(float, start))
+            sol.value_valid = True
+            h.setSolution(sol)
+        use_threads(self.threads)
+        t0 = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - t0
+        ms = h.getModelStatus()
+        info = h.getInfo()
+        MS = hs.HighsModelStatus
+        if ms in (MS.kInfeasible, MS.kUnboundedOrInfeasible):
+            raise InfeasibleModel(f"problem (28) is infeasible ({h.modelStatusToString(ms)})")
+        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if ms == MS.kOptimal:
+            term = "optimal"
+        elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kInterrupt, MS.kSolutionLimit):
+            term = "time_limit"
+        else:
+            raise InfeasibleModel(f"HiGHS stopped with {h.modelStatusToString(ms)}")
+        values = np.asarray(h.getSolution().col_value, float) if has_sol else None
+        nodes = int(info.mip_node_count) if info.mip_node_count >= 0 else None
+        version = f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}" \
+            if hasattr(hs, "HIGHS_VERSION_MAJOR") else h.version()
+        return SolveInfo(term, info.objective_function_value if has_sol else None,
+                         float(info.mip_dual_bound), seconds, nodes, str(version)), values

@@ -16,8 +16,11 @@ def n_schedules(R: np.ndarray) -> int:
     return int(np.prod(R.astype(np.int64) + 2))
 
 
-def brute_force(d: StationData) -> tuple[float, np.ndarray, np.ndarray]:
-    """Minimum slot-average cost over all feasible schedules, and one schedule attaining it."""
+def brute_force(d: StationData, cached0=None, K0=None, kappa0=None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Minimum slot-average cost over all feasible schedules, and one schedule attaining it.
+
+    The start is cold unless (cached0, K0, kappa0) give the cache, context and AoT carried in.
+    """
     T, P = d.R.shape
     base = (d.R + 2).ravel()
     N = int(np.prod(base))
@@ -34,9 +37,9 @@ def brute_force(d: StationData) -> tuple[float, np.ndarray, np.ndarray]:
     X = X.reshape(N, T, P)
     R = d.R.astype(float)
     ok = np.ones(N, bool)
-    K = np.zeros((N, P))
-    kap = np.zeros((N, P))
-    prev = np.zeros((N, P))
+    K = np.zeros((N, P)) + (0.0 if K0 is None else np.asarray(K0, float))
+    kap = np.zeros((N, P)) + (0.0 if kappa0 is None else np.asarray(kappa0, float))
+    prev = np.zeros((N, P)) + (0.0 if cached0 is None else np.asarray(cached0, float))
     cost = np.zeros(N)
     for t in range(T):
         a, x = A[:, t], X[:, t]
@@ -70,7 +73,7 @@ def random_tiny(rng: np.random.Generator, max_schedules: int = 150_000) -> Insta
                        float(np.round(rng.uniform(0, 12), 3)), float(rng.uniform(0.05, 0.6)))
                   for i in range(P))
     mem = sum(m.memory_gb for m in models)
-    flops = sum(p_m.flops_per_token * s.thought_tokens for p_m, s in zip(models, services))
+    flops = sum(p_m.flops_per_token * s.thought_tokens for p_m, s in zip(models, services, strict=False))
     st = Station("n0", float(rng.uniform(0.3, 1.1) * mem), float(rng.uniform(0.5, 3.0) * flops),
                  float(rng.uniform(200, 2000)), float(rng.uniform(5, 50)),
                  tuple(float(rng.uniform(0, 0.01)) for _ in range(P)), R)

@@ -1,0 +1,158 @@
+"""The model builders: names, objective = evaluator cost at a fixed schedule, the segment network,
+the Pyomo reference against the matrix handed to HiGHS, and problem (29) against enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+from optcache.models.matrix28 import add_tangents, build_matrix28, pair_arcs, start_vector
+from optcache.models.problem28 import add_tangents as add_tangents_pyomo
+from optcache.models.problem28 import build_problem28
+from optcache.models.problem29 import LOAD_TIE_BREAK, build_problem29
+from optcache.solvers.exact import solve_station, solve_station_reference
+from optcache.solvers.highs import MatrixSolver, solve_model
+from optcache.solvers.policies import replace_station
+
+from optcache.dynamics import State, step
+from optcache.evaluator import evaluate_station
+from optcache.scenario import generate
+from tests.bruteforce import random_tiny
+
+
+def busy_station(seed: int, slots: int = 8):
+    """A small generated station whose context windows bind (many requests per slot)."""
+    return generate(slots=slots, services=4, gpus=3, users=40, stations=1, seed=seed).station_data(0)
+
+
+def test_pyomo_components_are_named_after_the_paper():
+    d = busy_station(0)
+    m = build_problem28(d)
+    for name in ("memory_3", "edge_only_if_cached_4", "compute_budget_5", "context_window_28c",
+                 "context_18_reset", "context_18_upper", "context_18_lower", "aot_19_decay",
+                 "aot_19_floor", "switching_21", "accuracy_24_tangent", "objective_27"):
+        assert hasattr(m, name), name
+    m29 = build_problem29(d, 0, State.cold(d.P))
+    for name in ("memory_29b", "compute_budget_29c", "edge_only_if_cached_4", "context_window_28c",
+                 "aot_19_decay", "objective_29a"):
+        assert hasattr(m29, name), name
+
+
+def _policy_schedules(d):
+    yield np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+    for pol in ("laot", "fifo", "lru", "lfu"):
+        yield replace_station(d, pol)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pyomo_objective_equals_evaluator_at_a_fixed_schedule(seed):
+    """With (a, x) fixed and tangents at the schedule's true κ, the model's optimum is its cost."""
+    d = busy_station(seed)
+    st = step(State.cold(d.P), np.ones(d.P), np.minimum(d.R[0], 1), d.k, d.delta)  # a warm state
+    d = d.window(1, d.T)
+    a, x = replace_station(d, "laot")
+    ev = evaluate_station(d, a, x, st)
+    assert not ev.violations
+    m = build_problem28(d, st)
+    for t in range(d.T):
+        for p in range(d.P):
+            m.a[t, p].fix(a[t, p])
+            m.x[t, p].fix(x[t, p])
+            if d.R[t, p] > 0:
+                add_tangents_pyomo(m, d, t, p, [ev.kappa[t, p]])
+    info = solve_model(m, gap=0.0)
+    assert info.objective == pytest.approx(ev.cost, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_matrix_objective_equals_evaluator_at_a_fixed_schedule(seed):
+    d = busy_station(seed)
+    st = step(State.cold(d.P), np.ones(d.P), np.minimum(d.R[0], 1), d.k, d.delta)
+    d = d.window(1, d.T)
+    for a, x in _policy_schedules(d):
+        ev = evaluate_station(d, a, x, st)
+        assert not ev.violations
+        mm = build_matrix28(d, st)
+        for t, p in zip(*np.nonzero(x), strict=False):
+            add_tangents(mm, int(t), int(p), [ev.kappa[t, p]])
+        # the schedule's column vector meets every row and its objective is the evaluator's cost
+        v = start_vector(mm, a, x)
+        start, idx, val = mm.csr()
+        act = np.array([val[start[r]:start[r + 1]] @ v[idx[start[r]:start[r + 1]]] for r in range(mm.n_rows)])
+        assert (act >= np.array(mm.row_lo) - 1e-9).all() and (act <= np.array(mm.row_hi) + 1e-9).all()
+        assert (v >= np.array(mm.lb) - 1e-12).all() and (v <= np.array(mm.ub) + 1e-12).all()
+        assert float(np.dot(mm.c, v) + mm.c0) == pytest.approx(ev.cost, rel=1e-9)
+        # and with (a, x) fixed, HiGHS finds nothing cheaper
+        for arr, cols in ((a, mm.a_col), (x, mm.x_col)):
+            for val_, col in zip(arr.ravel(), cols.ravel(), strict=False):
+                mm.lb[col] = mm.ub[col] = float(val_)
+        info, _ = MatrixSolver(mm).solve(gap=0.0)
+        assert info.objective == pytest.approx(ev.cost, rel=1e-9)
+
+
+def test_network_paths_respect_the_window():
+    """Every node of the segment network stays within the window; an overflowing schedule has no path."""
+    d = busy_station(1)
+    st = State.cold(d.P)
+    for p in range(d.P):
+        for _t, _, dst, _x, _load, kbar in pair_arcs(d, p, st):
+            if dst != "off":
+                assert d.k[p] * dst[1] <= d.w[p] + 1e-9
+                assert kbar <= d.k[p] * dst[1] + 1e-9
+    # serve every request with every pair cached all along: some window overflows
+    a = np.ones((d.T, d.P))
+    ev = evaluate_station(d, a, d.R.astype(float), st)
+    assert any(v["constraint"] == "context_window_28c" for v in ev.violations)
+    mm = build_matrix28(d, st)
+    with pytest.raises(KeyError):
+        start_vector(mm, a, d.R.astype(float))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reference_pyomo_and_matrix_reach_the_same_optimum(seed):
+    d = busy_station(seed, slots=6)
+    assert any((d.k[p] * d.R[:, p].sum() > d.w[p]) for p in range(d.P))  # some window can bind
+    fast = solve_station(d, gap=1e-9)
+    ref = solve_station_reference(d, gap=1e-9)
+    assert fast.termination == ref.termination == "optimal"
+    assert fast.cost == pytest.approx(ref.cost, rel=1e-6)
+    assert fast.bound <= ref.cost * (1 + 1e-9) and ref.bound <= fast.cost * (1 + 1e-9)
+
+
+def _slot_brute_force(d, t: int, st: State) -> float:
+    """max Σκ over every feasible (a, x) of slot t from state st, by enumeration and dynamics.step."""
+    best = -np.inf
+    opts = [[(0, 0)] + [(1, j) for j in range(int(d.R[t, p]) + 1)] for p in range(d.P)]
+    for combo in itertools.product(*opts):
+        a = np.array([c[0] for c in combo], float)
+        x = np.array([c[1] for c in combo], float)
+        if a @ d.s > d.G * (1 + 1e-12) or x @ d.flops_per_request > d.E * (1 + 1e-12):
+            continue
+        nxt = step(st, a, x, d.k, d.delta)
+        if (nxt.K > d.w + 1e-9).any():
+            continue
+        best = max(best, float(nxt.kappa.sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_problem29_matches_enumeration(seed):
+    rng = np.random.default_rng(500 + seed)
+    d = random_tiny(rng).station_data(0)
+    # a state reached by a random history that is feasible for the window
+    t = int(rng.integers(1, d.T))
+    st = State.cold(d.P)
+    for s in range(t):  # random loads and edge requests, unloading a pair whose window would overflow
+        a = (rng.random(d.P) < 0.7).astype(float)
+        x = a * rng.integers(0, d.R[s] + 1)
+        a[st.K + d.k * x > d.w] = 0.0
+        st = step(st, a, a * x, d.k, d.delta)
+    m = build_problem29(d, t, st)
+    solve_model(m, gap=0.0)
+    a = np.array([round(pyo.value(m.a[p])) for p in range(d.P)], float)
+    x = np.array([round(pyo.value(m.x[p])) for p in range(d.P)], float)
+    nxt = step(st, a, x, d.k, d.delta)
+    assert nxt.kappa.sum() == pytest.approx(_slot_brute_force(d, t, st), abs=1e-6)
+    assert pyo.value(m.objective_29a) >= nxt.kappa.sum() - LOAD_TIE_BREAK * d.P - 1e-6

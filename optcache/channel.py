@@ -1,12 +1,15 @@
 """Uplink channel (eq. (2)) with fading, and the access cost d_i / E[r] it implies.
 
 Ground links: log-distance path loss with Rayleigh fading. Satellite link: free-space loss with
-shadowed-Rician fading (Abdi et al., 2003). Every draw takes an explicit numpy Generator.
+shadowed-Rician fading (Abdi et al., 2003). Every draw takes an explicit numpy Generator, so a
+seed fixes every number; nothing here touches numpy's global random state.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from optcache.coverage import ALTITUDE_M  # satellite altitude l = 550 km, one source
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 NOISE_DBM_PER_HZ = -174.0  # thermal noise density at 290 K
@@ -19,37 +22,67 @@ SAT_ANTENNA_GAIN_DB = 30.0  # combined user/satellite antenna gain on the satell
 SR_B, SR_M, SR_OMEGA = 0.126, 10.1, 0.835  # average shadowing (Abdi et al. 2003): b, m, Ω
 MC_SAMPLES = 2000  # Monte Carlo fading samples per user
 
+_LINKS = ("ground", "satellite")
 
-def _positive(name: str, v) -> None:
-    if np.any(~np.isfinite(np.asarray(v, float))) or np.any(np.asarray(v, float) <= 0):
+
+def _as_float(name: str, v) -> np.ndarray:
+    """Reject NaN/inf early: they would silently poison every rate downstream."""
+    a = np.asarray(v, dtype=float)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {v}")
+    return a
+
+
+def _positive(name: str, v) -> np.ndarray:
+    """A strictly positive quantity (bandwidth, distance, a divisor), as a float array."""
+    a = _as_float(name, v)
+    if np.any(a <= 0):
         raise ValueError(f"{name} must be > 0, got {v}")
+    return a
 
 
-def noise_power(bandwidth_hz: float, density_dbm_per_hz: float = NOISE_DBM_PER_HZ) -> float:
-    """AWGN power σ² = N0 · B in watts."""
-    _positive("bandwidth_hz", bandwidth_hz)
-    return 10 ** ((density_dbm_per_hz - 30) / 10) * bandwidth_hz
+def _nonnegative(name: str, v) -> np.ndarray:
+    """A quantity that may be zero (power, gain, interference), as a float array."""
+    a = _as_float(name, v)
+    if np.any(a < 0):
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return a
+
+
+def _check_link(link: str) -> None:
+    if link not in _LINKS:
+        raise ValueError(f"link must be 'ground' or 'satellite', got {link!r}")
+
+
+def noise_power(bandwidth_hz, density_dbm_per_hz: float = NOISE_DBM_PER_HZ):
+    """AWGN power σ² = N0 · B in watts: the σ² of eq. (2) for a given band."""
+    b = _positive("bandwidth_hz", bandwidth_hz)
+    return 10 ** ((density_dbm_per_hz - 30) / 10) * b
 
 
 def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
-    """Eq. (2): r = B log2(1 + p g / (I + σ²)) in bit/s, vectorised."""
-    _positive("bandwidth_hz", bandwidth_hz)
-    if np.any(np.asarray(tx_power_w) < 0):
-        raise ValueError(f"tx_power_w must be >= 0, got {tx_power_w}")
-    if np.any(np.asarray(interference_w) < 0) or np.any(np.asarray(noise_w) <= 0):
-        raise ValueError("interference_w must be >= 0 and noise_w > 0")
-    sinr = np.asarray(tx_power_w) * np.asarray(gain) / (np.asarray(interference_w) + np.asarray(noise_w))
-    return np.asarray(bandwidth_hz) * np.log2(1.0 + sinr)
+    """Eq. (2): r = B log2(1 + p g / (I + σ²)) in bit/s; broadcasts over numpy arrays."""
+    b = _positive("bandwidth_hz", bandwidth_hz)
+    p = _nonnegative("tx_power_w", tx_power_w)
+    g = _nonnegative("gain", gain)
+    i = _nonnegative("interference_w", interference_w)
+    n = _positive("noise_w", noise_w)
+    return b * np.log2(1.0 + p * g / (i + n))
 
 
 def rayleigh_power(rng: np.random.Generator, size, mean: float = 1.0) -> np.ndarray:
-    """Power gain |h|² of Rayleigh fading: exponential with the given mean."""
+    """Power gain |h|² of Rayleigh fading (ground links): exponential with the given mean."""
+    _positive("mean", mean)
     return rng.exponential(mean, size)
 
 
 def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: float = SR_M,
                           omega: float = SR_OMEGA) -> np.ndarray:
-    """|h|² with h = Z e^{jφ} + scatter: Z Nakagami-m of mean power Ω, scatter CN(0, 2b)."""
+    """|h|² of the land-mobile satellite channel (Abdi et al. 2003).
+
+    h = Z e^{jφ} + S: LOS amplitude Z Nakagami-m with E[Z²] = Ω, φ uniform, and scatter S complex
+    Gaussian with power 2b (b per real dimension), so E|h|² = 2b + Ω.
+    """
     _positive("b", b)
     _positive("m", m)
     _positive("omega", omega)
@@ -60,56 +93,75 @@ def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: fl
 
 def shadowed_rician_mean_power(b: float = SR_B, m: float = SR_M, omega: float = SR_OMEGA) -> float:
     """E|h|² = 2b + Ω (the LOS and scattered powers add; m shapes the spread, not the mean)."""
+    _positive("b", b)
+    _positive("m", m)
+    _positive("omega", omega)
     return 2 * b + omega
 
 
-def path_loss_gain(distance_m, link: str = "ground", carrier_hz: float = CARRIER_HZ):
-    """Large-scale power gain: free space to d0 then exponent n (ground), or free space (satellite)."""
-    _positive("distance_m", distance_m)
-    d = np.asarray(distance_m, float)
-    lam = SPEED_OF_LIGHT / carrier_hz
+def path_loss_gain(distance_m, link: str = "ground", carrier_hz: float = CARRIER_HZ, *,
+                   exponent: float = PATH_LOSS_EXPONENT,
+                   ref_distance_m: float = REF_DISTANCE_M):
+    """Large-scale power gain (≤ 1) of a link of the given length.
+
+    ground: log-distance, g = (λ / 4π d0)² · (d0 / max(d, d0))^exponent (free space up to d0);
+    satellite: free space, g = (λ / 4π d)² · G_ant with G_ant = SAT_ANTENNA_GAIN_DB; λ = c / f.
+    """
+    d = _positive("distance_m", distance_m)
+    f = float(_positive("carrier_hz", carrier_hz))
+    _check_link(link)
+    lam = SPEED_OF_LIGHT / f
     if link == "satellite":
         return (lam / (4 * np.pi * d)) ** 2 * 10 ** (SAT_ANTENNA_GAIN_DB / 10)
-    if link != "ground":
-        raise ValueError(f"link must be 'ground' or 'satellite', got {link!r}")
-    g0 = (lam / (4 * np.pi * REF_DISTANCE_M)) ** 2
-    return g0 * (REF_DISTANCE_M / np.maximum(d, REF_DISTANCE_M)) ** PATH_LOSS_EXPONENT
+    n = float(_positive("exponent", exponent))
+    d0 = float(_positive("ref_distance_m", ref_distance_m))
+    g0 = (lam / (4 * np.pi * d0)) ** 2
+    return g0 * (d0 / np.maximum(d, d0)) ** n
+
+
+def _default_distances(rng: np.random.Generator, n_users: int, link: str) -> np.ndarray:
+    """Satellite: every user at the altitude (overhead). Ground: uniform by area in the annulus."""
+    if link == "satellite":
+        return np.full(n_users, ALTITUDE_M)
+    return np.sqrt(rng.uniform(MIN_DISTANCE_M**2, CELL_RADIUS_M**2, n_users))
 
 
 def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_hz: float = 20e6,
-                          tx_power_w: float = 0.2, link: str = "ground", distances_m=None,
+                          tx_power_w: float = 0.2, noise_w: float | None = None,
+                          link: str = "ground", distances_m=None,
                           samples: int = MC_SAMPLES) -> np.ndarray:
-    """E[r_u] per user by seeded Monte Carlo of eq. (2).
+    """E[r_u] per user (bit/s) by seeded Monte Carlo of eq. (2); same Generator state, same rates.
 
-    All users of a cell share the band (a fully loaded uplink): user u's interference is the sum of
-    the other users' received powers in the same fading draw.
+    Assumption (fully loaded uplink): all users of a cell transmit at once on the same band, so
+    user u's interference is the sum of the other users' received powers in the same fading draw.
+    noise_w defaults to σ² = N0 · B (NOISE_DBM_PER_HZ). Ground draws Rayleigh, satellite shadowed-Rician.
     """
-    if int(n_users) < 1:
-        raise ValueError(f"n_users must be >= 1, got {n_users}")
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
+    if int(n_users) != n_users or n_users < 1:
+        raise ValueError(f"n_users must be an integer >= 1, got {n_users}")
+    if int(samples) != samples or samples < 1:
+        raise ValueError(f"samples must be an integer >= 1, got {samples}")
+    n_users, samples = int(n_users), int(samples)
+    _positive("bandwidth_hz", bandwidth_hz)
+    p = float(_nonnegative("tx_power_w", tx_power_w))
+    _check_link(link)
+    noise = noise_power(bandwidth_hz) if noise_w is None else float(_positive("noise_w", noise_w))
     if distances_m is None:
-        if link == "satellite":
-            from optcache.coverage import ALTITUDE_M
-
-            distances_m = np.full(n_users, ALTITUDE_M)
-        else:  # uniform over the annulus area
-            u = rng.uniform(MIN_DISTANCE_M**2, CELL_RADIUS_M**2, n_users)
-            distances_m = np.sqrt(u)
-    g = path_loss_gain(distances_m, link)
+        distances_m = _default_distances(rng, n_users, link)
+    d = _positive("distances_m", distances_m)
+    if d.shape != (n_users,):
+        raise ValueError(f"distances_m must have shape ({n_users},), got {d.shape}")
+    g = path_loss_gain(d, link)
     fade = (shadowed_rician_power(rng, (samples, n_users)) if link == "satellite"
             else rayleigh_power(rng, (samples, n_users)))
-    rx = tx_power_w * g * fade
-    interference = rx.sum(axis=1, keepdims=True) - rx
-    rates = uplink_rate(bandwidth_hz, tx_power_w, g * fade, interference, noise_power(bandwidth_hz))
+    rx = p * g * fade
+    interference = np.maximum(rx.sum(axis=1, keepdims=True) - rx, 0.0)  # clip float round-off
+    rates = uplink_rate(bandwidth_hz, p, g * fade, interference, noise)
     return rates.mean(axis=0)
 
 
 def access_cost(input_mb, expected_rates_bps) -> np.ndarray:
-    """l_{n,i} = d_i / E_u[r_{u,n}]: seconds to upload one input at the cell's mean expected rate."""
-    rates = np.asarray(expected_rates_bps, float)
-    _positive("expected_rates_bps", rates)
-    d = np.asarray(input_mb, float)
-    if np.any(d < 0):
-        raise ValueError(f"input_mb must be >= 0, got {input_mb}")
+    """l_{n,i} = d_i / E_u[r_{u,n}], in seconds per request: time to upload one input of d_i MB
+    (8e6 bit per MB) at the cell's mean expected rate; one value per service."""
+    rates = _positive("expected_rates_bps", expected_rates_bps)
+    d = _nonnegative("input_mb", input_mb)
     return d * 8e6 / rates.mean()

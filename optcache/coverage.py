@@ -15,24 +15,36 @@ ALTITUDE_M = 550e3  # default LEO altitude l (Starlink-like shell)
 MIN_ELEVATION_DEG = 10.0  # default minimum elevation ε_min
 
 
-def _check(altitude_m: float, min_elevation_deg: float) -> None:
+def _check_altitude(altitude_m: float, earth_radius_m: float = EARTH_RADIUS_M) -> None:
+    """Both lengths must be positive and finite: the geometry divides by E + l."""
     if not math.isfinite(altitude_m) or altitude_m <= 0:
         raise ValueError(f"altitude_m must be > 0, got {altitude_m}")
+    if not math.isfinite(earth_radius_m) or earth_radius_m <= 0:
+        raise ValueError(f"earth_radius_m must be > 0, got {earth_radius_m}")
+
+
+def _check(altitude_m: float, min_elevation_deg: float,
+           earth_radius_m: float = EARTH_RADIUS_M) -> None:
+    """Elevation in [0, 90) degrees: at 90 degrees the visible cap shrinks to a point."""
+    _check_altitude(altitude_m, earth_radius_m)
     if not math.isfinite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
-        raise ValueError(f"min_elevation_deg must be in [0, 90), got {min_elevation_deg}")
+        raise ValueError(f"min_elevation_deg must be in [0, 90) degrees, got {min_elevation_deg}")
 
 
 def central_angle_max(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,
                       earth_radius_m: float = EARTH_RADIUS_M) -> float:
-    """λ_max = arccos(E cos ε / (E + l)) − ε, in radians: the half-width of the visibility cap."""
-    _check(altitude_m, min_elevation_deg)
+    """λ_max = arccos(E cos ε / (E + l)) − ε, in radians: the half-width of the visibility cap.
+
+    ε = min_elevation_deg is given in degrees (like every elevation in this project).
+    """
+    _check(altitude_m, min_elevation_deg, earth_radius_m)
     eps = math.radians(min_elevation_deg)
     return math.acos(earth_radius_m * math.cos(eps) / (earth_radius_m + altitude_m)) - eps
 
 
 def orbital_speed(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_RADIUS_M) -> float:
-    """Circular orbital speed v = sqrt(μ / (E + l)) in m/s."""
-    _check(altitude_m, 0.0)
+    """Circular orbital speed v = sqrt(μ / (E + l)) in m/s (Kepler, circular orbit)."""
+    _check_altitude(altitude_m, earth_radius_m)
     return math.sqrt(EARTH_MU / (earth_radius_m + altitude_m))
 
 
@@ -43,13 +55,18 @@ def orbital_period(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH
 
 def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,
                   earth_radius_m: float = EARTH_RADIUS_M) -> float:
-    """T_0 = 2 λ_max (E + l) / v: the longest (overhead) pass, in seconds."""
+    """T_0 = 2 λ_max (E + l) / v: the longest (overhead) pass, in seconds.
+
+    Ground-track arc over orbital speed; Earth's rotation is ignored (see the module docstring).
+    """
     lam = central_angle_max(altitude_m, min_elevation_deg, earth_radius_m)
     return 2 * lam * (earth_radius_m + altitude_m) / orbital_speed(altitude_m, earth_radius_m)
 
 
 def slots_in_coverage(coverage_s: float, slot_seconds: float) -> int:
     """Whole slots that fit in a coverage window (30b): the satellite may win only in these."""
-    if coverage_s < 0 or slot_seconds <= 0:
-        raise ValueError("coverage_s must be >= 0 and slot_seconds > 0")
+    if not math.isfinite(coverage_s) or coverage_s < 0:
+        raise ValueError(f"coverage_s must be >= 0, got {coverage_s}")
+    if not math.isfinite(slot_seconds) or slot_seconds <= 0:
+        raise ValueError(f"slot_seconds must be > 0, got {slot_seconds}")
     return int(math.floor(coverage_s / slot_seconds + 1e-9))

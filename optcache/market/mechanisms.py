@@ -13,9 +13,9 @@ Conventions (all deterministic):
   the ground bidders (the top bidder wins and pays `x_(2)`), i.e. `ρ = 1` with ties to the top.
 - `spa` (in coverage): second price over all bids, ground bidders win ties against `x0`; the winner
   pays the highest other bid (the satellite pays `x_(1)`).
-- `myopic` sets `ρ = max(1, x0/x_(2))`, so `χ = max(x_(2), x0)`: it allocates exactly as `spa`
-  (up to the tie against `x0`) and charges ground winners the same; only the satellite pays `x0`
-  instead of `x_(1)`.
+- `myopic` sets `ρ = max(1, x0/x_(2))`, so `χ = max(x_(2), x0)`: it allocates as `spa` and
+  charges ground winners the same, except on ties (a tie at the top among stations, or
+  `x_(1) = x0`, goes to the satellite); the satellite pays `x0` instead of `x_(1)`.
 """
 
 from __future__ import annotations

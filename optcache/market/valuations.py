@@ -25,35 +25,28 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from optcache import assumptions as A
+from optcache import coverage
 from optcache.dynamics import trajectory
 from optcache.errors import InvalidInput
 from optcache.scenario import generate
 
-CLOUD_MATCH = 200.0
+CLOUD_MATCH = 400.0
 """m_0, the cloud's match reached through the satellite, in the units of `(κ + κ_0) · ln(1/β)`.
 
-The match of a ground pair holding ~690 tokens of age of thought at the mean ln(1/β) ≈ 0.29 of
-β ~ U[0.6, 0.9]: a cloud model with a warm but generic context. Calibrated, not given by the paper
-(`assumptions.CLOUD_MATCH = 1` is below every ground match and would make the satellite worthless):
-under `laot` on the default scenario the satellite is the first-best bidder in about a quarter of
-the rounds in coverage (measured in benchmarks/RESULTS.md), so MSB's reserve for it matters.
+Calibrated, not given by the paper: close to the median top ground match `max_n m_n` under `laot`
+on the default scenario (≈ 410), so the cloud's model is as good a match as the typical best
+station and, in coverage, the satellite is the first-best bidder in about half of the rounds
+(measured in benchmarks/RESULTS.md): who should serve is then a real question. In AoT terms it is
+a pair holding ≈ 1360 tokens at the mean ln(1/β) ≈ 0.294 of β ~ U[0.6, 0.9].
+`assumptions.CLOUD_MATCH = 1` would beat only uncached pairs (`κ_0 · ln(1/β) ≤ 0.51`), leaving the
+satellite first-best only when no station holds the service's pair.
 """
 
 MARKET_SLOT_SECONDS = 10.0
-"""Length of one market round's slot (one batch of requests). With the coverage window of a
-550 km satellite (~8 min above 25°... see `optcache.coverage`) a pass spans tens of slots."""
-
-SATELLITE_ALTITUDE_M = 550e3
-"""Altitude of the relaying LEO satellite (a Starlink-like shell)."""
-
-MIN_ELEVATION_DEG = 25.0
-"""Minimum elevation ε_min at which a user is covered."""
-
-EARTH_MU = 3.986004418e14
-"""Earth's gravitational parameter (m³/s²): circular speed √(μ/(E+l)), period 2π(E+l)/speed."""
-
-EARTH_RADIUS_M = 6_371_000.0
-"""Mean Earth radius E (m), for the orbital period."""
+"""Length of one market slot (one batch of requests), seconds. A pass of the default satellite
+(550 km, ε_min = 10°: `coverage.coverage_time` ≈ 476 s) then covers 47 whole slots, under half of
+a 100-slot episode; the orbital period (≈ 5730 s, 573 slots) exceeds the episode, so an episode
+sees at most one pass."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +71,9 @@ class MarketConfig:
     """m_0: the satellite's (cloud's) match."""
     slot_seconds: float = MARKET_SLOT_SECONDS
     """Length of a market slot in seconds (coverage window in slots)."""
-    altitude_m: float = SATELLITE_ALTITUDE_M
+    altitude_m: float = coverage.ALTITUDE_M
     """Satellite altitude l (m)."""
-    min_elevation_deg: float = MIN_ELEVATION_DEG
+    min_elevation_deg: float = coverage.MIN_ELEVATION_DEG
     """Minimum elevation ε_min (degrees)."""
 
     def __post_init__(self) -> None:
@@ -124,9 +117,11 @@ class Rounds:
     m0: float  # the satellite's match
     eligible: np.ndarray  # bool (R,): satellite in coverage
     log_inv_beta: np.ndarray  # (R,) ln(1/β) of the service (public)
+    context_tokens: np.ndarray  # (R,) context window w_m of the service's model (public)
     x0: np.ndarray  # (R,) satellite's contract price of the round's episode (nan: no history)
     x2_mean: np.ndarray  # (R,) historical mean second ground bid E[x_(2)] (nan: no history)
     scored: np.ndarray  # bool (R,): False for warm-up (history-only) episodes
+    n_slots: int  # slots per episode T
 
     @property
     def n(self) -> int:
@@ -148,7 +143,7 @@ class Rounds:
 
     def subset(self, mask: np.ndarray) -> Rounds:
         mask = np.asarray(mask)
-        kw = {f.name: (getattr(self, f.name) if f.name == "m0" else getattr(self, f.name)[mask])
+        kw = {f.name: (getattr(self, f.name) if f.name in _SCALARS else getattr(self, f.name)[mask])
               for f in fields(self)}
         return Rounds(**kw)
 
@@ -156,18 +151,16 @@ class Rounds:
     def concat(cls, parts: list[Rounds]) -> Rounds:
         if not parts:
             raise InvalidInput("episodes", "at least one episode is required")
-        kw = {f.name: (parts[0].m0 if f.name == "m0" else np.concatenate([getattr(p, f.name) for p in parts]))
+        kw = {f.name: (getattr(parts[0], f.name) if f.name in _SCALARS
+                       else np.concatenate([getattr(p, f.name) for p in parts]))
               for f in fields(cls)}
         return cls(**kw)
 
 
+_SCALARS = ("m0", "n_slots")
+
+
 # --------------------------------------------------------------------------- coverage (30b)
-def orbital_period(altitude_m: float) -> float:
-    """Period of a circular orbit at `altitude_m` (s), Kepler: 2π √((E+l)³/μ)."""
-    r = EARTH_RADIUS_M + altitude_m
-    return 2 * math.pi * math.sqrt(r**3 / EARTH_MU)
-
-
 def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) -> np.ndarray:
     """Slots (0-based) during which the satellite covers the stations' users.
 
@@ -176,11 +169,9 @@ def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) ->
     episode's slots, so that passes meet early (cold caches) and late slots alike. A slot is
     covered iff it lies wholly in the pass (`slots_in_coverage` whole slots).
     """
-    from optcache.coverage import coverage_time, slots_in_coverage
-
-    cov_s = coverage_time(config.altitude_m, config.min_elevation_deg)
-    n_cov = int(slots_in_coverage(cov_s, config.slot_seconds))
-    period = max(int(orbital_period(config.altitude_m) // config.slot_seconds), n_cov, 1)
+    cov_s = coverage.coverage_time(config.altitude_m, config.min_elevation_deg)
+    n_cov = coverage.slots_in_coverage(cov_s, config.slot_seconds)
+    period = max(int(coverage.orbital_period(config.altitude_m) // config.slot_seconds), n_cov, 1)
     start = int(rng.integers(slots))
     return ((np.arange(slots) - start) % period) < n_cov
 
@@ -201,19 +192,27 @@ def caching_policy(name: str) -> str:
 
 
 def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
-    """Simulate one episode: generate an instance, run the caching policy, read c, m and coverage."""
-    from optcache.solvers import registry
-
+    """Simulate one episode: generate the scenario for `seed`, then `instance_rounds`."""
     inst = generate(slots=config.slots, services=config.services, gpus=config.gpus,
                     users=config.users, stations=config.stations, vanishing=config.vanishing,
                     seed=int(seed))
+    return instance_rounds(inst, config, seed, episode)
+
+
+def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0) -> Rounds:
+    """Rounds of one instance: run `config.policy` at every station, read c, m and coverage.
+
+    Only `policy`, `cloud_match` and the orbit of `config` are used; `seed` draws the pass's phase.
+    """
+    from optcache.solvers import registry
+
     res = registry.run(caching_policy(config.policy), inst)
     if res.schedule is None:
         raise InvalidInput("policy", f"caching policy {config.policy!r} returned no schedule")
-    T, I, N = inst.slots, len(inst.services), inst.n_stations
+    T, n_svc, N = inst.slots, len(inst.services), inst.n_stations
     svc = np.array([p.service for p in inst.pairs])
-    cost = np.zeros((T, I))
-    m = np.zeros((T, I, N))
+    cost = np.zeros((T, n_svc))
+    m = np.zeros((T, n_svc, N))
     for n in range(N):
         d = inst.station_data(n)
         s = res.schedule.stations[n]
@@ -221,15 +220,17 @@ def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
         before = np.vstack([np.zeros((1, d.P)), kappa[:-1]])  # κ entering slot t
         match = (before + d.kappa0) * np.log(1.0 / d.beta)  # (T, P)
         unit = d.d / d.rC + d.l0  # backhaul + cloud cost of one request, per pair
-        for i in range(I):
+        for i in range(n_svc):
             pi = svc == i
             if pi.any():
                 m[:, i, n] = match[:, pi].max(axis=1)
                 cost[:, i] += (d.R[:, pi] * unit[pi]).sum(axis=1)
-    req = sum(np.stack([np.bincount(svc, weights=row, minlength=I) for row in st.requests])
-              for st in inst.stations)  # (T, I)
+    req = sum(np.stack([np.bincount(svc, weights=row, minlength=n_svc) for row in st.requests])
+              for st in inst.stations)  # (T, n_svc)
     lib = np.array([np.mean([np.log(1 / p.cot_beta) for p in inst.pairs if p.service == i] or [np.nan])
-                    for i in range(I)])
+                    for i in range(n_svc)])
+    win = np.array([max([inst.models[p.model].context_tokens for p in inst.pairs if p.service == i] or [0])
+                    for i in range(n_svc)], float)
     rng = np.random.default_rng([int(seed), 0x5A7])  # the orbit phase: its own stream of the seed
     cover = coverage_mask(config, T, rng)
     tt, ii = np.nonzero(req > 0)  # slot-major order: rounds follow time
@@ -237,7 +238,8 @@ def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
     nan = np.full(R, np.nan)
     return Rounds(episode=np.full(R, episode), slot=tt, service=ii, requests=req[tt, ii].astype(np.int64),
                   c=cost[tt, ii], m=m[tt, ii], m0=float(config.cloud_match), eligible=cover[tt],
-                  log_inv_beta=lib[ii], x0=nan, x2_mean=nan.copy(), scored=np.ones(R, bool))
+                  log_inv_beta=lib[ii], context_tokens=win[ii], x0=nan, x2_mean=nan.copy(),
+                  scored=np.ones(R, bool), n_slots=T)
 
 
 # --------------------------------------------------------------------------- the satellite's contract

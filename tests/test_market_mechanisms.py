@@ -1,0 +1,228 @@
+"""Mechanisms of FORMULATION §9: hand-computed rounds, strategy-proofness, homogeneity of degree one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from optcache.errors import InvalidInput
+from optcache.market import mechanisms as M
+from optcache.market.dqn import DQMSB, Args
+from optcache.market.experiment import best_fixed_rho
+from optcache.market.valuations import MarketConfig, Rounds
+
+SAT = 0  # column of the satellite in z and p
+
+
+def _row(out: M.Outcome, r: int = 0):
+    return out.z[r].tolist(), out.p[r].tolist()
+
+
+# --------------------------------------------------------------------------- hand-computed rounds
+# Three ground bids x = (10, 6, 3), satellite contract price x0 = 5, satellite in coverage.
+X = np.array([[10.0, 6.0, 3.0]])
+
+
+def test_spa_hand():
+    # the top bid 10 beats x0 = 5 and pays the highest other bid, max(6, 5) = 6
+    assert _row(M.spa(X, 5.0, True)) == ([0, 1, 0, 0], [0, 6, 0, 0])
+    # x0 = 8 > 6: the winner pays 8
+    assert _row(M.spa(X, 8.0, True)) == ([0, 1, 0, 0], [0, 8, 0, 0])
+    # x0 = 12 beats every ground bid: the satellite wins and pays the second-highest bid, 10
+    assert _row(M.spa(X, 12.0, True)) == ([1, 0, 0, 0], [10, 0, 0, 0])
+    # out of coverage x0 is ignored: second price among the stations
+    assert _row(M.spa(X, 12.0, False)) == ([0, 1, 0, 0], [0, 6, 0, 0])
+
+
+def test_msb_hand():
+    # ρ = 1.5: χ = 1.5·6 = 9 < 10, station 1 wins and pays 9 (31)-(32)
+    assert _row(M.msb(X, 5.0, True, 1.5)) == ([0, 1, 0, 0], [0, 9, 0, 0])
+    # ρ = 2: χ = 12 > 10, the satellite wins and pays its contract price 5
+    assert _row(M.msb(X, 5.0, True, 2.0)) == ([1, 0, 0, 0], [5, 0, 0, 0])
+    # out of coverage the satellite cannot win: station 1 pays the second bid 6
+    assert _row(M.msb(X, 5.0, False, 2.0)) == ([0, 1, 0, 0], [0, 6, 0, 0])
+    # a tie at the top: 7 > ρ·7 fails for ρ ≥ 1, so the satellite wins ...
+    tie = np.array([[7.0, 3.0, 7.0]])
+    assert _row(M.msb(tie, 5.0, True, 1.0)) == ([1, 0, 0, 0], [5, 0, 0, 0])
+    # ... unless it is out of coverage: the lowest index among the tied wins at 7
+    assert _row(M.msb(tie, 5.0, False, 1.0)) == ([0, 1, 0, 0], [0, 7, 0, 0])
+    # one ρ per round
+    out = M.msb(np.vstack([X, X]), 5.0, True, np.array([1.5, 2.0]))
+    assert out.winner.tolist() == [1, 0]
+    with pytest.raises(InvalidInput, match="rho"):
+        M.msb(X, 5.0, True, 0.5)
+
+
+def test_myopic_and_optimal_hand():
+    # myopic: ρ = max(1, x0/x_(2)); x0 = 5 < 6 -> ρ = 1, χ = 6
+    out = M.myopic(X, 5.0, True)
+    assert _row(out) == ([0, 1, 0, 0], [0, 6, 0, 0]) and out.rho[0] == 1.0
+    # x0 = 8 -> ρ = 8/6, χ = 8 < 10
+    out = M.myopic(X, 8.0, True)
+    assert _row(out) == ([0, 1, 0, 0], [0, 8, 0, 0]) and out.rho[0] == pytest.approx(8 / 6)
+    # x0 = 11 -> χ = 11 > 10: the satellite, at 11
+    assert _row(M.myopic(X, 11.0, True)) == ([1, 0, 0, 0], [11, 0, 0, 0])
+    # optimal: ρ = max(1, E[x0]/E[x_(2)]) = 5/2 = 2.5 -> χ = 15 > 10: the satellite
+    rho = M.optimal_rho(5.0, 2.0)
+    assert rho == 2.5
+    assert _row(M.optimal(X, 5.0, True, rho=rho)) == ([1, 0, 0, 0], [5, 0, 0, 0])
+    assert M.optimal_rho(1.0, 4.0) == 1.0  # never below 1
+
+
+def test_utilities_surplus_and_efficiency_hand():
+    v, v0 = X, np.array([8.0])
+    # msb ρ = 1.5: station 1 wins at 9: utility 10 - 9 = 1; surplus 10 = first-best
+    out = M.msb(X, 5.0, True, 1.5)
+    assert M.utilities(out, v, v0)[0].tolist() == [0, 1, 0, 0]
+    s = M.surplus(out, v, v0, np.array([True]))
+    assert (s["total_surplus"], s["ground_surplus"], s["satellite_surplus"], s["efficiency"]) == (10, 10, 0, 1)
+    # ρ = 2: the satellite (value 8) wins at 5: utility 3, surplus 8 of a first-best 10
+    out = M.msb(X, 5.0, True, 2.0)
+    assert M.utilities(out, v, v0)[0].tolist() == [3, 0, 0, 0]
+    s = M.surplus(out, v, v0, np.array([True]))
+    assert (s["total_surplus"], s["satellite_surplus"], s["efficiency"], s["revenue"]) == (8, 8, 0.8, 5)
+    # first-best: v0 = 12 beats 10 in coverage only
+    assert M.first_best(v, np.array([12.0]), np.array([True])).tolist() == [12]
+    assert M.first_best(v, np.array([12.0]), np.array([False])).tolist() == [10]
+
+
+def test_best_fixed_rho_is_exact():
+    # two rounds in coverage; ratios 10/6 and 4/2 = 2; the satellite is worth 9 and 5
+    v = np.array([[10.0, 6.0, 3.0], [4.0, 2.0, 1.0]])
+    c = np.ones(2)
+    r = Rounds(episode=np.zeros(2, int), slot=np.arange(2), service=np.zeros(2, int), requests=np.ones(2, int),
+               c=c, m=v, m0=1.0, eligible=np.ones(2, bool), log_inv_beta=np.ones(2), context_tokens=np.ones(2),
+               x0=np.ones(2), x2_mean=np.ones(2), scored=np.ones(2, bool), n_slots=2)
+    # v0 = c·m0 = 1 per round here, so giving either round to the satellite loses: best ρ = 1, total 14
+    assert best_fixed_rho(r) == (1.0, 14.0)
+    # with m0 = 9: ρ ∈ [10/6, 2) moves round 1 only (9 - 10 < 0), ρ ≥ 2 both: 9 + 9 = 18 > 14
+    r9 = replace(r, m0=9.0)
+    assert best_fixed_rho(r9) == (2.0, 18.0)
+    # brute force over a grid agrees
+    grid = np.linspace(1, 3, 2001)
+    best = max(M.surplus(M.msb(v, 1.0, True, g), v, 9.0 * c, np.ones(2, bool))["total_surplus"] for g in grid)
+    assert best == 18.0
+
+
+def test_bad_bids_are_invalid_input():
+    with pytest.raises(InvalidInput, match="bids"):
+        M.spa(np.array([[1.0, -2.0]]), 1.0, True)
+    with pytest.raises(InvalidInput, match="x0"):
+        M.msb(np.array([[1.0, 2.0]]), np.nan, True, 1.0)
+    with pytest.raises(InvalidInput, match="bids"):
+        M.spa(np.array([1.0, 2.0]), 1.0, True)
+
+
+# --------------------------------------------------------------------------- random profiles
+N = 4
+ROUNDS = 1200
+
+
+def _profiles(seed: int):
+    """Heavy-tailed values v = c·m (lognormal c, Pareto m), a contract price, coverage, public features."""
+    rng = np.random.default_rng(seed)
+    c = rng.lognormal(0.0, 1.0, ROUNDS)
+    m = rng.pareto(1.5, (ROUNDS, N)) + 1.0
+    v = c[:, None] * m
+    x0 = rng.uniform(0.5, 4.0, ROUNDS)
+    eligible = rng.random(ROUNDS) < 0.8
+    public = rng.random((ROUNDS, 3))
+    return rng, v, x0, eligible, public
+
+
+def _policy(state: str, seed: int = 3) -> DQMSB:
+    """A Q-network with random weights, enlarged so that its argmax varies over the profiles: the
+    properties must hold for *any* parameters φ̄ (Theorem 2), not just trained ones."""
+    pol = DQMSB.untrained(Args(seed=seed, state=state, market=MarketConfig(stations=N)), state_scale=3.0)
+    with torch.no_grad():
+        for prm in pol.net.parameters():
+            prm.mul_(8.0)
+    return pol
+
+
+def _mechanisms():
+    crit = _policy("critical")
+    hist_rho = M.optimal_rho(2.0, 1.3)
+    return {
+        "spa": lambda x, x0, el, pub: M.spa(x, x0, el),
+        "msb": lambda x, x0, el, pub: M.msb(x, x0, el, 1.7),
+        "myopic": lambda x, x0, el, pub: M.myopic(x, x0, el),
+        "optimal": lambda x, x0, el, pub: M.optimal(x, x0, el, rho=hist_rho),
+        "dqmsb_critical": lambda x, x0, el, pub: crit.mechanism(x, x0, el, pub),
+    }
+
+
+def _deviations(rng, x: np.ndarray, n: int) -> list[np.ndarray]:
+    """Bids for bidder n: shaded, inflated, zero, random, and just around the others' best bid."""
+    others = np.delete(x, n, axis=1).max(axis=1)
+    devs = [x[:, n] * f for f in (0.0, 0.3, 0.7, 0.95, 0.999, 1.001, 1.05, 1.5, 3.0, 20.0)]
+    devs += [others * f for f in (0.99, 1.0, 1.01, 1.2, 1.8, 2.5, 4.0, 8.0)]
+    devs += [rng.uniform(0, 3 * x.max(axis=1)) for _ in range(8)]
+    return devs
+
+
+@pytest.mark.parametrize("name", ["spa", "msb", "myopic", "optimal", "dqmsb_critical"])
+def test_no_unilateral_deviation_gains(name):
+    """≥ 1,000 profiles × each ground bidder × 26 deviations: truthful bidding is a dominant strategy."""
+    rng, v, x0, el, pub = _profiles(11)
+    mech = _mechanisms()[name]
+    truthful = M.utilities(mech(v, x0, el, pub), v, x0)
+    checked = 0
+    for n in range(N):
+        for dev in _deviations(rng, v, n):
+            x = v.copy()
+            x[:, n] = dev
+            u = M.utilities(mech(x, x0, el, pub), v, x0)
+            gain = u[:, n + 1] - truthful[:, n + 1]
+            assert gain.max() <= 1e-9 * v.max(), f"{name}: bidder {n + 1} gains {gain.max()} by deviating"
+            checked += ROUNDS
+    assert checked >= 1000 * N
+
+
+def test_dqmsb_policies_really_vary_rho():
+    """The strategy-proofness test is not vacuous: the networks pick several ρ over the profiles."""
+    _, v, x0, el, pub = _profiles(11)
+    for state in ("critical", "literal"):
+        rho = _policy(state).mechanism(v, x0, el, pub).rho[el]
+        assert len(np.unique(np.round(rho, 12))) >= 3, state
+
+
+def test_literal_dqmsb_has_a_profitable_deviation():
+    """With the paper's state (all bids) the winner's own bid moves ρ: some deviation pays."""
+    rng, v, x0, el, pub = _profiles(11)
+    pol = _policy("literal")
+    truthful = M.utilities(pol.mechanism(v, x0, el, pub), v, x0)
+    best = 0.0
+    for n in range(N):
+        for dev in _deviations(rng, v, n):
+            x = v.copy()
+            x[:, n] = dev
+            u = M.utilities(pol.mechanism(x, x0, el, pub), v, x0)
+            best = max(best, float((u[:, n + 1] - truthful[:, n + 1]).max()))
+    assert best > 1e-6, "no profitable deviation found against the literal-state DQMSB"
+
+
+# --------------------------------------------------------------------------- homogeneity
+@pytest.mark.parametrize("name", ["msb", "optimal", "dqmsb_critical"])
+def test_scaling_ground_bids_scales_payment_keeps_allocation(name):
+    """Homogeneous of degree one: bids × c leave z unchanged and multiply the winner's payment by c."""
+    rng, v, x0, el, pub = _profiles(5)
+    mech = _mechanisms()[name]
+    base = mech(v, x0, el, pub)
+    for c in (1e-3, 0.37, 2.0, 7.5, 1e4):
+        out = mech(v * c, x0, el, pub)
+        assert np.array_equal(out.z, base.z), f"{name}: allocation moved at c = {c}"
+        ground = base.z[:, 1:].any(axis=1)
+        np.testing.assert_allclose(out.p[ground, 1:], c * base.p[ground, 1:], rtol=1e-12)
+        np.testing.assert_array_equal(out.p[~ground, SAT], base.p[~ground, SAT])  # the contract price
+    assert 0 < base.z[:, SAT].mean() < 1  # both kinds of winner occur
+
+
+def test_spa_is_not_homogeneous():
+    """SPA compares scaled bids with a fixed x0: the common value moves the allocation (adverse selection)."""
+    _, v, x0, el, pub = _profiles(5)
+    base = M.spa(v, x0, el)
+    assert not np.array_equal(M.spa(v * 0.2, x0, el).z, base.z)

@@ -1,0 +1,97 @@
+"""Gaps of the §7 policies and the rolling horizon to the certified optimum (milp, gap ≤ 1e-6).
+
+Run: .venv/bin/python benchmarks/policy_gaps.py [--seeds 20] [--horizon 4] [--default-horizon 12]
+
+Part 1: seeded small instances generate(slots=12, services=5, gpus=G, stations=1, seed=s) for G in
+--gpus (default 4 and 8); per
+instance and method the relative gap (cost - optimum)/optimum, where the optimum is milp's cost
+certified by its bound. Part 2: rolling H=12 with the oracle on the paper's default station 0
+(generate(stations=1, seed=0) is station 0 of generate(seed=0)) against the full solve: gap and
+time ratio. Writes benchmarks/results/policy_gaps.csv (one row per instance and method: gpus, seed,
+method, cost, optimum, bound, gap, seconds, load1) and benchmarks/results/rolling_default.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from optcache.scenario import generate
+from optcache.solvers import registry
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METHODS = {  # label: (method, options)
+    "laot": ("laot", {}), "fifo": ("fifo", {}), "lru": ("lru", {}), "lfu": ("lfu", {}),
+    "static": ("static", {}),
+    "rolling-oracle": ("rolling", {"forecast": "oracle"}),
+    "rolling-mean": ("rolling", {"forecast": "mean"}),
+}
+
+
+def small_gaps(seeds: int, horizon: int, gpus: int) -> pd.DataFrame:
+    rows = []
+    for seed in range(seeds):
+        inst = generate(slots=12, services=5, gpus=gpus, stations=1, seed=seed)
+        opt = registry.run("milp", inst, threads=1)
+        if opt.termination != "optimal":
+            raise RuntimeError(f"seed {seed}: milp did not prove optimality ({opt.termination})")
+        rows.append((seed, "milp", opt.cost, opt.cost, opt.bound, opt.seconds))
+        for label, (method, opts) in METHODS.items():
+            if method == "rolling":
+                opts = {**opts, "horizon": horizon, "threads": 1}
+            res = registry.run(method, inst, **opts)
+            assert res.status == "ok", (seed, label, res.status)
+            rows.append((seed, label, res.cost, opt.cost, opt.bound, res.seconds))
+    df = pd.DataFrame(rows, columns=["seed", "method", "cost", "optimum", "bound", "seconds"])
+    df["gap"] = (df["cost"] - df["optimum"]) / df["optimum"]
+    df.insert(0, "gpus", gpus)
+    df["load1"] = os.getloadavg()[0]
+    return df
+
+
+def default_station(horizon: int, time_limit: float | None) -> pd.DataFrame:
+    inst = generate(stations=1, seed=0)
+    full = registry.run("milp", inst, threads=1, time_limit=time_limit)
+    roll = registry.run("rolling", inst, horizon=horizon, forecast="oracle", threads=1)
+    win = roll.extras["windows"]
+    return pd.DataFrame([{
+        "horizon": horizon, "full_cost": full.cost, "full_bound": full.bound,
+        "full_termination": full.termination, "full_seconds": full.seconds,
+        "rolling_cost": roll.cost, "rolling_seconds": roll.seconds,
+        "rolling_windows_not_optimal": int((win["termination"] != "optimal").sum()),
+        "gap_to_optimum": (roll.cost - full.cost) / full.cost,
+        "gap_to_bound": (roll.cost - full.bound) / full.bound,
+        "time_ratio": roll.seconds / full.seconds, "load1": os.getloadavg()[0]}])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--horizon", type=int, default=4, help="rolling horizon on the small instances")
+    ap.add_argument("--gpus", type=int, nargs="+", default=[4, 8],
+                    help="GPUs per station on the small instances (4: 320 GB, 8: 640 GB)")
+    ap.add_argument("--default-horizon", type=int, default=12)
+    ap.add_argument("--time-limit", type=float, default=None, help="for the full default solve")
+    ap.add_argument("--skip-default", action="store_true")
+    args = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 160)
+
+    df = pd.concat([small_gaps(args.seeds, args.horizon, g) for g in args.gpus], ignore_index=True)
+    df.to_csv(RESULTS / "policy_gaps.csv", index=False)
+    summary = (df[df["method"] != "milp"].groupby(["gpus", "method"], sort=False)["gap"]
+               .agg(mean_gap="mean", worst_gap="max", instances="count").reset_index())
+    print(summary.to_string(index=False, float_format=lambda v: f"{100 * v:.2f}%"))
+    print(f"wrote {RESULTS / 'policy_gaps.csv'}")
+    if not args.skip_default:
+        d = default_station(args.default_horizon, args.time_limit)
+        d.to_csv(RESULTS / "rolling_default.csv", index=False)
+        print(d.T.to_string(header=False))
+        print(f"wrote {RESULTS / 'rolling_default.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Rolling horizon (FORMULATION §8): forecasts, window bookkeeping, and H = T with the oracle = §5."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from optcache.errors import InvalidInput
+from optcache.scenario import generate
+from optcache.solvers import registry
+from optcache.solvers.rolling import WINDOW_COLUMNS, forecast_window
+
+SMALL = dict(slots=6, services=3, gpus=8, stations=1)  # ~0.1 s of HiGHS each, pairs do get cached
+
+
+# ------------------------------------------------------------------ forecasts by hand
+R = np.array([[1, 0, 4],
+              [2, 0, 1],
+              [0, 0, 0],
+              [5, 3, 2]])
+
+
+def test_oracle_forecast_is_the_true_future():
+    np.testing.assert_array_equal(forecast_window(R, 1, 4, "oracle"), R[1:4])
+    np.testing.assert_array_equal(forecast_window(R, 3, 4, "oracle"), R[3:4])  # shrinks at the end
+
+
+def test_mean_forecast_rounds_half_up():
+    # at slot 2 (t = 1) slots 1..2 are seen: means (1+2)/2 = 1.5 -> 2, 0 -> 0 (never seen), 2.5 -> 3;
+    # slot 2 itself is known: [2, 0, 1]
+    np.testing.assert_array_equal(forecast_window(R, 1, 4, "mean"), [[2, 0, 1], [2, 0, 3], [2, 0, 3]])
+    # at slot 3 (t = 2): means 3/3 = 1, 0, 5/3 = 1.67 -> 2; slot 3 known: zeros
+    np.testing.assert_array_equal(forecast_window(R, 2, 4, "mean"), [[0, 0, 0], [1, 0, 2]])
+    # at slot 1 only slot 1 is seen: the forecast repeats it
+    np.testing.assert_array_equal(forecast_window(R, 0, 3, "mean"), [[1, 0, 4]] * 3)
+
+
+# ------------------------------------------------------------------ the loop, with a fake solver
+@dataclass
+class FakeSolve:
+    a: np.ndarray
+    x: np.ndarray
+    cost: float
+    bound: float
+    termination: str
+    seconds: float
+    build_seconds: float
+    nodes: int
+    rounds: int
+
+
+def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
+    # The fake solver caches pair 0 in every slot and serves all its requests; it records what it
+    # was given. Instance: generate(slots=4, services=2, stations=1), H = 3, mean forecast.
+    inst = generate(slots=4, services=2, stations=1, seed=2)
+    data = inst.station_data(0)
+    seen = []
+
+    def solve_station(win, state0=None, **opts):
+        seen.append((win.R.copy(), state0, opts))
+        a = np.zeros((win.T, win.P))
+        a[:, 0] = 1
+        x = a * win.R
+        return FakeSolve(a, x, 10.0, 9.0, "optimal", 0.5, 0.25, 7, 1)
+
+    registry.names()  # register the real methods first: the fake module must not replace them
+    fake = types.ModuleType("optcache.solvers.exact")
+    fake.solve_station = solve_station
+    monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
+    res = registry.run("rolling", inst, horizon=3, forecast="mean", time_limit=5.0)
+
+    Rt = data.R
+    assert [w.shape[0] for w, _, _ in seen] == [3, 3, 2, 1]  # windows shrink at the end
+    for t, (w, _, opts) in enumerate(seen):
+        np.testing.assert_array_equal(w, forecast_window(Rt, t, min(t + 3, 4), "mean"))
+        assert opts["time_limit"] == 5.0 and opts["threads"] == 1
+    # warm starts: the previous plan from its second slot, the new last slot empty, x cut to the
+    # new window's requests. Window lengths 3, 3, 2, 1 -> shifted parts of length 2, 2, 1.
+    assert seen[0][2]["warm_start"] is None
+    for t, n_kept, length in [(1, 2, 3), (2, 2, 2), (3, 1, 1)]:
+        wa, wx = seen[t][2]["warm_start"]
+        prev_R, new_R = seen[t - 1][0], seen[t][0]
+        np.testing.assert_array_equal(wa[:, 0], [1] * n_kept + [0] * (length - n_kept))
+        np.testing.assert_array_equal(wa[:, 1], 0)
+        np.testing.assert_array_equal(
+            wx[:, 0], np.concatenate([np.minimum(prev_R[1:n_kept + 1, 0], new_R[:n_kept, 0]),
+                                      np.zeros(length - n_kept)]))
+    # the state handed to slot t+1 is the §3 step of the applied slot: pair 0 accumulates k·R
+    k0, d0 = data.k[0], data.delta[0]
+    K = kappa = 0.0
+    for t, (_, state, _) in enumerate(seen):
+        assert state.K[0] == pytest.approx(K) and state.kappa[0] == pytest.approx(kappa)
+        assert state.cached[0] == (1.0 if t > 0 else 0.0) and state.cached[1] == 0.0
+        K, kappa = K + k0 * Rt[t, 0], max(kappa + k0 * Rt[t, 0] - d0, 0.0)
+    sched = res.schedule.stations[0]
+    np.testing.assert_array_equal(sched.cached[:, 0], 1)
+    np.testing.assert_array_equal(sched.edge_requests[:, 0], Rt[:, 0])
+    win = res.extras["windows"]
+    assert list(win.columns) == list(WINDOW_COLUMNS)
+    assert win["slot"].tolist() == [1, 2, 3, 4] and win["window_slots"].tolist() == [3, 3, 2, 1]
+    assert win["start_cached"].tolist() == [0, 1, 1, 1]
+    assert win["gap"].tolist() == pytest.approx([0.1] * 4)  # (10 - 9)/10
+    assert res.nodes == 28 and res.bound is None and res.termination == "heuristic"
+
+
+@pytest.mark.parametrize("opts,field", [({"horizon": 0}, "horizon"), ({"horizon": 2.5}, "horizon"),
+                                        ({"forecast": "median"}, "forecast"),
+                                        ({"tabu": 1}, "tabu")])
+def test_bad_options_are_invalid_input(opts, field):
+    with pytest.raises(InvalidInput) as e:
+        registry.run("rolling", generate(slots=2, services=2, stations=1), **opts)
+    assert e.value.field == field
+
+
+# ------------------------------------------------------------------ with the exact solver
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oracle_with_full_horizon_equals_the_milp_optimum(seed):
+    inst = generate(seed=seed, **SMALL)
+    opt = registry.run("milp", inst, threads=1)
+    assert opt.termination == "optimal"
+    roll = registry.run("rolling", inst, horizon=inst.slots, forecast="oracle", threads=1)
+    assert roll.status == "ok"
+    assert roll.cost == pytest.approx(opt.cost, rel=1e-6)
+    win = roll.extras["windows"]
+    assert len(win) == inst.slots and (win["termination"] == "optimal").all()
+    # the first window is the whole problem: its bound is §5's bound
+    assert win["window_bound"].iloc[0] <= opt.cost * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("forecast", ["oracle", "mean"])
+def test_short_horizons_are_feasible_and_above_the_bound(forecast):
+    inst = generate(seed=4, **{**SMALL, "stations": 2})
+    opt = registry.run("milp", inst, threads=1)
+    roll = registry.run("rolling", inst, horizon=2, forecast=forecast, threads=1)
+    assert roll.status == "ok" and roll.evaluation.feasible
+    assert roll.cost >= opt.bound * (1 - 1e-9)
+    win = roll.extras["windows"]
+    assert len(win) == inst.n_stations * inst.slots
+    assert win.groupby("station")["slot"].apply(list).tolist() == [list(range(1, 7))] * 2
+    # the recorded start state is the schedule's previous slot
+    for n in range(inst.n_stations):
+        a = roll.schedule.stations[n].cached
+        starts = win[win["station"] == n]["start_cached"].to_numpy()
+        np.testing.assert_array_equal(starts, np.concatenate([[0], a[:-1].sum(axis=1)]))

@@ -38,7 +38,7 @@ on the default scenario (≈ 410), so the cloud's model is as good a match as th
 station and, in coverage, the satellite is the first-best bidder in about half of the rounds
 (measured in benchmarks/RESULTS.md): who should serve is then a real question. In AoT terms it is
 a pair holding ≈ 1360 tokens at the mean ln(1/β) ≈ 0.294 of β ~ U[0.6, 0.9].
-`assumptions.CLOUD_MATCH = 1` would beat only uncached pairs (`κ_0 · ln(1/β) ≤ 0.51`), leaving the
+a match of 1 would beat only uncached pairs (`κ_0 · ln(1/β) ≤ 0.51`), leaving the
 satellite first-best only when no station holds the service's pair.
 """
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from optcache.solvers import registry
+from optcache.solvers.rolling import WINDOW_COLUMNS, forecast_window
 
 from optcache.errors import InvalidInput
 from optcache.scenario import generate
-from optcache.solvers import registry
-from optcache.solvers.rolling import WINDOW_COLUMNS, forecast_window
 
 SMALL = dict(slots=6, services=3, gpus=8, stations=1)  # ~0.1 s of HiGHS each, pairs do get cached
 

@@ -22,6 +22,20 @@ from optcache.instance import StationData
 INF = float("inf")
 
 
+def new_tangent_points(have: list, points, w: float) -> list[float]:
+    """The κ̂ in `points`, clipped to [0, w], that are not (to 1e-9) in `have`; appends them to it.
+
+    Shared by both (28) builders so that a tangent is never added twice at the same point."""
+    fresh = []
+    for kh in points:
+        kh = float(min(max(kh, 0.0), w))
+        if any(abs(kh - q) <= 1e-9 * max(1.0, q) for q in have):
+            continue
+        have.append(kh)
+        fresh.append(kh)
+    return fresh
+
+
 @dataclass
 class MatrixModel:
     """min c·v + c0 s.t. row_lo ≤ A v ≤ row_hi, lb ≤ v ≤ ub, v[j] integer where integer[j]."""
@@ -289,12 +303,7 @@ def add_tangents(mm: MatrixModel, t: int, p: int, points, j: int | None = None) 
     js = range(1, int(d.R[t, p]) + 1) if j is None else [j]
     added = []
     for jj in js:
-        have = mm.tangent_points.setdefault((t, p, jj), [])
-        for kh in points:
-            kh = float(min(max(kh, 0.0), d.w[p]))
-            if any(abs(kh - q) <= 1e-9 * max(1.0, q) for q in have):
-                continue
-            have.append(kh)
+        for kh in new_tangent_points(mm.tangent_points.setdefault((t, p, jj), []), points, d.w[p]):
             cols, vals, lo = tangent_row(mm, t, p, jj, kh)
             mm.row(cols, vals, lo=lo)
             added.append((cols, vals, lo))

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pyomo.environ as pyo
+from optcache.models.matrix28 import new_tangent_points
 
 from optcache.dynamics import State
 from optcache.instance import StationData
@@ -143,12 +144,7 @@ def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points
     js = range(1, int(data.R[t, p]) + 1) if j is None else [j]
     added = 0
     for jj in js:
-        have = m._tangent_points.setdefault((t, p, jj), [])
-        for kh in points:
-            kh = float(min(max(kh, 0.0), data.w[p]))
-            if any(abs(kh - q) <= 1e-9 * max(1.0, q) for q in have):
-                continue
-            have.append(kh)
+        for kh in new_tangent_points(m._tangent_points.setdefault((t, p, jj), []), points, data.w[p]):
             g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
             m.accuracy_24_tangent.add(m.theta[t, p, jj] >= jj * c * (
                 (g - dg * kh) * m.z[t, p, jj] + dg * m.kappa_j[t, p, jj]))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 import types
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from optcache.solvers import registry
+from optcache.solvers.exact import StationSolve
 from optcache.solvers.rolling import WINDOW_COLUMNS, forecast_window
 
 from optcache.errors import InvalidInput
@@ -40,19 +40,6 @@ def test_mean_forecast_rounds_half_up():
 
 
 # ------------------------------------------------------------------ the loop, with a fake solver
-@dataclass
-class FakeSolve:
-    a: np.ndarray
-    x: np.ndarray
-    cost: float
-    bound: float
-    termination: str
-    seconds: float
-    build_seconds: float
-    nodes: int
-    rounds: int
-
-
 def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
     # The fake solver caches pair 0 in every slot and serves all its requests; it records what it
     # was given. Instance: generate(slots=4, services=2, stations=1), H = 3, mean forecast.
@@ -65,7 +52,7 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
         a = np.zeros((win.T, win.P))
         a[:, 0] = 1
         x = a * win.R
-        return FakeSolve(a, x, 10.0, 9.0, "optimal", 0.5, 0.25, 7, 1)
+        return StationSolve(a, x, 10.0, 9.0, "optimal", 0.5, 0.25, 7, 1)
 
     registry.names()  # register the real methods first: the fake module must not replace them
     fake = types.ModuleType("optcache.solvers.exact")

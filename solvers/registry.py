@@ -19,6 +19,7 @@ _MODULES = (
     "optcache.solvers.exact",
     "optcache.solvers.policies",
     "optcache.solvers.rolling",
+    "optcache.solvers.lagrange",
 )
 
 

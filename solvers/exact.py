@@ -183,27 +183,33 @@ def _laot_warm_start(inst: Instance, n: int):
         return None
 
 
-@register("milp", exact=True, options=("time_limit", "gap", "threads"))
-def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP,
-         threads: int = 1) -> MethodResult:
-    """Problem (28) solved exactly with HiGHS (outer approximation of the accuracy term); certified bound."""
+def solve_by_station(inst: Instance, method: str, solve_one, time_limit: float | None) -> MethodResult:
+    """Run `solve_one(data, time_limit=, warm_start=) -> StationSolve` on each station and sum.
+
+    The time left is shared evenly by the stations still to solve; least-AoT warm-starts each."""
     t0 = time.perf_counter()
     per, bound, nodes, term, version = [], 0.0, 0, "optimal", ""
     for n in range(inst.n_stations):
-        # the time left is shared evenly by the stations still to solve
         left = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
-        s = solve_station(inst.station_data(n), time_limit=left, gap=gap, threads=threads,
-                          warm_start=_laot_warm_start(inst, n))
+        s = solve_one(inst.station_data(n), time_limit=left, warm_start=_laot_warm_start(inst, n))
         per.append((s.a, s.x))
         bound += s.bound
         nodes += s.nodes or 0
         version = s.solver_version
         if s.termination != "optimal":
             term = "time_limit"
-    return MethodResult.from_schedule(inst, "milp", Schedule.from_arrays(per), time.perf_counter() - t0,
+    return MethodResult.from_schedule(inst, method, Schedule.from_arrays(per), time.perf_counter() - t0,
                                       termination=term, bound=bound, nodes=nodes, solver="highs",
                                       solver_version=version)
+
+
+@register("milp", exact=True, options=("time_limit", "gap", "threads"))
+def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP,
+         threads: int = 1) -> MethodResult:
+    """Problem (28) solved exactly with HiGHS (outer approximation of the accuracy term); certified bound."""
+    return solve_by_station(inst, "milp", lambda d, **kw: solve_station(d, gap=gap, threads=threads, **kw),
+                            time_limit)
 
 
 @register("slot", options=("time_limit", "threads"))

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from optcache.solvers.exact import GAP_FLOOR, StationSolve
+from optcache.solvers.exact import GAP_FLOOR, StationSolve, solve_by_station
 from optcache.solvers.highs import _highspy
 from optcache.solvers.registry import register
 
@@ -46,7 +46,6 @@ from optcache.dynamics import State
 from optcache.evaluator import TOL, evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
-from optcache.schedule import Schedule
 
 DEFAULT_GAP = 1e-4
 """Relative gap at which `lagrange_station` stops."""
@@ -1111,27 +1110,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                         time.perf_counter() - t0, build, s.nodes, s.dec.evals, version, history)
 
 
-def _laot(inst: Instance, n: int):
-    from optcache.solvers.exact import _laot_warm_start
-
-    return _laot_warm_start(inst, n)
-
-
 @register("lagrange", exact=True, options=("time_limit", "gap"))
 def lagrange(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP) -> MethodResult:
     """Problem (28) by Lagrangian decomposition over pairs (exact DPs) and branch and price; certified bound."""
-    t0 = time.perf_counter()
-    per, bound, nodes, term, version = [], 0.0, 0, "optimal", ""
-    for n in range(inst.n_stations):
-        left = None if time_limit is None else \
-            max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
-        s = lagrange_station(inst.station_data(n), time_limit=left, gap=gap, warm_start=_laot(inst, n))
-        per.append((s.a, s.x))
-        bound += s.bound
-        nodes += s.nodes or 0
-        version = s.solver_version
-        if s.termination != "optimal":
-            term = "time_limit"
-    return MethodResult.from_schedule(inst, "lagrange", Schedule.from_arrays(per), time.perf_counter() - t0,
-                                      termination=term, bound=bound, nodes=nodes, solver="highs",
-                                      solver_version=version)
+    return solve_by_station(inst, "lagrange", lambda d, **kw: lagrange_station(d, gap=gap, **kw), time_limit)

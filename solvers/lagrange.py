@@ -25,6 +25,10 @@ exact, non-linearised accuracy cost (24), cloud cost) belongs to one pair.
   the evaluator. The bound is the least Lagrangian over the open leaves, the pruned leaves and the
   values cut by probing: a valid lower bound whatever the multipliers, never a solver's claim.
 
+A terminal value per pair (`terminal=`: a cost on the state a pair ends in, as the rolling
+horizon's relaxed tail uses it) is a cost on each final node of the pair's graph and a term in every
+schedule's objective; being separable by pair it leaves every bound above valid.
+
 Only slots where a coupling row can bind (Σ_p R·e·k > E, Σ_p s > G) are relaxed: elsewhere the
 row is implied by the per-pair limits x ≤ R and a ≤ 1, which the DPs keep.
 """
@@ -101,6 +105,10 @@ class PairGraph:
     const: float
     flops: float  # e·k of one request (budget use)
     mem: float  # s (memory use when cached)
+    node_K: np.ndarray  # context K of each node (0 for 'off' nodes)
+    node_slot: np.ndarray  # the slot after which each node is reached (−1: the start)
+    node_cached: np.ndarray  # whether the pair is cached in each node
+    final_cost: np.ndarray  # a cost added at each node of `final` (a terminal value; default 0)
 
     @classmethod
     def build(cls, d: StationData, p: int, st: State | None = None) -> PairGraph:
@@ -127,12 +135,17 @@ class PairGraph:
         n_nodes = 1
         S, D, X, SL, C, B = [], [], [], [], [], []
         kap_nodes = [float(st.kappa[p]) if cached0 else 0.0]
+        K_nodes = [float(st.K[p]) if cached0 else 0.0]
+        slot_nodes, cached_nodes = [-1], [cached0]
         for t in range(T):
             n_before = len(S)
             # candidate arcs: (src, K', κ', x, cost); unload arcs go to the new 'off' node
             new_off = n_nodes
             n_nodes += 1
             kap_nodes.append(0.0)
+            K_nodes.append(0.0)
+            slot_nodes.append(t)
+            cached_nodes.append(False)
             srcs_off = list(ids) + ([off] if off >= 0 else [])
             S.append(np.asarray(srcs_off, np.int64))
             D.append(np.full(len(srcs_off), new_off, np.int64))
@@ -166,6 +179,9 @@ class PairGraph:
                     n_nodes += uniq.shape[1]
                     nK, nk = cK[first], ck[first]  # representatives: κ' of the node
                     kap_nodes.extend(nk.tolist())
+                    K_nodes.extend(nK.tolist())
+                    slot_nodes.extend([t] * len(nK))
+                    cached_nodes.extend([True] * len(nK))
                     dst = nid[inv]
                     cost = cb + cx * (gain + c / (nk[inv] + k0))
                     S.append(cs)
@@ -184,7 +200,8 @@ class PairGraph:
         const = float((R * (d.access[p] + d.offload_unit[p])).sum())
         return cls(p, T, np.concatenate(S), np.concatenate(D), np.concatenate(X), np.concatenate(SL),
                    np.concatenate(C), np.concatenate(B), n_nodes, final, np.asarray(kap_nodes), const,
-                   flops, float(d.s[p]))
+                   flops, float(d.s[p]), np.asarray(K_nodes), np.asarray(slot_nodes, np.int64),
+                   np.asarray(cached_nodes, bool), np.zeros(len(final)))
 
     @property
     def n_arcs(self) -> int:
@@ -201,12 +218,31 @@ class PairGraph:
         lo = np.zeros(T, np.int64) if xlo is None else np.asarray(xlo, np.int64)
         hi = np.full(T, FREE, np.int64) if xhi is None else np.asarray(xhi, np.int64)
         val, a, x = _dp(self.src, self.dst, self.x, self.slot, self.cached, self.base, self.n_nodes,
-                        self.final, np.asarray(price_x, float), np.asarray(price_a, float), lo, hi, T)
+                        self.final, self.final_cost, np.asarray(price_x, float),
+                        np.asarray(price_a, float), lo, hi, T)
         return val + self.const, a, x
+
+    def cost_to_go(self) -> np.ndarray:
+        """Each node's least cost (slot-sum units, net of the all-cloud cost, `final_cost`
+        included) from it to the end of the horizon, with no prices: a backward pass."""
+        return _backward(self.src, self.dst, self.base, self.n_nodes, self.final, self.final_cost)
 
 
 @njit(cache=True)
-def _dp(src, dst, xs, slot, cached, base, n_nodes, final, px, pa, lo, hi, T):
+def _backward(src, dst, base, n_nodes, final, fcost):
+    # arcs are sorted by slot: in reverse order every arc's head is final before its tail is
+    val = np.full(n_nodes, np.inf)
+    for j in range(len(final)):
+        val[final[j]] = fcost[j]
+    for i in range(len(src) - 1, -1, -1):
+        v = base[i] + val[dst[i]]
+        if v < val[src[i]]:
+            val[src[i]] = v
+    return val
+
+
+@njit(cache=True)
+def _dp(src, dst, xs, slot, cached, base, n_nodes, final, fcost, px, pa, lo, hi, T):
     val = np.full(n_nodes, np.inf)
     pred = np.full(n_nodes, -1, np.int64)
     val[0] = 0.0
@@ -228,9 +264,10 @@ def _dp(src, dst, xs, slot, cached, base, n_nodes, final, px, pa, lo, hi, T):
             val[dst[i]] = v
             pred[dst[i]] = i
     best, node = np.inf, -1
-    for j in final:
-        if val[j] < best:
-            best, node = val[j], j
+    for jj in range(len(final)):
+        j = final[jj]
+        if val[j] + fcost[jj] < best:
+            best, node = val[j] + fcost[jj], j
     a = np.zeros(T)
     x = np.zeros(T)
     while node > 0:
@@ -348,10 +385,15 @@ class Decomposition:
     a lower bound on (28) for any ν and π ≥ 0. `y` below is the vector (ν over the links, π).
     """
 
-    def __init__(self, d: StationData, st: State | None = None):
+    def __init__(self, d: StationData, st: State | None = None, terminal=None):
         self.d = d
         self.st = st or State.cold(d.P)
         self.graphs = [PairGraph.build(d, p, self.st) for p in range(d.P)]
+        self.terminal = terminal
+        if terminal is not None:
+            for p, g in enumerate(self.graphs):
+                f = g.final
+                g.final_cost = np.asarray(terminal(p, g.node_cached[f], g.node_K[f], g.node_kappa[f]), float)
         self.B, self.M = coupled_slots(d)
         fl = d.flops_per_request
         self.cap = d.E + TOL * max(1.0, d.E)
@@ -376,6 +418,25 @@ class Decomposition:
     @property
     def dim(self) -> int:
         return self.nL + self.nM
+
+    def tail(self, A: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Each pair's terminal value (slot average) at the state (A, X) ends in; 0 without one."""
+        if self.terminal is None:
+            return np.zeros(self.d.P)
+        from optcache.dynamics import final_state
+
+        end = final_state(A, X, self.d.k, self.d.delta, self.st)
+        return np.array([float(self.terminal(p, end.cached[[p]] > 0.5, end.K[[p]], end.kappa[[p]])[0])
+                         for p in range(self.d.P)]) / self.d.T
+
+    def pair_costs(self, A: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Each pair's share of the objective: its evaluator cost plus its terminal value."""
+        return pair_costs(self.d, A, X, self.st) + self.tail(A, X)
+
+    def objective(self, A: np.ndarray, X: np.ndarray):
+        """(objective, violations): the evaluator's cost of (A, X) plus the terminal values."""
+        ev = evaluate_station(self.d, A, X, self.st)
+        return ev.cost + float(self.tail(A, X).sum()), ev.violations
 
     def prices(self, p: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-slot prices on x and a of pair p (slot-sum units) for multipliers y = (ν, π)."""
@@ -680,9 +741,9 @@ def _residual_caps(dec: Decomposition, A: np.ndarray, X: np.ndarray, p: int, bou
 def local_search(dec: Decomposition, A: np.ndarray, X: np.ndarray, bounds=None, sweeps: int = 20):
     """Re-optimise one pair at a time (its exact DP, true cost) within the residual budget and
     memory left by the others. A feasible schedule stays feasible and never gets worse."""
-    d, T = dec.d, dec.d.T
+    T = dec.d.T
     A, X = A.copy(), X.copy()
-    cost = pair_costs(d, A, X, dec.st)
+    cost = dec.pair_costs(A, X)
     zero = np.zeros(T)
     for _ in range(sweeps):
         improved = False
@@ -703,7 +764,7 @@ def pair_swaps(dec: Decomposition, A: np.ndarray, X: np.ndarray, deadline: float
     `local_search`. Moves capacity (memory, budget) between pairs, which one-pair moves cannot."""
     d, T = dec.d, dec.d.T
     A, X = A.copy(), X.copy()
-    cost = pair_costs(d, A, X, dec.st)
+    cost = dec.pair_costs(A, X)
     zero = np.zeros(T)
     improved = True
     while improved and time.perf_counter() < deadline:
@@ -722,7 +783,7 @@ def pair_swaps(dec: Decomposition, A: np.ndarray, X: np.ndarray, deadline: float
                 new += v / T
             if new < cost[p] + cost[q] - 1e-12 * max(1.0, abs(cost[p] + cost[q])):
                 A, X = local_search(dec, A2, X2)
-                cost = pair_costs(d, A, X, dec.st)
+                cost = dec.pair_costs(A, X)
                 improved = True
                 break
     return A, X
@@ -770,9 +831,9 @@ class _Node:
 class _Search:
     """Column generation at the root, primal heuristics, then best-first branch and price."""
 
-    def __init__(self, d: StationData, st: State | None, deadline: float, gap: float):
+    def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None):
         self.d, self.deadline, self.gap = d, deadline, gap
-        self.dec = Decomposition(d, st)
+        self.dec = Decomposition(d, st, terminal)
         self.master = Master(self.dec)
         self.best_cost = np.inf
         self.best = None
@@ -780,7 +841,8 @@ class _Search:
         zero = np.zeros((d.T, d.P))
         self.offer(zero, zero)  # all-cloud: always feasible
         for p in range(d.P):
-            self.master.add(p, np.zeros(d.T), np.zeros(d.T), float(self.dec.graphs[p].const / d.T))
+            g = self.dec.graphs[p]  # the all-cloud column ends 'off' (the last final node)
+            self.master.add(p, np.zeros(d.T), np.zeros(d.T), float((g.const + g.final_cost[-1]) / d.T))
         for b in range(self.dec.nB):
             self.master.add_knap(b, np.zeros(len(self.dec.slot_pairs[b]), np.int64))
         self.nodes = 0
@@ -789,9 +851,9 @@ class _Search:
         return self.deadline - time.perf_counter()
 
     def offer(self, A, X) -> bool:
-        ev = evaluate_station(self.d, A, X, self.dec.st)
-        if not ev.violations and ev.cost < self.best_cost - 1e-15:
-            self.best_cost, self.best = ev.cost, (A.copy(), X.copy())
+        cost, violations = self.dec.objective(A, X)
+        if not violations and cost < self.best_cost - 1e-15:
+            self.best_cost, self.best = cost, (A.copy(), X.copy())
             return True
         return False
 
@@ -1082,16 +1144,19 @@ class _Search:
 
 def lagrange_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
                      gap: float = DEFAULT_GAP, warm_start: tuple[np.ndarray, np.ndarray] | None = None,
-                     root_only: bool = False) -> StationSolve:
+                     root_only: bool = False, terminal=None) -> StationSolve:
     """Problem (28) on one station by Lagrangian decomposition and branch and price.
 
     The bound is a value of the Lagrangian (the least over the open and pruned leaves of the
     branching tree), valid whatever the multipliers; the cost is the evaluator's, of the best
     feasible schedule found. `termination` is 'optimal' when they meet within `gap`.
+    `terminal(p, cached, K, kappa) -> values` (slot-sum units, vectorised over states) adds a
+    value of each pair's final state to the objective (rolling horizon's tail); being separable
+    by pair it keeps every bound valid, and cost and bound then include it.
     """
     t0 = time.perf_counter()
     deadline = t0 + (np.inf if time_limit is None else float(time_limit))
-    s = _Search(data, state0, deadline, gap)
+    s = _Search(data, state0, deadline, gap, terminal)
     build = time.perf_counter() - t0
     if warm_start is not None:
         wa, wx = (np.asarray(v, float) for v in warm_start)

@@ -3,6 +3,11 @@
 Slot t's requests are known when it is decided; those of t+1..t+H-1 come from a forecast:
 `oracle` (the true future) or `mean` (per pair, the mean of the requests seen in slots 1..t,
 rounded half up to an integer because requests are integers; a pair never seen forecasts 0).
+
+Windows are solved exactly, by `lagrange` (default) or `milp`. `tail="relaxed"` (a project
+extension; the default `none` is §8 as written) adds to each window the cost-to-go of each pair
+after it, alone (memory and budget relaxed after the window), over the same forecast: a terminal
+value that stops a short window from treating its last slot as the end of time.
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 
 FORECASTS = ("oracle", "mean")
+SOLVERS = ("lagrange", "milp")
+TAILS = ("none", "relaxed")
+WINDOW_GAP = 1e-6
+"""Relative gap at which each window's solve stops: windows are solved to the §5 certificate."""
+LOOKUP_DIGITS = 6
+"""A window's final (K, κ) is matched to the tail graph's states rounded to 1e-6 tokens."""
 
 WINDOW_COLUMNS = ("station", "slot", "window_slots", "termination", "gap", "seconds",
                   "build_seconds", "nodes", "window_cost", "window_bound", "start_cached",
@@ -27,7 +38,8 @@ WINDOW_COLUMNS = ("station", "slot", "window_slots", "termination", "gap", "seco
 """Columns of `extras["windows"]`, one row per window: station, its first slot t (1-based), its
 length, the window solve's termination, relative gap, seconds (solve, model build), nodes, cost and
 bound (slot averages over the window, with the forecast requests), and the state it starts from:
-number of cached pairs, ΣK and Σκ."""
+number of cached pairs, ΣK and Σκ. With `tail="relaxed"` cost and bound include the tail's value
+(so they estimate the cost from the window's first slot to T, in slot averages over the window)."""
 
 
 def forecast_window(R: np.ndarray, t: int, t1: int, forecast: str) -> np.ndarray:
@@ -58,20 +70,87 @@ def shifted(prev: tuple[np.ndarray, np.ndarray] | None, win: StationData
     return a, x
 
 
+class RelaxedTail:
+    """Each pair's least cost from any state it can reach to slot T, alone: no memory (3) or
+    budget (5) rows couple it to the others (they are relaxed after the window, hence a lower
+    bound on the true cost-to-go). One backward pass over each pair's state graph
+    (`lagrange.PairGraph`) built from the state at slot `t0` over the forecast requests."""
+
+    def __init__(self, data: StationData, state0: State, t0: int):
+        from optcache.solvers.lagrange import PairGraph
+
+        self.t0, self.T = t0, t0 + data.T
+        self.graphs = [PairGraph.build(data, p, state0) for p in range(data.P)]
+        self.values = [g.cost_to_go() for g in self.graphs]
+        R = data.R.astype(float)
+        cloud = R * (data.access + data.offload_unit)  # all-cloud cost per slot: V is net of it
+        self.cloud_after = np.vstack([np.cumsum(cloud[::-1], axis=0)[::-1][1:], np.zeros((1, data.P))])
+        self._layers: dict = {}
+
+    def _layer(self, p: int, layer: int):
+        if (p, layer) not in self._layers:
+            g = self.graphs[p]
+            lo, hi = np.searchsorted(g.node_slot, [layer, layer + 1])  # nodes are made in slot order
+            ids = np.arange(lo, hi)
+            keys = {(bool(c), round(float(K), LOOKUP_DIGITS), round(float(k), LOOKUP_DIGITS)): i
+                    for i, c, K, k in zip(ids, g.node_cached[ids], g.node_K[ids], g.node_kappa[ids],
+                                          strict=True)}
+            self._layers[(p, layer)] = (keys, ids)
+        return self._layers[(p, layer)]
+
+    def value(self, p: int, slot: int, cached, K, kappa) -> np.ndarray:
+        """Cost-to-go (slot-sum units) after absolute slot `slot` from each state (cached, K, κ)."""
+        layer = slot - self.t0
+        keys, ids = self._layer(p, layer)
+        g, V = self.graphs[p], self.values[p]
+        out = np.empty(len(K))
+        for j, (c, kk, kap) in enumerate(zip(np.atleast_1d(cached), np.atleast_1d(K),
+                                             np.atleast_1d(kappa), strict=True)):
+            c = bool(c)
+            i = keys.get((c, round(float(kk), LOOKUP_DIGITS), round(float(kap), LOOKUP_DIGITS)) if c
+                         else (False, 0.0, 0.0))
+            if i is None:  # float noise across a rounding boundary: the nearest state, if close
+                cand = ids[g.node_cached[ids] == c]
+                dist = np.abs(g.node_K[cand] - kk) + np.abs(g.node_kappa[cand] - kap)
+                near = int(np.argmin(dist)) if len(cand) else -1
+                if near < 0 or dist[near] > 1e-6 * max(1.0, abs(kk)):
+                    raise RuntimeError(f"rolling tail: state of pair {p} after slot {slot + 1} "
+                                       "is not in the forecast's state graph")
+                i = cand[near]
+            out[j] = V[i] + self.cloud_after[layer, p]
+        return out
+
+    def after(self, slot: int):
+        """The terminal-value callable for a window ending with absolute slot `slot`."""
+        return lambda p, cached, K, kappa: self.value(p, slot, cached, K, kappa)
+
+
 def rolling_station(data: StationData, horizon: int, forecast: str, station: int = 0,
+                    solver: str = "lagrange", tail: str = "none",
                     **solve_opts) -> tuple[np.ndarray, np.ndarray, list[dict], str | None]:
     """One station's rolling-horizon schedule (a, x), one record per window, the solver version."""
-    from optcache.solvers.exact import solve_station
+    if solver == "milp":
+        from optcache.solvers.exact import solve_station
+    else:
+        from optcache.solvers.lagrange import lagrange_station as solve_station
 
+        solve_opts.pop("threads", None)  # lagrange is single-threaded
     T, P = data.R.shape
     a = np.zeros((T, P))
     x = np.zeros((T, P))
     st = State.cold(P)
     records = []
     prev = None
+    relaxed = None
     for t in range(T):
         t1 = min(t + horizon, T)
         win = data.window(t, t1, R=forecast_window(data.R, t, t1, forecast))
+        if tail == "relaxed" and t1 < T:
+            if relaxed is None or forecast != "oracle":  # the oracle's future never changes
+                relaxed = RelaxedTail(data.window(t, T, R=forecast_window(data.R, t, T, forecast)), st, t)
+            solve_opts["terminal"] = relaxed.after(t1 - 1)
+        else:
+            solve_opts.pop("terminal", None)
         sol = solve_station(win, st, warm_start=shifted(prev, win), **solve_opts)
         prev = (np.asarray(sol.a, float), np.asarray(sol.x, float))
         a[t] = np.round(np.asarray(sol.a, float)[0])
@@ -88,21 +167,25 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     return a, x, records, getattr(sol, "solver_version", None)
 
 
-@register("rolling", options=("horizon", "forecast", "time_limit", "gap", "threads"))
-def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", time_limit: float | None = None,
-            gap: float | None = None, threads: int = 1) -> MethodResult:
+@register("rolling", options=("horizon", "forecast", "solver", "tail", "time_limit", "gap", "threads"))
+def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", solver: str = "lagrange",
+            tail: str = "none", time_limit: float | None = None, gap: float = WINDOW_GAP,
+            threads: int = 1) -> MethodResult:
     """Rolling horizon: §5 over the next H slots (oracle or mean forecast), first slot applied."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InvalidInput("horizon", f"must be a positive integer, got {horizon!r}")
-    if forecast not in FORECASTS:
-        raise InvalidInput("forecast", f"must be one of {', '.join(FORECASTS)}, got {forecast!r}")
-    opts = {"time_limit": time_limit, "threads": threads}  # time_limit applies to each window
-    if gap is not None:
-        opts["gap"] = gap
+    for field, value, allowed in (("forecast", forecast, FORECASTS), ("solver", solver, SOLVERS),
+                                  ("tail", tail, TAILS)):
+        if value not in allowed:
+            raise InvalidInput(field, f"must be one of {', '.join(allowed)}, got {value!r}")
+    if tail == "relaxed" and solver != "lagrange":
+        raise InvalidInput("tail", "'relaxed' needs solver='lagrange' (the tail is its pair graphs)")
+    opts = {"time_limit": time_limit, "threads": threads, "gap": gap}  # per window
     t0 = time.perf_counter()
     per_station, records, version = [], [], None
     for n in range(inst.n_stations):
-        a, x, rec, version = rolling_station(inst.station_data(n), int(horizon), forecast, n, **opts)
+        a, x, rec, version = rolling_station(inst.station_data(n), int(horizon), forecast, n,
+                                             solver, tail, **opts)
         per_station.append((a, x))
         records += rec
     seconds = time.perf_counter() - t0
@@ -111,4 +194,5 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", time_li
     return MethodResult.from_schedule(
         inst, "rolling", Schedule.from_arrays(per_station), seconds,
         nodes=int(nodes.sum()) if len(nodes) else None, solver="highs", solver_version=version,
-        extras={"windows": windows, "horizon": int(horizon), "forecast": forecast})
+        extras={"windows": windows, "horizon": int(horizon), "forecast": forecast, "solver": solver,
+                "tail": tail})

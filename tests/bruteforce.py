@@ -16,10 +16,13 @@ def n_schedules(R: np.ndarray) -> int:
     return int(np.prod(R.astype(np.int64) + 2))
 
 
-def brute_force(d: StationData, cached0=None, K0=None, kappa0=None) -> tuple[float, np.ndarray, np.ndarray]:
+def brute_force(d: StationData, cached0=None, K0=None, kappa0=None,
+                couple_until: int | None = None) -> tuple[float, np.ndarray, np.ndarray]:
     """Minimum slot-average cost over all feasible schedules, and one schedule attaining it.
 
     The start is cold unless (cached0, K0, kappa0) give the cache, context and AoT carried in.
+    With `couple_until` = h, memory (3) and the budget (5) hold only in slots 1..h (each pair
+    alone must still meet them later): the problem a rolling window with a relaxed tail solves.
     """
     T, P = d.R.shape
     base = (d.R + 2).ravel()
@@ -45,7 +48,10 @@ def brute_force(d: StationData, cached0=None, K0=None, kappa0=None) -> tuple[flo
         a, x = A[:, t], X[:, t]
         K = a * (K + d.k * x)
         kap = a * np.maximum(kap + d.k * x - d.delta, 0.0)
-        ok &= (a @ d.s <= d.G + 1e-9) & (x @ (d.e * d.k) <= d.E * (1 + 1e-12) + 1e-9)
+        if couple_until is None or t < couple_until:
+            ok &= (a @ d.s <= d.G + 1e-9) & (x @ (d.e * d.k) <= d.E * (1 + 1e-12) + 1e-9)
+        else:
+            ok &= ((a * d.s <= d.G + 1e-9) & (x * d.e * d.k <= d.E * (1 + 1e-12) + 1e-9)).all(axis=1)
         ok &= (K <= d.w + 1e-9).all(axis=1)
         cost += d.lam * np.maximum(a - prev, 0).sum(axis=1)
         cost += (R[t] * d.access).sum() + ((R[t] - x) * (d.d / d.rC + d.l0)).sum(axis=1)

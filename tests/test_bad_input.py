@@ -202,6 +202,14 @@ def test_option_a_method_does_not_take(capsys):
     check_one_line(code, cap.err, "horizon", cap.out)
 
 
+@pytest.mark.parametrize("args, field", [(["--tail", "exact"], "tail"), (["--solver", "gurobi"], "solver"),
+                                         (["--tail", "relaxed", "--solver", "milp"], "tail")])
+def test_bad_rolling_options(capsys, args, field):
+    code = main(["solve", str(HAND_INSTANCE), "--method", "rolling", *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, field, cap.out)
+
+
 def test_solve_with_bad_instance(tmp_path, capsys):
     d = _inst()
     d["stations"][0]["gpu_memory_gb"] = -1

@@ -53,3 +53,16 @@ def test_static_schedule_on_the_hand_instance(capsys):
     sched = json.loads(capsys.readouterr().out)["schedule"]["stations"][0]
     assert sched["cached"] == [[1, 1], [1, 1]]
     assert sched["edge_requests"] == [[3, 2], [0, 0]]
+
+
+def test_rolling_with_the_relaxed_tail_on_the_hand_instance(capsys):
+    # H = 1 with the relaxed tail sees slot 2 through the tail; on one station the optimum is
+    # `lagrange`'s certified cost, which rolling must match or exceed (and is feasible)
+    assert main(["solve", str(HAND_INSTANCE), "--method", "lagrange", "--gap", "1e-9"]) == 0
+    opt = json.loads(capsys.readouterr().out)
+    assert main(["solve", str(HAND_INSTANCE), "--method", "rolling", "--horizon", "1",
+                 "--tail", "relaxed", "--solver", "lagrange"]) == 0
+    roll = json.loads(capsys.readouterr().out)
+    assert roll["status"] == "ok" and roll["bound"] is None
+    assert roll["cost"] >= opt["bound"] * (1 - 1e-12)
+    assert opt["cost"] <= STATIC_COST

@@ -98,6 +98,29 @@ def test_knapsack_matches_enumeration():
             assert np.dot(w, by) <= cap and np.all((by >= lo) & (by <= hi))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_cost_to_go_matches_forward_dp_and_brute_force(seed):
+    # the backward pass from the start node is the forward shortest path; from a node of slot t
+    # it is brute force over the remaining slots from that node's state
+    rng = np.random.default_rng(7300 + seed)
+    d = random_tiny(rng).station_data(0)
+    for p in range(d.P):
+        d1 = one_pair(d, p)
+        g = PairGraph.build(d1, 0)
+        V = g.cost_to_go()
+        v, _, _ = g.solve(np.zeros(d1.T), np.zeros(d1.T))
+        assert V[0] + g.const == pytest.approx(v, rel=1e-12, abs=1e-12)
+        node = int(rng.integers(1, g.n_nodes))
+        t = int(g.node_slot[node])
+        if t == d1.T - 1:
+            assert V[node] == 0.0
+            continue
+        rest = d1.window(t + 1, d1.T)
+        opt, _, _ = brute_force(rest, [float(g.node_cached[node])], [g.node_K[node]], [g.node_kappa[node]])
+        cloud = float((rest.R[:, 0] * (rest.access[0] + rest.offload_unit[0])).sum())
+        assert V[node] + cloud == pytest.approx(opt * rest.T, rel=1e-9, abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_bound_and_optimum_on_tiny_instances(seed):
     rng = np.random.default_rng(1000 + seed)  # the family of test_exactness

@@ -17,6 +17,10 @@ from optcache.instance import Instance, Model, Pair, Service, Station
 OPTIONS = {"threads": 1, "horizon": 2, "time_limit": 30.0}
 """Options handed to the methods that take them."""
 
+VARIANTS = [("rolling", {"solver": "milp"}), ("rolling", {"tail": "relaxed"}),
+            ("rolling", {"tail": "relaxed", "forecast": "mean"})]
+"""Non-default options also checked (on top of every method with its defaults)."""
+
 
 @st.composite
 def instances(draw) -> Instance:
@@ -44,9 +48,9 @@ def test_every_method_is_feasible_and_above_the_bound(inst):
     opt = registry.run("milp", inst, threads=1)
     assert opt.status == "ok" and opt.bound is not None
     assert opt.bound <= opt.cost * (1 + 1e-6) + 1e-9
-    for name in registry.names():
+    for name, extra in [(n, {}) for n in registry.names()] + VARIANTS:
         spec = registry.get(name)
-        res = registry.run(name, inst, **{k: v for k, v in OPTIONS.items() if k in spec.options})
+        res = registry.run(name, inst, **{k: v for k, v in OPTIONS.items() if k in spec.options}, **extra)
         assert res.status == "ok", (name, res.status)
         ev = evaluate(inst, res.schedule)
         assert ev.feasible, (name, ev.violations[:3])

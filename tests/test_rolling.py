@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import sys
 import types
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from optcache.solvers import registry
 from optcache.solvers.exact import StationSolve
-from optcache.solvers.rolling import WINDOW_COLUMNS, forecast_window
+from optcache.solvers.lagrange import lagrange_station
+from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 
+from optcache.dynamics import State
 from optcache.errors import InvalidInput
+from optcache.evaluator import evaluate_station
 from optcache.scenario import generate
+from tests.bruteforce import brute_force, random_tiny
+from tests.test_lagrange import random_state
 
 SMALL = dict(slots=6, services=3, gpus=8, stations=1)  # ~0.1 s of HiGHS each, pairs do get cached
 
@@ -58,7 +64,7 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
     fake = types.ModuleType("optcache.solvers.exact")
     fake.solve_station = solve_station
     monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
-    res = registry.run("rolling", inst, horizon=3, forecast="mean", time_limit=5.0)
+    res = registry.run("rolling", inst, horizon=3, forecast="mean", solver="milp", time_limit=5.0)
 
     Rt = data.R
     assert [w.shape[0] for w, _, _ in seen] == [3, 3, 2, 1]  # windows shrink at the end
@@ -96,6 +102,8 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
 
 @pytest.mark.parametrize("opts,field", [({"horizon": 0}, "horizon"), ({"horizon": 2.5}, "horizon"),
                                         ({"forecast": "median"}, "forecast"),
+                                        ({"solver": "cplex"}, "solver"), ({"tail": "exact"}, "tail"),
+                                        ({"tail": "relaxed", "solver": "milp"}, "tail"),
                                         ({"tabu": 1}, "tabu")])
 def test_bad_options_are_invalid_input(opts, field):
     with pytest.raises(InvalidInput) as e:
@@ -104,12 +112,13 @@ def test_bad_options_are_invalid_input(opts, field):
 
 
 # ------------------------------------------------------------------ with the exact solver
+@pytest.mark.parametrize("solver", ["lagrange", "milp"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_oracle_with_full_horizon_equals_the_milp_optimum(seed):
+def test_oracle_with_full_horizon_equals_the_milp_optimum(seed, solver):
     inst = generate(seed=seed, **SMALL)
     opt = registry.run("milp", inst, threads=1)
     assert opt.termination == "optimal"
-    roll = registry.run("rolling", inst, horizon=inst.slots, forecast="oracle", threads=1)
+    roll = registry.run("rolling", inst, horizon=inst.slots, forecast="oracle", solver=solver, threads=1)
     assert roll.status == "ok"
     assert roll.cost == pytest.approx(opt.cost, rel=1e-6)
     win = roll.extras["windows"]
@@ -133,3 +142,59 @@ def test_short_horizons_are_feasible_and_above_the_bound(forecast):
         a = roll.schedule.stations[n].cached
         starts = win[win["station"] == n]["start_cached"].to_numpy()
         np.testing.assert_array_equal(starts, np.concatenate([[0], a[:-1].sum(axis=1)]))
+
+
+# ------------------------------------------------------------------ the relaxed tail
+@pytest.mark.parametrize("seed", range(30))
+def test_window_with_relaxed_tail_equals_brute_force(seed):
+    # A window over slots t0+1..t0+h plus the relaxed tail is the problem over t0+1..T in which
+    # memory and budget couple the pairs only in the window: brute force enumerates exactly that.
+    rng = np.random.default_rng(9100 + seed)
+    d = random_tiny(rng).station_data(0)
+    t0 = int(rng.integers(0, d.T - 1)) if seed % 2 else 0  # every other one from a carried-in state
+    st = random_state(rng, d) if t0 else State.cold(d.P)
+    rest = d.window(t0, d.T)
+    h = int(rng.integers(1, rest.T))  # the window; rest.T - h ≥ 1 tail slots
+    tail = RelaxedTail(rest, st, t0)
+    s = lagrange_station(rest.window(0, h), st, gap=1e-9, terminal=tail.after(t0 + h - 1))
+    opt, _, _ = brute_force(rest, st.cached, st.K, st.kappa, couple_until=h)
+    # slot-sum units: the window's objective is averaged over its h slots
+    assert s.cost * h == pytest.approx(opt * rest.T, rel=1e-9, abs=1e-12)
+    assert s.bound <= s.cost * (1 + 1e-12)
+    # the window's schedule is feasible, and its objective is the evaluator's cost plus the tail
+    ev = evaluate_station(rest.window(0, h), s.a, s.x, st)
+    assert not ev.violations
+    end = ev.kappa[-1], ev.K[-1], s.a[-1]
+    tail_sum = sum(tail.value(p, t0 + h - 1, end[2][[p]], end[1][[p]], end[0][[p]])[0] for p in range(d.P))
+    assert s.cost == pytest.approx(ev.cost + tail_sum / h, rel=1e-12, abs=1e-15)
+
+
+def uncoupled(inst):
+    """The same instance with memory and budget too large to bind: pairs independent."""
+    return replace(inst, stations=tuple(replace(s, gpu_memory_gb=1e9, compute_budget_flops=1e30)
+                                        for s in inst.stations))
+
+
+@pytest.mark.parametrize("horizon", [1, 2, 4])
+def test_relaxed_tail_is_exact_when_nothing_couples_the_pairs(horizon):
+    # Without coupling the tail is the true cost-to-go, so by the principle of optimality every
+    # window's first slot starts an optimal schedule: the rolling cost is the optimum at any H.
+    inst = uncoupled(generate(seed=5, **SMALL))
+    opt = registry.run("milp", inst, threads=1)
+    assert opt.termination == "optimal"
+    roll = registry.run("rolling", inst, horizon=horizon, forecast="oracle", tail="relaxed")
+    assert roll.cost == pytest.approx(opt.cost, rel=1e-6)
+    if horizon == 1:  # without the tail a one-slot window is myopic here
+        plain = registry.run("rolling", inst, horizon=1, forecast="oracle")
+        assert plain.cost > opt.cost * (1 + 1e-3)
+
+
+@pytest.mark.parametrize("forecast", ["oracle", "mean"])
+def test_relaxed_tail_is_feasible_and_above_the_bound(forecast):
+    inst = generate(seed=4, **{**SMALL, "stations": 2})
+    opt = registry.run("milp", inst, threads=1)
+    roll = registry.run("rolling", inst, horizon=2, forecast=forecast, tail="relaxed")
+    assert roll.status == "ok" and roll.evaluation.feasible
+    assert roll.cost >= opt.bound * (1 - 1e-9)
+    assert roll.extras["tail"] == "relaxed" and roll.extras["solver"] == "lagrange"
+    assert (roll.extras["windows"]["termination"] == "optimal").all()

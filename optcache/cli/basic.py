@@ -59,6 +59,9 @@ def solve(
     threads: Annotated[int | None, typer.Option(help="HiGHS threads.")] = None,
     horizon: Annotated[int | None, typer.Option(help="Rolling horizon H in slots.")] = None,
     forecast: Annotated[str | None, typer.Option(help="Rolling-horizon forecast: oracle or mean.")] = None,
+    solver: Annotated[str | None, typer.Option(help="Rolling-horizon window solver: lagrange or milp.")] = None,
+    tail: Annotated[str | None, typer.Option(
+        help="Rolling-horizon terminal value: none (§8 as written) or relaxed (pairs' cost-to-go).")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
 ) -> None:
     """Run a method on an instance and print {method, status, cost, bound, seconds, schedule}."""
@@ -68,7 +71,7 @@ def solve(
     inst = load_instance(instance)
     spec = registry.get(method)
     opts = {"time_limit": time_limit, "gap": gap, "threads": threads, "horizon": horizon,
-            "forecast": forecast}
+            "forecast": forecast, "solver": solver, "tail": tail}
     res = registry.run(spec.name, inst, **opts)
     obj = res.to_contract()
     if out is not None:

@@ -35,11 +35,14 @@ def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
     """K[t][p] and κ[t][p] for every slot of a schedule (a, x) of shape (T, P)."""
     T, P = a.shape
     st = state0 or State.cold(P)
-    K = np.zeros((T, P))
-    kappa = np.zeros((T, P))
-    for t in range(T):
-        st = step(st, a[t], x[t], k, delta)
-        K[t], kappa[t] = st.K, st.kappa
+    K = np.empty((T, P))
+    kappa = np.empty((T, P))
+    add = np.asarray(x, float) * k
+    Kt, kt = np.asarray(st.K, float), np.asarray(st.kappa, float)
+    for t in range(T):  # `step`, inlined on arrays: the evaluator's inner loop
+        Kt = a[t] * (Kt + add[t])
+        kt = a[t] * np.maximum(kt + add[t] - delta, 0.0)
+        K[t], kappa[t] = Kt, kt
     return K, kappa
 
 

@@ -37,7 +37,8 @@ class StationEvaluation:
         return float(self.terms.sum() / self.terms.shape[0])
 
 
-def _exceeds(lhs: float, rhs: float) -> bool:
+def _exceeds(lhs: np.ndarray, rhs: float) -> np.ndarray:
+    """lhs > rhs beyond the tolerance, elementwise."""
     return lhs > rhs + TOL * max(1.0, abs(rhs))
 
 
@@ -74,14 +75,12 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
         add("edge_only_if_cached_4", t, p, x[t, p], R[t, p] * a[t, p])
     # memory (3)
     mem = a @ data.s
-    for t in range(T):
-        if _exceeds(mem[t], data.G):
-            add("memory_3", t, None, mem[t], data.G)
+    for t in np.nonzero(_exceeds(mem, data.G))[0]:
+        add("memory_3", t, None, mem[t], data.G)
     # compute budget (5), in FLOP per slot
     flops = x @ data.flops_per_request
-    for t in range(T):
-        if _exceeds(flops[t], data.E):
-            add("compute_budget_5", t, None, flops[t], data.E)
+    for t in np.nonzero(_exceeds(flops, data.E))[0]:
+        add("compute_budget_5", t, None, flops[t], data.E)
     # context window (28c) through the dynamics (18)
     K, kappa = trajectory(a, x, data.k, data.delta, st0)
     for t, p in np.argwhere(K > data.w * (1 + TOL) + TOL):
@@ -131,7 +130,7 @@ def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
 
     if len(schedule.stations) != inst.n_stations:
         raise InvalidInput("stations", f"schedule has {len(schedule.stations)} stations, the instance {inst.n_stations}")
-    frames, violations = [], []
+    blocks, violations = [], []
     for n, ss in enumerate(schedule.stations):
         shape = (inst.slots, inst.n_pairs)
         for key, arr in (("cached", ss.cached), ("edge_requests", ss.edge_requests)):
@@ -139,13 +138,12 @@ def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
                 raise InvalidInput(f"stations[{n}].{key}", f"expected shape {shape} (slots, pairs), got {arr.shape}")
         ev = evaluate_station(inst.station_data(n), ss.cached, ss.edge_requests, station=n)
         violations += ev.violations
-        df = pd.DataFrame(ev.terms, columns=list(TERMS))
-        df.insert(0, "slot", np.arange(1, inst.slots + 1))
-        df.insert(0, "station", n)
-        df["total"] = ev.terms.sum(axis=1)
-        frames.append(df)
-    per_slot = pd.concat(frames, ignore_index=True)
-    T = inst.slots
+        blocks.append(ev.terms)
+    T, N = inst.slots, len(blocks)
+    allterms = np.vstack(blocks) if blocks else np.zeros((0, len(TERMS)))
+    per_slot = pd.DataFrame({"station": np.repeat(np.arange(N), T), "slot": np.tile(np.arange(1, T + 1), N),
+                             **{k: allterms[:, j] for j, k in enumerate(TERMS)},
+                             "total": allterms.sum(axis=1)})
     terms = {k: float(per_slot[k].sum() / T) for k in TERMS}
     cost = float(per_slot["total"].sum() / T)
     return Evaluation(not violations, violations, cost, terms, per_slot)

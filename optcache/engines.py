@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tqdm import tqdm
-
 from optcache.errors import InvalidInput, SolverUnavailable
 
 ENGINES = ("local", "dask")
@@ -37,9 +35,11 @@ def limit_threads() -> None:
         torch.set_num_threads(1)
 
 
-def _bar(total: int, desc: str, progress: bool) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="cell", disable=not progress, file=sys.stderr,
-                dynamic_ncols=True)
+def _bar(total: int, desc: str, progress: bool):
+    from optcache.progress import progress_bar
+
+    return progress_bar(total=total, desc=desc, unit="cell", disable=not progress, file=sys.stderr,
+                        dynamic_ncols=True)
 
 
 def run_serial(func: Callable, items: Sequence, *, progress: bool = True,

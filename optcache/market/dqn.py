@@ -328,7 +328,7 @@ CURVE_COLUMNS = {
 def train(args: Args, *, progress: bool = False, train_data: Rounds | None = None,
           eval_data: Rounds | None = None) -> TrainResult:
     """Algorithm 2: train a DQMSB policy on `args`'s training episodes, scoring each epoch held out."""
-    from tqdm.auto import tqdm
+    from optcache.progress import progress_bar
 
     t_start = time.perf_counter()
     threads = torch.get_num_threads()
@@ -367,7 +367,7 @@ def train(args: Args, *, progress: bool = False, train_data: Rounds | None = Non
 
         rows = []
         global_step = 0
-        bar = tqdm(range(args.episodes), desc="dqmsb", unit="epoch", disable=not progress, leave=False)
+        bar = progress_bar(range(args.episodes), desc="dqmsb", unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             k = epoch % len(episodes)
             S, table = states[k], tables[k]

@@ -407,7 +407,7 @@ def train(args: Args, *, progress: bool = False, train_data: Rounds | None = Non
                          **{c: res[c] for c in ("total_surplus", "ground_surplus", "satellite_surplus",
                                                 "efficiency")},
                          "seconds": time.perf_counter() - t_start})
-            bar.set_postfix(efficiency=f"{res['efficiency']:.4f}")
+            bar.set_postfix(efficiency=f"{res['efficiency']:.4f}", refresh=False)  # redrawn at the bar's pace
         bar.close()
         return TrainResult(policy, pd.DataFrame(rows, columns=list(CURVE_COLUMNS)),
                            time.perf_counter() - t_start, untrained)

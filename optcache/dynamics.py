@@ -22,11 +22,14 @@ class State:
         return cls(z.copy(), z.copy(), z.copy())
 
 
+def _advance(K: np.ndarray, kappa: np.ndarray, a: np.ndarray, add: np.ndarray, delta: np.ndarray):
+    """(18) and (19) on arrays: unloaded pairs reset, cached ones add the tokens `add` and decay by Δ."""
+    return a * (K + add), a * np.maximum(kappa + add - delta, 0.0)
+
+
 def step(state: State, a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray) -> State:
     """One slot of (18) and (19): unloaded pairs reset, cached ones add k·x and decay by Δ."""
-    add = k * x
-    K = a * (state.K + add)
-    kappa = a * np.maximum(state.kappa + add - delta, 0.0)
+    K, kappa = _advance(state.K, state.kappa, a, k * x, delta)
     return State(np.asarray(a, float).copy(), K, kappa)
 
 
@@ -39,9 +42,8 @@ def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
     kappa = np.empty((T, P))
     add = np.asarray(x, float) * k
     Kt, kt = np.asarray(st.K, float), np.asarray(st.kappa, float)
-    for t in range(T):  # `step`, inlined on arrays: the evaluator's inner loop
-        Kt = a[t] * (Kt + add[t])
-        kt = a[t] * np.maximum(kt + add[t] - delta, 0.0)
+    for t in range(T):  # on plain arrays, no State per slot: the evaluator's inner loop
+        Kt, kt = _advance(Kt, kt, a[t], add[t], delta)
         K[t], kappa[t] = Kt, kt
     return K, kappa
 

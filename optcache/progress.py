@@ -12,10 +12,9 @@ def progress_bar(iterable=None, **kwargs):
     """`tqdm.auto.tqdm(iterable, **kwargs)`; when its output goes to a file, at most one update
     per LOG_INTERVAL (tqdm redraws ~10 times a second, which fills non-terminal logs)."""
     from tqdm.auto import tqdm
-    from tqdm.std import tqdm as plain
 
-    widget = any(base is not plain and issubclass(base, plain) and base.__module__ == "tqdm.notebook"
-                 for base in tqdm.__mro__)  # tqdm.auto chose the Jupyter widget
+    notebook = sys.modules.get("tqdm.notebook")  # imported by tqdm.auto only inside Jupyter
+    widget = notebook is not None and issubclass(tqdm, notebook.tqdm_notebook)
     stream = kwargs.get("file") or sys.stderr
     if not widget and not getattr(stream, "isatty", lambda: False)():
         kwargs.setdefault("mininterval", LOG_INTERVAL)

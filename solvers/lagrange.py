@@ -46,7 +46,7 @@ from optcache.solvers.exact import GAP_FLOOR, StationSolve, solve_by_station
 from optcache.solvers.highs import _highspy
 from optcache.solvers.registry import register
 
-from optcache.dynamics import State
+from optcache.dynamics import State, final_state
 from optcache.evaluator import TOL, evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
@@ -423,8 +423,6 @@ class Decomposition:
         """Each pair's terminal value (slot average) at the state (A, X) ends in; 0 without one."""
         if self.terminal is None:
             return np.zeros(self.d.P)
-        from optcache.dynamics import final_state
-
         end = final_state(A, X, self.d.k, self.d.delta, self.st)
         return np.array([float(self.terminal(p, end.cached[[p]] > 0.5, end.K[[p]], end.kappa[[p]])[0])
                          for p in range(self.d.P)]) / self.d.T

@@ -79,7 +79,7 @@ class RelaxedTail:
     def __init__(self, data: StationData, state0: State, t0: int):
         from optcache.solvers.lagrange import PairGraph
 
-        self.t0, self.T = t0, t0 + data.T
+        self.t0 = t0
         self.graphs = [PairGraph.build(data, p, state0) for p in range(data.P)]
         self.values = [g.cost_to_go() for g in self.graphs]
         R = data.R.astype(float)

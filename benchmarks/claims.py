@@ -23,10 +23,10 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
-from optcache.solvers import registry
 
 from optcache import assumptions as A
 from optcache.scenario import generate
+from optcache.solvers import registry
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = {"slots": 100, "services": 10, "gpus": 24, "users": 10}

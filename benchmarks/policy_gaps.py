@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from optcache.solvers import registry
 
 from optcache.scenario import generate
+from optcache.solvers import registry
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = {  # label: (method, options)

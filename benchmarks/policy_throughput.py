@@ -25,11 +25,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from optcache.scenario import generate  # noqa: E402
 from optcache.solvers import registry  # noqa: E402
 from optcache.solvers.policies import POLICIES, replace_station  # noqa: E402
 from optcache.solvers.policies_fast import POLICY_CODE, replace_batch, stack  # noqa: E402
-
-from optcache.scenario import generate  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "policy_throughput.csv"
 

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from optcache.solvers.exact import solve_station, solve_station_reference
-from optcache.solvers.policies import replace_station
 
 from optcache.scenario import generate
+from optcache.solvers.exact import solve_station, solve_station_reference
+from optcache.solvers.policies import replace_station
 
 OUT = Path(__file__).resolve().parent / "results" / "solve_scaling.csv"
 GRID = {

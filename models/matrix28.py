@@ -12,6 +12,7 @@ from below. Pairs whose window cannot bind keep the compact big-M-free rows of `
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,12 +116,34 @@ def window_can_bind(data: StationData, p: int, st: State) -> bool:
     return k * float(data.R[:, p].sum()) + base > w * (1 + 1e-12)
 
 
-def pair_arcs(data: StationData, p: int, st: State) -> list[tuple]:
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise TimeoutError("building problem (28) reached the time limit")
+
+
+def estimate_columns(data: StationData, state0: State | None = None, network: bool = True) -> int:
+    """An upper bound on `build_matrix28`'s columns, in O(T·P): refuse a model before building it."""
+    st = state0 or State.cold(data.P)
+    R = np.minimum(data.R.astype(float), 1e18)
+    total = 4.0 * data.T * data.P + (3.0 * R + (R > 0)).sum()
+    for p in range(data.P):
+        if not (network and window_can_bind(data, p, st)):
+            total += data.T
+            continue
+        cap = float(np.floor(data.w[p] / kappa_unit(data, p) + 1e-9))
+        reach = np.minimum(np.concatenate([[0.0], np.cumsum(R[:-1, p])]), cap)
+        chains = 2.0 if st.cached[p] > 0.5 else 1.0
+        total += float((chains * (reach + 1) + 1) @ (np.minimum(R[:, p], cap) + 2))
+    return int(min(total, 1e18))
+
+
+def pair_arcs(data: StationData, p: int, st: State, deadline: float | None = None) -> list[tuple]:
     """Arcs (t, src, dst, x, load, κ̄) of pair p's segment network, reachable ones only.
 
     Nodes are 'off' or (chain, n): chain 'i' is the segment carried over from `st`, 'r' a segment
     loaded at or after slot 1; n counts requests served in the segment, so K = K0 + k·n.
     κ̄ = max(κ_start + k·n − Δ, 0) bounds κ after the slot (κ_start = κ of `st` or 0).
+    Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError.
     """
     R = data.R[:, p].astype(np.int64)
     k, w, dl = float(data.k[p]), float(data.w[p]), float(data.delta[p])
@@ -131,6 +154,7 @@ def pair_arcs(data: StationData, p: int, st: State) -> list[tuple]:
     nodes = {("i", 0) if cached0 else "off"}
     arcs = []
     for t in range(data.T):
+        _check_deadline(deadline)
         new = set()
         for nd in sorted(nodes, key=str):
             arcs.append((t, nd, "off", 0, 0, 0.0))
@@ -155,8 +179,11 @@ def tangent_grid(data: StationData, p: int, j: int, n: int) -> np.ndarray:
 
 def build_matrix28(data: StationData, state0: State | None = None, *, tangents: dict | None = None,
                    initial_tangents: int = 4, network: bool = True, mark_integer: bool = False,
-                   budget_on_z: bool = False) -> MatrixModel:
-    """Problem (28) over data.T slots from `state0` as a MatrixModel (objective = L_n, slot average)."""
+                   budget_on_z: bool = False, deadline: float | None = None) -> MatrixModel:
+    """Problem (28) over data.T slots from `state0` as a MatrixModel (objective = L_n, slot average).
+
+    Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError: the time limit of a
+    solve covers building its model."""
     st = state0 or State.cold(data.P)
     T, P = data.T, data.P
     R = data.R.astype(np.int64)
@@ -190,7 +217,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
         mm.kap_col[:, p] = kap0 + np.arange(T)
         mm.y_col[:, p] = y0 + np.arange(T)
         if use_net:
-            arcs = pair_arcs(data, p, st)
+            arcs = pair_arcs(data, p, st, deadline)
             f0 = mm.var(len(arcs), 0, 1, 0.0, integer=True)
             mm.net[p] = (f0, arcs)
             out: dict = {}
@@ -231,6 +258,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
                 else:
                     mm.row([u, a_col[t, p], a_col[t - 1, p]], [1.0, -1.0, 1.0], lo=0.0)
         for t in range(T):
+            _check_deadline(deadline)
             # (19): κ'_t ≤ κ'_{t−1} + x_t − (Δ/k) y_t,  κ'_t ≤ cap·y_t,  y_t ≤ a_t
             if t == 0:
                 mm.row([kap0, x_col[0, p], y0], [1.0, -k / ku, dl / ku], hi=kap_prev0)
@@ -272,6 +300,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
                 add_tangents(mm, t, p, tangent_grid(data, p, j, initial_tangents), j=j)
     gs = data.G if data.G > 0 else 1.0
     es = data.E if data.E > 0 else 1.0
+    _check_deadline(deadline)
     for t in range(T):
         # (3) memory and (5) compute budget, both scaled to a right-hand side of 1 (unless 0)
         mm.row([int(v) for v in a_col[t]], list(data.s / gs), hi=data.G / gs)

@@ -23,10 +23,10 @@ from collections.abc import Iterable
 
 import numpy as np
 import pyomo.environ as pyo
-from optcache.models.matrix28 import new_tangent_points
 
 from optcache.dynamics import State
 from optcache.instance import StationData
+from optcache.models.matrix28 import new_tangent_points
 
 INITIAL_TANGENTS = 6
 """Tangent points per (t, p) before the first solve: geometric between the smallest κ a served

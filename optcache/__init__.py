@@ -6,7 +6,16 @@ evaluator. Pyomo lives in `optcache.models`/`optcache.solvers`, torch in `optcac
 
 from optcache.errors import InvalidInput
 from optcache.evaluator import Evaluation, evaluate
-from optcache.instance import Instance, Model, Pair, Service, Station, load_instance, save_instance
+from optcache.instance import (
+    Instance,
+    Limits,
+    Model,
+    Pair,
+    Service,
+    Station,
+    load_instance,
+    save_instance,
+)
 from optcache.scenario import ScenarioConfig, generate
 from optcache.schedule import Schedule, load_schedule, save_schedule
 
@@ -16,6 +25,7 @@ __all__ = [
     "Evaluation",
     "Instance",
     "InvalidInput",
+    "Limits",
     "Model",
     "Pair",
     "Schedule",

@@ -2,20 +2,31 @@
 
 Every engine is a generator `(func, items) -> (index, result)` in completion order, so the study
 can checkpoint as results arrive. Workers run one solver thread each: the machine's cores are
-shared by the workers, not by the threads of one solve.
+shared by the workers, not by the threads of one solve. Local workers die with the process that
+started them, even when it is killed with SIGKILL, and are killed when the generator stops early
+(an exception, a signal, `close()`): only the items in flight are lost.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from optcache.errors import InvalidInput, SolverUnavailable
 
 ENGINES = ("local", "dask")
+
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
+"""Passed (via sys.warnoptions) to the helper processes multiprocessing starts: a worker killed
+when a study stops early leaves the lock pyomo creates on import, and the resource tracker, which
+removes it, would print a 'leaked semaphore' warning after the study's own one-line message."""
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 """Environment variables set to 1 in every worker before the numeric libraries start threads."""
@@ -33,6 +44,37 @@ def limit_threads() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+def _exit_with(parent: int) -> None:
+    """Block until process `parent` has exited, then end this process at once (os._exit)."""
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux >= 5.3): poll once a second
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable once the process has exited (a zombie counts)
+        os._exit(1)
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            pass
+
+
+def init_worker(parent: int) -> None:
+    """A pool worker: one numeric thread, Ctrl-C left to the study, and death with `parent`.
+
+    A forkserver worker is the forkserver's child, not the study's, so it watches the study's pid
+    from a daemon thread (the GIL is free during HiGHS solves, so it acts within milliseconds)."""
+    limit_threads()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="exit-with-parent").start()
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -68,15 +110,22 @@ def run_local(func: Callable, items: Sequence, *, workers: int | None = None,
         return
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
+    if QUIET_TRACKER not in sys.warnoptions:  # read when the tracker and forkserver start
+        sys.warnoptions.append(QUIET_TRACKER)
     pool = ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx,
-                               initializer=limit_threads)
+                               initializer=init_worker, initargs=(os.getpid(),))
+    complete = False
     try:
         futures = {pool.submit(func, item): i for i, item in enumerate(items)}
         with _bar(len(items), f"{desc} (local x{workers})", progress) as bar:
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()
                 bar.update()
+        complete = True
     finally:
+        if not complete:  # stopped early: kill the workers rather than wait for their cells
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -16,5 +16,10 @@ class SolverUnavailable(RuntimeError):
     """Raised when a method needs a solver that is not installed or not licensed."""
 
 
-class InfeasibleModel(RuntimeError):
+class SolverFailed(RuntimeError):
+    """Raised when a solver stops without an answer (a status such as Empty or Unknown, a model too
+    large to build); `registry.run` turns it into a result with status 'error' and this message."""
+
+
+class InfeasibleModel(SolverFailed):
     """Raised when a model has no feasible point (it should not happen for problem (28))."""

@@ -2,6 +2,9 @@
 
 Every method's schedule is scored here; solver objectives are checked against it. Violations are
 reported, never raised; only a schedule whose shape does not fit its instance is an error.
+Costs are finite and non-negative or absent: a pair whose decisions leave their domain
+(`0 ≤ a ≤ 1`, `0 ≤ x ≤ R`) is reported and not scored, and its station's cost is NaN (None in
+`Evaluation`), never a number the formulas were not written for.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from optcache.dynamics import State, trajectory
+from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData
 from optcache.schedule import Schedule
 
@@ -30,10 +34,16 @@ class StationEvaluation:
     violations: list[dict]
     K: np.ndarray
     kappa: np.ndarray
+    """K and κ per slot and pair; NaN for a pair whose `a` leaves [0, 1] (no dynamics then)."""
+
+    @property
+    def scored(self) -> bool:
+        """Every pair's decisions are in their domain, so the terms (and the cost) are numbers."""
+        return not np.isnan(self.terms).any()
 
     @property
     def cost(self) -> float:
-        """L_n of (27): the slot average of all five terms."""
+        """L_n of (27): the slot average of all five terms (NaN if not `scored`)."""
         return float(self.terms.sum() / self.terms.shape[0])
 
 
@@ -81,20 +91,78 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
     flops = x @ data.flops_per_request
     for t in np.nonzero(_exceeds(flops, data.E))[0]:
         add("compute_budget_5", t, None, flops[t], data.E)
-    # context window (28c) through the dynamics (18)
-    K, kappa = trajectory(a, x, data.k, data.delta, st0)
+    # context window (28c) through the dynamics (18), for pairs whose a has a meaning
+    K, kappa, per, scored = _scored_terms(data, a, x, st0)
     for t, p in np.argwhere(K > data.w * (1 + TOL) + TOL):
         add("context_window_28c", t, p, K[t, p], data.w[p])
-
-    prev = np.vstack([st0.cached[None, :], a[:-1]])
-    terms = np.zeros((T, len(TERMS)))
-    terms[:, 0] = data.lam * np.maximum(a - prev, 0.0).sum(axis=1)
-    off = R - x
-    terms[:, 1] = R @ data.access + off @ (data.d / data.rC)
-    terms[:, 2] = x @ data.comp_unit
-    terms[:, 3] = (x * data.acc_coef / (kappa + data.kappa0)).sum(axis=1)
-    terms[:, 4] = off @ data.l0
+    terms = _checked(np.stack([per[k].sum(axis=1) for k in TERMS], axis=1), station)
+    if not scored.all():  # no total for the station rather than a partial one
+        terms[:] = np.nan
     return StationEvaluation(terms, viol, K, kappa)
+
+
+def _scored_terms(data: StationData, a: np.ndarray, x: np.ndarray, st0: State
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """K, κ, `_pair_terms` and which pairs are scored: those within 0 ≤ a ≤ 1 and 0 ≤ x ≤ R.
+
+    x within TOL of its box is scored clipped to it (the checks accept it); an unscored pair's
+    terms are 0 here (callers mark them NaN), and the dynamics of a pair whose a leaves [0, 1]
+    (they multiply by a each slot and can overflow) are NaN, not computed."""
+    R = data.R.astype(float)
+    a_ok = ((a >= 0) & (a <= 1)).all(axis=0)
+    scored = a_ok & ((x >= -TOL) & (x <= R + TOL)).all(axis=0)
+    xs = np.clip(x, 0.0, R)
+    if a_ok.all():
+        K, kappa = trajectory(a, x, data.k, data.delta, st0)
+    else:
+        K, kappa = trajectory(np.where(a_ok, a, 0.0), np.where(a_ok, x, 0.0), data.k, data.delta, st0)
+        K[:, ~a_ok] = np.nan
+        kappa[:, ~a_ok] = np.nan
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # `_checked` refuses them
+        if scored.all():
+            per = _pair_terms(data, a, xs, kappa, st0)
+        else:
+            per = _pair_terms(data, np.where(scored, a, 0.0), np.where(scored, xs, 0.0),
+                              np.where(scored, kappa, 0.0), st0)
+    return K, kappa, per, scored
+
+
+def _checked(values: np.ndarray, station: int) -> np.ndarray:
+    """`values` (costs) if all finite and ≥ 0; else the data is outside RANGES: InvalidInput."""
+    if not (np.isfinite(values).all() and (values.size == 0 or values.min() >= 0)):
+        raise InvalidInput(f"stations[{station}]", "cost terms are not finite and non-negative: the "
+                           "station's data is outside the ranges of docs/formulation.md §14")
+    return values
+
+
+def _pair_terms(data: StationData, a: np.ndarray, x: np.ndarray, kappa: np.ndarray,
+                st0: State) -> dict[str, np.ndarray]:
+    """The five cost terms of docs/formulation.md §5 for every slot and pair, shape (T, P) each,
+    before the 1/T average of (27): the one place their formulas are written."""
+    R = data.R.astype(float)
+    prev = np.vstack([np.asarray(st0.cached, float)[None, :], a[:-1]])
+    off = R - x
+    return {
+        "switching": data.lam * np.maximum(a - prev, 0.0),                      # (21)
+        "transmission": R * data.access + off * (data.d / data.rC),             # (22)
+        "computing": x * data.comp_unit,                                        # (23)
+        "accuracy": x * data.acc_coef / (kappa + data.kappa0),                  # (24)
+        "cloud": off * data.l0,                                                 # (26)
+    }
+
+
+def pair_costs(data: StationData, a: np.ndarray, x: np.ndarray, state0: State | None = None) -> np.ndarray:
+    """Each pair's share of L_n (27) for the schedule (a, x): its five terms, slot-averaged.
+
+    Feasibility is not checked (see `evaluate_station`); the shares sum to the station's cost.
+    A pair outside its domain (0 ≤ a ≤ 1, 0 ≤ x ≤ R) has a NaN share."""
+    a = np.asarray(a, float)
+    x = np.asarray(x, float)
+    st0 = state0 or State.cold(a.shape[1])
+    _, _, per, scored = _scored_terms(data, a, x, st0)
+    shares = _checked(sum(per[k] for k in TERMS).sum(axis=0) / data.T, 0)
+    shares[~scored] = np.nan
+    return shares
 
 
 @dataclass
@@ -103,15 +171,16 @@ class Evaluation:
 
     feasible: bool
     violations: list[dict]
-    cost: float
-    terms: dict[str, float]
+    cost: float | None
+    """Σ_n L_n, finite and ≥ 0; None when a decision leaves its domain (0 ≤ a ≤ 1, 0 ≤ x ≤ R)."""
+    terms: dict[str, float | None]
     per_slot: pd.DataFrame = field(repr=False)
 
     @property
     def station_costs(self) -> np.ndarray:
-        """L_n for every station: slot averages of the per-slot totals."""
+        """L_n for every station: slot averages of the per-slot totals (NaN where not scored)."""
         g = self.per_slot.groupby("station")["total"]
-        return (g.sum() / g.count()).to_numpy()
+        return g.agg(lambda v: v.sum(skipna=False) / len(v)).to_numpy()
 
     def to_contract(self) -> dict:
         """The JSON object `optcache evaluate` prints (FORMULATION §10)."""
@@ -144,6 +213,8 @@ def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
     per_slot = pd.DataFrame({"station": np.repeat(np.arange(N), T), "slot": np.tile(np.arange(1, T + 1), N),
                              **{k: allterms[:, j] for j, k in enumerate(TERMS)},
                              "total": allterms.sum(axis=1)})
+    if np.isnan(allterms).any():  # a station not scored: no total, rather than a partial one
+        return Evaluation(False, violations, None, dict.fromkeys(TERMS), per_slot)
     terms = {k: float(per_slot[k].sum() / T) for k in TERMS}
     cost = float(per_slot["total"].sum() / T)
     return Evaluation(not violations, violations, cost, terms, per_slot)

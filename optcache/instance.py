@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,110 @@ import numpy as np
 from optcache.errors import InvalidInput
 
 FORMAT = "optcache/instance@1"
-MAX_REQUESTS = 2**53
-"""Largest request count accepted: beyond it counts are not exact in float64 (and overflow int64)."""
+
+
+# --------------------------------------------------------------------------- ranges and limits
+@dataclass(frozen=True)
+class Range:
+    """The documented range of one numeric field: bounds chosen so that every cost stays finite."""
+
+    symbol: str
+    unit: str
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+    index_of: str | None = None
+    """For an index field: the list it points into (its bounds are that list's length)."""
+
+    def text(self) -> str:
+        """The range as docs/formulation.md §14 writes it, e.g. `integer in [1, 1e9]`, `[1e-12, 1)`."""
+        if self.index_of is not None:
+            return f"index into `{self.index_of}`"
+        body = (f"{'(' if self.lo_open else '['}{format_bound(self.lo)}, {format_bound(self.hi)}"
+                f"{')' if self.hi_open else ']'}")
+        return f"integer in {body}" if self.integer else body
+
+
+def format_bound(v: float) -> str:
+    """1e12 rather than 1e+12; small integers as they are."""
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    mant, exp = f"{v:e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
+RANGES: dict[str, Range] = {
+    "slots": Range("T", "slots", 1, 1e9, integer=True),
+    "switching_cost": Range("λ", "cost per load", 0, 1e12),
+    "kappa_offset": Range("κ_0", "tokens", 1e-6, 1e12),
+    "models[].memory_gb": Range("s_m", "GB", 1e-6, 1e12),
+    "models[].flops_per_token": Range("e_m", "FLOP per token", 0, 1e24),
+    "models[].context_tokens": Range("w_m", "tokens", 1, 1e12, integer=True),
+    "services[].input_mb": Range("d_i", "MB", 0, 1e12),
+    "services[].thought_tokens": Range("k_i", "tokens per request", 0, 1e9, integer=True),
+    "pairs[].service": Range("i", "—", 0, 0, integer=True, index_of="services"),
+    "pairs[].model": Range("m", "—", 0, 0, integer=True, index_of="models"),
+    "pairs[].zero_shot_accuracy": Range("α", "—", 0, 1),
+    "pairs[].cot_beta": Range("β", "—", 1e-12, 1, hi_open=True),
+    "pairs[].vanishing": Range("Δ", "tokens per slot", 0, 1e12),
+    "pairs[].cloud_cost": Range("l_0", "cost per request", 0, 1e12),
+    "stations[].gpu_memory_gb": Range("G_n", "GB", 0, 1e15),
+    "stations[].compute_budget_flops": Range("E_n", "FLOP per slot", 0, 1e30),
+    "stations[].compute_flops_per_s": Range("f_n", "FLOP/s", 1e-6, 1e30),
+    "stations[].backhaul_mb_per_s": Range("r^C_n", "MB/s", 1e-6, 1e15),
+    "stations[].access_cost[]": Range("l_{n,i}", "cost per request", 0, 1e12),
+    "stations[].requests[][]": Range("R", "requests", 0, 1e15, integer=True),
+    # schedule files: a value outside the decision's domain is a violation, not an error; only
+    # beyond these bounds is the file refused (they keep every violation's value finite)
+    "stations[].cached[][]": Range("a", "— (schedule)", -1e100, 1e100),
+    "stations[].edge_requests[][]": Range("x", "requests (schedule)", -1e100, 1e100),
+}
+"""Every numeric field of the instance and schedule files, by JSON path with `[]` for any index:
+its symbol, unit and range (docs/formulation.md §14 prints this table; a test holds them equal).
+With every field in range, a cost term of one slot and pair is below 1e54: sums stay finite."""
+
+MAX_REQUESTS = int(RANGES["stations[].requests[][]"].hi)
+"""Largest request count accepted: below 2^53, so counts are exact in float64 (and fit int64)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes refused before anything large is read or built (docs/formulation.md §14).
+
+    The defaults protect the CLI and studies; pass a larger `Limits(...)` to `load_instance`,
+    `parse_instance`, `load_schedule`, `generate`, `Grid.from_toml` or `run_study` for inputs you
+    trust."""
+
+    max_file_bytes: int = 64 * 2**20
+    """Largest instance, schedule or grid file read (64 MiB: ~7 times a budget-sized instance)."""
+    max_depth: int = 64
+    """Deepest nesting of lists and objects in a file (an instance needs 5, a solve output 6)."""
+    max_digits: int = 1000
+    """Longest run of digits in a number (Python refuses integers of 4300 digits, slowly); shorter
+    numbers are parsed, so that one beyond its field's range is refused naming the field."""
+    max_cells: int = 2_000_000
+    """Largest instance, in request cells: slots × pairs × stations (~2 s to load and run laot)."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "max_depth", "max_digits", "max_cells"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidInput(f"limits.{name}", f"must be a positive integer, got {v!r}")
+
+    def check_cells(self, slots: int, pairs: int, stations: int, *, what: str = "pairs",
+                    where: str = "instance") -> None:
+        """Refuse an instance of more than `max_cells` request cells, before it is built."""
+        cells = slots * pairs * stations
+        if cells > self.max_cells:
+            raise InvalidInput(where, f"{slots} slots × {pairs} {what} × {stations} stations = "
+                               f"{cells:.3g} request cells, over the budget of {self.max_cells} "
+                               "(optcache.instance.Limits.max_cells)")
+
+
+DEFAULT_LIMITS = Limits()
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -38,36 +141,46 @@ def _list(d: Any, path: str, length: int | None = None) -> list:
     return d
 
 
-def _num(d: dict, key: str, path: str, *, lo: float | None = 0.0, lo_open: bool = False,
-         hi: float | None = None, hi_open: bool = False, integer: bool = False) -> Any:
-    """Read a finite number from d[key], checking its range; errors name the JSON path."""
+def _show(v: Any) -> str:
+    """A value for an error message, short even for a 1000-digit integer."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and len(str(abs(int(v)))) > 20:
+        n = len(str(abs(int(v))))
+        return f"{'-' if v < 0 else ''}{str(abs(int(v)))[0]}e{n - 1} (an integer of {n} digits)"
+    return str(v)[:24]
+
+
+def check_value(v: Any, where: str, rng: Range, n_items: int | None = None) -> Any:
+    """A finite number within `rng` (an int if the range is integer); else InvalidInput at `where`.
+
+    Integers are compared exactly (10**30 is out of range, not 'not an integer'); `n_items` is the
+    length of the list an index field points into."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise InvalidInput(where, f"expected a number, got {type(v).__name__}")
+    given = v
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+    elif not math.isfinite(v):
+        raise InvalidInput(where, f"must be finite, got {v}")
+    elif rng.integer:
+        if not float(v).is_integer():
+            raise InvalidInput(where, f"must be an integer, got {v}")
+        v = int(v)
+    lo, hi = rng.lo, rng.hi
+    if rng.index_of is not None:
+        lo, hi = 0, max((n_items or 0) - 1, 0)
+    if v < lo or (rng.lo_open and v == lo):
+        raise InvalidInput(where, f"must be {'>' if rng.lo_open else '>='} {format_bound(lo)}, got {_show(given)}")
+    if v > hi or (rng.hi_open and v == hi):
+        raise InvalidInput(where, f"must be {'<' if rng.hi_open else '<='} {format_bound(hi)}, got {_show(given)}")
+    return v if rng.integer else float(v)
+
+
+def _num(d: dict, key: str, path: str, rkey: str, n_items: int | None = None) -> Any:
+    """Read d[key], checked against RANGES[rkey]; errors name the JSON path."""
     where = f"{path}.{key}" if path else key
     if key not in d:
         raise InvalidInput(where, "missing")
-    return _check_num(d[key], where, lo=lo, lo_open=lo_open, hi=hi, hi_open=hi_open, integer=integer)
-
-
-def _check_num(v: Any, where: str, *, lo: float | None = 0.0, lo_open: bool = False,
-               hi: float | None = None, hi_open: bool = False, integer: bool = False) -> Any:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise InvalidInput(where, f"expected a number, got {type(v).__name__}")
-    try:
-        finite = math.isfinite(float(v))
-    except OverflowError:  # a JSON integer beyond float range
-        finite = False
-    if not finite:
-        raise InvalidInput(where, f"must be finite, got {str(v)[:20]}")
-    if integer:
-        if float(v) != int(v):
-            raise InvalidInput(where, f"must be an integer, got {v}")
-        v = int(v)
-    else:
-        v = float(v)
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise InvalidInput(where, f"must be {'>' if lo_open else '>='} {lo:g}, got {v}")
-    if hi is not None and (v > hi or (hi_open and v == hi)):
-        raise InvalidInput(where, f"must be {'<' if hi_open else '<='} {hi:g}, got {v}")
-    return v
+    return check_value(d[key], where, RANGES[rkey], n_items)
 
 
 def _str(d: dict, key: str, path: str) -> str:
@@ -200,11 +313,23 @@ def _station_dict(s: Station) -> dict:
     }
 
 
+def _check_fields(obj: Any, where: str, group: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        check_value(getattr(obj, name), f"{where}.{name}", RANGES[f"{group}[].{name}"])
+
+
+def _check_requests(R: np.ndarray, where: str) -> None:
+    """The request matrix's range, reported at its first bad entry."""
+    rng = RANGES["stations[].requests[][]"]
+    if R.size and (R.min() < rng.lo or R.max() > rng.hi):
+        t, p = np.argwhere((R < rng.lo) | (R > rng.hi))[0]
+        check_value(int(R[t, p]), f"{where}[{t}][{p}]", rng)
+
+
 def validate(inst: Instance) -> None:
-    """Check ranges and shapes of an instance; raise InvalidInput naming the first bad field."""
-    _check_num(inst.slots, "slots", lo=1, integer=True)
-    _check_num(inst.switching_cost, "switching_cost")
-    _check_num(inst.kappa_offset, "kappa_offset", lo_open=True)
+    """Check ranges (RANGES) and shapes of an instance; raise InvalidInput naming the first bad field."""
+    for name in ("slots", "switching_cost", "kappa_offset"):
+        check_value(getattr(inst, name), name, RANGES[name])
     if not inst.models:
         raise InvalidInput("models", "at least one model is required")
     if not inst.services:
@@ -214,106 +339,163 @@ def validate(inst: Instance) -> None:
     if not inst.stations:
         raise InvalidInput("stations", "at least one station is required")
     for j, m in enumerate(inst.models):
-        _check_num(m.memory_gb, f"models[{j}].memory_gb", lo_open=True)
-        _check_num(m.flops_per_token, f"models[{j}].flops_per_token")
-        _check_num(m.context_tokens, f"models[{j}].context_tokens", lo=1, integer=True)
+        _check_fields(m, f"models[{j}]", "models", ("memory_gb", "flops_per_token", "context_tokens"))
     for j, s in enumerate(inst.services):
-        _check_num(s.input_mb, f"services[{j}].input_mb")
-        _check_num(s.thought_tokens, f"services[{j}].thought_tokens", lo=0, integer=True)
+        _check_fields(s, f"services[{j}]", "services", ("input_mb", "thought_tokens"))
     seen = set()
     for j, p in enumerate(inst.pairs):
         w = f"pairs[{j}]"
-        _check_num(p.service, f"{w}.service", lo=0, hi=len(inst.services) - 1, integer=True)
-        _check_num(p.model, f"{w}.model", lo=0, hi=len(inst.models) - 1, integer=True)
+        check_value(p.service, f"{w}.service", RANGES["pairs[].service"], len(inst.services))
+        check_value(p.model, f"{w}.model", RANGES["pairs[].model"], len(inst.models))
         if (p.service, p.model) in seen:
             raise InvalidInput(w, f"duplicate pair (service {p.service}, model {p.model})")
         seen.add((p.service, p.model))
-        _check_num(p.zero_shot_accuracy, f"{w}.zero_shot_accuracy", hi=1.0)
-        _check_num(p.cot_beta, f"{w}.cot_beta", lo_open=True, hi=1.0, hi_open=True)
-        _check_num(p.vanishing, f"{w}.vanishing")
-        _check_num(p.cloud_cost, f"{w}.cloud_cost")
+        _check_fields(p, w, "pairs", ("zero_shot_accuracy", "cot_beta", "vanishing", "cloud_cost"))
     P, T = len(inst.pairs), inst.slots
     for n, s in enumerate(inst.stations):
         w = f"stations[{n}]"
-        _check_num(s.gpu_memory_gb, f"{w}.gpu_memory_gb")
-        _check_num(s.compute_budget_flops, f"{w}.compute_budget_flops")
-        _check_num(s.compute_flops_per_s, f"{w}.compute_flops_per_s", lo_open=True)
-        _check_num(s.backhaul_mb_per_s, f"{w}.backhaul_mb_per_s", lo_open=True)
+        _check_fields(s, w, "stations", ("gpu_memory_gb", "compute_budget_flops",
+                                         "compute_flops_per_s", "backhaul_mb_per_s"))
         if len(s.access_cost) != len(inst.services):
             raise InvalidInput(f"{w}.access_cost",
                                f"expected {len(inst.services)} entries, got {len(s.access_cost)}")
         for i, c in enumerate(s.access_cost):
-            _check_num(c, f"{w}.access_cost[{i}]")
+            check_value(c, f"{w}.access_cost[{i}]", RANGES["stations[].access_cost[]"])
         R = np.asarray(s.requests)
         if R.shape != (T, P):
             raise InvalidInput(f"{w}.requests", f"expected shape ({T}, {P}) (slots, pairs), got {R.shape}")
-        if R.size and R.min() < 0:
-            t, p = np.argwhere(R < 0)[0]
-            raise InvalidInput(f"{w}.requests[{t}][{p}]", f"must be >= 0, got {R[t, p]}")
+        _check_requests(R, f"{w}.requests")
 
 
-def parse_instance(d: Any) -> Instance:
-    """Parse and validate the JSON interchange object of FORMULATION §10."""
+def _requests(rows: Any, where: str, T: int, P: int) -> np.ndarray:
+    """The slots × pairs request matrix of a station object, every entry checked."""
+    rng = RANGES["stations[].requests[][]"]
+    rows = _list(rows, where, T)
+    R = np.zeros((T, P), dtype=np.int64)
+    for t, row in enumerate(rows):
+        row = _list(row, f"{where}[{t}]", P)
+        if all(type(v) is int for v in row):  # the common case, checked at once
+            if P and (min(row) < rng.lo or max(row) > rng.hi):
+                p = next(p for p, v in enumerate(row) if v < rng.lo or v > rng.hi)
+                check_value(row[p], f"{where}[{t}][{p}]", rng)
+            R[t] = row
+            continue
+        for p, v in enumerate(row):
+            R[t, p] = check_value(v, f"{where}[{t}][{p}]", rng)
+    return R
+
+
+def parse_instance(d: Any, limits: Limits | None = None) -> Instance:
+    """Parse and validate the JSON interchange object of FORMULATION §10.
+
+    Instances over `limits.max_cells` request cells are refused before their requests are read."""
+    limits = limits or DEFAULT_LIMITS
     d = _obj(d, "instance")
     fmt = d.get("format")
     if fmt != FORMAT:
-        raise InvalidInput("format", f"expected {FORMAT!r}, got {fmt!r}")
-    T = _num(d, "slots", "", lo=1, integer=True)
+        raise InvalidInput("format", f"expected {FORMAT!r}, got {_show(fmt)!r}")
+    T = _num(d, "slots", "", "slots")
     models = []
     for j, m in enumerate(_list(d.get("models"), "models")):
         w = f"models[{j}]"
         m = _obj(m, w)
-        models.append(Model(_str(m, "name", w), _num(m, "memory_gb", w, lo_open=True),
-                            _num(m, "flops_per_token", w), _num(m, "context_tokens", w, lo=1, integer=True)))
+        models.append(Model(_str(m, "name", w), _num(m, "memory_gb", w, "models[].memory_gb"),
+                            _num(m, "flops_per_token", w, "models[].flops_per_token"),
+                            _num(m, "context_tokens", w, "models[].context_tokens")))
     services = []
     for j, s in enumerate(_list(d.get("services"), "services")):
         w = f"services[{j}]"
         s = _obj(s, w)
-        services.append(Service(_str(s, "name", w), _num(s, "input_mb", w),
-                                _num(s, "thought_tokens", w, integer=True)))
+        services.append(Service(_str(s, "name", w), _num(s, "input_mb", w, "services[].input_mb"),
+                                _num(s, "thought_tokens", w, "services[].thought_tokens")))
     pairs = []
     for j, p in enumerate(_list(d.get("pairs"), "pairs")):
         w = f"pairs[{j}]"
         p = _obj(p, w)
-        pairs.append(Pair(_num(p, "service", w, integer=True, hi=max(len(services) - 1, 0)),
-                          _num(p, "model", w, integer=True, hi=max(len(models) - 1, 0)),
-                          _num(p, "zero_shot_accuracy", w, hi=1.0),
-                          _num(p, "cot_beta", w, lo_open=True, hi=1.0, hi_open=True),
-                          _num(p, "vanishing", w), _num(p, "cloud_cost", w)))
+        pairs.append(Pair(_num(p, "service", w, "pairs[].service", len(services)),
+                          _num(p, "model", w, "pairs[].model", len(models)),
+                          *(_num(p, k, w, f"pairs[].{k}") for k in
+                            ("zero_shot_accuracy", "cot_beta", "vanishing", "cloud_cost"))))
+    station_objs = _list(d.get("stations"), "stations")
+    limits.check_cells(T, len(pairs), len(station_objs))
     stations = []
-    for n, s in enumerate(_list(d.get("stations"), "stations")):
+    for n, s in enumerate(station_objs):
         w = f"stations[{n}]"
         s = _obj(s, w)
         acc = _list(s.get("access_cost"), f"{w}.access_cost", len(services))
-        access = tuple(_check_num(c, f"{w}.access_cost[{i}]") for i, c in enumerate(acc))
-        rows = _list(s.get("requests"), f"{w}.requests", T)
-        R = np.zeros((T, len(pairs)), dtype=np.int64)
-        for t, row in enumerate(rows):
-            row = _list(row, f"{w}.requests[{t}]", len(pairs))
-            for p, v in enumerate(row):
-                R[t, p] = _check_num(v, f"{w}.requests[{t}][{p}]", integer=True, hi=MAX_REQUESTS)
-        stations.append(Station(_str(s, "name", w), _num(s, "gpu_memory_gb", w),
-                                _num(s, "compute_budget_flops", w),
-                                _num(s, "compute_flops_per_s", w, lo_open=True),
-                                _num(s, "backhaul_mb_per_s", w, lo_open=True), access, R))
+        access = tuple(check_value(c, f"{w}.access_cost[{i}]", RANGES["stations[].access_cost[]"])
+                       for i, c in enumerate(acc))
+        R = _requests(s.get("requests"), f"{w}.requests", T, len(pairs))
+        stations.append(Station(_str(s, "name", w),
+                                *(_num(s, k, w, f"stations[].{k}") for k in
+                                  ("gpu_memory_gb", "compute_budget_flops", "compute_flops_per_s",
+                                   "backhaul_mb_per_s")), access, R))
     meta = d.get("meta", {})
     if not isinstance(meta, dict):
         raise InvalidInput("meta", "expected an object")
-    return Instance(T, _num(d, "switching_cost", ""), _num(d, "kappa_offset", "", lo_open=True),
+    return Instance(T, _num(d, "switching_cost", "", "switching_cost"),
+                    _num(d, "kappa_offset", "", "kappa_offset"),
                     tuple(models), tuple(services), tuple(pairs), tuple(stations), meta)
 
 
-def read_json(path: str | os.PathLike, what: str) -> Any:
-    """Read a JSON file; a missing or malformed file is InvalidInput naming the file."""
+def _depth(obj: Any) -> int:
+    """Deepest nesting of lists and dicts, without recursion."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, level = stack.pop()
+        if level > deepest:
+            deepest = level
+        items = o.values() if isinstance(o, dict) else o
+        stack.extend((v, level + 1) for v in items if isinstance(v, (list, dict)))
+    return deepest if isinstance(obj, (list, dict)) else 0
+
+
+def read_text(path: str | os.PathLike, what: str, limits: Limits | None = None) -> str:
+    """A file's text if it exists, fits `limits.max_file_bytes` and has no over-long number."""
+    limits = limits or DEFAULT_LIMITS
     try:
-        with open(path) as f:
-            return json.load(f)
+        size = os.stat(path).st_size
+        if size > limits.max_file_bytes:
+            raise InvalidInput(str(path), f"{what} file has {size} bytes, over the limit of "
+                               f"{limits.max_file_bytes} (optcache.instance.Limits.max_file_bytes)")
+        with open(path, encoding="utf-8") as f:
+            text = f.read(limits.max_file_bytes + 1)
+        if len(text) > limits.max_file_bytes:  # a device or a file that grew while read
+            raise InvalidInput(str(path), f"{what} file is over the limit of {limits.max_file_bytes} "
+                               "bytes (optcache.instance.Limits.max_file_bytes)")
     except FileNotFoundError:
         raise InvalidInput(str(path), f"{what} file not found") from None
-    except json.JSONDecodeError as e:
-        raise InvalidInput(str(path), f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidInput(str(path), f"cannot read {what}: {e}") from None
+    long = re.search(rf"(?<!\d)\d{{{limits.max_digits + 1}}}", text)  # each run scanned once
+    if long:
+        line = text.count("\n", 0, long.start()) + 1
+        raise InvalidInput(str(path), f"a number at line {line} has more than {limits.max_digits} "
+                           "digits (optcache.instance.Limits.max_digits)")
+    return text
+
+
+def check_depth(obj: Any, path: str | os.PathLike, limits: Limits | None = None) -> Any:
+    """`obj` if nested at most `limits.max_depth` deep, else InvalidInput naming the file."""
+    limits = limits or DEFAULT_LIMITS
+    if _depth(obj) > limits.max_depth:
+        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
+                           "(optcache.instance.Limits.max_depth)")
+    return obj
+
+
+def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
+    """Read a JSON file within `limits`; a missing, malformed or oversized file is InvalidInput."""
+    limits = limits or DEFAULT_LIMITS
+    text = read_text(path, what, limits)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInput(str(path), f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
+                           "(optcache.instance.Limits.max_depth)") from None
+    return check_depth(obj, path, limits)
 
 
 def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
@@ -330,8 +512,9 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
         raise
 
 
-def load_instance(path: str | os.PathLike) -> Instance:
-    return parse_instance(read_json(path, "instance"))
+def load_instance(path: str | os.PathLike, limits: Limits | None = None) -> Instance:
+    """Read and validate an instance file; `limits` (default `DEFAULT_LIMITS`) bound its size."""
+    return parse_instance(read_json(path, "instance", limits), limits)
 
 
 def save_instance(inst: Instance, path: str | os.PathLike) -> None:
@@ -406,6 +589,16 @@ class StationData:
     def acc_coef(self) -> np.ndarray:
         """(1 - α)/ln(1/β): the accuracy unit cost (24) is acc_coef / (κ + κ_0)."""
         return (1.0 - self.alpha) / np.log(1.0 / self.beta)
+
+    def pairs(self, idx) -> StationData:
+        """The station with only the pairs `idx` (in that order; an index may repeat), e.g. one
+        pair alone, or copies of a pair to evaluate it from many start states at once."""
+        from dataclasses import replace
+
+        idx = np.asarray(idx, dtype=np.int64)
+        per_pair = {k: getattr(self, k)[idx] for k in ("s", "e", "w", "k", "d", "delta", "alpha",
+                                                       "beta", "l0", "access")}
+        return replace(self, P=len(idx), R=self.R[:, idx], **per_pair)
 
     def window(self, t0: int, t1: int, R: np.ndarray | None = None) -> StationData:
         """The same station over slots t0..t1-1 (rolling horizon), optionally with other requests."""

@@ -57,6 +57,18 @@ class MethodResult:
         status = "ok" if ev.feasible else "warning"
         return cls(method, status, termination, ev.cost, bound, seconds, schedule, ev, **kw)
 
+    @classmethod
+    def failed(cls, method: str, message: str, seconds: float, **kw: Any) -> MethodResult:
+        """No schedule: status and termination 'error', `message` (one line) says why."""
+        line = " ".join(str(message).split())[:300]
+        return cls(method, "error", "error", None, None, seconds, extras={"message": line}, **kw)
+
+    @property
+    def message(self) -> str | None:
+        """Why a method failed (status 'error'), else None."""
+        msg = self.extras.get("message") if isinstance(self.extras, dict) else None
+        return msg if isinstance(msg, str) else None
+
     def to_contract(self) -> dict:
         """The JSON object `optcache solve` prints (FORMULATION §10), plus gap and provenance."""
         return {
@@ -71,6 +83,7 @@ class MethodResult:
             "solver": self.solver,
             "solver_version": self.solver_version,
             "terms": None if self.evaluation is None else self.evaluation.terms,
+            "message": self.message,
             "schedule": None if self.schedule is None else self.schedule.to_dict(),
         }
 

@@ -6,13 +6,43 @@ order, so the same config gives the same instance on every machine.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from optcache import assumptions as A
+from optcache.channel import MC_SAMPLES
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, Model, Pair, Service, Station
+from optcache.instance import (
+    DEFAULT_LIMITS,
+    RANGES,
+    Instance,
+    Limits,
+    Model,
+    Pair,
+    Service,
+    Station,
+    format_bound,
+)
+
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "slots": (1, RANGES["slots"].hi),
+    "services": (1, 10**5),
+    "gpus": (1, 10**6),
+    "users": (0, 10**12),
+    "stations": (1, 10**5),
+    "vanishing": (RANGES["pairs[].vanishing"].lo, RANGES["pairs[].vanishing"].hi),
+    "models": (1, 10**5),
+    "seed": (0, 2**63 - 1),
+    "switching_cost": (RANGES["switching_cost"].lo, RANGES["switching_cost"].hi),
+    "slot_seconds": (0, 1e6),
+}
+"""Closed range of each numeric knob (slot_seconds must also be > 0): the instance it draws is
+within `optcache.instance.RANGES`, and `generate` refuses it beyond `Limits.max_cells`."""
+
+CHANNEL_MAX_USERS = 1000
+"""Most users per station with access='channel': its Monte Carlo holds MC_SAMPLES × users draws."""
 
 
 @dataclass(frozen=True)
@@ -43,19 +73,23 @@ class ScenarioConfig:
     """Slot length: the compute budget per slot is E_n = f_n × slot_seconds."""
 
     def __post_init__(self) -> None:
-        for name in ("slots", "services", "gpus", "stations", "models"):
+        for name, (lo, hi) in KNOB_RANGES.items():
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise InvalidInput(name, f"must be a positive integer, got {v!r}")
-        if not isinstance(self.users, (int, np.integer)) or self.users < 0:
-            raise InvalidInput("users", f"must be a non-negative integer, got {self.users!r}")
-        if not np.isfinite(self.vanishing) or self.vanishing < 0:
-            raise InvalidInput("vanishing", f"must be >= 0, got {self.vanishing!r}")
+            if name in ("vanishing", "switching_cost", "slot_seconds"):
+                ok = (not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+                      and math.isfinite(v) and lo <= v <= hi and not (name == "slot_seconds" and v == 0))
+                kind = "a number"
+            else:
+                ok = not isinstance(v, bool) and isinstance(v, (int, np.integer)) and lo <= v <= hi
+                kind = "an integer"
+            if not ok:
+                shown = f"{'(' if name == 'slot_seconds' else '['}{format_bound(lo)}, {format_bound(hi)}]"
+                raise InvalidInput(name, f"must be {kind} in {shown}, got {v!r}"[:120])
         if self.access not in ("paper", "channel"):
             raise InvalidInput("access", f"must be 'paper' or 'channel', got {self.access!r}")
-        if self.switching_cost < 0 or self.slot_seconds <= 0:
-            raise InvalidInput("switching_cost" if self.switching_cost < 0 else "slot_seconds",
-                               "must be non-negative (switching_cost) / positive (slot_seconds)")
+        if self.access == "channel" and self.users > CHANNEL_MAX_USERS:
+            raise InvalidInput("users", f"must be <= {CHANNEL_MAX_USERS} with access='channel' "
+                               f"(a Monte Carlo of {MC_SAMPLES} draws per user), got {self.users}")
 
     def knobs(self) -> dict:
         """The config as a flat dict (study tables carry it as columns)."""
@@ -66,11 +100,15 @@ class ScenarioConfig:
         return [f.name for f in fields(cls)]
 
 
-def generate(config: ScenarioConfig | None = None, **knobs) -> Instance:
-    """Draw an instance; `generate(slots=12, seed=3)` is shorthand for a config with those knobs."""
+def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = None,
+             **knobs) -> Instance:
+    """Draw an instance; `generate(slots=12, seed=3)` is shorthand for a config with those knobs.
+
+    An instance over `limits.max_cells` (default `DEFAULT_LIMITS`) is refused before any draw."""
     cfg = config or ScenarioConfig(**knobs)
     if config is not None and knobs:
         cfg = ScenarioConfig(**{**asdict(config), **knobs})
+    (limits or DEFAULT_LIMITS).check_cells(cfg.slots, cfg.services, cfg.stations, what="services")
     rng = np.random.default_rng(cfg.seed)
 
     kinds = list(A.MODEL_KINDS.items())

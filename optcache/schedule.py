@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, read_json, write_atomic
+from optcache.instance import RANGES, Instance, Limits, check_value, read_json, write_atomic
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,31 +89,29 @@ def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
     return Schedule(tuple(out))
 
 
-def _finite(x: int | float) -> bool:
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # a JSON integer beyond float range
-        return False
-
-
 def _matrix(v: Any, where: str, inst: Instance | None) -> np.ndarray:
+    """A slots × pairs matrix of finite numbers within the schedule's range (RANGES)."""
     if not isinstance(v, list) or not all(isinstance(r, list) for r in v):
         raise InvalidInput(where, "expected a list of lists (slots × pairs)")
     widths = {len(r) for r in v}
     if len(widths) > 1:
         raise InvalidInput(where, "rows have different lengths")
+    rng = RANGES[where.split(".")[-1].join(("stations[].", "[][]"))]
     for t, row in enumerate(v):
+        if all(type(x) is int and rng.lo <= x <= rng.hi for x in row):
+            continue  # the common case: small integers
         for p, x in enumerate(row):
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not _finite(x):
-                raise InvalidInput(f"{where}[{t}][{p}]", f"expected a finite number, got {repr(x)[:20]}")
+            check_value(x, f"{where}[{t}][{p}]", rng)
     arr = np.asarray(v, dtype=float).reshape(len(v), widths.pop() if widths else 0)
     if inst is not None and arr.shape != (inst.slots, inst.n_pairs):
         raise InvalidInput(where, f"expected shape ({inst.slots}, {inst.n_pairs}) (slots, pairs), got {arr.shape}")
     return arr
 
 
-def load_schedule(path: str | os.PathLike, inst: Instance | None = None) -> Schedule:
-    return parse_schedule(read_json(path, "schedule"), inst)
+def load_schedule(path: str | os.PathLike, inst: Instance | None = None,
+                  limits: Limits | None = None) -> Schedule:
+    """Read a schedule file (within `limits`) and, with an instance, check that it fits it."""
+    return parse_schedule(read_json(path, "schedule", limits), inst)
 
 
 def save_schedule(schedule: Schedule, path: str | os.PathLike) -> None:

@@ -2,8 +2,15 @@
 
 A `Grid` names scenario knobs (each a value or a list of values to sweep), seeds, methods and
 per-method options; `cells(grid)` expands it into independent cells; `run_study` runs the cells
-not yet in the output file on an engine (`optcache.engines`: a local process pool or Dask) and
-writes the union atomically, so an interrupted study resumes where it stopped.
+not yet in the output file on an engine (`optcache.engines`: a local process pool or Dask).
+
+Nothing finished is lost: each finished cell is appended (and fsync'd) to a journal beside the
+table, `OUT.journal`, which is compacted into the Parquet file atomically (temporary file, then
+rename) every `checkpoint_seconds`, at the end and when the study stops on an error or a signal.
+A kill at any moment loses only the cells in flight; `read_results` and a rerun read the journal
+too, so the rerun resumes where the study stopped. While a study runs, `OUT.lock` (an flock,
+released by the kernel even on SIGKILL) refuses a second study on the same output, and a table
+remembers the grids that wrote it: resuming it with another grid needs `extend=True`.
 
 Grid files are TOML::
 
@@ -28,7 +35,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
+import math
 import os
+import signal
 import tempfile
 import time
 import tomllib
@@ -41,9 +51,18 @@ import numpy as np
 import pandas as pd
 
 from optcache import engines
-from optcache.errors import InfeasibleModel, InvalidInput, SolverUnavailable
+from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
 from optcache.evaluator import TERMS
-from optcache.scenario import ScenarioConfig, generate
+from optcache.instance import DEFAULT_LIMITS, Limits, check_depth, read_text
+from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
+
+log = logging.getLogger(__name__)
+
+MAX_GRID_CELLS = 100_000
+"""Most cells a grid may expand to: a larger one is refused before it is expanded."""
+
+JOURNAL_FORMAT = "optcache/study-journal@1"
+"""First line of a journal: {"format": JOURNAL_FORMAT, "grid": grid id}; then one row per line."""
 
 KNOBS = tuple(n for n in ScenarioConfig.field_names() if n != "seed")
 """Scenario knobs a grid may set or sweep: every `ScenarioConfig` field but the seed."""
@@ -166,14 +185,15 @@ class Grid:
             raise InvalidInput("methods", "a method is listed twice")
         seeds = self.seeds
         if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if seeds < 1:
-                raise InvalidInput("seeds", f"an integer n means seeds 0..n-1 and must be >= 1, got {seeds}")
+            if not 1 <= seeds <= MAX_GRID_CELLS:
+                raise InvalidInput("seeds", f"an integer n means seeds 0..n-1 and must be in "
+                                   f"[1, {MAX_GRID_CELLS}], got {seeds}"[:160])
             seeds = tuple(range(seeds))
         if not isinstance(seeds, (list, tuple)) or not seeds:
             raise InvalidInput("seeds", "expected a non-empty list of integers or an integer count")
         for i, s in enumerate(seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise InvalidInput(f"seeds[{i}]", f"expected a non-negative integer, got {s!r}")
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= KNOB_RANGES["seed"][1]:
+                raise InvalidInput(f"seeds[{i}]", f"expected an integer in [0, 2^63 - 1], got {s!r}"[:160])
         if len(set(seeds)) != len(seeds):
             raise InvalidInput("seeds", "a seed is listed twice")
         knobs = _knob_values(self.knobs, "knobs")
@@ -193,7 +213,15 @@ class Grid:
                 if k not in allowed:
                     raise InvalidInput(f"options.{m}.{k}", f"method {m!r} takes no option {k!r} "
                                        f"(it takes: {', '.join(allowed) or 'none'})")
-            options[m] = {k: _values(v, f"options.{m}.{k}", allow_bool=True) for k, v in opts.items()}
+            options[m] = {k: tuple(registry.check_option(k, x, f"options.{m}.{k}")
+                                   for x in _values(v, f"options.{m}.{k}", allow_bool=True))
+                          for k, v in opts.items()}
+        n_points = sum(math.prod(len(v) for v in {**knobs, **sw}.values()) for sw in sweeps or ({},))
+        n_runs = sum(math.prod(len(v) for v in options.get(m, {}).values()) for m in methods)
+        if n_points * len(seeds) * n_runs > MAX_GRID_CELLS:
+            raise InvalidInput("grid", f"{n_points} scenario points × {len(seeds)} seeds × {n_runs} "
+                               f"method runs = {n_points * len(seeds) * n_runs:.3g} cells, over "
+                               f"optcache.study.MAX_GRID_CELLS = {MAX_GRID_CELLS}")
         object.__setattr__(self, "methods", tuple(methods))
         object.__setattr__(self, "seeds", tuple(seeds))
         object.__setattr__(self, "knobs", knobs)
@@ -215,17 +243,18 @@ class Grid:
                    sweeps=d.get("sweep", ()), options=d.get("options", {}))
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> Grid:
+    def from_toml(cls, path: str | os.PathLike, limits: Limits | None = None) -> Grid:
+        """Read a grid file within `limits` (size, nesting, digits: docs/formulation.md §14)."""
+        limits = limits or DEFAULT_LIMITS
+        text = read_text(path, "grid", limits)
         try:
-            with open(path, "rb") as f:
-                d = tomllib.load(f)
-        except FileNotFoundError:
-            raise InvalidInput(str(path), "grid file not found") from None
+            d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise InvalidInput(str(path), f"malformed TOML: {e}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise InvalidInput(str(path), f"cannot read grid: {e}") from None
-        return cls.from_dict(d)
+        except RecursionError:
+            raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
+                               "(optcache.instance.Limits.max_depth)") from None
+        return cls.from_dict(check_depth(d, path, limits))
 
 
 def _digest(obj: Any) -> str:
@@ -237,18 +266,22 @@ def _product(spec: Mapping[str, tuple]) -> list[dict]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(spec[k] for k in names))]
 
 
-def cells(grid: Grid) -> list[dict]:
+def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
     """The grid's cells, in grid order, without duplicates (sweeps sharing a point run it once).
 
     A cell is a picklable dict: cell id, instance id, seed, full knobs, method, label, options.
+    A scenario point over `limits.max_cells` request cells is refused here, before any run.
     """
     from optcache.solvers import registry
 
+    limits = limits or DEFAULT_LIMITS
     points = []
     for sweep in grid.sweeps or ({},):
         points += _product({**grid.knobs, **sweep})
     out: dict[str, dict] = {}
     for point in points:
+        cfg = ScenarioConfig(**point)
+        limits.check_cells(cfg.slots, cfg.services, cfg.stations, what="services", where="knobs")
         for seed in grid.seeds:
             knobs = ScenarioConfig(**point, seed=seed).knobs()
             instance = _digest(knobs)
@@ -264,7 +297,15 @@ def cells(grid: Grid) -> list[dict]:
                     out.setdefault(cell, {"cell": cell, "instance": instance, "seed": seed,
                                           "knobs": knobs, "method": method, "label": label,
                                           "options": effective, "exact": spec.exact})
+    if limits != DEFAULT_LIMITS:
+        for c in out.values():
+            c["limits"] = limits
     return list(out.values())
+
+
+def grid_id(grid_cells: list[dict]) -> str:
+    """A grid's identity: a hash of its cell ids, so two spellings of one grid are the same grid."""
+    return _digest(sorted(c["cell"] for c in grid_cells))
 
 
 # --------------------------------------------------------------------------- one cell
@@ -279,15 +320,14 @@ def run_cell(cell: dict) -> dict:
         "options": json.dumps(cell["options"], sort_keys=True), "exact": cell["exact"],
     }
     try:
-        inst = generate(ScenarioConfig(**cell["knobs"], seed=cell["seed"]))
+        inst = generate(ScenarioConfig(**cell["knobs"], seed=cell["seed"]), limits=cell.get("limits"))
         res = registry.run(cell["method"], inst, **cell["options"])
         summary = res.summary()
         row.update({k: summary.get(k) for k in ("status", "termination", "cost", "bound", "gap",
                                                 "nodes", "solver", "solver_version", "seconds")})
         row.update({t: summary.get(t) for t in TERMS})
-        msg = res.extras.get("message") if isinstance(res.extras, dict) else None
-        row["message"] = msg if isinstance(msg, str) else None
-    except (InvalidInput, SolverUnavailable, InfeasibleModel) as e:
+        row["message"] = res.message
+    except (InvalidInput, SolverUnavailable, SolverFailed) as e:
         row.update(status="error", termination="error", message=f"{type(e).__name__}: {e}")
     row["wall_seconds"] = time.perf_counter() - t0
     return row
@@ -329,12 +369,56 @@ def tidy(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
 
 
 def _merge(old: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """old's rows then `rows`, one row per cell (the last one: a rerun replaces an error row)."""
     new = tidy(rows)
-    return tidy(pd.concat([old, new], ignore_index=True)) if len(old) and len(new) else (new if len(new) else old)
+    if not len(new):
+        return old
+    if not len(old):
+        return tidy(new.drop_duplicates("cell", keep="last"))
+    both = pd.concat([old, new], ignore_index=True)
+    return tidy(both.drop_duplicates("cell", keep="last").reset_index(drop=True))
 
 
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """A study table from Parquet; a missing, unreadable or foreign file is InvalidInput."""
+def journal_path(out: str | os.PathLike) -> Path:
+    """Where a study appends its finished cells before they reach the Parquet file `out`."""
+    return Path(f"{out}.journal")
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock file held while a study writes `out`."""
+    return Path(f"{out}.lock")
+
+
+def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
+    """Rows and grid ids of a journal; a torn last line (a kill mid-write) is skipped."""
+    rows: list[dict] = []
+    grids: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+    except FileNotFoundError:
+        return rows, grids
+    except OSError as e:
+        raise InvalidInput(str(path), f"cannot read the study journal: {e}") from None
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):  # the last line: a kill mid-write, expected
+            (log.info if n >= len(lines) - 2 else log.warning)(
+                "%s: line %d is not a complete record (skipped)", path, n + 1)
+            continue
+        if isinstance(obj, dict) and obj.get("format") == JOURNAL_FORMAT:
+            if isinstance(obj.get("grid"), str):
+                grids.append(obj["grid"])
+        elif isinstance(obj, dict) and isinstance(obj.get("cell"), str):
+            rows.append(obj)
+    return rows, grids
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The Parquet table at `path` (tidy) and the ids of the grids that wrote it."""
     try:
         df = pd.read_parquet(path)
     except FileNotFoundError:
@@ -344,13 +428,35 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a study table: missing columns {', '.join(missing)}")
-    return tidy(df)
+    grids = df.attrs.get("optcache_grids", [])
+    grids = [g for g in grids if isinstance(g, str)] if isinstance(grids, list) else []
+    return tidy(df), grids
 
 
-def write_results(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write Parquet to a temporary file in the same folder, then rename: never a half-written table."""
+def _load(out: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Everything saved for `out`: the Parquet table merged with its journal, and the grid ids."""
+    df, grids = _read_table(out) if out.exists() else (empty_table(), [])
+    rows, more = _read_journal(journal_path(out))
+    return _merge(df, rows), list(dict.fromkeys(grids + more))
+
+
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
+    """A study table from Parquet and its journal (cells finished since the last compaction);
+    a missing, unreadable or foreign file is InvalidInput."""
+    path = Path(path)
+    if not path.exists() and not journal_path(path).exists():
+        raise InvalidInput(str(path), "results file not found")
+    return _load(path)[0]
+
+
+def write_results(df: pd.DataFrame, path: str | os.PathLike, grids: list[str] | None = None) -> None:
+    """Write Parquet to a temporary file in the same folder, then rename: never a half-written table.
+
+    `grids` (the ids of the grids whose cells it holds) is stored in the file's metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    df = df.copy(deep=False)
+    df.attrs = {"optcache_grids": list(grids or [])}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -362,50 +468,189 @@ def write_results(df: pd.DataFrame, path: str | os.PathLike) -> None:
         raise
 
 
+class _Lock:
+    """An exclusive flock on `OUT.lock`: one study per output; the kernel drops it with the process."""
+
+    def __init__(self, out: Path):
+        self.out, self.path, self.fd = out, lock_path(out), None
+
+    def __enter__(self) -> _Lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            log.warning("no fcntl: %s is not locked against a second study", self.out)
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise InvalidInput(str(self.out), f"in use by another study (pid {holder}, lock "
+                                   f"{self.path.name}); wait for it or choose another --out") from None
+            try:  # the file locked must still be the one at the path (a finishing study unlinks it)
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
+
+
+class _Journal:
+    """Append-only JSON lines of finished rows, each flushed and fsync'd before the next cell."""
+
+    def __init__(self, out: Path, grid: str):
+        self.path = journal_path(out)
+        self.f = open(self.path, "a", encoding="utf-8")  # closed by close()
+        self._write({"format": JOURNAL_FORMAT, "grid": grid})
+
+    def _write(self, obj: dict) -> None:
+        self.f.write(json.dumps(obj, default=_plain) + "\n")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def append(self, row: dict) -> None:
+        self._write(row)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _plain(o: Any) -> Any:
+    """numpy scalars (and anything with .item()) as plain Python values for JSON."""
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """A study stopped by SIGINT or SIGTERM after saving every finished cell."""
+
+    def __init__(self, signum: int, saved: int, cells: int, out: str | os.PathLike | None):
+        self.signum, self.saved, self.cells, self.out = signum, saved, cells, out
+        where = f" in {out}" if out is not None else " (no --out: nothing written)"
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: {saved} of the grid's "
+                         f"{cells} cells saved{where}")
+
+
+class Interrupt(KeyboardInterrupt):
+    """What a SIGTERM (or SIGINT) handler raises so that `run_study` saves and reports the signal."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _check_grid(out: Path, old: pd.DataFrame, grids: list[str], gid: str, ids: set[str],
+                extend: bool) -> None:
+    """Refuse to resume `out` with a grid other than those that wrote it, unless `extend`."""
+    if extend or gid in grids or not len(old):
+        return
+    foreign = int((~old["cell"].isin(ids)).sum())
+    if grids or foreign:
+        raise InvalidInput(str(out), f"holds the results of another grid ({len(old)} cells, {foreign} "
+                           "of them not in this one); pass --extend (extend=True) to add this "
+                           "grid's cells to it, or choose another --out")
+
+
 # --------------------------------------------------------------------------- the study
 def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = None, *,
               engine: str = "local", scheduler: Any = None, workers: int | None = None,
               progress: bool = True, retry_errors: bool = False,
-              checkpoint_seconds: float = 60.0) -> pd.DataFrame:
+              checkpoint_seconds: float = 60.0, extend: bool = False,
+              limits: Limits | None = None) -> pd.DataFrame:
     """Run every cell of `grid` not already in `out` and return the whole table (old rows included).
 
     engine: "local" (a process pool of `workers`, default min(2, cores); workers=1 runs serially
     in this process) or "dask" (`scheduler` an address or a Client; None starts a LocalCluster).
-    Finished rows are written to `out` every `checkpoint_seconds`, at the end, and when the study
-    stops on an exception, always atomically. Error rows are kept as finished unless `retry_errors`.
+    Each finished row is appended to `OUT.journal` at once and the journal is compacted into `out`
+    every `checkpoint_seconds`, at the end and when the study stops on an exception, always
+    atomically. Error rows are kept as finished unless `retry_errors`. `out` in use by another
+    study is InvalidInput; so is a table written by another grid, unless `extend`. On SIGINT (or
+    an `Interrupt`) it saves and raises `StudyInterrupted`. `limits` bound the scenario sizes.
     """
     if not isinstance(grid, Grid):
         grid = Grid.from_toml(grid)
     if engine not in engines.ENGINES:
         raise InvalidInput("engine", f"unknown engine {engine!r}; choose from {', '.join(engines.ENGINES)}")
-    todo_all = cells(grid)
-    old = empty_table()
-    if out is not None and Path(out).exists():
-        old = read_results(out)
-        if retry_errors:
-            old = old[old["status"] != "error"]
-    done = set(old["cell"])
-    todo = [c for c in todo_all if c["cell"] not in done]
-    if not todo:
-        if out is not None and not Path(out).exists():
-            write_results(old, out)
-        return old
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+    todo_all = cells(grid, limits)
+    if out is None:
+        rows: list[dict] = []
+        try:
+            for _, row in engines.run(engine, run_cell, todo_all, scheduler=scheduler,
+                                      workers=workers, progress=progress):
+                rows.append(row)
+        except KeyboardInterrupt as e:
+            raise StudyInterrupted(getattr(e, "signum", signal.SIGINT), 0, len(todo_all), None) from None
+        return tidy(rows)
+    out = Path(out)
+    with _Lock(out):
+        return _run_locked(out, todo_all, engine, scheduler, workers, progress, retry_errors,
+                           checkpoint_seconds, extend)
 
-    rows: list[dict] = []
-    finished = False
+
+def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
+                workers: int | None, progress: bool, retry_errors: bool,
+                checkpoint_seconds: float, extend: bool) -> pd.DataFrame:
+    """`run_study` once `out` is locked: resume, journal every row, compact, report signals."""
+    gid = grid_id(todo_all)
+    ids = {c["cell"] for c in todo_all}
+    old, grids = _load(out) if out.exists() or journal_path(out).exists() else (empty_table(), [])
+    _check_grid(out, old, grids, gid, ids, extend)
+    stale = journal_path(out).exists() or not out.exists() or gid not in grids
+    grids = list(dict.fromkeys([*grids, gid]))
+    finished = old if not retry_errors else old[old["status"] != "error"]
+    done = set(finished["cell"])
+    todo = [c for c in todo_all if c["cell"] not in done]
+
+    def compact() -> pd.DataFrame:
+        table, _ = _load(out)
+        write_results(table, out, grids)
+        journal_path(out).unlink(missing_ok=True)  # after the rename: a kill between keeps both
+        return table
+
+    if stale:  # fold a journal left by a killed run (and this grid's id) into the table first
+        old = compact()
+    if not todo:
+        return old
+    journal = _Journal(out, gid)
+    interrupted: KeyboardInterrupt | None = None
     last = time.monotonic()
     try:
-        for _, row in engines.run(engine, run_cell, todo, scheduler=scheduler, workers=workers,
-                                  progress=progress):
-            rows.append(row)
-            if out is not None and time.monotonic() - last > checkpoint_seconds:
-                write_results(_merge(old, rows), out)
-                last = time.monotonic()
-        finished = True
+        gen = engines.run(engine, run_cell, todo, scheduler=scheduler, workers=workers,
+                          progress=progress)
+        try:
+            for _, row in gen:
+                journal.append(row)
+                if time.monotonic() - last > checkpoint_seconds:
+                    journal.close()
+                    compact()
+                    journal = _Journal(out, gid)
+                    last = time.monotonic()
+        finally:
+            gen.close()  # a pool's workers stop before the table is written
+    except KeyboardInterrupt as e:
+        interrupted = e
     finally:
-        if not finished and out is not None and rows:  # keep what finished before the failure
-            write_results(_merge(old, rows), out)
-    df = _merge(old, rows)
-    if out is not None:
-        write_results(df, out)
-    return df
+        journal.close()
+        table = compact()
+    if interrupted is not None:
+        saved = int(table["cell"].isin(ids).sum())
+        raise StudyInterrupted(getattr(interrupted, "signum", signal.SIGINT), saved, len(todo_all),
+                               out) from None
+    return table

@@ -7,18 +7,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
-from optcache.models.matrix28 import add_tangents, build_matrix28
+
+from optcache.dynamics import State, step
+from optcache.errors import SolverFailed
+from optcache.evaluator import evaluate_station
+from optcache.instance import Instance, StationData
+from optcache.models.matrix28 import add_tangents, build_matrix28, estimate_columns
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
 from optcache.models.problem28 import build_problem28, schedule_from
 from optcache.models.problem29 import build_problem29
-from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
-from optcache.solvers.registry import register
-
-from optcache.dynamics import State, step
-from optcache.evaluator import evaluate_station
-from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
+from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
+from optcache.solvers.registry import register
 
 DEFAULT_GAP = 1e-6
 """Relative gap at which `solve_station` stops: the contract's 1e-6 certificate (FORMULATION §5)."""
@@ -32,6 +33,14 @@ tangent error at the initial grid (~0.5 %) exceeds any tighter certificate anywa
 
 MAX_ROUNDS = 50
 """Outer-approximation rounds before giving up on closing the gap (then 'time_limit')."""
+
+HANDOVER_RATIO = 0.5
+"""Passing a built model to HiGHS takes about this fraction of its build time (measured 0.45 at
+420k and 685k columns): with less time left than that, the model is not handed over."""
+
+MAX_COLUMNS = 1_000_000
+"""Largest model `solve_station` builds, by `estimate_columns` (about 1 GB between the Python
+builder and HiGHS); a larger station is a `SolverFailed` naming its size, not a MemoryError."""
 
 
 @dataclass
@@ -69,6 +78,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     HiGHS 1.16 with presolve returns wrong optima after `setSolution` on some of these models.
     """
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     st = state0 or State.cold(data.P)
     # the all-cloud schedule is always feasible: the fallback incumbent
     best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
@@ -79,21 +89,32 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         if not ev.violations and ev.cost < best:
             best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
             best, best_ev = ev.cost, ev
+    check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
-    mm = build_matrix28(data, st, tangents=extra)
-    solver = MatrixSolver(mm, threads=threads)
-    build_seconds = time.perf_counter() - tb
     bound = trivial_bound(data)
+    try:
+        mm = build_matrix28(data, st, tangents=extra, deadline=deadline)
+        if deadline is not None and \
+                time.perf_counter() + HANDOVER_RATIO * (time.perf_counter() - tb) > deadline:
+            raise TimeoutError("no time left to pass the model to HiGHS")
+        solver = MatrixSolver(mm, threads=threads)
+    except TimeoutError:  # the time limit covers the build: the incumbent and the trivial bound
+        return StationSolve(best_a, best_x, best, float(min(bound, best)), "time_limit",
+                            time.perf_counter() - t0, time.perf_counter() - tb, 0, 0)
+    build_seconds = time.perf_counter() - tb
     nodes, rounds, termination, version = 0, 0, "time_limit", ""
     history: list[dict] = []
     while rounds < MAX_ROUNDS:
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:
             break
         # the first round only needs a schedule to put tangents at: a loose gap makes it cheap
         round_gap = max(gap * 0.5, FIRST_ROUND_GAP) if rounds == 0 else gap * 0.5
-        info, vals = solver.solve(time_limit=left, gap=round_gap)
+        try:
+            info, vals = solver.solve(time_limit=left, gap=round_gap)
+        except SolverFailed as e:
+            raise SolverFailed(f"{e} (problem (28), outer-approximation round {rounds + 1})") from None
         rounds += 1
         version = info.solver_version
         nodes += info.nodes or 0
@@ -121,6 +142,15 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
                         time.perf_counter() - t0, build_seconds, nodes, rounds, version, history)
 
 
+def check_size(data: StationData, state0: State | None = None) -> None:
+    """Refuse (SolverFailed) a station whose model (28) would exceed MAX_COLUMNS columns."""
+    cols = estimate_columns(data, state0)
+    if cols > MAX_COLUMNS:
+        raise SolverFailed(f"problem (28) is too large for an exact solve: about {cols:.3g} columns "
+                           f"(limit {MAX_COLUMNS}, optcache.solvers.exact.MAX_COLUMNS; the model grows "
+                           "with the requests per slot); use laot or rolling")
+
+
 def solve_station_reference(data: StationData, state0: State | None = None, *, gap: float = DEFAULT_GAP,
                             time_limit: float | None = None, threads: int = 1) -> StationSolve:
     """The same outer approximation on the readable Pyomo model `build_problem28` (slow; for tests).
@@ -131,6 +161,7 @@ def solve_station_reference(data: StationData, state0: State | None = None, *, g
     st = state0 or State.cold(data.P)
     best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
     best = evaluate_station(data, best_a, best_x, st).cost
+    check_size(data, st)
     tb = time.perf_counter()
     model = build_problem28(data, st)
     build_seconds = time.perf_counter() - tb
@@ -141,11 +172,14 @@ def solve_station_reference(data: StationData, state0: State | None = None, *, g
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             break
-        info = solve_model(model, time_limit=left, gap=gap * 0.5, threads=threads, solver=solver)
+        try:
+            info = solve_model(model, time_limit=left, gap=gap * 0.5, threads=threads, solver=solver)
+        except SolverFailed as e:
+            raise SolverFailed(f"{e} (problem (28), outer-approximation round {rounds + 1})") from None
         rounds += 1
         version = info.solver_version
         nodes += info.nodes or 0
-        if info.bound is not None:
+        if info.bound is not None and np.isfinite(info.bound):
             bound = max(bound, info.bound)
         new = 0
         if info.objective is not None:
@@ -208,6 +242,8 @@ def solve_by_station(inst: Instance, method: str, solve_one, time_limit: float |
 def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP,
          threads: int = 1) -> MethodResult:
     """Problem (28) solved exactly with HiGHS (outer approximation of the accuracy term); certified bound."""
+    for n in range(inst.n_stations):  # a station too large is refused before any is solved
+        check_size(inst.station_data(n))
     return solve_by_station(inst, "milp", lambda d, **kw: solve_station(d, gap=gap, threads=threads, **kw),
                             time_limit)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyomo.environ as pyo
 
-from optcache.errors import InfeasibleModel, SolverUnavailable
+from optcache.errors import InfeasibleModel, SolverFailed, SolverUnavailable
 
 
 @dataclass
@@ -92,6 +92,29 @@ def _highspy():
     return highspy
 
 
+def highs_version() -> str:
+    """The version of the installed highspy, 'major.minor.patch'."""
+    hs = _highspy()
+    if hasattr(hs, "HIGHS_VERSION_MAJOR"):
+        return f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}"
+    return str(hs.Highs().version())
+
+
+def quiet_highs():
+    """(highspy, a silent single-threaded Highs) with tight tolerances: the LPs of the
+    decomposition methods, which certify bounds from their duals."""
+    from pyomo.common.tee import capture_output
+
+    hs = _highspy()
+    with capture_output(capture_fd=True):  # the banner goes to fd 1 before any option is set
+        h = hs.Highs()
+        h.setOptionValue("output_flag", False)
+    for k, v in {"threads": 1, "random_seed": 0, "primal_feasibility_tolerance": 1e-9,
+                 "dual_feasibility_tolerance": 1e-9}.items():
+        h.setOptionValue(k, v)
+    return hs, h
+
+
 class MatrixSolver:
     """A HiGHS object holding a `models.matrix28.MatrixModel`; rows can be appended between solves."""
 
@@ -118,7 +141,8 @@ class MatrixSolver:
         A.num_col_, A.num_row_ = mm.n_cols, mm.n_rows
         lp.integrality_ = [hs.HighsVarType.kInteger if i else hs.HighsVarType.kContinuous
                            for i in mm.integer]
-        h.passModel(lp)
+        if h.passModel(lp) == hs.HighsStatus.kError:
+            raise SolverFailed("HiGHS refused problem (28) (coefficients beyond its ranges?)")
         self.threads = int(threads)
         for k, v in {"threads": int(threads), "random_seed": 0, "mip_abs_gap": 1e-12,
                      "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9,

@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from optcache.solvers.registry import register
-from optcache.solvers.serve import request_order, serve_slot
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
+from optcache.solvers.registry import register
+from optcache.solvers.serve import request_order, serve_slot
 
 POLICIES = ("laot", "fifo", "lru", "lfu")
 """Eviction orders of §7, smallest key first: κ after t-1, slot last loaded, last slot with

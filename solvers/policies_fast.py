@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from optcache.solvers.policies import MEMORY_SLACK, POLICIES, check_policy
 
 from optcache.instance import Instance, StationData
+from optcache.solvers.policies import MEMORY_SLACK, POLICIES, check_policy
 
 POLICY_CODE = {name: i for i, name in enumerate(POLICIES)}
 """laot 0, fifo 1, lru 2, lfu 3: the compiled kernel takes the policy as an integer."""

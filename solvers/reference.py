@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from optcache.solvers.registry import register
-from optcache.solvers.serve import request_order, serve_slot
 
 from optcache.dynamics import State, step
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
+from optcache.solvers.registry import register
+from optcache.solvers.serve import request_order, serve_slot
 
 
 @register("all-cloud")

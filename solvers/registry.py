@@ -8,11 +8,25 @@ registry stays light.
 from __future__ import annotations
 
 import importlib
+import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, SolverFailed
 from optcache.results import MethodResult
+
+log = logging.getLogger(__name__)
+
+OPTION_RULES: dict[str, str] = {
+    "time_limit": "seconds for the whole method (omitted: no limit): a finite number > 0",
+    "gap": "relative gap at which an exact method stops: a number in [0, 1)",
+    "threads": "HiGHS threads: an integer in [1, 1024]",
+}
+"""Options shared by several methods, checked here for the CLI, studies and the API alike
+(docs/formulation.md §14); method-specific options (horizon, forecast, ...) are checked by the method."""
 
 _MODULES = (
     "optcache.solvers.reference",
@@ -73,10 +87,48 @@ def get(name: str) -> MethodSpec:
     return _REGISTRY[name]
 
 
-def run(name: str, inst, **options) -> MethodResult:
-    """Run a registered method; unknown options are an error naming them."""
+def check_option(name: str, value: Any, where: str | None = None) -> Any:
+    """`value` if it is valid for the shared option `name` (OPTION_RULES), else InvalidInput."""
+    where = where or name
+    if name not in OPTION_RULES or value is None:
+        return value
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    if name == "time_limit":
+        ok = number and math.isfinite(value) and value > 0
+    elif name == "gap":
+        ok = number and math.isfinite(value) and 0 <= value < 1
+    else:
+        ok = number and float(value).is_integer() and 1 <= value <= 1024
+        value = int(value) if ok else value
+    if not ok:
+        raise InvalidInput(where, f"must be {OPTION_RULES[name].rsplit(': ', 1)[1]}, got {value!r}"[:160])
+    return value
+
+
+def check_options(name: str, options: dict) -> dict:
+    """The options given (None dropped) if method `name` takes them and their values are valid."""
     spec = get(name)
-    bad = sorted(k for k, v in options.items() if v is not None and k not in spec.options)
+    given = {k: v for k, v in options.items() if v is not None}
+    bad = sorted(k for k in given if k not in spec.options)
     if bad:
         raise InvalidInput(bad[0], f"method {name!r} takes no option {bad[0]!r} (it takes: {', '.join(spec.options) or 'none'})")
-    return spec.func(inst, **{k: v for k, v in options.items() if v is not None})
+    return {k: check_option(k, v) for k, v in given.items()}
+
+
+def run(name: str, inst, **options) -> MethodResult:
+    """Run a registered method; unknown or invalid options are an error naming them.
+
+    A solver that stops without an answer (`SolverFailed`) or runs out of memory gives a result
+    with status 'error' and a one-line message, not an exception."""
+    spec = get(name)
+    opts = check_options(name, options)
+    t0 = time.perf_counter()
+    try:
+        return spec.func(inst, **opts)
+    except SolverFailed as e:
+        log.info("%s failed: %s", name, e)
+        return MethodResult.failed(name, str(e), time.perf_counter() - t0)
+    except MemoryError:
+        log.info("%s ran out of memory", name)
+        return MethodResult.failed(name, "out of memory: the instance is too large for this method "
+                                   "on this machine", time.perf_counter() - t0)

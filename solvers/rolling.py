@@ -16,13 +16,13 @@ import time
 
 import numpy as np
 import pandas as pd
-from optcache.solvers.registry import register
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
+from optcache.solvers.registry import register
 
 FORECASTS = ("oracle", "mean")
 SOLVERS = ("lagrange", "milp")

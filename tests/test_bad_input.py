@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from optcache.cli import main
+from optcache.errors import InvalidInput
 
 DATA = Path(__file__).resolve().parent / "data"
 HAND_INSTANCE = DATA / "hand_instance.json"
@@ -95,6 +96,27 @@ INSTANCE_CASES = [
      "stations[0].compute_flops_per_s"),
     ("station not an object", _set(["stations", 0], [1, 2]), "stations[0]"),
     ("no stations", _set(["stations"], []), "stations"),
+    # issue 11: values the old checks accepted and the evaluator or HiGHS turned into ∞, NaN or
+    # a traceback; each is now outside its documented range (docs/formulation.md §14)
+    ("flops_per_token 1e308", _set(["models", 0, "flops_per_token"], 1e308),
+     "models[0].flops_per_token: must be <= 1e24"),
+    ("thought_tokens 1e308", _set(["services", 0, "thought_tokens"], 1e308),
+     "services[0].thought_tokens: must be <= 1e9"),
+    ("cloud_cost 1e308", _set(["pairs", 0, "cloud_cost"], 1e308), "pairs[0].cloud_cost: must be <= 1e12"),
+    ("memory_gb 1e308", _set(["models", 0, "memory_gb"], 1e308), "models[0].memory_gb: must be <= 1e12"),
+    ("vanishing 1e308", _set(["pairs", 1, "vanishing"], 1e308), "pairs[1].vanishing: must be <= 1e12"),
+    ("switching_cost 1e308", _set(["switching_cost"], 1e308), "switching_cost: must be <= 1e12"),
+    ("access_cost 1e308", _set(["stations", 0, "access_cost", 1], 1e308),
+     "stations[0].access_cost[1]: must be <= 1e12"),
+    ("backhaul 1e-320", _set(["stations", 0, "backhaul_mb_per_s"], 1e-320),
+     "stations[0].backhaul_mb_per_s: must be >= 1e-6, got 1e-320"),
+    ("compute rate 1e-320", _set(["stations", 0, "compute_flops_per_s"], 1e-320),
+     "stations[0].compute_flops_per_s: must be >= 1e-6"),
+    ("requests 2**53", _set(["stations", 0, "requests", 0, 0], 2**53),
+     "stations[0].requests[0][0]: must be <= 1e15, got 9007199254740992"),
+    ("context window 10**30", _set(["models", 0, "context_tokens"], 10**30),
+     "models[0].context_tokens: must be <= 1e12, got 1e30 (an integer of 31 digits)"),
+    ("memory 10**400", _set(["models", 0, "memory_gb"], 10**400), "models[0].memory_gb: must be <= 1e12"),
 ]
 
 
@@ -128,6 +150,8 @@ SCHEDULE_CASES = [
     ("infinite entry", _set(["stations", 0, "edge_requests", 1, 0], float("inf")),
      "stations[0].edge_requests[1][0]"),
     ("station not an object", _set(["stations", 0], []), "stations[0]"),
+    ("beyond the schedule range", _set(["stations", 0, "edge_requests", 0, 0], 1e200),
+     "stations[0].edge_requests[0][0]: must be <= 1e100"),
 ]
 
 
@@ -160,6 +184,77 @@ def test_malformed_files(tmp_path, capsys, which, text, field, what):
     field = str(bad) if field is None else field.format(which=which, first=first)
     check_one_line(code, cap.err, f"error: {field}: ", cap.out)
     assert what in cap.err
+
+
+@pytest.mark.parametrize("which", ["instance", "schedule"])
+@pytest.mark.parametrize("damage, what", [
+    (lambda t: t.replace('"slots": 2', '"slots": ' + "9" * 5000, 1), "has more than 1000 digits"),
+    (lambda t: t.replace('"stations"', '"junk": ' + "[" * 3500 + "]" * 3500 + ', "stations"', 1),
+     "nested deeper than 64 levels"),
+    (lambda t: t.replace('"stations"', '"junk": ' + "[" * 70 + "]" * 70 + ', "stations"', 1),
+     "nested deeper than 64 levels"),
+])
+def test_parsing_limits(tmp_path, capsys, which, damage, what):
+    """Huge literals, deep nesting and oversized files: one line naming the file, exit 2."""
+    src = HAND_INSTANCE if which == "instance" else HAND_SCHEDULE
+    text = src.read_text()
+    if which == "schedule":
+        text = text.replace('{"stations"', '{"slots": 2, "stations"', 1)
+    bad = tmp_path / f"bad_{which}.json"
+    bad.write_text(damage(text))
+    args = [str(bad), str(HAND_SCHEDULE)] if which == "instance" else [str(HAND_INSTANCE), str(bad)]
+    code = main(["evaluate", *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, f"error: {bad}: ", cap.out)
+    assert what in cap.err
+
+
+@pytest.mark.parametrize("which", ["instance", "schedule"])
+def test_file_over_the_size_limit(tmp_path, capsys, which):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:  # sparse: refused on its size, before a byte is read
+        f.truncate(64 * 2**20 + 1)
+    args = [str(big), str(HAND_SCHEDULE)] if which == "instance" else [str(HAND_INSTANCE), str(big)]
+    code = main(["evaluate", *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, f"error: {big}: {which} file has 67108865 bytes, over the limit "
+                   "of 67108864", cap.out)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--time-limit", "-1"], "time_limit: must be a finite number > 0, got -1.0"),
+    (["--time-limit", "0"], "time_limit: must be a finite number > 0, got 0.0"),
+    (["--time-limit", "nan"], "time_limit: must be a finite number > 0, got nan"),
+    (["--time-limit", "inf"], "time_limit: must be a finite number > 0, got inf"),
+    (["--gap", "2"], "gap: must be a number in [0, 1), got 2.0"),
+    (["--gap", "1"], "gap: must be a number in [0, 1), got 1.0"),
+    (["--gap", "-0.1"], "gap: must be a number in [0, 1), got -0.1"),
+    (["--threads", "0"], "threads: must be an integer in [1, 1024], got 0"),
+    (["--threads", "5000"], "threads: must be an integer in [1, 1024], got 5000"),
+])
+@pytest.mark.parametrize("method", ["milp", "rolling"])
+def test_bad_solver_options(capsys, args, message, method):
+    code = main(["solve", str(HAND_INSTANCE), "--method", method, *args])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, f"error: {message}", cap.out)
+
+
+def test_solver_options_are_checked_by_the_api_and_grids_too():
+    from optcache.instance import load_instance
+    from optcache.solvers import registry
+    from optcache.study import Grid
+
+    inst = load_instance(HAND_INSTANCE)
+    for opts, field in (({"time_limit": -1}, "time_limit"), ({"gap": 2}, "gap"),
+                        ({"threads": 0}, "threads"), ({"threads": True}, "threads")):
+        with pytest.raises(InvalidInput) as e:
+            registry.run("milp", inst, **opts)
+        assert e.value.field == field
+        with pytest.raises(InvalidInput) as e:
+            Grid(methods=["milp"], options={"milp": {k: [5, v] for k, v in opts.items()}})
+        assert e.value.field == f"options.milp.{field}"
+    ok = registry.run("milp", inst, time_limit=30, gap=0, threads=1)
+    assert ok.status == "ok" and ok.termination == "optimal"
 
 
 def test_nan_is_rejected_with_its_field(tmp_path, capsys):
@@ -223,7 +318,13 @@ def test_solve_with_bad_instance(tmp_path, capsys):
 @pytest.mark.parametrize("args, field", [(["--slots", "0"], "slots"),
                                          (["--vanishing", "-1"], "vanishing"),
                                          (["--access", "radio"], "access"),
-                                         (["--users", "-3"], "users")])
+                                         (["--users", "-3"], "users"),
+                                         (["--seed", "-1"], "seed"),
+                                         (["--vanishing", "1e308"], "vanishing: must be a number in [0, 1e12]"),
+                                         (["--users", "2000", "--access", "channel"], "users: must be <= 1000"),
+                                         (["--slots", "10000000"],
+                                          "instance: 10000000 slots × 10 services × 5 stations = 5e+08 "
+                                          "request cells, over the budget of 2000000")])
 def test_bad_scenario_knobs(tmp_path, capsys, args, field):
     out = tmp_path / "inst.json"
     code = main(["scenario", "--out", str(out), *args])

@@ -254,7 +254,13 @@ def test_each_violation_is_reported_not_raised(inst_change, a, x, expected):
                  for v in ev.violations)
     assert got == sorted(expected, key=lambda e: (e[0], e[1], -1 if e[2] is None else e[2]))
     assert all(v["station"] == 0 for v in ev.violations)
-    assert np.isfinite(ev.cost) and set(ev.terms) == set(TERMS)
+    assert set(ev.terms) == set(TERMS)
+    xa, R = np.array(x, float), np.asarray(inst.stations[0].requests)
+    if ((xa < 0) | (xa > R)).any():  # outside the domain 0 ≤ x ≤ R: reported, not scored
+        assert ev.cost is None and all(v is None for v in ev.terms.values())
+        assert np.isnan(ev.station_costs).all()
+    else:
+        assert np.isfinite(ev.cost) and ev.cost > 0
 
 
 def test_violations_do_not_change_the_cost_formula():
@@ -277,12 +283,17 @@ def test_schedule_shape_mismatch_is_an_error_not_a_violation():
 # ----------------------------------------------------------------------------- invariants
 # A small independent re-implementation of FORMULATION §3–§5 in plain Python loops over the JSON
 # objects (not StationData), used as the oracle of the property tests below.
-def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]]], list[tuple]]:
-    """Per station, per slot, the five terms; and the set of violations (constraint, n, slot, p)."""
+def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]] | None], list[tuple]]:
+    """Per station, per slot, the five terms (None for a station with a pair outside the domain
+    0 ≤ a ≤ 1, 0 ≤ x ≤ R); and the set of violations (constraint, n, slot, p). The context
+    window is checked only for pairs whose a stays in [0, 1]."""
     T, lam, k0 = inst["slots"], inst["switching_cost"], inst["kappa_offset"]
     models, services, pairs = inst["models"], inst["services"], inst["pairs"]
     out, viol = [], []
     for n, (sn, ss) in enumerate(zip(inst["stations"], schedule["stations"], strict=True)):
+        a_ok = [all(0 <= ss["cached"][t][p] <= 1 for t in range(T)) for p in range(len(pairs))]
+        x_ok = [all(0 <= ss["edge_requests"][t][p] <= sn["requests"][t][p] for t in range(T))
+                for p in range(len(pairs))]
         K = [0.0] * len(pairs)
         kap = [0.0] * len(pairs)
         prev = [0.0] * len(pairs)
@@ -306,7 +317,7 @@ def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]]], list
                 delta = svc["thought_tokens"] * x
                 K[p] = a * (K[p] + delta)
                 kap[p] = a * max(kap[p] + delta - pr["vanishing"], 0.0)
-                if K[p] > m["context_tokens"] * (1 + 1e-9) + 1e-9:
+                if a_ok[p] and K[p] > m["context_tokens"] * (1 + 1e-9) + 1e-9:
                     viol.append(("context_window_28c", n, t + 1, p))
                 terms[0] += lam * (1.0 if a > prev[p] else 0.0) * (a - prev[p])
                 terms[1] += R * sn["access_cost"][pr["service"]] + svc["input_mb"] / sn["backhaul_mb_per_s"] * (R - x)
@@ -320,7 +331,7 @@ def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]]], list
             if flops > sn["compute_budget_flops"] + 1e-9 * max(1.0, sn["compute_budget_flops"]):
                 viol.append(("compute_budget_5", n, t + 1, None))
             rows.append(terms)
-        out.append(rows)
+        out.append(rows if all(a_ok) and all(x_ok) else None)
     return out, sorted(viol, key=lambda v: (v[0], v[1], v[2], -1 if v[3] is None else v[3]))
 
 
@@ -394,7 +405,14 @@ def test_matches_independent_reference_on_any_schedule(data):
     T = d["slots"]
     for n, rows in enumerate(ref_terms):
         got = ev.per_slot[ev.per_slot["station"] == n][list(TERMS)].to_numpy()
-        np.testing.assert_allclose(got, np.array(rows), rtol=1e-9, atol=1e-12)
+        if rows is None:  # not scored: NaN, never a number the formulas were not written for
+            assert np.isnan(got).all() and np.isnan(ev.station_costs[n])
+        else:
+            np.testing.assert_allclose(got, np.array(rows), rtol=1e-9, atol=1e-12)
+            assert (got >= 0).all()
+    if any(rows is None for rows in ref_terms):
+        assert ev.cost is None and set(ev.terms.values()) == {None} and not ev.feasible
+        return
     total = sum(sum(r) for rows in ref_terms for r in rows) / T
     assert ev.cost == pytest.approx(total, rel=1e-9, abs=1e-12)
     assert ev.cost == pytest.approx(float(ev.station_costs.sum()), rel=1e-12, abs=1e-12)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optcache.solvers import registry
-from optcache.solvers.exact import solve_station, solve_station_reference
 
 from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import load_instance
 from optcache.scenario import generate
+from optcache.solvers import registry
+from optcache.solvers.exact import solve_station, solve_station_reference
 from tests.bruteforce import brute_force, random_tiny
 
 OPTIMA = Path(__file__).parent / "data" / "optima"

@@ -96,6 +96,10 @@ class _Foreign:
     ("format", "format"), ("version", "version"), ("unknown_arg", "args.colour"), ("bad_arg", "args.state"),
     ("scale", "state_scale"), ("shape", "state_dict.network.0.weight"), ("missing", "state_dict.network.4.bias"),
     ("extra", "state_dict.extra"), ("nan", "state_dict.network.2.weight"), ("stations", "state_dim"),
+    # metadata checked before anything is allocated (issue 11): no AttributeError, no 4 TB network
+    ("market_str", "args.market"), ("hidden_huge", "args.hidden"),
+    ("market_field", "args.market.cloud_match"), ("market_size", "args.market.slots"),
+    ("buffer_huge", "args.buffer_size"),
 ])
 def test_bad_checkpoints_are_one_invalid_input(tiny, tmp_path, case, field):
     path = tmp_path / f"{case}.pt"
@@ -132,6 +136,19 @@ def test_bad_checkpoints_are_one_invalid_input(tiny, tmp_path, case, field):
         sd = dict(good["state_dict"])
         sd["network.2.weight"] = torch.full_like(sd["network.2.weight"], float("nan"))
         _save_raw({**good, "state_dict": sd}, path)
+    elif case == "market_str":
+        _save_raw({**good, "args": {**good["args"], "market": "x"}}, path)
+    elif case == "hidden_huge":
+        _save_raw({**good, "args": {**good["args"], "hidden": 10**6}}, path)
+    elif case == "market_field":
+        _save_raw({**good, "args": {**good["args"], "market": {**good["args"]["market"],
+                                                               "cloud_match": "x"}}}, path)
+    elif case == "market_size":
+        _save_raw({**good, "args": {**good["args"], "market": {**good["args"]["market"],
+                                                               "slots": 10**9}}}, path)
+    elif case == "buffer_huge":
+        # 10**7 transitions of the literal state (N + 1 + 3 = 7 features): 7e7 floats per array
+        _save_raw({**good, "args": {**good["args"], "buffer_size": 10**7, "state": "literal"}}, path)
     elif case == "stations":  # weights trained for 3 stations, args claiming 6
         args = {**good["args"], "market": {**good["args"]["market"], "stations": 6}}
         _save_raw({**good, "args": args}, path)

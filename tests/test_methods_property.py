@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optcache.solvers import registry
 
 from optcache.evaluator import evaluate
 from optcache.instance import Instance, Model, Pair, Service, Station
+from optcache.solvers import registry
 
 OPTIONS = {"threads": 1, "horizon": 2, "time_limit": 30.0}
 """Options handed to the methods that take them."""

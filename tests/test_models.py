@@ -8,17 +8,17 @@ import itertools
 import numpy as np
 import pyomo.environ as pyo
 import pytest
+
+from optcache.dynamics import State, step
+from optcache.evaluator import evaluate_station
 from optcache.models.matrix28 import add_tangents, build_matrix28, pair_arcs, start_vector
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
 from optcache.models.problem28 import build_problem28
 from optcache.models.problem29 import LOAD_TIE_BREAK, build_problem29
+from optcache.scenario import generate
 from optcache.solvers.exact import solve_station, solve_station_reference
 from optcache.solvers.highs import MatrixSolver, solve_model
 from optcache.solvers.policies import replace_station
-
-from optcache.dynamics import State, step
-from optcache.evaluator import evaluate_station
-from optcache.scenario import generate
 from tests.bruteforce import random_tiny
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optcache.solvers import registry
-from optcache.solvers.policies import POLICIES, replace_station
 
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate
 from optcache.instance import Instance, Model, Pair, Service, Station
 from optcache.schedule import Schedule
+from optcache.solvers import registry
+from optcache.solvers.policies import POLICIES, replace_station
 
 
 def make_instance(R, *, mem, k, w=1000, e=1.0, delta=1.0, G=4.0, E=1e9) -> Instance:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from optcache.solvers.policies import POLICIES, replace_station
-from optcache.solvers.policies_fast import replace_instance, replace_stations
 
 from optcache.instance import StationData
 from optcache.scenario import generate
+from optcache.solvers.policies import POLICIES, replace_station
+from optcache.solvers.policies_fast import replace_instance, replace_stations
 
 
 @st.composite

@@ -8,15 +8,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from optcache.solvers import registry
-from optcache.solvers.exact import StationSolve
-from optcache.solvers.lagrange import lagrange_station
-from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 
 from optcache.dynamics import State
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
 from optcache.scenario import generate
+from optcache.solvers import registry
+from optcache.solvers.exact import StationSolve
+from optcache.solvers.lagrange import lagrange_station
+from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 from tests.bruteforce import brute_force, random_tiny
 from tests.test_lagrange import random_state
 

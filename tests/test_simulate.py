@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optcache.solvers.policies import replace_station
 
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate
 from optcache.instance import load_instance
 from optcache.scenario import generate
 from optcache.simulate import SIMULATION_COLUMNS, simulate
+from optcache.solvers.policies import replace_station
 
 HAND_INSTANCE = Path(__file__).resolve().parent / "data" / "hand_instance.json"
 

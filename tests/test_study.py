@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+import signal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from optcache.solvers import registry
 
 from optcache import study as S
 from optcache.cli import main
 from optcache.errors import InvalidInput
 from optcache.figures import figures, knob_slice
 from optcache.scenario import ScenarioConfig, generate
+from optcache.solvers import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,8 +144,12 @@ def test_rerun_skips_finished_cells(tmp_path, counted):
     again = S.run_study(g, out, workers=1, progress=False)
     assert len(counted) == 4  # nothing recomputed
     pd.testing.assert_frame_equal(first, again)  # timing columns included: the same rows
+    with pytest.raises(InvalidInput, match="another grid"):  # a different grid, not asked for
+        S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0, 1, 2]), out, workers=1,
+                    progress=False)
+    assert len(counted) == 4
     bigger = S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0, 1, 2]), out,
-                         workers=1, progress=False)
+                         workers=1, progress=False, extend=True)
     assert len(counted) == 6 and len(bigger) == 6  # only seed 2's two cells ran
     old = bigger[bigger["seed"] < 2].reset_index(drop=True)
     pd.testing.assert_frame_equal(old, first)
@@ -165,7 +171,7 @@ def test_failure_keeps_finished_rows_and_leaves_no_partial_file(tmp_path, monkey
     monkeypatch.setattr(S, "run_cell", flaky)
     with pytest.raises(RuntimeError, match="worker died"):
         S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0, 1, 2]), out, workers=1,
-                    progress=False)
+                    progress=False, extend=True)
     kept = S.read_results(out)
     assert len(kept) == len(first) + 2  # the old rows and the two cells finished before the crash
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
@@ -180,6 +186,55 @@ def test_failure_keeps_finished_rows_and_leaves_no_partial_file(tmp_path, monkey
         S.write_results(first, out)
     pd.testing.assert_frame_equal(S.read_results(out), kept)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
+
+
+def test_journal_rows_survive_a_kill_and_a_torn_last_line(tmp_path):
+    """What a SIGKILL leaves (a journal, maybe a torn last line, no compaction) is read back by
+    read_results and folded into the table by the next run, each cell once."""
+    out = tmp_path / "r.parquet"
+    g = tiny_grid(methods=["all-cloud", "static"], seeds=[0, 1])
+    rows = [S.run_cell(c) for c in S.cells(g)[:2]]
+    lines = [json.dumps({"format": S.JOURNAL_FORMAT, "grid": S.grid_id(S.cells(g))})]
+    lines += [json.dumps(r) for r in rows]
+    S.journal_path(out).write_text("\n".join(lines) + "\n" + json.dumps(rows[0])[:40])
+    got = S.read_results(out)  # no Parquet file yet: the journal alone
+    pd.testing.assert_frame_equal(got, S.tidy(rows))
+    full = S.run_study(g, out, workers=1, progress=False)
+    assert len(full) == 4 and full["cell"].is_unique
+    kept = full.set_index("cell").loc[[r["cell"] for r in rows]].reset_index()[list(got.columns)]
+    pd.testing.assert_frame_equal(kept, got)  # the journal's rows, not recomputed ones
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
+
+
+def test_interrupt_saves_finished_cells_and_says_how_many(tmp_path, monkeypatch):
+    out = tmp_path / "r.parquet"
+    g = tiny_grid(methods=["all-cloud", "static"], seeds=[0, 1])
+    real, n = S.run_cell, []
+
+    def interrupted(cell):
+        n.append(1)
+        if len(n) == 3:
+            raise S.Interrupt(signal.SIGTERM)  # what the CLI's SIGTERM handler raises
+        return real(cell)
+
+    monkeypatch.setattr(S, "run_cell", interrupted)
+    with pytest.raises(S.StudyInterrupted) as e:
+        S.run_study(g, out, workers=1, progress=False)
+    assert (e.value.signum, e.value.saved, e.value.cells) == (signal.SIGTERM, 2, 4)
+    assert str(e.value) == f"interrupted by SIGTERM: 2 of the grid's 4 cells saved in {out}"
+    assert len(S.read_results(out)) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
+
+
+def test_grids_too_large_are_refused_before_expansion():
+    with pytest.raises(InvalidInput) as e:
+        S.Grid(methods=["static"], seeds=10**9)
+    assert e.value.field == "seeds"
+    with pytest.raises(InvalidInput, match="over optcache.study.MAX_GRID_CELLS") as e:
+        S.Grid(methods=["static", "laot"], seeds=1000, knobs={"slots": list(range(1, 101))})
+    with pytest.raises(InvalidInput, match="request cells, over the budget") as e:
+        S.cells(S.Grid(methods=["static"], knobs={"slots": [4, 10**7]}))
+    assert e.value.field == "knobs"
 
 
 # --------------------------------------------------------------------------- engines

@@ -14,8 +14,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def emit(obj: dict) -> None:
-    """Print a JSON object (the CLI contract of FORMULATION §10)."""
-    typer.echo(json.dumps(obj, indent=1, default=float))
+    """Print a JSON object (the CLI contract of FORMULATION §10); NaN or ∞ would not be JSON."""
+    typer.echo(json.dumps(obj, indent=1, default=float, allow_nan=False))
 
 
 def _register_commands() -> None:
@@ -30,16 +30,23 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app; InvalidInput and a missing solver become one line and exit 2."""
+    """Entry point: run the app; InvalidInput and a missing solver become one line and exit 2.
+
+    Running out of memory is one line and exit 1; Ctrl-C exits 130 (a study first saves its
+    finished cells and says how many)."""
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
     except InvalidInput as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
         return 2
     except SolverUnavailable as e:
         typer.echo(f"error: solver: {e}", err=True)
         return 2
+    except MemoryError:
+        typer.echo("error: out of memory: the input is too large for this machine "
+                   "(see the size limits in docs/formulation.md §14)", err=True)
+        return 1
     except Exception as e:  # usage errors of typer's (vendored) click: print as click would
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
             typer.echo(f"error: {e.format_message()}", err=True)  # one line, like InvalidInput
@@ -50,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             typer.echo("aborted", err=True)
             return 1
         raise
-    return 0
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 def run() -> None:

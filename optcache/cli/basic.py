@@ -75,7 +75,7 @@ def solve(
     res = registry.run(spec.name, inst, **opts)
     obj = res.to_contract()
     if out is not None:
-        write_atomic(out, json.dumps(obj, default=float))
+        write_atomic(out, json.dumps(obj, default=float, allow_nan=False))
     emit(obj)
 
 

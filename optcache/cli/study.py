@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from optcache.cli import app
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    from optcache.study import Interrupt
+
+    raise Interrupt(signum)
 
 
 @app.command()
@@ -19,15 +26,34 @@ def study(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default min(2, cores)); 1 runs serially.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     retry_errors: Annotated[bool, typer.Option(help="Rerun cells whose earlier status was error.")] = False,
+    extend: Annotated[bool, typer.Option(help="Add this grid's cells to a table written by another grid.")] = False,
 ) -> None:
-    """Run a study: every method on every instance of a scenario grid, into one tidy Parquet table."""
-    from optcache.study import Grid, cells, read_results, run_study
+    """Run a study: every method on every instance of a scenario grid, into one tidy Parquet table.
+
+    Every finished cell is saved at once (OUT.journal); SIGINT or SIGTERM save, report and exit
+    130 or 143; rerunning the command resumes."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from optcache.study import Grid, StudyInterrupted, cells, journal_path, read_results, run_study
 
     g = Grid.from_toml(grid)
     n_cells = len(cells(g))
-    before = len(read_results(out)) if out.exists() else 0
-    df = run_study(g, out, engine=engine, scheduler=scheduler, workers=workers, progress=progress,
-                   retry_errors=retry_errors)
+    before = len(read_results(out)) if out.exists() or journal_path(out).exists() else 0
+    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        df = run_study(g, out, engine=engine, scheduler=scheduler, workers=workers,
+                       progress=progress, retry_errors=retry_errors, extend=extend)
+    except StudyInterrupted as e:
+        typer.echo(f"error: {e}; run the same command again to resume", err=True)
+        raise typer.Exit(128 + e.signum) from None
+    except BrokenProcessPool:
+        saved = len(read_results(out)) if out.exists() else 0
+        typer.echo(f"error: a worker process died (killed, or out of memory?); {saved} rows saved "
+                   f"in {out}; run the same command again to resume", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     ran = len(df) - before if not retry_errors else None
     errors = int((df["status"] == "error").sum())
     typer.echo(f"wrote {out}: {len(df)} rows ({n_cells} cells in the grid"

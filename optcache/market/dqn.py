@@ -51,6 +51,19 @@ EVAL_SEED_OFFSET = 500_000
 """Held-out episodes use scenario seeds `seed·10⁶ + 500000 + k`, training ones `seed·10⁶ + k`."""
 
 
+ARG_RANGES: dict[str, tuple[int, int]] = {
+    "seed": (0, 999), "n_actions": (2, 1000), "hidden": (1, 1024), "episodes": (1, 10**6),
+    "train_instances": (1, EVAL_SEED_OFFSET - 1), "eval_instances": (1, EVAL_SEED_OFFSET - 1),
+    "buffer_size": (1, 10**7), "batch_size": (1, 10**5), "target_network_frequency": (1, 10**9),
+    "learning_starts": (0, 10**9), "train_frequency": (1, 10**9), "threads": (1, 256),
+}
+"""Closed range of each integer hyperparameter: a checkpoint's args are checked against these
+before any network or buffer is allocated (with `MarketConfig`'s own ranges, ≤ 1000 stations)."""
+
+MAX_BUFFER_FLOATS = 50_000_000
+"""buffer_size × state size may not exceed this (each of the two replay arrays stays ≤ 200 MB)."""
+
+
 @dataclass
 class Args:
     """Every DQMSB hyperparameter, with the market scenario it trains on; saved in checkpoints."""
@@ -105,18 +118,18 @@ class Args:
 
     def __post_init__(self) -> None:
         if isinstance(self.market, dict):
-            self.market = MarketConfig.from_dict(self.market)
-        ints = {"seed": 0, "n_actions": 2, "hidden": 1, "episodes": 1, "train_instances": 1,
-                "eval_instances": 1, "buffer_size": 1, "batch_size": 1, "target_network_frequency": 1,
-                "learning_starts": 0, "train_frequency": 1, "threads": 1}
-        for name, lo in ints.items():
+            try:
+                self.market = MarketConfig.from_dict(self.market)
+            except InvalidInput as e:
+                raise InvalidInput(f"market.{e.field}", e.message) from None
+            except TypeError as e:
+                raise InvalidInput("market", str(e)) from None
+        if not isinstance(self.market, MarketConfig):
+            raise InvalidInput("market", f"expected a table of market settings, got {type(self.market).__name__}")
+        for name, (lo, hi) in ARG_RANGES.items():
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise InvalidInput(name, f"must be an integer >= {lo}, got {v!r}")
-        if self.seed >= 1000:
-            raise InvalidInput("seed", f"must be < 1000 (scenario seeds are seed·10⁶ + k), got {self.seed}")
-        if self.train_instances >= EVAL_SEED_OFFSET or self.eval_instances >= EVAL_SEED_OFFSET:
-            raise InvalidInput("train_instances", f"episodes per set must be < {EVAL_SEED_OFFSET}")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise InvalidInput(name, f"must be an integer in [{lo}, {hi}], got {v!r}"[:120])
         if self.state not in STATES:
             raise InvalidInput("state", f"must be one of {', '.join(STATES)}, got {self.state!r}")
         if self.reward not in REWARDS:
@@ -133,6 +146,9 @@ class Args:
                 raise InvalidInput(name, f"out of range: {v!r}")
         if self.gamma >= 1:
             raise InvalidInput("gamma", "must be < 1")
+        if self.buffer_size * state_dim(self) > MAX_BUFFER_FLOATS:
+            raise InvalidInput("buffer_size", f"{self.buffer_size} transitions of {state_dim(self)} "
+                               f"features exceed {MAX_BUFFER_FLOATS:.0e} floats per replay array")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -451,9 +467,15 @@ def _load_error(e: Exception) -> str:
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
     """Load with torch.load(weights_only=True) and validate; any problem is one InvalidInput naming it."""
+    from optcache.instance import DEFAULT_LIMITS
+
     p = str(path)
     if not Path(path).is_file():
         raise InvalidInput(p, "checkpoint file not found")
+    size = Path(path).stat().st_size
+    if size > DEFAULT_LIMITS.max_file_bytes:
+        raise InvalidInput(p, f"checkpoint file has {size} bytes, over the limit of "
+                           f"{DEFAULT_LIMITS.max_file_bytes} (optcache.instance.Limits.max_file_bytes)")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt zip, truncated file, foreign pickle: all one error

@@ -49,6 +49,10 @@ a 100-slot episode; the orbital period (≈ 5730 s, 573 slots) exceeds the episo
 sees at most one pass."""
 
 
+MAX_BIDDERS = 1000
+"""Most ground stations in a market: the DQN's input layer grows with them (Args bounds the rest)."""
+
+
 @dataclass(frozen=True)
 class MarketConfig:
     """One market scenario: the caching scenario's knobs, the caching policy, m_0 and the orbit."""
@@ -77,18 +81,29 @@ class MarketConfig:
     """Minimum elevation ε_min (degrees)."""
 
     def __post_init__(self) -> None:
-        for name in ("slots", "services", "gpus", "stations"):
+        from optcache.instance import DEFAULT_LIMITS
+        from optcache.scenario import KNOB_RANGES
+
+        for name in ("slots", "services", "gpus", "stations", "users"):
+            lo, hi = KNOB_RANGES[name]
+            hi = min(hi, MAX_BIDDERS) if name == "stations" else hi
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise InvalidInput(name, f"must be a positive integer, got {v!r}")
-        if isinstance(self.users, bool) or not isinstance(self.users, (int, np.integer)) or self.users < 0:
-            raise InvalidInput("users", f"must be a non-negative integer, got {self.users!r}")
-        for name in ("cloud_match", "slot_seconds", "altitude_m"):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise InvalidInput(name, f"must be an integer in [{lo}, {hi}], got {v!r}"[:120])
+        DEFAULT_LIMITS.check_cells(self.slots, self.services, self.stations, what="services",
+                                   where="slots")
+        floats = {"cloud_match": 1e12, "slot_seconds": 1e6, "altitude_m": 1e9,
+                  "vanishing": KNOB_RANGES["vanishing"][1]}
+        for name, hi in floats.items():
             v = getattr(self, name)
-            if not math.isfinite(v) or v <= 0:
-                raise InvalidInput(name, f"must be finite and > 0, got {v!r}")
-        if not 0 <= self.min_elevation_deg < 90:
-            raise InvalidInput("min_elevation_deg", f"must be in [0, 90), got {self.min_elevation_deg!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v) or not (0 <= v <= hi) or (v == 0 and name != "vanishing"):
+                kind = ">= 0" if name == "vanishing" else "> 0"
+                raise InvalidInput(name, f"must be a finite number {kind} and <= {hi:g}, got {v!r}"[:120])
+        v = self.min_elevation_deg
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not 0 <= v < 90:
+            raise InvalidInput("min_elevation_deg", f"must be in [0, 90), got {v!r}"[:120])
         if not isinstance(self.policy, str):
             raise InvalidInput("policy", "must be a registered caching method name")
 
@@ -97,6 +112,8 @@ class MarketConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MarketConfig:
+        if not isinstance(d, dict):
+            raise InvalidInput("market", f"expected a table of market settings, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         bad = sorted(set(d) - names)
         if bad:

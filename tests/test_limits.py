@@ -1,0 +1,305 @@
+"""One rule for numbers and sizes (docs/formulation.md §14): the documented ranges and limits are
+the code's, every value in range gives finite, non-negative costs, every value beyond is refused
+naming its field, the limits can be raised from the API, and exact methods fail as results."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optcache.cli import main
+from optcache.errors import InfeasibleModel, InvalidInput
+from optcache.evaluator import TERMS, evaluate
+from optcache.instance import (
+    DEFAULT_LIMITS,
+    RANGES,
+    Limits,
+    load_instance,
+    parse_instance,
+    read_json,
+)
+from optcache.scenario import ScenarioConfig, generate
+from optcache.schedule import Schedule, load_schedule, parse_schedule
+from optcache.solvers import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+HAND_INSTANCE = DATA / "hand_instance.json"
+HAND_SCHEDULE = DATA / "hand_schedule.json"
+
+
+def _doc_section(title: str) -> list[list[str]]:
+    """The rows (cells stripped) of the first table after the paragraph starting `title`."""
+    doc = (ROOT / "docs" / "formulation.md").read_text()
+    text = doc[doc.index(title):]
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("|"))
+    rows = []
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip().strip("|").split("|")])
+    return rows
+
+
+def test_the_range_table_in_the_docs_is_the_code():
+    rows = _doc_section("**Numeric ranges.**")
+    documented = {r[0].strip("`"): (r[1], r[2], r[3]) for r in rows}
+    assert documented == {k: (r.symbol, r.unit, r.text()) for k, r in RANGES.items()}
+
+
+def test_the_limits_table_in_the_docs_is_the_code():
+    rows = _doc_section("**Size limits.**")
+    assert {r[0].strip("`"): int(r[1]) for r in rows} == {
+        name: getattr(DEFAULT_LIMITS, name) for name in ("max_file_bytes", "max_depth",
+                                                         "max_digits", "max_cells")}
+
+
+# --------------------------------------------------------------------------- every field's bounds
+def _path(key: str) -> list:
+    """A concrete path into the hand instance (or schedule) for a RANGES key."""
+    out = []
+    for part in key.split("."):
+        name, brackets = part.split("[", 1) if "[" in part else (part, "")
+        out.append(name)
+        out += [0] * brackets.count("]")
+    return out
+
+
+def _set(d: dict, path: list, value) -> dict:
+    d = copy.deepcopy(d)
+    o = d
+    for k in path[:-1]:
+        o = o[k]
+    o[path[-1]] = value
+    return d
+
+
+INSTANCE_KEYS = [k for k, r in RANGES.items()
+                 if r.index_of is None and "(schedule)" not in r.unit and k != "slots"]
+SCHEDULE_KEYS = [k for k, r in RANGES.items() if "(schedule)" in r.unit]
+
+
+def _inside(r, which: str):
+    """The bound itself, or the nearest float inside it for an open bound."""
+    v = r.lo if which == "lo" else r.hi
+    if (r.lo_open if which == "lo" else r.hi_open):
+        v = math.nextafter(v, r.hi if which == "lo" else r.lo)
+    return int(v) if r.integer else v
+
+
+def _outside(r, which: str):
+    v = r.lo if which == "lo" else r.hi
+    if not (r.lo_open if which == "lo" else r.hi_open):
+        v = (v - 1 if which == "lo" else v + 1) if r.integer else \
+            math.nextafter(v, -math.inf if which == "lo" else math.inf)
+    return int(v) if r.integer else v
+
+
+@pytest.mark.parametrize("which", ["lo", "hi"])
+@pytest.mark.parametrize("key", INSTANCE_KEYS)
+def test_each_instance_bound_is_accepted_and_costs_stay_finite(key, which):
+    """At each bound the instance loads, and the hand schedule, all-cloud and laot have finite,
+    non-negative costs (the hand schedule none if it serves more than R); one step beyond, the
+    field is refused."""
+    d = json.loads(HAND_INSTANCE.read_text())
+    r = RANGES[key]
+    inst = parse_instance(_set(d, _path(key), _inside(r, which)))
+    hand = load_schedule(HAND_SCHEDULE, inst)
+    in_domain = (hand.stations[0].edge_requests <= inst.stations[0].requests).all()
+    for ev in (evaluate(inst, hand), registry.run("all-cloud", inst).evaluation,
+               registry.run("laot", inst).evaluation):
+        assert all(math.isfinite(v["value"]) for v in ev.violations)
+        if ev.cost is None:
+            assert not in_domain and ev is not None and not ev.feasible
+            continue
+        assert math.isfinite(ev.cost) and ev.cost >= 0
+        assert all(math.isfinite(v) and v >= 0 for v in ev.terms.values())
+    with pytest.raises(InvalidInput) as e:
+        parse_instance(_set(d, _path(key), _outside(r, which)))
+    field = key.replace("[]", "[0]")
+    assert e.value.field == field and "must be" in e.value.message
+
+
+def test_slots_bounds():
+    """`slots` sizes the request matrix: its range is checked before anything else is read."""
+    d = json.loads(HAND_INSTANCE.read_text())
+    for v, msg in ((0, "must be >= 1, got 0"), (10**9 + 1, "must be <= 1e9, got 1000000001"),
+                   (2.5, "must be an integer, got 2.5")):
+        with pytest.raises(InvalidInput) as e:
+            parse_instance(_set(d, ["slots"], v))
+        assert (e.value.field, e.value.message) == ("slots", msg)
+    with pytest.raises(InvalidInput, match="1000000000 slots × 2 pairs × 1 stations"):
+        parse_instance(_set(d, ["slots"], 10**9))  # in range, over the size budget
+
+
+@pytest.mark.parametrize("which", ["lo", "hi"])
+@pytest.mark.parametrize("key", SCHEDULE_KEYS)
+def test_each_schedule_bound(key, which):
+    """Up to ±1e100 a decision is read (and, outside its domain, not scored); beyond, refused."""
+    inst = load_instance(HAND_INSTANCE)
+    d = json.loads(HAND_SCHEDULE.read_text())
+    r = RANGES[key]
+    ev = evaluate(inst, parse_schedule(_set(d, _path(key), _inside(r, which)), inst))
+    assert not ev.feasible and ev.cost is None and set(ev.terms.values()) == {None}
+    assert all(math.isfinite(v["value"]) for v in ev.violations)
+    with pytest.raises(InvalidInput) as e:
+        parse_schedule(_set(d, _path(key), _outside(r, which)), inst)
+    assert e.value.field == key.replace("[]", "[0]")
+
+
+def _extreme_instance(T: int = 3, P: int = 2) -> dict:
+    """Every field at the end of its range that makes costs largest."""
+    hi = {k: r.hi for k, r in RANGES.items()}
+    lo = {k: r.lo for k, r in RANGES.items()}
+    return {
+        "format": "optcache/instance@1", "slots": T, "switching_cost": hi["switching_cost"],
+        "kappa_offset": lo["kappa_offset"],
+        "models": [{"name": "m", "memory_gb": lo["models[].memory_gb"],
+                    "flops_per_token": hi["models[].flops_per_token"],
+                    "context_tokens": int(hi["models[].context_tokens"])}],
+        "services": [{"name": f"s{i}", "input_mb": hi["services[].input_mb"],
+                      "thought_tokens": int(hi["services[].thought_tokens"])} for i in range(P)],
+        "pairs": [{"service": i, "model": 0, "zero_shot_accuracy": 0.0,
+                   "cot_beta": math.nextafter(1.0, 0.0), "vanishing": 0.0,
+                   "cloud_cost": hi["pairs[].cloud_cost"]} for i in range(P)],
+        "stations": [{"name": "n", "gpu_memory_gb": hi["stations[].gpu_memory_gb"],
+                      "compute_budget_flops": hi["stations[].compute_budget_flops"],
+                      "compute_flops_per_s": lo["stations[].compute_flops_per_s"],
+                      "backhaul_mb_per_s": lo["stations[].backhaul_mb_per_s"],
+                      "access_cost": [hi["stations[].access_cost[]"]] * P,
+                      "requests": [[int(hi["stations[].requests[][]"])] * P] * T}],
+    }
+
+
+def test_the_worst_case_instance_has_finite_costs():
+    """All fields at their cost-maximising bounds: every method's and schedule's cost is finite."""
+    inst = parse_instance(_extreme_instance())
+    T, P = inst.slots, inst.n_pairs
+    R = np.asarray(inst.stations[0].requests, float)
+    for a, x in ((np.zeros((T, P)), np.zeros((T, P))), (np.ones((T, P)), R)):
+        ev = evaluate(inst, Schedule.from_arrays([(a, x)]))
+        assert ev.cost is not None and math.isfinite(ev.cost) and ev.cost > 0
+        assert all(math.isfinite(ev.terms[k]) and ev.terms[k] >= 0 for k in TERMS)
+        assert ev.cost < 1e60
+    # serving everything at the edge costs at least k e / f per request: 1e39 each
+    assert ev.terms["computing"] >= 1e39 * 1e15 * P * (1 - 1e-12)
+    for method in ("all-cloud", "static", "laot"):
+        res = registry.run(method, inst)
+        assert res.cost is not None and math.isfinite(res.cost) and res.cost > 0
+
+
+def test_the_evaluator_refuses_data_outside_the_ranges():
+    """StationData built around the checks (here backhaul 1e-320) is refused, not scored as ∞."""
+    from dataclasses import replace
+
+    from optcache.evaluator import evaluate_station
+
+    d = load_instance(HAND_INSTANCE).station_data(0)
+    z = np.zeros((d.T, d.P))
+    assert math.isfinite(evaluate_station(d, z, z).cost)
+    with pytest.raises(InvalidInput, match=r"stations\[0\]: cost terms are not finite"):
+        evaluate_station(replace(d, rC=1e-320), z, z)
+    with pytest.raises(InvalidInput, match="not finite and non-negative"):
+        evaluate_station(replace(d, l0=-d.l0), z, z)  # a negative cloud price
+
+
+# --------------------------------------------------------------------------- limits
+def test_limits_can_be_raised_or_lowered_from_the_api(tmp_path):
+    d = json.loads(HAND_INSTANCE.read_text())  # 2 slots × 2 pairs × 1 station = 4 cells
+    assert parse_instance(d, Limits(max_cells=4)).slots == 2
+    with pytest.raises(InvalidInput, match=r"2 slots × 2 pairs × 1 stations = 4 request cells, "
+                                           r"over the budget of 3"):
+        parse_instance(d, Limits(max_cells=3))
+    size = HAND_INSTANCE.stat().st_size
+    with pytest.raises(InvalidInput, match=f"instance file has {size} bytes, over the limit of 100"):
+        load_instance(HAND_INSTANCE, Limits(max_file_bytes=100))
+    with pytest.raises(InvalidInput, match="nested deeper than 4 levels"):
+        read_json(HAND_INSTANCE, "instance", Limits(max_depth=4))  # {stations: [{requests: [[3]]}]}
+    assert read_json(HAND_INSTANCE, "instance", Limits(max_depth=5))["slots"] == 2
+    line = next(i for i, ln in enumerate(HAND_INSTANCE.read_text().splitlines(), 1) if "10.0" in ln)
+    with pytest.raises(InvalidInput, match=f"a number at line {line} has more than 1 digits"):
+        read_json(HAND_INSTANCE, "instance", Limits(max_digits=1))
+    with pytest.raises(InvalidInput, match="nested deeper than 4 levels"):
+        load_schedule(HAND_SCHEDULE, limits=Limits(max_depth=4))  # {[{[[0, 1]]}]}: 5 levels
+    assert load_schedule(HAND_SCHEDULE, limits=Limits(max_depth=5)).stations[0].cached.shape == (2, 2)
+    with pytest.raises(InvalidInput, match="limits.max_cells"):
+        Limits(max_cells=0)
+    # a 12-digit integer is refused by its range, not by the digit limit: the field is named
+    p = tmp_path / "i.json"
+    p.write_text(json.dumps(_set(d, ["slots"], 10**12)))
+    with pytest.raises(InvalidInput) as e:
+        load_instance(p)
+    assert e.value.field == "slots"
+
+
+def test_generate_refuses_an_instance_over_the_budget_before_drawing():
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidInput, match=r"10000000 slots × 10 services × 5 stations"):
+        generate(ScenarioConfig(slots=10**7))
+    assert time.perf_counter() - t0 < 1.0  # refused, not drawn
+    small = ScenarioConfig(slots=4, services=2, stations=1)
+    with pytest.raises(InvalidInput, match="over the budget of 7"):
+        generate(small, limits=Limits(max_cells=7))
+    assert generate(small, limits=Limits(max_cells=8)).slots == 4
+
+
+# --------------------------------------------------------------------------- exact methods
+def test_a_highs_failure_is_an_error_result_with_one_line(monkeypatch, capsys):
+    """A HiGHS status such as Empty becomes status 'error' and a one-line message, not a
+    traceback, through the API and the CLI alike."""
+    from optcache.solvers.highs import MatrixSolver
+
+    def fail(self, **kw):
+        raise InfeasibleModel("HiGHS stopped with Empty")
+
+    monkeypatch.setattr(MatrixSolver, "solve", fail)
+    inst = load_instance(HAND_INSTANCE)
+    res = registry.run("milp", inst, time_limit=10)
+    assert (res.status, res.termination, res.cost, res.schedule) == ("error", "error", None, None)
+    assert res.message == "HiGHS stopped with Empty (problem (28), outer-approximation round 1)"
+    assert main(["solve", str(HAND_INSTANCE), "--method", "milp", "--time-limit", "10"]) == 0
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
+    assert out["status"] == "error" and out["message"] == res.message and cap.err == ""
+
+
+def test_highs_refusing_a_model_is_an_error_result():
+    """In range for the evaluator but not for HiGHS (costs ≥ 1e20 are 'infinite' to it)."""
+    d = json.loads(HAND_INSTANCE.read_text())
+    inst = parse_instance(_set(d, ["models", 0, "flops_per_token"], 1e24))
+    res = registry.run("milp", inst, time_limit=10)
+    assert res.status == "error" and "HiGHS" in res.message
+    assert registry.run("laot", inst).status == "ok"  # the evaluator scores it
+
+
+def test_a_model_too_large_is_refused_before_it_is_built():
+    d = json.loads(HAND_INSTANCE.read_text())
+    inst = parse_instance(_set(d, ["stations", 0, "requests"], [[10**6, 10**6], [10**6, 10**6]]))
+    t0 = time.perf_counter()
+    res = registry.run("milp", inst, time_limit=5)
+    assert time.perf_counter() - t0 < 2.0
+    assert res.status == "error" and res.message.startswith(
+        "problem (28) is too large for an exact solve: about 1.2e+07 columns (limit 1000000")
+
+
+def test_the_time_limit_covers_building_the_model():
+    """A station whose model takes seconds to build stops at the limit with its incumbent."""
+    from optcache.solvers.exact import solve_station, trivial_bound
+
+    inst = generate(slots=60, services=10, users=80, stations=1, seed=3)
+    d = inst.station_data(0)
+    s = solve_station(d, time_limit=0.3)
+    assert s.termination == "time_limit" and s.rounds == 0
+    assert s.seconds < 0.3 + 0.2
+    assert s.cost == pytest.approx(evaluate(inst, Schedule.all_cloud(inst)).cost, rel=1e-12)
+    assert s.bound == pytest.approx(trivial_bound(d), rel=1e-12) and s.bound <= s.cost
+    res = registry.run("milp", inst, time_limit=0.5)
+    assert res.status == "ok" and res.termination == "time_limit" and res.seconds < 0.5 + 0.5
+    assert res.bound <= res.cost

@@ -1,33 +1,35 @@
-"""Lagrangian decomposition (solvers/lagrange.py): exact pair DPs, valid bounds, certified optima."""
+"""Lagrangian decomposition and branch, price and cut (solvers/lagrange/): exact pair DPs, exact
+slot oracle, valid cuts and bounds, certified optima against brute force and the MILP."""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 import numpy as np
 import pytest
+
+from optcache.dynamics import State, final_state
+from optcache.evaluator import evaluate_station, pair_costs
+from optcache.scenario import generate
 from optcache.solvers import registry
 from optcache.solvers.exact import solve_station
 from optcache.solvers.lagrange import (
     Decomposition,
+    PairBounds,
     PairGraph,
-    knapsack,
+    TargetSeparator,
     lagrange_station,
-    pair_costs,
+    slot_max,
 )
-
-from optcache.dynamics import State
-from optcache.evaluator import evaluate_station
-from optcache.scenario import generate
+from optcache.solvers.lagrange.master import Master
+from optcache.solvers.lagrange.primal import future_cost
+from optcache.solvers.lagrange.search import Search
 from tests.bruteforce import brute_force, random_tiny
 
 
 def one_pair(d, p):
     """Station data restricted to pair p (memory and budget stay: a lone pair still meets them)."""
-    sl = [p]
-    return replace(d, P=1, s=d.s[sl], e=d.e[sl], w=d.w[sl], k=d.k[sl], d=d.d[sl], delta=d.delta[sl],
-                   alpha=d.alpha[sl], beta=d.beta[sl], l0=d.l0[sl], access=d.access[sl], R=d.R[:, sl])
+    return d.pairs([p])
 
 
 def random_state(rng, d):
@@ -38,6 +40,13 @@ def random_state(rng, d):
     K = cached * np.floor(rng.uniform(0, 1, d.P) * d.w / np.maximum(d.k, 1)) * d.k
     kappa = cached * np.maximum(K - rng.uniform(0, 3 * d.delta + 1), 0.0)
     return State(cached, K, kappa)
+
+
+def schedules(d1, T):
+    """Every (a, x) schedule of a one-pair station, as (A, X) columns."""
+    opts = [(0, 0)] + [(1, j) for j in range(int(d1.R.max()) + 1)]
+    for sched in itertools.product(opts, repeat=T):
+        yield (np.array([[s[0]] for s in sched], float), np.array([[s[1]] for s in sched], float))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -59,43 +68,94 @@ def test_pair_dp_matches_brute_force_and_evaluator(seed):
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_priced_dp_matches_enumeration(seed):
-    """With prices on x and a, the DP is the minimum of cost + prices over every schedule."""
+def test_priced_dp_and_probes_match_enumeration(seed):
+    """With prices on x and a and random bounds on a, x and K, the DP is the minimum of cost +
+    prices over every schedule keeping the bounds, and `through` is that minimum restricted to
+    each slot's decision (a = 0, or a = 1 serving j)."""
     rng = np.random.default_rng(8000 + seed)
     d = one_pair(random_tiny(rng).station_data(0), 0)
     T = d.T
     px, pa = rng.uniform(-0.05, 0.1, T), rng.uniform(0, 0.1, T)
     g = PairGraph.build(d, 0)
-    v, a, x = g.solve(px, pa)
+    b = PairBounds.free(T)
+    t = int(rng.integers(T))
+    kind = seed % 3
+    if kind == 0:
+        b.x_hi[t] = int(rng.integers(0, 2))
+    elif kind == 1:
+        b.a_lo[t] = 1
+    else:
+        b.K_hi[t] = float(d.k[0]) * 0.5  # at most zero requests' context at slot t
+    v, a, x = g.solve(px, pa, b)
     best = np.inf
-    opts = [(0, 0)] + [(1, j) for j in range(int(d.R.max()) + 1)]
-    for sched in itertools.product(opts, repeat=T):
-        A = np.array([[s[0]] for s in sched], float)
-        X = np.array([[s[1]] for s in sched], float)
+    table = np.full((T, g.x_max + 2), np.inf)
+    for A, X in schedules(d, T):
         ev = evaluate_station(d, A, X)
-        if not ev.violations:
-            best = min(best, ev.cost * T + px @ X[:, 0] + pa @ A[:, 0])
+        if ev.violations or not b.allows(A[:, 0][None], X[:, 0][None], ev.K[:, 0][None])[0]:
+            continue
+        val = ev.cost * T + px @ X[:, 0] + pa @ A[:, 0]
+        best = min(best, val)
+        for s in range(T):
+            col = int(X[s, 0]) if A[s, 0] else g.x_max + 1
+            table[s, col] = min(table[s, col], val)
     assert v == pytest.approx(best, rel=1e-9, abs=1e-12)
-    ev = evaluate_station(d, a[:, None], x[:, None])
-    assert v == pytest.approx(ev.cost * T + px @ x + pa @ a, rel=1e-9, abs=1e-12)
+    if np.isfinite(v):
+        ev = evaluate_station(d, a[:, None], x[:, None])
+        assert v == pytest.approx(ev.cost * T + px @ x + pa @ a, rel=1e-9, abs=1e-12)
+    _, probe = g.through(px, pa, b)
+    fin = np.isfinite(table)
+    assert np.array_equal(np.isfinite(probe), fin)
+    assert probe[fin] == pytest.approx(table[fin], rel=1e-9, abs=1e-12)
 
 
-def test_knapsack_matches_enumeration():
+def test_slot_oracle_matches_enumeration():
+    """slot_max is the exact maximum over the slot's points (memory, budget, y ≤ xcap·z)."""
     rng = np.random.default_rng(5)
-    for _ in range(30):
-        n = int(rng.integers(1, 5))
-        v, w = rng.normal(size=n), rng.uniform(0.5, 3, n)
-        lo = rng.integers(0, 2, n)
-        hi = lo + rng.integers(0, 3, n)
-        cap = float(rng.uniform(0, 8))
-        best, by = knapsack(v, w, lo, hi, cap)
-        brute = -np.inf
-        for y in itertools.product(*[range(lo[i], hi[i] + 1) for i in range(n)]):
-            if np.dot(w, y) <= cap:
-                brute = max(brute, float(np.dot(v, y)))
-        assert best == pytest.approx(brute, abs=1e-12) if np.isfinite(brute) else best == -np.inf
-        if np.isfinite(best):
-            assert np.dot(w, by) <= cap and np.all((by >= lo) & (by <= hi))
+    for _ in range(300):
+        P = int(rng.integers(1, 6))
+        mu, nu = rng.normal(0, 1, P), rng.normal(0, 1, P)
+        s, fl = rng.choice([130.0, 350.0], P), rng.uniform(1, 3, P)
+        xcap = rng.integers(0, 4, P)
+        G, E = float(rng.uniform(0, 1000)), float(rng.uniform(0, 8))
+        v, z, y = slot_max(mu, nu, s, fl, xcap, G, E)
+        best = 0.0
+        for zz in itertools.product([0, 1], repeat=P):
+            for yy in itertools.product(*[range(c + 1) for c in xcap]):
+                zz_, yy_ = np.array(zz), np.array(yy)
+                if np.all(yy_ <= xcap * zz_) and zz_ @ s <= G and yy_ @ fl <= E:
+                    best = max(best, float(mu @ zz_ + nu @ yy_))
+        assert v == pytest.approx(best, abs=1e-9)
+        assert mu @ z + nu @ y == pytest.approx(v, abs=1e-9)
+        assert z @ s <= G and y @ fl <= E + 1e-12 and np.all(y <= xcap * z)
+
+
+def test_target_cuts_are_valid_and_cut_off_the_point():
+    """A target cut holds at every point of the slot polytope and is violated by the point it
+    separates; a point inside the hull gets no cut."""
+    rng = np.random.default_rng(6)
+    found = 0
+    for _ in range(60):
+        P = int(rng.integers(2, 5))
+        s, fl = rng.choice([130.0, 350.0], P), rng.uniform(1, 3, P)
+        xcap = rng.integers(0, 3, P)
+        G, E = float(rng.uniform(200, 900)), float(rng.uniform(1, 6))
+        pts = [(np.array(zz), np.array(yy)) for zz in itertools.product([0, 1], repeat=P)
+               for yy in itertools.product(*[range(c + 1) for c in xcap])
+               if np.all(np.array(yy) <= xcap * np.array(zz)) and np.array(zz) @ s <= G
+               and np.array(yy) @ fl <= E]
+        sep = TargetSeparator(s, fl, xcap, G, E)
+        a_bar, x_bar = rng.uniform(0, 1, P), rng.uniform(0, 1, P) * xcap
+        cut = sep.cut(a_bar, x_bar)
+        if cut is not None:
+            alpha, beta, gamma, _ = cut
+            found += 1
+            assert max(alpha @ z + beta @ y for z, y in pts) <= gamma + 1e-9
+            assert alpha @ a_bar + beta @ x_bar > gamma
+        lam = rng.dirichlet(np.ones(len(pts)))  # a point of the hull: never cut
+        inside = sep.cut(sum(w * z for w, (z, _) in zip(lam, pts, strict=True)),
+                         sum(w * y for w, (_, y) in zip(lam, pts, strict=True)))
+        assert inside is None
+    assert found >= 10
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -126,10 +186,19 @@ def test_bound_and_optimum_on_tiny_instances(seed):
     rng = np.random.default_rng(1000 + seed)  # the family of test_exactness
     d = random_tiny(rng).station_data(0)
     opt, _, _ = brute_force(d)
-    dec = Decomposition(d)
-    for _ in range(3):  # any multipliers give a lower bound
-        y = np.concatenate([rng.normal(0, 0.05, dec.nL), rng.uniform(0, 0.05, dec.nM)])
-        L, _, _ = dec.lagrangian(y)
+    search = Search(d, None, np.inf, 1e-9)
+    master = search.master
+    for t in range(d.T):  # cuts of every slot, so that their multipliers are tested too
+        for _ in range(2):
+            sep = TargetSeparator(d.s, d.flops_per_request, search.dec.xcap[t], search.dec.G_cap,
+                                  search.dec.E_cap)
+            c = sep.cut(rng.uniform(0, 1, d.P), rng.uniform(0, 2, d.P))
+            if c is not None:
+                from optcache.solvers.lagrange.master import Cut
+                master.add_cut(Cut(t, c[0], c[1], c[2]))
+    for _ in range(3):  # any multipliers u ≥ 0 give a lower bound
+        u = rng.uniform(0, 0.05, master.n_rows)
+        L, _ = search.lagrangian(u)
         assert L <= opt * (1 + 1e-9) + 1e-12
     s = lagrange_station(d, gap=1e-9)
     assert s.bound <= opt * (1 + 1e-9) + 1e-12
@@ -156,8 +225,7 @@ def test_no_coupling_no_gap():
     """With the budget and memory never binding, the pair DPs alone are the optimum."""
     inst = generate(slots=30, services=6, gpus=200, stations=1, seed=4)
     d = inst.station_data(0)
-    dec = Decomposition(d)
-    assert dec.dim == 0
+    assert not Decomposition(d).coupled
     s = lagrange_station(d)
     assert s.termination == "optimal" and s.gap <= 1e-6
     m = solve_station(d, gap=1e-6, time_limit=60)
@@ -187,3 +255,49 @@ def test_warm_state_optimum(seed):
     ev = evaluate_station(d, s.a, s.x, st)
     assert not ev.violations and ev.cost == pytest.approx(s.cost, rel=1e-12)
     assert s.termination == "optimal" and s.cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_future_cost_is_the_evaluators_cost_of_the_kept_plan(seed):
+    """The fix-and-optimise terminal value of a pair is the evaluator's cost of its kept plan after
+    the window, from any end state (inf where its context would overflow)."""
+    rng = np.random.default_rng(9100 + seed)
+    d = generate(slots=8, services=3, gpus=2, stations=1, seed=seed).station_data(0)
+    from optcache.solvers.policies import replace_station
+
+    A, X = replace_station(d, "laot")
+    t1 = int(rng.integers(1, d.T))
+    for p in range(d.P):
+        f = future_cost(d, A, X, t1, p)
+        states = [final_state(A[:t1], X[:t1], d.k, d.delta)]
+        states.append(State(np.ones(d.P), rng.uniform(0, 1, d.P) * d.w, rng.uniform(0, 50, d.P)))
+        for st in states:
+            got = f(st.cached[[p]] > 0.5, st.K[[p]], st.kappa[[p]])[0]
+            rest = d.window(t1, d.T).pairs([p])
+            one = State(st.cached[[p]], st.K[[p]], st.kappa[[p]])
+            ev = evaluate_station(rest, A[t1:, [p]], X[t1:, [p]], one)
+            window = [v for v in ev.violations if v["constraint"] == "context_window_28c"]
+            if window:
+                assert got == np.inf
+            else:
+                assert got == pytest.approx(ev.cost * rest.T, rel=1e-12, abs=1e-15)
+
+
+def test_master_purge_keeps_the_lp_and_renumbers():
+    """Purging unused columns keeps the LP optimum and the columns' data in step with HiGHS."""
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    search = Search(d, None, np.inf, 1e-6)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    cg = search.colgen(free, np.zeros(search.master.n_rows), 1e-9)
+    master: Master = search.master
+    before = master.solve()
+    n = master.n
+    dropped = master.purge(before, keep_per_pair=1)
+    assert dropped > 0 and master.n == n - dropped
+    after = master.solve()
+    assert after.value == pytest.approx(before.value, rel=1e-9)
+    # every kept column still has its own cost in HiGHS
+    lp = master.h.getLp()
+    costs = np.asarray(lp.col_cost_)[master.hcol[:master.n]]
+    assert costs == pytest.approx(master.cost[:master.n], rel=1e-12)
+    assert np.isfinite(cg.L)

@@ -1,0 +1,79 @@
+"""Problem (28) by Lagrangian decomposition over pairs and branch, price and cut (`lagrange`).
+
+One module per concept:
+
+* `graph`: one pair's schedules as a DAG of its states, shortest paths and probes over it;
+* `slots`: the slot polytope (memory (3) and budget (5) in one slot), its exact oracle and cuts;
+* `decomposition`: the Lagrangian L(u) of the coupling rows, evaluated by the pair DPs;
+* `master`: the restricted master LP over pair schedules, whose duals are the multipliers;
+* `primal`: feasible schedules from pair DPs within residual capacity;
+* `search`: column generation, probing, branching and the bound it certifies.
+
+docs/formulation.md §6 ("Lagrangian decomposition") states the method and why its bound is valid.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from optcache.dynamics import State
+from optcache.evaluator import evaluate_station
+from optcache.instance import Instance, StationData
+from optcache.results import MethodResult
+from optcache.solvers.exact import StationSolve, solve_by_station
+from optcache.solvers.highs import highs_version
+from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
+from optcache.solvers.lagrange.graph import PairBounds, PairGraph
+from optcache.solvers.lagrange.primal import local_search
+from optcache.solvers.lagrange.search import GAP_FLOOR, Search
+from optcache.solvers.lagrange.slots import TargetSeparator, slot_max
+from optcache.solvers.registry import register
+
+__all__ = ["DEFAULT_GAP", "Decomposition", "PairBounds", "PairGraph", "TargetSeparator",
+           "coupled_slots", "lagrange", "lagrange_station", "slot_max"]
+
+DEFAULT_GAP = 1e-4
+"""Relative gap at which `lagrange_station` stops."""
+
+
+def lagrange_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
+                     gap: float = DEFAULT_GAP, warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+                     terminal=None) -> StationSolve:
+    """Problem (28) on one station by Lagrangian decomposition and branch, price and cut.
+
+    The bound is the least Lagrangian over the open and discarded parts of the search, valid
+    whatever the multipliers; the cost is the evaluator's, of the best feasible schedule found.
+    `termination` is 'optimal' when they meet within `gap`. The time limit covers everything,
+    the pair graphs' construction included. `terminal(p, cached, K, kappa) -> values`
+    (slot-sum units, vectorised over states) adds a value of each pair's final state to the
+    objective (the rolling horizon's tail); being separable by pair it keeps every bound valid,
+    and cost and bound then include it.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + (np.inf if time_limit is None else float(time_limit))
+    s = Search(data, state0, deadline, gap, terminal)
+    build = time.perf_counter() - t0
+    if warm_start is not None:
+        wa, wx = (np.asarray(v, float) for v in warm_start)
+        if not evaluate_station(data, wa, wx, s.dec.st).violations:
+            s.offer(*local_search(s.dec, wa, wx))
+    bound = s.run()
+    A, X = s.best
+    cost = s.best_cost
+    bound = float(min(bound, cost))
+    ok = cost - bound <= max(gap, GAP_FLOOR) * max(abs(cost), 1e-10)
+    st = s.stats
+    history = [{"root_bound": st.root_bound, "root_seconds": st.root_seconds, "root_primal": st.root_primal,
+                "nodes": st.nodes, "evaluations": st.evaluations, "columns": s.master.n, "cuts": st.cuts,
+                "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
+                "progress": st.progress}]
+    return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",
+                        time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
+
+
+@register("lagrange", exact=True, options=("time_limit", "gap"))
+def lagrange(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP) -> MethodResult:
+    """Problem (28) by Lagrangian decomposition over pairs (exact DPs) and branch, price and cut; certified bound."""
+    return solve_by_station(inst, "lagrange", lambda d, **kw: lagrange_station(d, gap=gap, **kw), time_limit)

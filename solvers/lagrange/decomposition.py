@@ -1,0 +1,113 @@
+"""The Lagrangian of problem (28) over its coupling rows, evaluated by the pair DPs.
+
+Only memory (3) and the budget (5) couple a station's pairs, one row each per slot, and only in
+slots where they can bind at all (Σ_p s_p > G; Σ_p R·e·k > E); elsewhere each row is implied by the
+pairs' own limits, which the DPs keep. The master LP relaxes these rows, and valid inequalities of
+the slot polytope (`slots.TargetSeparator`), with multipliers u ≥ 0. For any u ≥ 0
+
+    L(u) = Σ_p DP_p(u) / T − Σ_r u_r · rhs_r
+
+is a lower bound on (28) (weak duality): DP_p(u) is pair p's least cost with the rows' prices on
+its a[t] and x[t], in slot-sum units. docs/formulation.md §6 ("Lagrangian decomposition").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optcache.dynamics import State, final_state
+from optcache.evaluator import TOL, evaluate_station, pair_costs
+from optcache.instance import StationData
+from optcache.solvers.lagrange.graph import PairBounds, PairGraph
+
+
+def coupled_slots(d: StationData) -> tuple[np.ndarray, np.ndarray]:
+    """Slots where memory (3) and where the budget (5) can bind at all (else the row is implied)."""
+    R = d.R.astype(float)
+    memory = np.nonzero(np.full(d.T, d.s.sum() > d.G + TOL * max(1.0, d.G)))[0]
+    budget = np.nonzero(R @ d.flops_per_request > d.E + TOL * max(1.0, d.E))[0]
+    return memory, budget
+
+
+@dataclass
+class PairSolution:
+    """One pair's schedule from its DP: a and x over the slots, its own cost (slot average, terminal
+    value included, no prices) and its priced DP value (slot-sum units)."""
+
+    a: np.ndarray
+    x: np.ndarray
+    cost: float
+    priced: float
+
+
+class Decomposition:
+    """The pair graphs of one station and what the Lagrangian needs about its coupled slots."""
+
+    def __init__(self, d: StationData, st: State | None = None, terminal=None):
+        self.d = d
+        self.st = st or State.cold(d.P)
+        self.graphs = [PairGraph.build(d, p, self.st) for p in range(d.P)]
+        self.terminal = terminal
+        if terminal is not None:
+            for p, g in enumerate(self.graphs):
+                f = g.final
+                g.final_cost = np.asarray(terminal(p, g.node_cached[f], g.node_K[f], g.node_kappa[f]), float)
+        self.memory_slots, self.budget_slots = coupled_slots(d)
+        self.G_cap = d.G + TOL * max(1.0, d.G)  # the evaluator's tolerance on (3) and (5)
+        self.E_cap = d.E + TOL * max(1.0, d.E)
+        fl = d.flops_per_request
+        xcap = d.R.astype(np.int64).copy()
+        for p in range(d.P):
+            if fl[p] > 0:
+                xcap[:, p] = np.minimum(xcap[:, p], int(np.floor(self.E_cap / fl[p])))
+        self.xcap = xcap
+        """Requests each pair can serve alone in each slot (its requests and the budget)."""
+
+    @property
+    def coupled(self) -> bool:
+        return bool(len(self.memory_slots) or len(self.budget_slots))
+
+    def all_cloud_cost(self, p: int) -> float:
+        """Pair p's own cost (slot average) when never cached: the last final node is 'off'."""
+        g = self.graphs[p]
+        return float((g.const + g.final_cost[-1]) / self.d.T)
+
+    def tail(self, A: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Each pair's terminal value (slot average) at the state (A, X) ends in; 0 without one."""
+        if self.terminal is None:
+            return np.zeros(self.d.P)
+        end = final_state(A, X, self.d.k, self.d.delta, self.st)
+        return np.array([float(self.terminal(p, end.cached[[p]] > 0.5, end.K[[p]], end.kappa[[p]])[0])
+                         for p in range(self.d.P)]) / self.d.T
+
+    def pair_costs(self, A: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Each pair's share of the objective: its evaluator cost plus its terminal value."""
+        return pair_costs(self.d, A, X, self.st) + self.tail(A, X)
+
+    def objective(self, A: np.ndarray, X: np.ndarray) -> tuple[float, list]:
+        """(objective, violations): the evaluator's cost of (A, X) plus the terminal values."""
+        ev = evaluate_station(self.d, A, X, self.st)
+        return ev.cost + float(self.tail(A, X).sum()), ev.violations
+
+    def solve_pairs(self, PA: np.ndarray, PX: np.ndarray, bounds: list[PairBounds] | None = None
+                    ) -> list[PairSolution] | None:
+        """Every pair's DP at prices PA, PX (T × P, slot-average units); None if some pair has
+        no schedule within its bounds."""
+        T = self.d.T
+        out = []
+        for p, g in enumerate(self.graphs):
+            pa, px = T * PA[:, p], T * PX[:, p]
+            v, a, x = g.solve(px, pa, None if bounds is None else bounds[p])
+            if not np.isfinite(v):
+                return None
+            out.append(PairSolution(a, x, (v - px @ x - pa @ a) / T, v))
+        return out
+
+    def lagrangian(self, PA, PX, offset: float, bounds=None) -> tuple[float, list[PairSolution] | None]:
+        """L = Σ_p DP_p / T − offset (offset = u·rhs), and the pair solutions attaining it."""
+        sols = self.solve_pairs(PA, PX, bounds)
+        if sols is None:
+            return np.inf, None
+        return float(sum(s.priced for s in sols) / self.d.T - offset), sols

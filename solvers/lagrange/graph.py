@@ -1,0 +1,353 @@
+"""One pair's schedules as a layered DAG of its reachable states, and shortest paths over it.
+
+A pair's own problem (switching (21), context (18) and window (28c), AoT (19), the exact accuracy
+cost (24), transmission (22) and cloud (26)) involves no other pair: docs/formulation.md §6.
+Its states after each slot are (cached?, K, κ); equal (K, κ) are merged to 1e-9 tokens. A schedule
+of the pair is a path from the start node to a node of the last slot, and its cost is the sum of
+its arcs' costs: a shortest path is the pair's exact optimum for any per-slot prices on a and x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from optcache.dynamics import State
+from optcache.evaluator import TOL
+from optcache.instance import StationData
+
+KEY_DIGITS = 9
+"""(K, κ) of two states are merged when they agree to 1e-9 tokens (float noise of k·n − Δ·age)."""
+
+X_FREE = 1 << 30
+"""An upper bound on x that never binds."""
+
+
+@dataclass
+class PairBounds:
+    """Per-slot bounds on one pair's decisions and context: a_lo ≤ a[t] ≤ a_hi,
+    x_lo ≤ x[t] ≤ x_hi and K_lo ≤ K[t] ≤ K_hi (the context after slot t, 0 when unloaded).
+
+    Branching and fixing act through these. An uncached slot (a = 0) has x = 0 and K = 0, so it
+    needs a_lo = 0, x_lo = 0 and K_lo ≤ 0; a cached slot with x = j needs a_hi = 1 and
+    x_lo ≤ j ≤ x_hi."""
+
+    a_lo: np.ndarray
+    a_hi: np.ndarray
+    x_lo: np.ndarray
+    x_hi: np.ndarray
+    K_lo: np.ndarray | None = None
+    K_hi: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        T = len(self.a_lo)
+        if self.K_lo is None:
+            self.K_lo = np.full(T, -1.0)
+        if self.K_hi is None:
+            self.K_hi = np.full(T, np.inf)
+
+    @classmethod
+    def free(cls, T: int) -> PairBounds:
+        return cls(np.zeros(T, np.int64), np.ones(T, np.int64), np.zeros(T, np.int64),
+                   np.full(T, X_FREE, np.int64))
+
+    @classmethod
+    def fixed(cls, a: np.ndarray, x: np.ndarray) -> PairBounds:
+        """Bounds that admit exactly the schedule (a, x)."""
+        a, x = np.asarray(a, np.int64), np.asarray(x, np.int64)
+        return cls(a.copy(), a.copy(), x.copy(), x.copy())
+
+    def copy(self) -> PairBounds:
+        return PairBounds(self.a_lo.copy(), self.a_hi.copy(), self.x_lo.copy(), self.x_hi.copy(),
+                          self.K_lo.copy(), self.K_hi.copy())
+
+    def meet(self, other: PairBounds) -> PairBounds:
+        """The intersection of two sets of bounds."""
+        return PairBounds(np.maximum(self.a_lo, other.a_lo), np.minimum(self.a_hi, other.a_hi),
+                          np.maximum(self.x_lo, other.x_lo), np.minimum(self.x_hi, other.x_hi),
+                          np.maximum(self.K_lo, other.K_lo), np.minimum(self.K_hi, other.K_hi))
+
+    def allows(self, a: np.ndarray, x: np.ndarray, K: np.ndarray) -> np.ndarray:
+        """Which schedules (rows of a, x and their contexts K, shape (n, T)) keep every bound."""
+        return np.all((a >= self.a_lo) & (a <= self.a_hi) & (x >= self.x_lo) & (x <= self.x_hi)
+                      & (K >= self.K_lo) & (K <= self.K_hi), axis=-1)
+
+    def empty(self) -> bool:
+        """True when some slot admits neither an uncached nor a cached decision."""
+        off_ok = (self.a_lo == 0) & (self.x_lo <= 0) & (self.K_lo <= 0)
+        on_ok = (self.a_hi == 1) & (self.x_lo <= self.x_hi) & (self.K_lo <= self.K_hi)
+        return bool(np.any(~off_ok & ~on_ok))
+
+    def is_free(self) -> bool:
+        return bool(np.all(self.a_lo == 0) and np.all(self.a_hi == 1) and np.all(self.x_lo == 0)
+                    and np.all(self.x_hi >= X_FREE) and np.all(self.K_lo < 0)
+                    and np.all(np.isinf(self.K_hi)))
+
+
+@dataclass
+class PairGraph:
+    """The reachable states of pair p after each slot and the (a, x) arcs between them.
+
+    Node 0 is the start state. Arcs are sorted by slot; arc i leads from a node of slot t−1 (or
+    the start) to a node of slot t, serving `x[i]` requests at the edge with a[t] = `cached[i]`;
+    `base[i]` is its cost in slot-sum units (before the 1/T average of (27)) *net* of the
+    all-cloud cost: λ·load + x·(comp − offload) + x·c_p/(κ' + κ_0). The pair's all-cloud cost
+    Σ_t R·(access + offload) is `const`; `final_cost` is a cost on each node of the last slot
+    (a terminal value, 0 by default). `alive[i]` is False for arcs removed by reduced-cost fixing.
+    """
+
+    p: int
+    T: int
+    src: np.ndarray
+    dst: np.ndarray
+    x: np.ndarray
+    slot: np.ndarray
+    cached: np.ndarray
+    base: np.ndarray
+    n_nodes: int
+    final: np.ndarray
+    const: float
+    flops: float
+    mem: float
+    node_K: np.ndarray
+    node_kappa: np.ndarray
+    node_slot: np.ndarray
+    node_cached: np.ndarray
+    final_cost: np.ndarray
+    alive: np.ndarray
+    x_max: int
+
+    @classmethod
+    def build(cls, d: StationData, p: int, st: State | None = None) -> PairGraph:
+        """Every state pair p can reach from `st` (cold by default) under its own limits."""
+        st = st or State.cold(d.P)
+        T = d.T
+        R = d.R[:, p].astype(np.int64)
+        k, w, dl = float(d.k[p]), float(d.w[p]), float(d.delta[p])
+        c, k0 = float(d.acc_coef[p]), float(d.kappa0)
+        gain = float(d.comp_unit[p] - d.offload_unit[p])
+        flops = float(d.flops_per_request[p])
+        wmax = w * (1 + TOL) + TOL  # the evaluator's tolerance on (28c)
+        can_cache = d.s[p] <= d.G + TOL * max(1.0, d.G)  # memory (3) with the pair alone
+        xcap = R.copy()
+        if flops > 0:  # the budget (5) with the pair alone
+            xcap = np.minimum(xcap, int(np.floor((d.E + TOL * max(1.0, d.E)) / flops)))
+        cached0 = bool(st.cached[p] > 0.5)
+        if cached0:
+            ids, K, kap = np.array([0]), np.array([float(st.K[p])]), np.array([float(st.kappa[p])])
+            off = -1
+        else:
+            ids, K, kap = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+            off = 0
+        n_nodes = 1
+        S, D, X, C, B, SL = [], [], [], [], [], []
+        kap_nodes = [float(st.kappa[p]) if cached0 else 0.0]
+        K_nodes = [float(st.K[p]) if cached0 else 0.0]
+        slot_nodes, cached_nodes = [-1], [cached0]
+        for t in range(T):
+            n_before = len(S)
+            new_off = n_nodes  # unload arcs (and staying unloaded) lead to the slot's 'off' node
+            n_nodes += 1
+            kap_nodes.append(0.0)
+            K_nodes.append(0.0)
+            slot_nodes.append(t)
+            cached_nodes.append(False)
+            srcs_off = np.asarray(list(ids) + ([off] if off >= 0 else []), np.int64)
+            S.append(srcs_off)
+            D.append(np.full(len(srcs_off), new_off, np.int64))
+            X.append(np.zeros(len(srcs_off), np.int64))
+            C.append(np.zeros(len(srcs_off), bool))
+            B.append(np.zeros(len(srcs_off)))
+            nxt = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+            if can_cache:
+                cs, cK, ck, cx, cb = [], [], [], [], []
+                for xx in range(int(xcap[t]) + 1):
+                    if len(ids):  # stay cached and serve xx
+                        cs.append(ids)
+                        cK.append(K + k * xx)
+                        ck.append(np.maximum(kap + k * xx - dl, 0.0))
+                        cx.append(np.full(len(ids), xx))
+                        cb.append(np.zeros(len(ids)))
+                    if off >= 0:  # load in this slot (empty context) and serve xx
+                        cs.append(np.array([off]))
+                        cK.append(np.array([k * xx]))
+                        ck.append(np.array([max(k * xx - dl, 0.0)]))
+                        cx.append(np.array([xx]))
+                        cb.append(np.array([d.lam]))
+                cs, cK, ck = np.concatenate(cs), np.concatenate(cK), np.concatenate(ck)
+                cx, cb = np.concatenate(cx), np.concatenate(cb)
+                ok = cK <= wmax
+                cs, cK, ck, cx, cb = cs[ok], cK[ok], ck[ok], cx[ok], cb[ok]
+                if len(cs):
+                    keys = np.stack([np.round(cK, KEY_DIGITS), np.round(ck, KEY_DIGITS)])
+                    uniq, first, inv = np.unique(keys, axis=1, return_index=True, return_inverse=True)
+                    inv = inv.ravel()
+                    nid = n_nodes + np.arange(uniq.shape[1])
+                    n_nodes += uniq.shape[1]
+                    nK, nk = cK[first], ck[first]
+                    kap_nodes.extend(nk.tolist())
+                    K_nodes.extend(nK.tolist())
+                    slot_nodes.extend([t] * len(nK))
+                    cached_nodes.extend([True] * len(nK))
+                    S.append(cs)
+                    D.append(nid[inv])
+                    X.append(cx)
+                    C.append(np.ones(len(cs), bool))
+                    B.append(cb + cx * (gain + c / (nk[inv] + k0)))
+                    nxt = (nid, nK, nk)
+            ids, K, kap = nxt
+            SL.append(np.full(sum(len(s) for s in S[n_before:]), t, np.int64))
+            off = new_off
+        final = np.concatenate([ids, [off]]).astype(np.int64)
+        const = float((R * (d.access[p] + d.offload_unit[p])).sum())
+        xs = np.concatenate(X)
+        return cls(p, T, np.concatenate(S), np.concatenate(D), xs, np.concatenate(SL),
+                   np.concatenate(C), np.concatenate(B), n_nodes, final, const, flops,
+                   float(d.s[p]), np.asarray(K_nodes), np.asarray(kap_nodes),
+                   np.asarray(slot_nodes, np.int64), np.asarray(cached_nodes, bool),
+                   np.zeros(len(final)), np.ones(len(xs), bool), int(xs.max(initial=0)))
+
+    @property
+    def n_arcs(self) -> int:
+        return len(self.src)
+
+    def _args(self, price_x, price_a, bounds: PairBounds | None):
+        b = bounds or PairBounds.free(self.T)
+        return (self.src, self.dst, self.x, self.slot, self.cached, self.base, self.alive,
+                np.asarray(price_x, float), np.asarray(price_a, float), b.a_lo, b.a_hi, b.x_lo, b.x_hi,
+                self.node_K, b.K_lo, b.K_hi)
+
+    def solve(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None
+              ) -> tuple[float, np.ndarray, np.ndarray]:
+        """min over the pair's schedules within `bounds` of cost + Σ_t price_x[t]·x[t] + price_a[t]·a[t].
+
+        Returns (value including `const`, a, x) in slot-sum units; value = inf if no schedule
+        keeps the bounds."""
+        val, pred = _forward(*self._args(price_x, price_a, bounds), self.n_nodes)
+        best, node = np.inf, -1
+        fv = val[self.final] + self.final_cost
+        if len(fv):
+            j = int(np.argmin(fv))
+            best, node = float(fv[j]), int(self.final[j])
+        a, x = _trace(pred, node, self.src, self.slot, self.cached, self.x, self.T)
+        return best + self.const, a, x
+
+    def through(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """For each arc, the least priced cost (with `const`) of a schedule that uses it (inf if
+        none), and the per-slot minima `on[t, j]` over cached arcs serving j and `off[t]` over
+        uncached ones (columns: j = 0..x_max, then one for 'off'). One forward and one backward
+        pass: the values every probe and reduced-cost fixing read."""
+        args = self._args(price_x, price_a, bounds)
+        fwd, _ = _forward(*args, self.n_nodes)
+        bwd = _backward(*args, self.n_nodes, self.final, self.final_cost)
+        arc, table = _through(*args, fwd, bwd, self.T, self.x_max)
+        return arc + self.const, table + self.const
+
+    def cost_to_go(self) -> np.ndarray:
+        """Each node's least cost (slot-sum units, net of the all-cloud cost, `final_cost`
+        included) from it to the end of the horizon, with no prices: a backward pass."""
+        z = np.zeros(self.T)
+        return _backward(*self._args(z, z, None), self.n_nodes, self.final, self.final_cost)
+
+
+# The three passes below price arc i the same way (written out in each: numba does not inline a
+# helper with this many array arguments without a large slowdown): removed arcs and arcs that
+# break the slot's bounds (on a, x and the context K of the arc's head) cost inf; a cached arc
+# serving x costs base + px[t]·x + pa[t]; an uncached one costs base.
+@njit(cache=True)
+def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, n_nodes):
+    val = np.full(n_nodes, np.inf)
+    pred = np.full(n_nodes, -1, np.int64)
+    val[0] = 0.0
+    for i in range(len(src)):  # arcs are sorted by slot: every tail is final before its arcs
+        v = val[src[i]]
+        if v == np.inf or not alive[i]:
+            continue
+        t = slot[i]
+        if cached[i]:
+            x = xs[i]
+            k = nK[dst[i]]
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+                continue
+            v += base[i] + px[t] * x + pa[t]
+        else:
+            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+                continue
+            v += base[i]
+        j = dst[i]
+        if v < val[j]:
+            val[j] = v
+            pred[j] = i
+    return val, pred
+
+
+@njit(cache=True)
+def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, n_nodes,
+              final, fcost):
+    val = np.full(n_nodes, np.inf)
+    for j in range(len(final)):
+        val[final[j]] = fcost[j]
+    for i in range(len(src) - 1, -1, -1):
+        v = val[dst[i]]
+        if v == np.inf or not alive[i]:
+            continue
+        t = slot[i]
+        if cached[i]:
+            x = xs[i]
+            k = nK[dst[i]]
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+                continue
+            v += base[i] + px[t] * x + pa[t]
+        else:
+            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+                continue
+            v += base[i]
+        j = src[i]
+        if v < val[j]:
+            val[j] = v
+    return val
+
+
+@njit(cache=True)
+def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, fwd, bwd,
+             T, x_max):
+    arc = np.full(len(src), np.inf)
+    table = np.full((T, x_max + 2), np.inf)
+    for i in range(len(src)):
+        v = fwd[src[i]] + bwd[dst[i]]
+        if v == np.inf or not alive[i]:
+            continue
+        t = slot[i]
+        if cached[i]:
+            x = xs[i]
+            k = nK[dst[i]]
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+                continue
+            v += base[i] + px[t] * x + pa[t]
+            col = x
+        else:
+            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+                continue
+            v += base[i]
+            col = x_max + 1
+        arc[i] = v
+        if v < table[t, col]:
+            table[t, col] = v
+    return arc, table
+
+
+@njit(cache=True)
+def _trace(pred, node, src, slot, cached, xs, T):
+    a = np.zeros(T)
+    x = np.zeros(T)
+    while node > 0:
+        i = pred[node]
+        if i < 0:
+            break
+        a[slot[i]] = 1.0 if cached[i] else 0.0
+        x[slot[i]] = xs[i]
+        node = src[i]
+    return a, x

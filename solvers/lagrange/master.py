@@ -1,0 +1,270 @@
+"""The restricted master LP over pair schedules (Dantzig–Wolfe), with the slot polytope's cuts.
+
+Columns are pair schedules; rows are one convexity row per pair, memory (3) and budget (5) in the
+coupled slots (scaled to a right-hand side near 1), and target cuts of the slot polytope. Its LP
+value is the cutting-plane model of max L(u); its row duals are the next multipliers u ≥ 0. Slack
+columns of very high cost keep the LP feasible under any branching bounds: they steer the prices and
+never enter a bound (bounds are Lagrangian values, `decomposition.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optcache.dynamics import State, trajectory
+from optcache.solvers.highs import quiet_highs
+from optcache.solvers.lagrange.decomposition import Decomposition
+from optcache.solvers.lagrange.graph import PairBounds
+
+SLACK_FACTOR = 1e3
+"""A unit of slack costs this many times (all-cloud cost + λ·P): more than any schedule gains."""
+
+
+@dataclass
+class Cut:
+    """α·a[t] + β·x[t] ≤ γ over the pairs of slot t (valid for every point of the slot polytope)."""
+
+    slot: int
+    alpha: np.ndarray
+    beta: np.ndarray
+    gamma: float
+
+
+@dataclass
+class LPSolution:
+    """The master LP's value, its multipliers u ≥ 0 (memory, budget, cut rows, in that order),
+    the value λ of each pair column, and whether any slack is in use."""
+
+    value: float
+    u: np.ndarray
+    lam: np.ndarray
+    slack_used: bool
+    reduced: np.ndarray
+    """Reduced cost of each pair column (slot-average units)."""
+    generation: int = 0
+    """`Master.generation` when solved: column indices are valid while it is unchanged."""
+
+
+class Master:
+    """The restricted master LP (HiGHS, kept between solves so that every solve is warm)."""
+
+    def __init__(self, dec: Decomposition):
+        self.dec = dec
+        d = dec.d
+        self.hs, self.h = quiet_highs()
+        self.h.setOptionValue("presolve", "off")  # warm re-solves after adding columns
+        self.h.setOptionValue("simplex_strategy", 4)  # primal simplex: added columns keep the basis
+        h, inf = self.h, self.hs.kHighsInf
+        P, M, B = d.P, dec.memory_slots, dec.budget_slots
+        self.slack_cost = SLACK_FACTOR * (sum(dec.all_cloud_cost(p) for p in range(P)) + d.lam * P + 1e-6)
+        self.mem_coef = d.s / d.G if d.G > 0 else np.zeros(P)
+        self.bud_coef = d.flops_per_request / d.E if d.E > 0 else np.zeros(P)
+        self.r_mem, self.r_bud, self.r_cut = P, P + len(M), P + len(M) + len(B)
+        e = (0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        h.addRows(P, np.ones(P), np.ones(P), *e)
+        h.addRows(len(M), np.full(len(M), -inf), np.full(len(M), dec.G_cap / d.G if d.G > 0 else 0.0), *e)
+        h.addRows(len(B), np.full(len(B), -inf), np.full(len(B), dec.E_cap / d.E if d.E > 0 else 0.0), *e)
+        self.n_hcols = 0
+        for p in range(P):  # an artificial 'schedule' per pair using no capacity
+            self._slack_col(p, 1.0)
+        for r in range(len(M) + len(B)):
+            self._slack_col(P + r, -1.0)
+        self.cuts: list[Cut] = []
+        self.rhs = np.concatenate([np.full(len(M), dec.G_cap / d.G if d.G > 0 else 0.0),
+                                   np.full(len(B), dec.E_cap / d.E if d.E > 0 else 0.0)])
+        self.n = 0
+        self.hcol = np.zeros(64, np.int64)
+        self.A = np.zeros((64, d.T))
+        self.X = np.zeros((64, d.T))
+        self.K = np.zeros((64, d.T))
+        """Context K after each slot of every column (branching on K reads it)."""
+        self.pair = np.zeros(64, np.int64)
+        self.cost = np.zeros(64)
+        self._seen: set = set()
+        self.generation = 0
+        """Bumped by `purge`, which renumbers the columns."""
+
+    def _slack_col(self, row: int, coef: float) -> None:
+        self.h.addCol(self.slack_cost, 0.0, self.hs.kHighsInf, 1, np.array([row], np.int32),
+                      np.array([coef]))
+        self.n_hcols += 1
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rhs)
+
+    def context(self, p: int, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Pair p's context K after each slot of the schedule (a, x), from the start state."""
+        d, st = self.dec.d, self.dec.st
+        K, _ = trajectory(a[:, None], x[:, None], d.k[[p]], d.delta[[p]],
+                          State(st.cached[[p]], st.K[[p]], st.kappa[[p]]))
+        return K[:, 0]
+
+    def compatible(self, bounds: list[PairBounds] | None) -> np.ndarray:
+        """Which columns keep the branching bounds (all without bounds)."""
+        n = self.n
+        ok = np.ones(n, bool)
+        if bounds is not None:
+            for p, b in enumerate(bounds):
+                if b.is_free():
+                    continue
+                rows = np.nonzero(self.pair[:n] == p)[0]
+                ok[rows] = b.allows(self.A[rows], self.X[rows], self.K[rows])
+        return ok
+
+    def _entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dec = self.dec
+        M, B = dec.memory_slots, dec.budget_slots
+        idx = [np.array([p]), self.r_mem + np.nonzero(a[M])[0], self.r_bud + np.nonzero(x[B])[0]]
+        val = [np.ones(1), a[M][a[M] != 0] * self.mem_coef[p], x[B][x[B] != 0] * self.bud_coef[p]]
+        if self.cuts:
+            cv = np.array([c.alpha[p] * a[c.slot] + c.beta[p] * x[c.slot] for c in self.cuts])
+            nz = np.nonzero(cv)[0]
+            idx.append(self.r_cut + nz)
+            val.append(cv[nz])
+        return np.concatenate(idx).astype(np.int32), np.concatenate(val)
+
+    def add(self, p: int, a: np.ndarray, x: np.ndarray, cost: float) -> bool:
+        """Add pair p's schedule (a, x) of own cost `cost` (slot average); False if present."""
+        key = (p, a.tobytes(), x.tobytes())
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        idx, val = self._entries(p, a, x)
+        self.h.addCol(float(cost), 0.0, self.hs.kHighsInf, len(idx), idx, val)
+        if self.n == len(self.pair):
+            self.hcol = np.concatenate([self.hcol, np.zeros(self.n, np.int64)])
+            self.A = np.vstack([self.A, np.zeros_like(self.A)])
+            self.X = np.vstack([self.X, np.zeros_like(self.X)])
+            self.K = np.vstack([self.K, np.zeros_like(self.K)])
+            self.pair = np.concatenate([self.pair, np.zeros(self.n, np.int64)])
+            self.cost = np.concatenate([self.cost, np.zeros(self.n)])
+        n = self.n
+        self.hcol[n], self.A[n], self.X[n], self.pair[n], self.cost[n] = self.n_hcols, a, x, p, cost
+        self.K[n] = self.context(p, a, x)
+        self.n += 1
+        self.n_hcols += 1
+        return True
+
+    def add_cut(self, cut: Cut) -> None:
+        """Append a cut row over every column so far, with its own slack."""
+        n, t = self.n, cut.slot
+        coef = cut.alpha[self.pair[:n]] * self.A[:n, t] + cut.beta[self.pair[:n]] * self.X[:n, t]
+        nz = np.nonzero(coef)[0]
+        self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
+        self.cuts.append(cut)
+        self.rhs = np.concatenate([self.rhs, [cut.gamma]])
+        self._slack_col(self.r_cut + len(self.cuts) - 1, -1.0)
+
+    def prices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prices (slot average units) on a and x of every (slot, pair) for multipliers u."""
+        dec, d = self.dec, self.dec.d
+        M, B = dec.memory_slots, dec.budget_slots
+        nM, nB = len(M), len(B)
+        PA, PX = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+        PA[M] += np.outer(u[:nM], self.mem_coef)
+        PX[B] += np.outer(u[nM:nM + nB], self.bud_coef)
+        uc = u[nM + nB:]
+        for j in np.nonzero(uc > 0)[0]:
+            c = self.cuts[j]
+            PA[c.slot] += uc[j] * c.alpha
+            PX[c.slot] += uc[j] * c.beta
+        return PA, PX
+
+    def restrict(self, bounds: list[PairBounds] | None) -> None:
+        """Columns that break a branching bound get upper bound 0; the others are restored."""
+        n = self.n
+        if n:
+            ub = np.where(self.compatible(bounds), self.hs.kHighsInf, 0.0)
+            self.h.changeColsBounds(n, self.hcol[:n].astype(np.int32), np.zeros(n), ub)
+
+    def solve(self) -> LPSolution:
+        h = self.h
+        h.run()
+        sol = h.getSolution()
+        rd = np.asarray(sol.row_dual, float)
+        cv = np.asarray(sol.col_value, float)
+        u = np.maximum(-rd[self.r_mem:], 0.0)
+        lam = cv[self.hcol[:self.n]]
+        slack = float(cv.sum() - lam.sum()) > 1e-9
+        rc = np.asarray(sol.col_dual, float)[self.hcol[:self.n]]
+        return LPSolution(float(h.getInfo().objective_function_value), u, lam, slack, rc, self.generation)
+
+    def purge(self, lp: LPSolution, keep_per_pair: int, protect=()) -> int:
+        """Delete pair columns the LP does not use and that price worst (largest reduced cost),
+        keeping `keep_per_pair` per pair and every column in `protect` (indices). Renumbers the
+        columns (bumps `generation`); returns how many were deleted."""
+        n = self.n
+        if lp.generation != self.generation or len(lp.lam) != n:
+            return 0
+        keep = lp.lam > 1e-12
+        keep[list(protect)] = True
+        for p in range(self.dec.d.P):
+            cols = np.nonzero(self.pair[:n] == p)[0]
+            order = cols[np.argsort(lp.reduced[cols], kind="stable")]
+            keep[order[:keep_per_pair]] = True
+        drop = np.nonzero(~keep)[0]
+        if not len(drop):
+            return 0
+        gone = np.sort(self.hcol[drop])
+        self.h.deleteCols(len(gone), gone.astype(np.int32))
+        for j in drop:
+            self._seen.discard((int(self.pair[j]), self.A[j].tobytes(), self.X[j].tobytes()))
+        kept = np.nonzero(keep)[0]
+        m = len(kept)
+        self.hcol[:m] = self.hcol[kept] - np.searchsorted(gone, self.hcol[kept])
+        self.A[:m], self.X[:m], self.K[:m] = self.A[kept], self.X[kept], self.K[kept]
+        self.pair[:m], self.cost[:m] = self.pair[kept], self.cost[kept]
+        self.n = m
+        self.n_hcols -= len(gone)
+        self.generation += 1
+        return len(drop)
+
+    def xbar(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The master's ā[t][p], x̄[t][p]: Σ λ over each pair's columns (T × P)."""
+        d = self.dec.d
+        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+        used = np.nonzero(lam > 1e-12)[0]
+        for j in used:
+            A[:, self.pair[j]] += lam[j] * self.A[j]
+            X[:, self.pair[j]] += lam[j] * self.X[j]
+        return A, X
+
+    def support(self, lam: np.ndarray, tol: float = 1e-9) -> list[np.ndarray]:
+        """For each pair, the indices of its columns with λ > tol."""
+        used = lam > tol
+        return [np.nonzero(used & (self.pair[:len(lam)] == p))[0] for p in range(self.dec.d.P)]
+
+    def solve_ip(self, time_limit: float, bounds: list[PairBounds] | None = None):
+        """The best mix of the generated schedules: one column per pair (binary), memory and
+        budget as rows (the restricted master MIP). Returns (A, X) or None."""
+        hs, h = quiet_highs()
+        dec, d = self.dec, self.dec.d
+        cols = np.nonzero(self.compatible(bounds))[0]
+        if not len(cols):
+            return None
+        P, M, B = d.P, dec.memory_slots, dec.budget_slots
+        e = (0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        h.addRows(P, np.ones(P), np.ones(P), *e)
+        h.addRows(len(M) + len(B), np.full(len(M) + len(B), -hs.kHighsInf), self.rhs[:len(M) + len(B)], *e)
+        for j in cols:
+            p = int(self.pair[j])
+            idx, val = self._entries(p, self.A[j], self.X[j])
+            keep = idx < self.r_cut
+            h.addCol(float(self.cost[j]), 0.0, 1.0, int(keep.sum()), idx[keep], val[keep])
+        m = len(cols)
+        h.changeColsIntegrality(m, np.arange(m, dtype=np.int32), np.array([hs.HighsVarType.kInteger] * m))
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        h.setOptionValue("mip_rel_gap", 1e-6)
+        h.setOptionValue("mip_feasibility_tolerance", 1e-9)
+        h.run()
+        if h.getInfo().primal_solution_status != 2:
+            return None
+        lam = np.asarray(h.getSolution().col_value, float)
+        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+        for k in np.nonzero(lam > 0.5)[0]:
+            j = cols[k]
+            A[:, self.pair[j]], X[:, self.pair[j]] = self.A[j], self.X[j]
+        return A, X

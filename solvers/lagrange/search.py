@@ -1,0 +1,600 @@
+"""Branch, price and cut for problem (28) on one station (docs/formulation.md §6).
+
+At every node, column generation over pair schedules (`master.Master`, multipliers smoothed towards
+the best Lagrangian point, Wentges 1997) computes a Lagrangian bound; at the root, and where the
+master's cache plan is fractional, target cuts of the slot polytope (`slots.TargetSeparator`) are
+added. One forward and one backward pass over each pair graph give the Lagrangian of every
+restriction "a[t][p] = v" or "x[t][p] = j" at once (`PairGraph.through`): values whose Lagrangian
+reaches the incumbent are fixed out (at the root, arcs are removed from the graphs for good), and
+the branching decision is the one whose children raise the bound most. Nodes are explored best
+first, with plunging. The reported bound is the least Lagrangian over the open nodes and everything
+discarded; every value of it is a Lagrangian at some u ≥ 0, valid whatever u is.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optcache.dynamics import State, final_state
+from optcache.evaluator import evaluate_station
+from optcache.instance import StationData
+from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
+from optcache.solvers.lagrange.graph import PairBounds
+from optcache.solvers.lagrange.master import Cut, LPSolution, Master
+from optcache.solvers.lagrange.primal import future_cost, local_search, pair_swaps, sequential
+from optcache.solvers.lagrange.slots import TargetSeparator
+
+log = logging.getLogger(__name__)
+
+GAP_FLOOR = 1e-9
+"""Relative gap treated as zero: floating-point noise between a bound and the evaluator."""
+
+ROOT_TOL = 1e-7
+"""Relative tolerance of column generation at the root (master LP value against the best L)."""
+
+NODE_TOL = 1e-6
+"""Relative tolerance of column generation below the root."""
+
+SEPARATION_TOL = 3e-3
+"""At the root, cuts are first separated once column generation is within this relative gap;
+when that finds none, column generation goes on to ROOT_TOL and separates again."""
+
+MAX_CUTS_PER_ROUND = 200
+"""Most violated cuts added per separation round."""
+
+ROOT_SHARE = 0.5
+"""Under a time limit, the root's column generation stops at this share of it."""
+
+ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
+"""The restricted-master MIP after the root runs at most this long, and this share of a limit."""
+
+PLUNGE_DEPTH = 30
+"""After a node from the queue, follow its better child this many levels (depth first)."""
+
+HEURISTIC_EVERY = 20
+"""Run the primal heuristics at every this many branch-and-price nodes."""
+
+PURGE_AT, KEEP_PER_PAIR = 150, 40
+"""When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
+per pair (and every column in use)."""
+
+DIVE_ITER = 30
+"""Column generation iterations after each fixing of a dive."""
+
+LNS_WIDTH, LNS_STEP = 12, 8
+"""Fix-and-optimise windows: slots per window, and the slide between windows."""
+
+LNS_SHARE, LNS_SECONDS, LNS_WINDOW_SECONDS = 0.25, 15.0, 3.0
+"""Fix-and-optimise after the root gets this share of the time left (LNS_SECONDS without a limit),
+each window at most LNS_WINDOW_SECONDS."""
+
+LNS_GAP_SHARE = 0.1
+"""A window is solved to this share of the search's gap."""
+
+PROGRESS_SECONDS = 5.0
+"""Log a progress line (bound, incumbent, gap, nodes) at most this often."""
+
+
+@dataclass
+class Node:
+    """An open subproblem: its bound, the branching bounds of every pair, warm-start multipliers."""
+
+    bound: float
+    bounds: list[PairBounds]
+    u: np.ndarray
+    depth: int = 0
+    order: int = 0
+
+    def __lt__(self, other: Node) -> bool:
+        return (self.bound, self.order) < (other.bound, other.order)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A branching decision: split a[slot][pair] = 0 | 1 (kind 'a'), or
+    x[slot][pair] ≤ value | ≥ value + 1 (kind 'x')."""
+
+    kind: str
+    slot: int
+    pair: int
+    value: int
+
+
+@dataclass
+class ColGen:
+    """What column generation at a node found: the best Lagrangian L and its multipliers, the last
+    master LP, and the pair solutions at the best multipliers."""
+
+    L: float
+    u: np.ndarray
+    lp: LPSolution | None
+    sols: list[PairSolution] | None
+    converged: bool = False
+
+
+@dataclass
+class SearchStats:
+    """Counters reported in `StationSolve.history`."""
+
+    nodes: int = 0
+    evaluations: int = 0
+    cuts: int = 0
+    root_bound: float = np.nan
+    root_seconds: float = np.nan
+    root_primal: float = np.nan
+    eliminated_arcs: int = 0
+    fixed_values: int = 0
+    lns_windows: int = 0
+    lns_improvements: int = 0
+    progress: list = field(default_factory=list)
+
+
+def _pad(u: np.ndarray, n: int) -> np.ndarray:
+    return u if len(u) >= n else np.concatenate([u, np.zeros(n - len(u))])
+
+
+class Search:
+    """Column generation at the root, primal heuristics, then best-first branch and price."""
+
+    def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
+                 quiet: bool = False):
+        self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
+        self.t0 = time.perf_counter()
+        self.dec = Decomposition(d, st, terminal)
+        self.master = Master(self.dec)
+        self.stats = SearchStats()
+        self.best_cost, self.best = np.inf, None
+        self.pruned = np.inf
+        """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
+        self.separators: dict[int, TargetSeparator] = {}
+        self.last_log = 0.0
+        self.last_lp: LPSolution | None = None
+        zero = np.zeros((d.T, d.P))
+        self.offer(zero, zero)  # all-cloud: always feasible
+        for p in range(d.P):
+            self.master.add(p, np.zeros(d.T), np.zeros(d.T), self.dec.all_cloud_cost(p))
+
+    # ------------------------------------------------------------------ bookkeeping
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def offer(self, A: np.ndarray, X: np.ndarray) -> bool:
+        """Score (A, X) with the evaluator; keep it if feasible and better. Its pair schedules go
+        into the master so that the LP knows them."""
+        cost, violations = self.dec.objective(A, X)
+        if violations:
+            return False
+        if hasattr(self, "master"):
+            own = self.dec.pair_costs(A, X)
+            for p in range(self.d.P):
+                self.master.add(p, A[:, p].copy(), X[:, p].copy(), float(own[p]))
+        if cost < self.best_cost - 1e-15:
+            self.best_cost, self.best = cost, (A.copy(), X.copy())
+            return True
+        return False
+
+    def level(self) -> float:
+        """A node whose bound reaches this cannot improve the incumbent by more than the gap."""
+        return self.best_cost - max(self.gap, GAP_FLOOR) * max(abs(self.best_cost), 1e-10)
+
+    def progress(self, heap, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.quiet or (not force and now - self.last_log < PROGRESS_SECONDS):
+            return
+        self.last_log = now
+        bound = min([n.bound for n in heap] + [self.pruned, self.best_cost])
+        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)
+        row = {"seconds": now - self.t0, "nodes": self.stats.nodes, "open": len(heap),
+               "bound": bound, "incumbent": self.best_cost, "gap": gap}
+        self.stats.progress.append(row)
+        log.info("lagrange: %6.1f s  nodes %5d  open %4d  bound %.6f  incumbent %.6f  gap %.3f %%",
+                 row["seconds"], row["nodes"], row["open"], bound, self.best_cost, 100 * gap)
+
+    # ------------------------------------------------------------------ the Lagrangian
+    def lagrangian(self, u: np.ndarray, bounds=None):
+        PA, PX = self.master.prices(u)
+        self.stats.evaluations += 1
+        return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds)
+
+    def separate(self, lp: LPSolution) -> int:
+        """Add the most violated target cuts at the master's (ā, x̄); returns how many."""
+        dec = self.dec
+        Ab, Xb = self.master.xbar(lp.lam)
+        mem, bud = set(dec.memory_slots.tolist()), set(dec.budget_slots.tolist())
+        found = []
+        for t in sorted(mem | bud):
+            if self.left() <= 0:
+                break
+            if t not in self.separators:
+                xc = dec.xcap[t] if t in bud else np.zeros(self.d.P, np.int64)
+                self.separators[t] = TargetSeparator(self.d.s, self.d.flops_per_request, xc,
+                                                     dec.G_cap if t in mem else np.inf,
+                                                     dec.E_cap if t in bud else np.inf)
+            c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P))
+            if c is not None:
+                found.append((c[3], Cut(t, c[0], c[1], c[2])))
+        found.sort(key=lambda f: -f[0])
+        for _, cut in found[:MAX_CUTS_PER_ROUND]:
+            self.master.add_cut(cut)
+        self.stats.cuts += min(len(found), MAX_CUTS_PER_ROUND)
+        return min(len(found), MAX_CUTS_PER_ROUND)
+
+    def colgen(self, bounds, u0: np.ndarray, tol: float, separate: bool = False,
+               until: float | None = None, max_iter: int = 100000) -> ColGen:
+        """Maximise L over u ≥ 0 at a node. L = inf: the node's bounds admit no schedule."""
+        master = self.master
+        master.restrict(bounds)
+        center = _pad(u0, master.n_rows)
+        Lc, sols = self.lagrangian(center, bounds)
+        if sols is None:
+            return ColGen(np.inf, center, None, None, True)
+        for p, s in enumerate(sols):
+            master.add(p, s.a, s.x, s.cost)
+        if not self.dec.coupled:
+            return ColGen(Lc, center, None, sols, True)
+        sols_c, alpha, lp = sols, 0.5, None
+        sep_tol = SEPARATION_TOL if separate and self.stats.nodes == 0 else tol
+        for _ in range(max_iter):
+            if self.left() <= 0 or (until is not None and time.perf_counter() > until):
+                return ColGen(Lc, center, lp, sols_c)
+            lp = master.solve()
+            self.last_lp = lp
+            center = _pad(center, master.n_rows)
+            if not lp.slack_used and lp.value - Lc <= max(tol, sep_tol) * max(abs(lp.value), 1e-10):
+                if separate and self.separate(lp):
+                    continue
+                if sep_tol > tol:
+                    sep_tol = tol
+                    continue
+                return ColGen(Lc, center, lp, sols_c, True)
+            if Lc >= self.level():
+                return ColGen(Lc, center, lp, sols_c)
+            us = alpha * center + (1 - alpha) * lp.u
+            L, sols = self.lagrangian(us, bounds)
+            if sols is None:  # cannot happen: the bounds are those of the start point
+                return ColGen(np.inf, us, lp, None, True)
+            new = sum(master.add(p, s.a, s.x, s.cost) for p, s in enumerate(sols))
+            if L > Lc:
+                Lc, center, sols_c = L, us, sols
+            alpha = 0.5 if new else 0.0  # mispricing: a pure Kelley step next
+        return ColGen(Lc, center, lp, sols_c)
+
+    def purge(self, cg: ColGen | None = None) -> None:
+        """Shrink the master to the columns that matter (LP solves get slow with thousands of
+        dense columns); `cg`'s LP solution is refreshed since the purge renumbers columns."""
+        lp = cg.lp if cg is not None and cg.lp is not None else self.last_lp
+        if lp is None or self.master.n <= PURGE_AT * self.d.P:
+            return
+        self.master.purge(lp, KEEP_PER_PAIR)
+        if cg is not None and cg.lp is not None:
+            cg.lp = self.master.solve()
+            self.last_lp = cg.lp
+
+    # ------------------------------------------------------------------ probing and fixing
+    def probe(self, cg: ColGen, bounds: list[PairBounds], eliminate: bool = False):
+        """Lagrangian probing at cg.u: fix out every value of a[t][p] and x[t][p] whose Lagrangian
+        reaches the incumbent level; with `eliminate`, also remove such arcs from the graphs (valid
+        for the whole tree: use at the root only). Returns the tightened bounds."""
+        dec, T = self.dec, self.d.T
+        PA, PX = self.master.prices(cg.u)
+        level = self.level()
+        base = cg.L
+        out = []
+        for p, g in enumerate(dec.graphs):
+            b = bounds[p].copy()
+            arc, table = g.through(T * PX[:, p], T * PA[:, p], b)
+            own = float(np.min(table[0])) if T else 0.0  # DP_p: every schedule passes slot 0
+            delta = (table - own) / T  # each restriction's rise of L
+            vals = base + delta
+            if eliminate:
+                dead = np.isfinite(arc) & (base + (arc - own) / T >= level) & g.alive
+                if dead.any():
+                    self.pruned = min(self.pruned, float(np.min(base + (arc[dead] - own) / T)))
+                    g.alive &= ~dead
+                    self.stats.eliminated_arcs += int(dead.sum())
+            cut_vals = vals[np.isfinite(vals) & (vals >= level)]
+            if len(cut_vals):
+                self.pruned = min(self.pruned, float(cut_vals.min()))
+            ok = np.isfinite(vals) & (vals < level)
+            off_ok = ok[:, -1]
+            on_ok = ok[:, :-1]
+            any_on = on_ok.any(axis=1)
+            n_fixed = int((~off_ok & (b.a_lo == 0)).sum() + (~any_on & (b.a_hi == 1)).sum())
+            b.a_lo = np.where(~off_ok, 1, b.a_lo)
+            b.a_hi = np.where(~any_on, 0, b.a_hi)
+            lo = np.where(any_on, np.argmax(on_ok, axis=1), 0)
+            hi = np.where(any_on, on_ok.shape[1] - 1 - np.argmax(on_ok[:, ::-1], axis=1), 0)
+            lo = np.where(off_ok, 0, lo)  # x = 0 stays possible through 'off'
+            b.x_lo = np.maximum(b.x_lo, lo)
+            b.x_hi = np.minimum(b.x_hi, np.where(any_on, hi, 0))
+            self.stats.fixed_values += n_fixed
+            out.append(b)
+        return out
+
+    # ------------------------------------------------------------------ primal side
+    def heuristics(self, cg: ColGen, bounds=None, ip_time: float = 0.0, swaps: float = 0.0) -> None:
+        d = self.d
+        cands = []
+        if cg.sols is not None:
+            cands.append((np.stack([s.a for s in cg.sols], axis=1), np.stack([s.x for s in cg.sols], axis=1)))
+        PA, PX = self.master.prices(cg.u)
+        fl = d.flops_per_request
+        orders = [range(d.P), np.argsort(-fl), np.argsort(fl), np.argsort(-d.s)]
+        if cg.lp is not None:  # pairs whose master plan is most settled first
+            Ab, _ = self.master.xbar(cg.lp.lam)
+            frac = np.minimum(Ab, 1 - Ab).sum(axis=0)
+            orders.append(np.argsort(frac))
+        for order in orders:
+            s = sequential(self.dec, PA, PX, list(order), bounds)
+            if s is not None:
+                cands.append(s)
+        if self.dec.coupled and ip_time > 0 and self.left() > 0:
+            s = self.master.solve_ip(min(ip_time, max(self.left(), 0.01)), bounds)
+            if s is not None:
+                cands.append(s)
+        for A, X in cands:
+            if evaluate_station(d, A, X, self.dec.st).violations:
+                continue
+            self.offer(*local_search(self.dec, A, X))
+        if swaps and self.best is not None:
+            self.offer(*pair_swaps(self.dec, *self.best,
+                                   deadline=time.perf_counter() + min(swaps, max(self.left(), 0))))
+
+    def dive(self, cg: ColGen, bounds: list[PairBounds], max_iter: int = DIVE_ITER) -> None:
+        """Column-generation diving: fix whole pair schedules, the master's most used first,
+        re-optimise the rest, until every pair is fixed; offer what it finds. A fixing whose
+        restricted master needs slack (memory or budget cannot be met) is undone and the pair's
+        next column is tried, once."""
+        master = self.master
+        bs = [b.copy() for b in bounds]
+        fixed = np.zeros(self.d.P, bool)
+        cur = cg
+        tabu: set = set()
+        while not fixed.all() and self.left() > 0:
+            if cur.lp is None:
+                break
+            lam = cur.lp.lam
+            sup = master.support(lam)
+            choice = None
+            for p in np.nonzero(~fixed)[0]:
+                for j in sup[p]:
+                    if (p, j) in tabu:
+                        continue
+                    if choice is None or lam[j] > lam[choice[1]]:
+                        choice = (int(p), int(j))
+            if choice is None:
+                break
+            p, j = choice
+            trial = [b.copy() for b in bs]
+            a, x = master.A[j], master.X[j]
+            trial[p] = PairBounds.fixed(a, x)
+            nxt = self.colgen(trial, cur.u, NODE_TOL, max_iter=max_iter)
+            if not np.isfinite(nxt.L) or nxt.lp is None or nxt.lp.slack_used:
+                tabu.add(choice)
+                continue
+            bs, cur = trial, nxt
+            fixed[p] = True
+            for q in np.nonzero(~fixed)[0]:  # pairs the master already settles
+                sq = master.support(cur.lp.lam)[q]
+                if len(sq) == 1 and cur.lp.lam[sq[0]] > 1 - 1e-9:
+                    aq, xq = master.A[sq[0]], master.X[sq[0]]
+                    bs[q] = PairBounds.fixed(aq, xq)
+                    fixed[q] = True
+        if cur.lp is not None and not cur.lp.slack_used:
+            self.offer_support(cur.lp)
+        self.master.restrict(bounds)
+
+    # ------------------------------------------------------------------ branching
+    def branch(self, cg: ColGen) -> Decision | None:
+        """The most fractional coupled decision of the master, edge service first.
+
+        x[t][p] in a budget slot where the pair's columns in use disagree (split at ⌊x̄⌋), else
+        a[t][p] in a memory slot with a fractional ā. Serving decisions first: with the context
+        window (28c) the master mixes schedules that refresh at different slots, and what the mix
+        gains is budget in busy slots; branching on x settles that far faster than on a (measured
+        in benchmarks/RESULTS.md, "Exact method"). None when the support agrees everywhere."""
+        dec, master = self.dec, self.master
+        lam = cg.lp.lam
+        Ab, Xb = master.xbar(lam)
+        sup = master.support(lam)
+        best_x, best_a = None, None
+        for p in range(self.d.P):
+            if len(sup[p]) < 2:
+                continue
+            bud = dec.budget_slots
+            if len(bud):
+                xs = master.X[sup[p]][:, bud]
+                spread = xs.max(axis=0) - xs.min(axis=0)
+                for i in np.nonzero(spread > 0.5)[0]:
+                    t = int(bud[i])
+                    xb = Xb[t, p]
+                    f = xb - np.floor(xb + 1e-9)
+                    v = int(np.floor(xb + 1e-9)) if f > 1e-6 else int(xs[:, i].min())
+                    score = min(f, 1 - f) if f > 1e-6 else 0.0
+                    if best_x is None or score > best_x[0]:
+                        best_x = (score, Decision("x", t, p, v))
+            for t in dec.memory_slots:
+                f = Ab[t, p]
+                if 1e-6 < f < 1 - 1e-6 and (best_a is None or min(f, 1 - f) > best_a[0]):
+                    best_a = (min(f, 1 - f), Decision("a", int(t), p, 0))
+        for best in (best_x, best_a):
+            if best is not None:
+                return best[1]
+        return None
+
+    def children(self, node: Node, decision: Decision) -> list[list[PairBounds]]:
+        """The two children's bounds (those not empty): a = 0 | 1, or x ≤ v | x ≥ v + 1."""
+        out = []
+        for side in (0, 1):
+            bs = [b.copy() for b in node.bounds]
+            b, t = bs[decision.pair], decision.slot
+            if decision.kind == "a":
+                if side == 0:
+                    b.a_hi[t] = 0
+                else:
+                    b.a_lo[t] = 1
+            elif side == 0:
+                b.x_hi[t] = min(b.x_hi[t], decision.value)
+            else:
+                b.x_lo[t] = max(b.x_lo[t], decision.value + 1)
+                b.a_lo[t] = 1
+            if not b.empty():
+                out.append(bs)
+        return out
+
+    # ------------------------------------------------------------------ the search
+    def lns(self, seconds: float) -> None:
+        """Fix-and-optimise: re-solve windows of LNS_WIDTH slots of the incumbent exactly (a
+        search of their own, from the incumbent's state at the window's start, with the rest of
+        the plan kept as each pair's terminal value), sliding by LNS_STEP, within `seconds`."""
+        d = self.d
+        if self.best is None or d.T <= LNS_WIDTH:
+            return
+        stop = min(self.deadline, time.perf_counter() + seconds)
+        for t0 in range(0, d.T - LNS_STEP, LNS_STEP):
+            if time.perf_counter() >= stop:
+                break
+            t1 = min(t0 + LNS_WIDTH, d.T)
+            A, X = self.best
+            start = final_state(A[:t0], X[:t0], d.k, d.delta, self.dec.st)
+            if t1 < d.T:
+                fut = [future_cost(d, A, X, t1, p, self.dec.terminal) for p in range(d.P)]
+                terminal = lambda p, c, K, k, fut=fut: fut[p](c, K, k)  # noqa: E731
+            else:
+                terminal = self.dec.terminal
+            per = max(LNS_WINDOW_SECONDS, 0.0)
+            sub = Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
+                         self.gap * LNS_GAP_SHARE, terminal, quiet=True)
+            sub.offer(A[t0:t1], X[t0:t1])
+            before = sub.best_cost
+            sub.run()
+            self.stats.lns_windows += 1
+            if sub.best_cost < before - 1e-12 * max(1.0, abs(before)):
+                A2, X2 = A.copy(), X.copy()
+                A2[t0:t1], X2[t0:t1] = sub.best
+                if self.offer(A2, X2):
+                    self.stats.lns_improvements += 1
+
+    def root(self, warm=None) -> ColGen:
+        """Column generation and cut separation at the root, then every primal heuristic."""
+        d, st = self.d, self.stats
+        if warm is not None:
+            self.offer(*warm)
+        free = [PairBounds.free(d.T) for _ in range(d.P)]
+        total = self.deadline - self.t0
+        until = None if not np.isfinite(total) else self.t0 + ROOT_SHARE * total
+        root = self.colgen(free, np.zeros(self.master.n_rows), ROOT_TOL, separate=True, until=until)
+        st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0
+        ip = ROOT_IP_SECONDS if not np.isfinite(total) else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
+        self.heuristics(root, ip_time=ip, swaps=ip)
+        if self.dec.coupled and root.lp is not None and not self.closed(root.L):
+            self.purge(root)
+            self.dive(root, free)
+            if not self.closed(root.L):
+                left = self.left()
+                self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS))
+            self.offer(*local_search(self.dec, *self.best))
+        st.root_primal = self.best_cost
+        if not self.quiet:
+            log.info("lagrange: root bound %.6f (%.1f s, %d cuts), incumbent %.6f", root.L,
+                     st.root_seconds, st.cuts, self.best_cost)
+        return root
+
+    def closed(self, bound: float) -> bool:
+        """The incumbent is within the gap of `bound`."""
+        return self.best_cost - bound <= max(self.gap, GAP_FLOOR) * max(abs(self.best_cost), 1e-10)
+
+    def run(self, warm=None) -> float:
+        """The whole search; returns the certified bound: the least bound over the open nodes,
+        the leaves closed by an integral master and everything discarded (`pruned`)."""
+        d, st = self.d, self.stats
+        root = self.root(warm)
+        if not self.dec.coupled or self.closed(root.L):
+            return float(min(root.L, self.best_cost))
+        free = [PairBounds.free(d.T) for _ in range(d.P)]
+        fixed = self.probe(root, free, eliminate=True)
+        probed_at = self.best_cost
+        heap: list[Node] = []  # open nodes, best bound first
+        stack = [(Node(root.L, fixed, root.u), root)]  # processed, to be branched next (plunging)
+        counter = itertools.count(1)
+        leaves: list[float] = []
+        while (stack or heap) and self.left() > 0:
+            self.progress([n for n, _ in stack] + heap)
+            if stack:
+                node, cg = stack.pop()
+            else:
+                if self.best_cost < probed_at:  # a better incumbent: fix more at the root
+                    probed_at = self.best_cost
+                    fixed = self.probe(root, fixed, eliminate=True)
+                    for n in heap:
+                        n.bounds = [b.meet(f) for b, f in zip(n.bounds, fixed, strict=True)]
+                self.purge()
+                node = heapq.heappop(heap)
+                if node.bound >= self.level() or any(b.empty() for b in node.bounds):
+                    self.pruned = min(self.pruned, node.bound)  # (an emptied node's values are
+                    continue  # in `pruned` already)
+                cg = self.colgen(node.bounds, node.u, NODE_TOL)
+                st.nodes += 1
+                if not np.isfinite(cg.L):
+                    continue
+                node.bound = max(cg.L, node.bound)  # cg.L itself stays the Lagrangian at cg.u
+                if st.nodes % HEURISTIC_EVERY == 0:
+                    self.heuristics(cg, node.bounds, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
+                node.bounds = self.probe(cg, node.bounds)
+            if node.bound >= self.level():
+                self.pruned = min(self.pruned, node.bound)
+                continue
+            if self.left() <= 0:
+                heapq.heappush(heap, node)
+                break
+            decision = None if cg.lp is None or cg.lp.slack_used else self.branch(cg)
+            if decision is None:  # the master agrees on every coupled decision: a leaf
+                if cg.lp is not None and not cg.lp.slack_used:
+                    self.offer_support(cg.lp)
+                if node.bound < self.level():
+                    leaves.append(node.bound)
+                continue
+            kids = []
+            for bs in self.children(node, decision):
+                if self.left() <= 0:
+                    heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
+                    continue
+                kcg = self.colgen(bs, cg.u, NODE_TOL)
+                st.nodes += 1
+                if not np.isfinite(kcg.L):
+                    continue
+                kb = max(kcg.L, node.bound)  # a child's optimum is at least its parent's bound
+                if kb >= self.level():
+                    self.pruned = min(self.pruned, kb)
+                    continue
+                kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter)), kcg))
+                if st.nodes % HEURISTIC_EVERY == 0:
+                    self.heuristics(kcg, bs, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
+            kids.sort(key=lambda k: k[0].bound)
+            if kids and node.depth < PLUNGE_DEPTH and self.left() > 0:
+                child, kcg = kids.pop(0)
+                child.bounds = self.probe(kcg, child.bounds)
+                stack.append((child, kcg))
+            for child, _ in kids:
+                heapq.heappush(heap, child)
+        open_nodes = [n for n, _ in stack] + heap
+        self.progress(open_nodes, force=True)
+        return float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
+
+    def offer_support(self, lp: LPSolution) -> None:
+        """Each pair's cheapest column in the master's support: feasible when the support agrees on
+        every coupled decision (it does at a leaf)."""
+        d, master = self.d, self.master
+        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+        for p, cols in enumerate(master.support(lp.lam)):
+            if not len(cols):
+                return
+            j = cols[int(np.argmin(master.cost[cols]))]
+            A[:, p], X[:, p] = master.A[j], master.X[j]
+        self.offer(A, X)

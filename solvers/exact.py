@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyomo.environ as pyo
 
 from optcache.dynamics import State, step
-from optcache.errors import SolverFailed
+from optcache.errors import InvalidInput, SolverFailed
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.models.matrix28 import add_tangents, build_matrix28, estimate_columns
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
 from optcache.models.problem28 import build_problem28, schedule_from
 from optcache.models.problem29 import build_problem29
-from optcache.results import MethodResult
+from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
 from optcache.solvers.registry import register
@@ -63,12 +64,25 @@ class StationSolve:
 
     @property
     def gap(self) -> float:
-        return max(self.cost - self.bound, 0.0) / max(abs(self.cost), 1e-10)
+        """(cost − bound) / |cost|: `results.relative_gap`."""
+        return relative_gap(self.cost, self.bound)
+
+
+class StationSolver(Protocol):
+    """What every exact method of (28) on one station provides, so that the registry's `milp` and
+    `lagrange` and the rolling horizon's windows call them alike: a start state (cold by
+    default), a time limit covering everything, a gap, an optional feasible warm start, and an
+    optional terminal value of each pair's final state (`terminal(p, cached, K, kappa)`, slot-sum
+    units; a method that cannot take one refuses it)."""
+
+    def __call__(self, data: StationData, state0: State | None = None, *, time_limit: float | None = None,
+                 gap: float = ..., warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+                 terminal=None) -> StationSolve: ...
 
 
 def solve_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
                   gap: float = DEFAULT_GAP, threads: int = 1,
-                  warm_start: tuple[np.ndarray, np.ndarray] | None = None) -> StationSolve:
+                  warm_start: tuple[np.ndarray, np.ndarray] | None = None, terminal=None) -> StationSolve:
     """Solve (28) on one station by outer approximation until evaluated cost and bound meet.
 
     Each round solves the MILP (a relaxation: tangents under-estimate the convex accuracy term, so
@@ -76,7 +90,10 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     schedule's true κ. The best evaluated schedule is kept; `warm_start` seeds it (and its κ seeds
     tangents). The MILP is `models.matrix28` handed to HiGHS directly. No MIP start is passed:
     HiGHS 1.16 with presolve returns wrong optima after `setSolution` on some of these models.
+    A terminal value is not supported (the MILP has no final-state variables): `terminal` must be None.
     """
+    if terminal is not None:
+        raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     st = state0 or State.cold(data.P)
@@ -205,28 +222,20 @@ def trivial_bound(data: StationData) -> float:
     return float(((R * data.access).sum() + (R * per_request).sum()) / data.T)
 
 
-def _laot_warm_start(inst: Instance, n: int):
-    """The least-AoT schedule of station n as an incumbent (cheap, usually close)."""
-    try:
-        from optcache.solvers.policies import replace_station
-    except ImportError:
-        return None
-    try:
-        return replace_station(inst.station_data(n), "laot")
-    except Exception:
-        return None
-
-
-def solve_by_station(inst: Instance, method: str, solve_one, time_limit: float | None) -> MethodResult:
-    """Run `solve_one(data, time_limit=, warm_start=) -> StationSolve` on each station and sum.
+def solve_by_station(inst: Instance, method: str, solve_one: StationSolver,
+                     time_limit: float | None) -> MethodResult:
+    """Run `solve_one` (a `StationSolver`) on each station and sum.
 
     The time left is shared evenly by the stations still to solve; least-AoT warm-starts each."""
+    from optcache.solvers.policies import replace_station
+
     t0 = time.perf_counter()
     per, bound, nodes, term, version = [], 0.0, 0, "optimal", ""
     for n in range(inst.n_stations):
         left = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
-        s = solve_one(inst.station_data(n), time_limit=left, warm_start=_laot_warm_start(inst, n))
+        data = inst.station_data(n)
+        s = solve_one(data, time_limit=left, warm_start=replace_station(data, "laot"))
         per.append((s.a, s.x))
         bound += s.bound
         nodes += s.nodes or 0

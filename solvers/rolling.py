@@ -125,15 +125,23 @@ class RelaxedTail:
         return lambda p, cached, K, kappa: self.value(p, slot, cached, K, kappa)
 
 
+def window_solver(name: str):
+    """The `StationSolver` (solvers/exact.py) that solves each window: 'lagrange' or 'milp'."""
+    if name == "milp":
+        from optcache.solvers.exact import solve_station
+
+        return solve_station
+    from optcache.solvers.lagrange import lagrange_station
+
+    return lagrange_station
+
+
 def rolling_station(data: StationData, horizon: int, forecast: str, station: int = 0,
                     solver: str = "lagrange", tail: str = "none",
                     **solve_opts) -> tuple[np.ndarray, np.ndarray, list[dict], str | None]:
     """One station's rolling-horizon schedule (a, x), one record per window, the solver version."""
-    if solver == "milp":
-        from optcache.solvers.exact import solve_station
-    else:
-        from optcache.solvers.lagrange import lagrange_station as solve_station
-
+    solve_station = window_solver(solver)
+    if solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded
     T, P = data.R.shape
     a = np.zeros((T, P))

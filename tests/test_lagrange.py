@@ -69,7 +69,7 @@ def test_pair_dp_matches_brute_force_and_evaluator(seed):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_priced_dp_and_probes_match_enumeration(seed):
-    """With prices on x and a and random bounds on a, x and K, the DP is the minimum of cost +
+    """With prices on x and a and random bounds on a and x, the DP is the minimum of cost +
     prices over every schedule keeping the bounds, and `through` is that minimum restricted to
     each slot's decision (a = 0, or a = 1 serving j)."""
     rng = np.random.default_rng(8000 + seed)
@@ -85,13 +85,13 @@ def test_priced_dp_and_probes_match_enumeration(seed):
     elif kind == 1:
         b.a_lo[t] = 1
     else:
-        b.K_hi[t] = float(d.k[0]) * 0.5  # at most zero requests' context at slot t
+        b.x_lo[t] = 1
     v, a, x = g.solve(px, pa, b)
     best = np.inf
     table = np.full((T, g.x_max + 2), np.inf)
     for A, X in schedules(d, T):
         ev = evaluate_station(d, A, X)
-        if ev.violations or not b.allows(A[:, 0][None], X[:, 0][None], ev.K[:, 0][None])[0]:
+        if ev.violations or not b.allows(A[:, 0][None], X[:, 0][None])[0]:
             continue
         val = ev.cost * T + px @ X[:, 0] + pa @ A[:, 0]
         best = min(best, val)
@@ -195,7 +195,7 @@ def test_bound_and_optimum_on_tiny_instances(seed):
             c = sep.cut(rng.uniform(0, 1, d.P), rng.uniform(0, 2, d.P))
             if c is not None:
                 from optcache.solvers.lagrange.master import Cut
-                master.add_cut(Cut(t, c[0], c[1], c[2]))
+                master.add_cut(Cut.single(t, c[0], c[1], c[2]))
     for _ in range(3):  # any multipliers u ≥ 0 give a lower bound
         u = rng.uniform(0, 0.05, master.n_rows)
         L, _ = search.lagrangian(u)

@@ -27,26 +27,15 @@ X_FREE = 1 << 30
 
 @dataclass
 class PairBounds:
-    """Per-slot bounds on one pair's decisions and context: a_lo ≤ a[t] ≤ a_hi,
-    x_lo ≤ x[t] ≤ x_hi and K_lo ≤ K[t] ≤ K_hi (the context after slot t, 0 when unloaded).
+    """Per-slot bounds on one pair's decisions: a_lo ≤ a[t] ≤ a_hi, x_lo ≤ x[t] ≤ x_hi.
 
-    Branching and fixing act through these. An uncached slot (a = 0) has x = 0 and K = 0, so it
-    needs a_lo = 0, x_lo = 0 and K_lo ≤ 0; a cached slot with x = j needs a_hi = 1 and
-    x_lo ≤ j ≤ x_hi."""
+    Branching and fixing act through these. An uncached slot (a = 0) has x = 0, so it needs
+    a_lo = 0 and x_lo = 0; a cached slot with x = j needs a_hi = 1 and x_lo ≤ j ≤ x_hi."""
 
     a_lo: np.ndarray
     a_hi: np.ndarray
     x_lo: np.ndarray
     x_hi: np.ndarray
-    K_lo: np.ndarray | None = None
-    K_hi: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        T = len(self.a_lo)
-        if self.K_lo is None:
-            self.K_lo = np.full(T, -1.0)
-        if self.K_hi is None:
-            self.K_hi = np.full(T, np.inf)
 
     @classmethod
     def free(cls, T: int) -> PairBounds:
@@ -60,30 +49,26 @@ class PairBounds:
         return cls(a.copy(), a.copy(), x.copy(), x.copy())
 
     def copy(self) -> PairBounds:
-        return PairBounds(self.a_lo.copy(), self.a_hi.copy(), self.x_lo.copy(), self.x_hi.copy(),
-                          self.K_lo.copy(), self.K_hi.copy())
+        return PairBounds(self.a_lo.copy(), self.a_hi.copy(), self.x_lo.copy(), self.x_hi.copy())
 
     def meet(self, other: PairBounds) -> PairBounds:
         """The intersection of two sets of bounds."""
         return PairBounds(np.maximum(self.a_lo, other.a_lo), np.minimum(self.a_hi, other.a_hi),
-                          np.maximum(self.x_lo, other.x_lo), np.minimum(self.x_hi, other.x_hi),
-                          np.maximum(self.K_lo, other.K_lo), np.minimum(self.K_hi, other.K_hi))
+                          np.maximum(self.x_lo, other.x_lo), np.minimum(self.x_hi, other.x_hi))
 
-    def allows(self, a: np.ndarray, x: np.ndarray, K: np.ndarray) -> np.ndarray:
-        """Which schedules (rows of a, x and their contexts K, shape (n, T)) keep every bound."""
-        return np.all((a >= self.a_lo) & (a <= self.a_hi) & (x >= self.x_lo) & (x <= self.x_hi)
-                      & (K >= self.K_lo) & (K <= self.K_hi), axis=-1)
+    def allows(self, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Which schedules (rows of a and x, shape (n, T)) keep every bound."""
+        return np.all((a >= self.a_lo) & (a <= self.a_hi) & (x >= self.x_lo) & (x <= self.x_hi), axis=-1)
 
     def empty(self) -> bool:
         """True when some slot admits neither an uncached nor a cached decision."""
-        off_ok = (self.a_lo == 0) & (self.x_lo <= 0) & (self.K_lo <= 0)
-        on_ok = (self.a_hi == 1) & (self.x_lo <= self.x_hi) & (self.K_lo <= self.K_hi)
+        off_ok = (self.a_lo == 0) & (self.x_lo <= 0)
+        on_ok = (self.a_hi == 1) & (self.x_lo <= self.x_hi)
         return bool(np.any(~off_ok & ~on_ok))
 
     def is_free(self) -> bool:
         return bool(np.all(self.a_lo == 0) and np.all(self.a_hi == 1) and np.all(self.x_lo == 0)
-                    and np.all(self.x_hi >= X_FREE) and np.all(self.K_lo < 0)
-                    and np.all(np.isinf(self.K_hi)))
+                    and np.all(self.x_hi >= X_FREE))
 
 
 @dataclass
@@ -216,8 +201,7 @@ class PairGraph:
     def _args(self, price_x, price_a, bounds: PairBounds | None):
         b = bounds or PairBounds.free(self.T)
         return (self.src, self.dst, self.x, self.slot, self.cached, self.base, self.alive,
-                np.asarray(price_x, float), np.asarray(price_a, float), b.a_lo, b.a_hi, b.x_lo, b.x_hi,
-                self.node_K, b.K_lo, b.K_hi)
+                np.asarray(price_x, float), np.asarray(price_a, float), b.a_lo, b.a_hi, b.x_lo, b.x_hi)
 
     def solve(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None
               ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -255,10 +239,10 @@ class PairGraph:
 
 # The three passes below price arc i the same way (written out in each: numba does not inline a
 # helper with this many array arguments without a large slowdown): removed arcs and arcs that
-# break the slot's bounds (on a, x and the context K of the arc's head) cost inf; a cached arc
-# serving x costs base + px[t]·x + pa[t]; an uncached one costs base.
+# break the slot's bounds cost inf; a cached arc serving x costs base + px[t]·x + pa[t]; an
+# uncached one costs base.
 @njit(cache=True)
-def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, n_nodes):
+def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, n_nodes):
     val = np.full(n_nodes, np.inf)
     pred = np.full(n_nodes, -1, np.int64)
     val[0] = 0.0
@@ -269,12 +253,11 @@ def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
         t = slot[i]
         if cached[i]:
             x = xs[i]
-            k = nK[dst[i]]
-            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
             v += base[i] + px[t] * x + pa[t]
         else:
-            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+            if a_lo[t] == 1 or x_lo[t] > 0:
                 continue
             v += base[i]
         j = dst[i]
@@ -285,7 +268,7 @@ def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
 
 
 @njit(cache=True)
-def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, n_nodes,
+def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, n_nodes,
               final, fcost):
     val = np.full(n_nodes, np.inf)
     for j in range(len(final)):
@@ -297,12 +280,11 @@ def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo,
         t = slot[i]
         if cached[i]:
             x = xs[i]
-            k = nK[dst[i]]
-            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
             v += base[i] + px[t] * x + pa[t]
         else:
-            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+            if a_lo[t] == 1 or x_lo[t] > 0:
                 continue
             v += base[i]
         j = src[i]
@@ -312,7 +294,7 @@ def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo,
 
 
 @njit(cache=True)
-def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, nK, K_lo, K_hi, fwd, bwd,
+def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, fwd, bwd,
              T, x_max):
     arc = np.full(len(src), np.inf)
     table = np.full((T, x_max + 2), np.inf)
@@ -323,13 +305,12 @@ def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
         t = slot[i]
         if cached[i]:
             x = xs[i]
-            k = nK[dst[i]]
-            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t] or k < K_lo[t] or k > K_hi[t]:
+            if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
             v += base[i] + px[t] * x + pa[t]
             col = x
         else:
-            if a_lo[t] == 1 or x_lo[t] > 0 or K_lo[t] > 0:
+            if a_lo[t] == 1 or x_lo[t] > 0:
                 continue
             v += base[i]
             col = x_max + 1

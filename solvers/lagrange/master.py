@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optcache.dynamics import State, trajectory
 from optcache.solvers.highs import quiet_highs
 from optcache.solvers.lagrange.decomposition import Decomposition
 from optcache.solvers.lagrange.graph import PairBounds
@@ -24,12 +23,23 @@ SLACK_FACTOR = 1e3
 
 @dataclass
 class Cut:
-    """α·a[t] + β·x[t] ≤ γ over the pairs of slot t (valid for every point of the slot polytope)."""
+    """Σ_i α[i]·a[slots[i]] + β[i]·x[slots[i]] ≤ γ over the pairs (α, β of shape (len(slots), P)),
+    valid for every feasible schedule: a cut of one slot's polytope, or of a window's."""
 
-    slot: int
+    slots: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
     gamma: float
+
+    @classmethod
+    def single(cls, t: int, alpha: np.ndarray, beta: np.ndarray, gamma: float) -> Cut:
+        """A cut of slot t alone."""
+        return cls(np.array([t]), np.asarray(alpha, float)[None], np.asarray(beta, float)[None], float(gamma))
+
+    def coef(self, pair: np.ndarray, A: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The cut's coefficient of each column (pair index, a and x rows over all slots)."""
+        return (self.alpha[:, pair].T * A[:, self.slots]).sum(axis=1) + \
+            (self.beta[:, pair].T * X[:, self.slots]).sum(axis=1)
 
 
 @dataclass
@@ -78,8 +88,6 @@ class Master:
         self.hcol = np.zeros(64, np.int64)
         self.A = np.zeros((64, d.T))
         self.X = np.zeros((64, d.T))
-        self.K = np.zeros((64, d.T))
-        """Context K after each slot of every column (branching on K reads it)."""
         self.pair = np.zeros(64, np.int64)
         self.cost = np.zeros(64)
         self._seen: set = set()
@@ -95,13 +103,6 @@ class Master:
     def n_rows(self) -> int:
         return len(self.rhs)
 
-    def context(self, p: int, a: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Pair p's context K after each slot of the schedule (a, x), from the start state."""
-        d, st = self.dec.d, self.dec.st
-        K, _ = trajectory(a[:, None], x[:, None], d.k[[p]], d.delta[[p]],
-                          State(st.cached[[p]], st.K[[p]], st.kappa[[p]]))
-        return K[:, 0]
-
     def compatible(self, bounds: list[PairBounds] | None) -> np.ndarray:
         """Which columns keep the branching bounds (all without bounds)."""
         n = self.n
@@ -111,7 +112,7 @@ class Master:
                 if b.is_free():
                     continue
                 rows = np.nonzero(self.pair[:n] == p)[0]
-                ok[rows] = b.allows(self.A[rows], self.X[rows], self.K[rows])
+                ok[rows] = b.allows(self.A[rows], self.X[rows])
         return ok
 
     def _entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +121,7 @@ class Master:
         idx = [np.array([p]), self.r_mem + np.nonzero(a[M])[0], self.r_bud + np.nonzero(x[B])[0]]
         val = [np.ones(1), a[M][a[M] != 0] * self.mem_coef[p], x[B][x[B] != 0] * self.bud_coef[p]]
         if self.cuts:
-            cv = np.array([c.alpha[p] * a[c.slot] + c.beta[p] * x[c.slot] for c in self.cuts])
+            cv = np.array([c.alpha[:, p] @ a[c.slots] + c.beta[:, p] @ x[c.slots] for c in self.cuts])
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
             val.append(cv[nz])
@@ -138,20 +139,18 @@ class Master:
             self.hcol = np.concatenate([self.hcol, np.zeros(self.n, np.int64)])
             self.A = np.vstack([self.A, np.zeros_like(self.A)])
             self.X = np.vstack([self.X, np.zeros_like(self.X)])
-            self.K = np.vstack([self.K, np.zeros_like(self.K)])
             self.pair = np.concatenate([self.pair, np.zeros(self.n, np.int64)])
             self.cost = np.concatenate([self.cost, np.zeros(self.n)])
         n = self.n
         self.hcol[n], self.A[n], self.X[n], self.pair[n], self.cost[n] = self.n_hcols, a, x, p, cost
-        self.K[n] = self.context(p, a, x)
         self.n += 1
         self.n_hcols += 1
         return True
 
     def add_cut(self, cut: Cut) -> None:
         """Append a cut row over every column so far, with its own slack."""
-        n, t = self.n, cut.slot
-        coef = cut.alpha[self.pair[:n]] * self.A[:n, t] + cut.beta[self.pair[:n]] * self.X[:n, t]
+        n = self.n
+        coef = cut.coef(self.pair[:n], self.A[:n], self.X[:n])
         nz = np.nonzero(coef)[0]
         self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
         self.cuts.append(cut)
@@ -169,8 +168,8 @@ class Master:
         uc = u[nM + nB:]
         for j in np.nonzero(uc > 0)[0]:
             c = self.cuts[j]
-            PA[c.slot] += uc[j] * c.alpha
-            PX[c.slot] += uc[j] * c.beta
+            PA[c.slots] += uc[j] * c.alpha
+            PX[c.slots] += uc[j] * c.beta
         return PA, PX
 
     def restrict(self, bounds: list[PairBounds] | None) -> None:
@@ -215,7 +214,7 @@ class Master:
         kept = np.nonzero(keep)[0]
         m = len(kept)
         self.hcol[:m] = self.hcol[kept] - np.searchsorted(gone, self.hcol[kept])
-        self.A[:m], self.X[:m], self.K[:m] = self.A[kept], self.X[kept], self.K[kept]
+        self.A[:m], self.X[:m] = self.A[kept], self.X[kept]
         self.pair[:m], self.cost[:m] = self.pair[kept], self.cost[kept]
         self.n = m
         self.n_hcols -= len(gone)

@@ -1,14 +1,16 @@
 """Branch, price and cut for problem (28) on one station (docs/formulation.md §6).
 
-At every node, column generation over pair schedules (`master.Master`, multipliers smoothed towards
-the best Lagrangian point, Wentges 1997) computes a Lagrangian bound; at the root, and where the
-master's cache plan is fractional, target cuts of the slot polytope (`slots.TargetSeparator`) are
-added. One forward and one backward pass over each pair graph give the Lagrangian of every
-restriction "a[t][p] = v" or "x[t][p] = j" at once (`PairGraph.through`): values whose Lagrangian
-reaches the incumbent are fixed out (at the root, arcs are removed from the graphs for good), and
-the branching decision is the one whose children raise the bound most. Nodes are explored best
-first, with plunging. The reported bound is the least Lagrangian over the open nodes and everything
-discarded; every value of it is a Lagrangian at some u ≥ 0, valid whatever u is.
+At the root, column generation over pair schedules (`master.Master`, multipliers smoothed towards
+the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot polytope
+(`slots.TargetSeparator`) until neither improves the Lagrangian bound. Primal schedules come from
+pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
+over windows of the incumbent (`lns`). One forward and one backward pass over each pair graph
+give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
+(`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
+such arcs are removed from the graphs for good. Then branch and price on the master's most
+fractional edge service, then cache, decisions; nodes best first, with plunging. The reported bound
+is the least Lagrangian over the open nodes and everything discarded; each is a Lagrangian at some
+u ≥ 0, valid whatever u is.
 """
 
 from __future__ import annotations
@@ -60,19 +62,19 @@ PLUNGE_DEPTH = 30
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
 
-PURGE_AT, KEEP_PER_PAIR = 150, 40
+PURGE_AT, KEEP_PER_PAIR = 60, 40
 """When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
 per pair (and every column in use)."""
-
-DIVE_ITER = 30
-"""Column generation iterations after each fixing of a dive."""
 
 LNS_WIDTH, LNS_STEP = 12, 8
 """Fix-and-optimise windows: slots per window, and the slide between windows."""
 
-LNS_SHARE, LNS_SECONDS, LNS_WINDOW_SECONDS = 0.25, 15.0, 3.0
+LNS_SHARE, LNS_SECONDS, LNS_WINDOW_SECONDS = 0.5, 30.0, 3.0
 """Fix-and-optimise after the root gets this share of the time left (LNS_SECONDS without a limit),
 each window at most LNS_WINDOW_SECONDS."""
+
+LNS_PASSES = 3
+"""Sweeps over the horizon (while time is left)."""
 
 LNS_GAP_SHARE = 0.1
 """A window is solved to this share of the search's gap."""
@@ -218,7 +220,7 @@ class Search:
                                                      dec.E_cap if t in bud else np.inf)
             c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P))
             if c is not None:
-                found.append((c[3], Cut(t, c[0], c[1], c[2])))
+                found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
         found.sort(key=lambda f: -f[0])
         for _, cut in found[:MAX_CUTS_PER_ROUND]:
             self.master.add_cut(cut)
@@ -243,6 +245,8 @@ class Search:
         for _ in range(max_iter):
             if self.left() <= 0 or (until is not None and time.perf_counter() > until):
                 return ColGen(Lc, center, lp, sols_c)
+            if lp is not None and master.n > PURGE_AT * self.d.P:
+                master.purge(lp, KEEP_PER_PAIR)
             lp = master.solve()
             self.last_lp = lp
             center = _pad(center, master.n_rows)
@@ -346,50 +350,6 @@ class Search:
             self.offer(*pair_swaps(self.dec, *self.best,
                                    deadline=time.perf_counter() + min(swaps, max(self.left(), 0))))
 
-    def dive(self, cg: ColGen, bounds: list[PairBounds], max_iter: int = DIVE_ITER) -> None:
-        """Column-generation diving: fix whole pair schedules, the master's most used first,
-        re-optimise the rest, until every pair is fixed; offer what it finds. A fixing whose
-        restricted master needs slack (memory or budget cannot be met) is undone and the pair's
-        next column is tried, once."""
-        master = self.master
-        bs = [b.copy() for b in bounds]
-        fixed = np.zeros(self.d.P, bool)
-        cur = cg
-        tabu: set = set()
-        while not fixed.all() and self.left() > 0:
-            if cur.lp is None:
-                break
-            lam = cur.lp.lam
-            sup = master.support(lam)
-            choice = None
-            for p in np.nonzero(~fixed)[0]:
-                for j in sup[p]:
-                    if (p, j) in tabu:
-                        continue
-                    if choice is None or lam[j] > lam[choice[1]]:
-                        choice = (int(p), int(j))
-            if choice is None:
-                break
-            p, j = choice
-            trial = [b.copy() for b in bs]
-            a, x = master.A[j], master.X[j]
-            trial[p] = PairBounds.fixed(a, x)
-            nxt = self.colgen(trial, cur.u, NODE_TOL, max_iter=max_iter)
-            if not np.isfinite(nxt.L) or nxt.lp is None or nxt.lp.slack_used:
-                tabu.add(choice)
-                continue
-            bs, cur = trial, nxt
-            fixed[p] = True
-            for q in np.nonzero(~fixed)[0]:  # pairs the master already settles
-                sq = master.support(cur.lp.lam)[q]
-                if len(sq) == 1 and cur.lp.lam[sq[0]] > 1 - 1e-9:
-                    aq, xq = master.A[sq[0]], master.X[sq[0]]
-                    bs[q] = PairBounds.fixed(aq, xq)
-                    fixed[q] = True
-        if cur.lp is not None and not cur.lp.slack_used:
-            self.offer_support(cur.lp)
-        self.master.restrict(bounds)
-
     # ------------------------------------------------------------------ branching
     def branch(self, cg: ColGen) -> Decision | None:
         """The most fractional coupled decision of the master, edge service first.
@@ -457,7 +417,8 @@ class Search:
         if self.best is None or d.T <= LNS_WIDTH:
             return
         stop = min(self.deadline, time.perf_counter() + seconds)
-        for t0 in range(0, d.T - LNS_STEP, LNS_STEP):
+        starts = list(range(0, d.T - LNS_STEP, LNS_STEP))
+        for t0 in itertools.chain.from_iterable(itertools.repeat(starts, LNS_PASSES)):
             if time.perf_counter() >= stop:
                 break
             t1 = min(t0 + LNS_WIDTH, d.T)
@@ -495,7 +456,6 @@ class Search:
         self.heuristics(root, ip_time=ip, swaps=ip)
         if self.dec.coupled and root.lp is not None and not self.closed(root.L):
             self.purge(root)
-            self.dive(root, free)
             if not self.closed(root.L):
                 left = self.left()
                 self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS))

@@ -301,3 +301,31 @@ def test_master_purge_keeps_the_lp_and_renumbers():
     costs = np.asarray(lp.col_cost_)[master.hcol[:master.n]]
     assert costs == pytest.approx(master.cost[:master.n], rel=1e-12)
     assert np.isfinite(cg.L)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
+    """Windows re-solved from the incumbent's state with the rest of the plan as terminal value
+    give feasible schedules whose objective (evaluator + terminal values) only goes down, also
+    when the search itself carries a terminal value (the rolling horizon's tail)."""
+    from optcache.solvers.policies import replace_station
+
+    d = generate(slots=20, services=5, gpus=3, stations=1, seed=seed).station_data(0)
+    rng = np.random.default_rng(seed)
+    weights = rng.uniform(0, 0.01, d.P)
+    terminal = (lambda p, cached, K, kappa: weights[p] * np.asarray(K, float)) if seed % 2 else None
+    s = Search(d, None, np.inf, 1e-6, terminal, quiet=True)
+    A, X = replace_station(d, "laot")
+    s.offer(A, X)
+    before = s.best_cost
+    s.lns(seconds=30.0)
+    assert s.best_cost <= before + 1e-15
+    A2, X2 = s.best
+    ev = evaluate_station(d, A2, X2)
+    assert not ev.violations
+    tail = 0.0
+    if terminal is not None:
+        end = final_state(A2, X2, d.k, d.delta)
+        tail = float(sum(terminal(p, end.cached[[p]], end.K[[p]], end.kappa[[p]])[0] for p in range(d.P))) / d.T
+    assert s.best_cost == pytest.approx(ev.cost + tail, rel=1e-12)
+    assert s.stats.lns_windows > 0

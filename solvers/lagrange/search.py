@@ -185,18 +185,21 @@ class Search:
         """A node whose bound reaches this cannot improve the incumbent by more than the gap."""
         return self.best_cost - max(self.gap, GAP_FLOOR) * max(abs(self.best_cost), 1e-10)
 
-    def progress(self, heap, force: bool = False) -> None:
+    def progress(self, bound: float, n_open: int = 0, force: bool = False) -> None:
+        """Record (seconds, nodes, open nodes, bound, incumbent, gap) in `stats.progress` when
+        bound or incumbent moved, and log it at INFO at most every PROGRESS_SECONDS."""
         now = time.perf_counter()
+        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)
+        row = {"seconds": now - self.t0, "nodes": self.stats.nodes, "open": n_open,
+               "bound": float(bound), "incumbent": float(self.best_cost), "gap": gap}
+        last = self.stats.progress[-1] if self.stats.progress else None
+        if last is None or force or last["bound"] != row["bound"] or last["incumbent"] != row["incumbent"]:
+            self.stats.progress.append(row)
         if self.quiet or (not force and now - self.last_log < PROGRESS_SECONDS):
             return
         self.last_log = now
-        bound = min([n.bound for n in heap] + [self.pruned, self.best_cost])
-        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)
-        row = {"seconds": now - self.t0, "nodes": self.stats.nodes, "open": len(heap),
-               "bound": bound, "incumbent": self.best_cost, "gap": gap}
-        self.stats.progress.append(row)
         log.info("lagrange: %6.1f s  nodes %5d  open %4d  bound %.6f  incumbent %.6f  gap %.3f %%",
-                 row["seconds"], row["nodes"], row["open"], bound, self.best_cost, 100 * gap)
+                 row["seconds"], row["nodes"], n_open, bound, self.best_cost, 100 * gap)
 
     # ------------------------------------------------------------------ the Lagrangian
     def lagrangian(self, u: np.ndarray, bounds=None):
@@ -441,6 +444,7 @@ class Search:
                 A2[t0:t1], X2[t0:t1] = sub.best
                 if self.offer(A2, X2):
                     self.stats.lns_improvements += 1
+                    self.progress(getattr(self, "root_L", -np.inf), 1)
 
     def root(self, warm=None) -> ColGen:
         """Column generation and cut separation at the root, then every primal heuristic."""
@@ -452,6 +456,8 @@ class Search:
         until = None if not np.isfinite(total) else self.t0 + ROOT_SHARE * total
         root = self.colgen(free, np.zeros(self.master.n_rows), ROOT_TOL, separate=True, until=until)
         st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0
+        self.root_L = root.L
+        self.progress(root.L, 1)
         ip = ROOT_IP_SECONDS if not np.isfinite(total) else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
         self.heuristics(root, ip_time=ip, swaps=ip)
         if self.dec.coupled and root.lp is not None and not self.closed(root.L):
@@ -461,6 +467,7 @@ class Search:
                 self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS))
             self.offer(*local_search(self.dec, *self.best))
         st.root_primal = self.best_cost
+        self.progress(root.L, 1)
         if not self.quiet:
             log.info("lagrange: root bound %.6f (%.1f s, %d cuts), incumbent %.6f", root.L,
                      st.root_seconds, st.cuts, self.best_cost)
@@ -485,7 +492,8 @@ class Search:
         counter = itertools.count(1)
         leaves: list[float] = []
         while (stack or heap) and self.left() > 0:
-            self.progress([n for n, _ in stack] + heap)
+            opened = [n for n, _ in stack] + heap
+            self.progress(min([n.bound for n in opened] + [self.pruned, self.best_cost]), len(opened))
             if stack:
                 node, cg = stack.pop()
             else:
@@ -544,8 +552,9 @@ class Search:
             for child, _ in kids:
                 heapq.heappush(heap, child)
         open_nodes = [n for n, _ in stack] + heap
-        self.progress(open_nodes, force=True)
-        return float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
+        bound = float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
+        self.progress(bound, len(open_nodes), force=True)
+        return bound
 
     def offer_support(self, lp: LPSolution) -> None:
         """Each pair's cheapest column in the master's support: feasible when the support agrees on

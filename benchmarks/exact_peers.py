@@ -1,0 +1,237 @@
+"""optcache's exact methods against generic MILP solvers on the same station problems.
+
+Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/exact_peers.py \
+         [--points slots=20 slots=40 ...] [--seeds 101] [--time-limit 60]
+Needs the benchmark extra for SCIP: `.venv/bin/pip install -e '.[bench]'` (pyscipopt); without
+it the SCIP rows are skipped with a message.
+
+Per station (station 0 of `generate(stations=1, seed=seed, knob=value)`), each on one thread with
+the same time limit:
+- `lagrange`: optcache's branch, price and cut (gap 1e-4);
+- `milp`: optcache's outer approximation on the network MILP in HiGHS (gap 1e-4);
+- `highs-mps`, `scip-mps`: the network MILP of problem (28) with the first outer-approximation
+  round's tangents (at the least-AoT schedule's κ), written to MPS by HiGHS and solved by a fresh
+  HiGHS and by SCIP (pyscipopt). That MILP is a relaxation of (28) (tangents under-estimate the
+  accuracy term), so its dual bound is a valid bound on (28); every incumbent a peer reports is
+  mapped back to a schedule and re-scored by the evaluator, which gives its true cost.
+For each method the trace (seconds, bound, incumbent's true cost) is sampled at 10, 30 and 60 s
+(the best values reached by then) and the time at which incumbent and bound first met within
+1e-4 is recorded (`certified_s`, empty if never).
+
+Writes benchmarks/results/exact_peers.csv (knob, value, seed, method, bound_10, incumbent_10,
+bound_30, incumbent_30, bound_60, incumbent_60, certified_s, final_bound, final_incumbent, load1),
+exact_peers_trace.csv (the raw traces: knob, value, seed, method, seconds, bound, incumbent) and
+a figure exact_peers.png (relative gap against time, one panel per station).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optcache.dynamics import State
+from optcache.evaluator import evaluate_station
+from optcache.models.matrix28 import build_matrix28
+from optcache.scenario import generate
+from optcache.solvers.exact import solve_station
+from optcache.solvers.highs import MatrixSolver
+from optcache.solvers.lagrange import lagrange_station
+from optcache.solvers.policies import replace_station
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLES = (10, 30, 60)
+GAP = 1e-4
+POINTS = ("slots=20", "slots=40", "slots=60", "slots=100", "services=6", "services=8", "gpus=40",
+          "users=5")
+
+
+def run_lagrange(d, limit):
+    s = lagrange_station(d, time_limit=limit, gap=GAP, warm_start=replace_station(d, "laot"))
+    rows = [(r["seconds"], r["bound"], r["incumbent"]) for r in s.history[0]["progress"]]
+    return rows + [(s.seconds, s.bound, s.cost)]
+
+
+def run_milp(d, limit):
+    s = solve_station(d, time_limit=limit, gap=GAP, warm_start=replace_station(d, "laot"))
+    rows, t, best = [], 0.0, np.inf
+    for r in s.history:  # one row per outer-approximation round
+        t += r["seconds"] or 0.0
+        if r.get("evaluated") is not None:
+            best = min(best, r["evaluated"])
+        rows.append((t + s.build_seconds, r["bound"] if r["bound"] is not None else -np.inf, best))
+    return rows + [(s.seconds, s.bound, s.cost)]
+
+
+def export_mps(d, path: Path):
+    """The first outer-approximation round's MILP (network form, tangents at least-AoT's κ) as MPS;
+    returns the column indices of a and x."""
+    wa, wx = replace_station(d, "laot")
+    ev = evaluate_station(d, wa, wx)
+    tangents = {(int(t), int(p)): [float(ev.kappa[t, p])] for t, p in zip(*np.nonzero(wx), strict=False)}
+    mm = build_matrix28(d, State.cold(d.P), tangents=tangents)
+    MatrixSolver(mm, threads=1).h.writeModel(str(path))
+    return mm.a_col, mm.x_col
+
+
+def true_cost(d, values, a_col, x_col) -> float:
+    """The evaluator's cost of a peer's solution vector (inf if the schedule is infeasible)."""
+    a, x = np.round(values[a_col]), np.round(values[x_col])
+    ev = evaluate_station(d, a, x)
+    return ev.cost if not ev.violations else np.inf
+
+
+def run_highs_mps(d, mps, cols, limit):
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(mps))
+    for k, v in {"threads": 1, "time_limit": float(limit), "mip_rel_gap": GAP, "random_seed": 0}.items():
+        h.setOptionValue(k, v)
+    rows, best = [], [np.inf]
+
+    def improving(e):
+        best[0] = min(best[0], true_cost(d, np.asarray(e.data_out.mip_solution, float), *cols))
+        rows.append((e.data_out.running_time, e.data_out.mip_dual_bound, best[0]))
+
+    def interrupt(e):
+        if not rows or e.data_out.running_time - rows[-1][0] > 1.0:
+            rows.append((e.data_out.running_time, e.data_out.mip_dual_bound, best[0]))
+
+    h.cbMipImprovingSolution.subscribe(improving)
+    h.cbMipInterrupt.subscribe(interrupt)
+    t0 = time.perf_counter()
+    h.run()
+    return rows + [(time.perf_counter() - t0, h.getInfo().mip_dual_bound, best[0])]
+
+
+def run_scip_mps(d, mps, cols, limit):
+    import pyscipopt
+
+    m = pyscipopt.Model()
+    m.hideOutput()
+    m.readProblem(str(mps))
+    m.setParam("limits/time", float(limit))
+    m.setParam("limits/gap", GAP)
+    m.setParam("parallel/maxnthreads", 1)
+    m.setParam("lp/threads", 1)
+    index = {v.name: i for i, v in enumerate(m.getVars())}
+    order = sorted(index, key=lambda n: int(n[1:]) if n[1:].isdigit() else index[n])
+    rows, best = [], [np.inf]
+
+    class Events(pyscipopt.Eventhdlr):
+        def eventinit(self):
+            self.model.catchEvent(pyscipopt.SCIP_EVENTTYPE.BESTSOLFOUND, self)
+            self.model.catchEvent(pyscipopt.SCIP_EVENTTYPE.NODESOLVED, self)
+
+        def eventexec(self, event):
+            t = self.model.getSolvingTime()
+            if event.getType() == pyscipopt.SCIP_EVENTTYPE.BESTSOLFOUND:
+                sol = self.model.getBestSol()
+                vals = np.array([self.model.getSolVal(sol, v) for v in self.model.getVars()])
+                full = np.zeros(len(order))
+                for i, name in enumerate(v.name for v in self.model.getVars()):
+                    full[int(name[1:]) if name[1:].isdigit() else i] = vals[i]
+                best[0] = min(best[0], true_cost(d, full, *cols))
+            if event.getType() != pyscipopt.SCIP_EVENTTYPE.BESTSOLFOUND and rows and t - rows[-1][0] < 1.0:
+                return
+            rows.append((t, self.model.getDualbound(), best[0]))
+
+    m.includeEventhdlr(Events(), "trace", "bound and incumbent trace")
+    t0 = time.perf_counter()
+    m.optimize()
+    return rows + [(time.perf_counter() - t0, m.getDualbound(), best[0])]
+
+
+def summarise(trace, limit):
+    tr = pd.DataFrame(trace, columns=["seconds", "bound", "incumbent"]).sort_values("seconds")
+    tr["bound"] = tr["bound"].cummax()
+    tr["incumbent"] = tr["incumbent"].cummin()
+    out = {}
+    for s in SAMPLES:
+        upto = tr[tr["seconds"] <= s + 1e-9]
+        out[f"bound_{s}"] = upto["bound"].max() if len(upto) else np.nan
+        out[f"incumbent_{s}"] = upto["incumbent"].min() if len(upto) else np.nan
+    finite = np.isfinite(tr["incumbent"]) & np.isfinite(tr["bound"])
+    met = tr[finite & ((tr["incumbent"] - tr["bound"]) <= GAP * tr["incumbent"].abs())]
+    out["certified_s"] = float(met["seconds"].iloc[0]) if len(met) else np.nan
+    out["final_bound"], out["final_incumbent"] = tr["bound"].iloc[-1], tr["incumbent"].iloc[-1]
+    return out, tr
+
+
+def figure(traces: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(traces.groupby(["knob", "value", "seed"]))
+    cols = 4
+    fig, axes = plt.subplots((len(groups) + cols - 1) // cols, cols, figsize=(14, 3.2 * ((len(groups) + cols - 1) // cols)),
+                             squeeze=False)
+    for ax, ((knob, value, seed), g) in zip(axes.ravel(), groups, strict=False):
+        ref = g["incumbent"].replace(np.inf, np.nan).min()
+        for method, gm in g.groupby("method"):
+            gap = 100 * (gm["incumbent"].clip(upper=10 * ref) - gm["bound"]) / ref
+            ax.step(gm["seconds"], gap.clip(lower=1e-3), where="post", label=method)
+        ax.set_yscale("log")
+        ax.set_title(f"{knob}={value}, seed {seed}", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("gap to bound (% of best cost)")
+    for ax in axes.ravel()[len(groups):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--points", nargs="*", default=list(POINTS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[101])
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--out", type=Path, default=RESULTS / "exact_peers.csv")
+    args = ap.parse_args()
+    try:
+        import pyscipopt  # noqa: F401
+
+        have_scip = True
+    except ImportError:
+        print("pyscipopt not installed (pip install -e '.[bench]'): SCIP rows skipped")
+        have_scip = False
+    lagrange_station(generate(slots=3, services=2, stations=1, seed=0).station_data(0))  # compile
+    rows, traces = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for point in args.points:
+            knob, value = point.split("=")
+            for seed in args.seeds:
+                d = generate(stations=1, seed=seed, **{knob: int(value)}).station_data(0)
+                mps = Path(tmp) / f"{knob}{value}-{seed}.mps"
+                cols = export_mps(d, mps)
+                runs = {"lagrange": lambda d=d: run_lagrange(d, args.time_limit),
+                        "milp": lambda d=d: run_milp(d, args.time_limit),
+                        "highs-mps": lambda d=d, mps=mps, cols=cols: run_highs_mps(d, mps, cols, args.time_limit)}
+                if have_scip:
+                    runs["scip-mps"] = lambda d=d, mps=mps, cols=cols: run_scip_mps(d, mps, cols, args.time_limit)
+                for method, fn in runs.items():
+                    summary, tr = summarise(fn(), args.time_limit)
+                    key = {"knob": knob, "value": int(value), "seed": seed, "method": method}
+                    rows.append({**key, **summary, "load1": os.getloadavg()[0]})
+                    traces.append(tr.assign(**key))
+                    print(rows[-1], flush=True)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                pd.DataFrame(rows).to_csv(args.out, index=False)
+                alltr = pd.concat(traces, ignore_index=True)
+                alltr.to_csv(args.out.with_name(args.out.stem + "_trace.csv"), index=False)
+    figure(alltr, args.out.with_suffix(".png"))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,16 +11,20 @@ from optcache.scenario import ScenarioConfig, generate
 
 
 def scenario_summary(cfg: ScenarioConfig) -> pd.DataFrame:
-    """Size of the scenario (what the paper calls the default setting of section VI-A)."""
+    """Size of the scenario (what the paper calls the default setting of section VI-A), one row
+    per quantity with its unit; values are printed as written (integers stay integers)."""
     inst = generate(cfg)
     d = inst.station_data(0)
-    rows = {
-        "slots": inst.slots, "stations": inst.n_stations, "services": len(inst.services),
-        "models": len(inst.models), "pairs": inst.n_pairs,
-        "GPU memory per station (GB)": d.G, "compute budget per slot (FLOP)": d.E,
-        "requests (total)": int(sum(s.requests.sum() for s in inst.stations)),
-    }
-    return pd.DataFrame({"value": rows})
+    rows = [
+        ("slots", inst.slots, "slots"), ("stations", inst.n_stations, "stations"),
+        ("services", len(inst.services), "services"), ("models", len(inst.models), "models"),
+        ("pairs", inst.n_pairs, "(service, model) pairs"),
+        ("GPU memory per station", f"{d.G:g}", "GB"),
+        ("compute budget per slot", f"{d.E:.4g}", "FLOP"),
+        ("requests (total)", int(sum(s.requests.sum() for s in inst.stations)), "requests"),
+    ]
+    return pd.DataFrame([(v, u) for _, v, u in rows], index=[n for n, _, _ in rows],
+                        columns=["value", "unit"], dtype=object)
 
 
 DEMO_METHODS: dict[str, dict] = {
@@ -44,6 +48,7 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
     inst = generate(cfg)
     print("Scenario (paper section VI-A defaults):")
     print(scenario_summary(cfg).to_string())
+    print("costs in the paper's cost units, per slot, summed over stations")
     rows = []
     for m, opts in methods.items():
         t0 = time.perf_counter()
@@ -67,19 +72,23 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
 
 
 def _market(out: Path) -> None:
-    """Train the default DQMSB policy and score every mechanism on held-out rounds."""
-    from optcache.market.dqn import Args, train
+    """Score every mechanism on held-out rounds with the default DQMSB policy (trained once and
+    cached in the user's cache folder, `optcache.cache.cache_dir()`)."""
+    from optcache.market.dqn import cached_policy, load_checkpoint
     from optcache.market.experiment import evaluate, tidy
     from optcache.market.valuations import market_dataset
 
-    print("\nMarket: training DQMSB (default Args) ...", flush=True)
-    res = train(Args(), progress=True)
-    data = market_dataset(res.policy.args.market, res.policy.args.eval_seeds())
-    result = evaluate(data.subset(data.scored), {"dqmsb": res.policy})
+    print("\nMarket: the default DQMSB policy (trained once, then cached) ...", flush=True)
+    policy, path, trained = cached_policy(progress=True)
+    print(f"  {'trained and cached' if trained else 'from the cache'}: {path}")
+    data = market_dataset(policy.args.market, policy.args.eval_seeds())
+    result = evaluate(data.subset(data.scored), {"dqmsb": policy})
     table = tidy(result)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     table.to_csv(out / "market.csv", index=False)
-    res.curve.to_csv(out / "market_training_curve.csv", index=False)
+    curve = load_checkpoint(path)[1].get("curve")
+    if curve:
+        pd.DataFrame(curve).to_csv(out / "market_training_curve.csv", index=False)
     print(f"wrote {out / 'market.csv'}")
 
 
@@ -87,12 +96,8 @@ def _figure(table: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from optcache.figures import cost_by_method, save
 
-    terms = ["switching", "transmission", "computing", "accuracy", "cloud"]
-    ax = table[terms].plot.bar(stacked=True, figsize=(6, 4))
-    ax.set_ylabel("average cost per slot (sum over stations)")
-    ax.set_title("Cost breakdown by method, paper default scenario")
-    plt.tight_layout()
-    plt.savefig(path, dpi=120)
-    plt.close()
+    fig = cost_by_method(table.reset_index())
+    fig.axes[0].set_title("Cost breakdown by method, paper default scenario", fontsize=10)
+    save(fig, path, dpi=150)

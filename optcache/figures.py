@@ -1,27 +1,75 @@
-"""Figures of a study table: cost breakdown against each swept knob (the paper's Fig. 3) and gaps.
+"""Figures of a study table (the paper's Fig. 3 and gaps to the certified optimum): the plotting API.
 
-Reads only the table (`optcache.study.COLUMNS`), so figures can be redrawn from a Parquet file
-without rerunning anything.
+Every figure function takes a tidy table (`optcache.study.COLUMNS`; a study's rows, or any
+frame with those columns) and an optional matplotlib axes (or array of axes for faceted figures),
+draws into it, and returns the figure; without axes it makes a new figure with pyplot. Axes
+carry units; gaps are in percent. `figures(table, out_dir)` writes them all, each with the
+table it plots (`NAME.csv`) and a manifest `figures.json` that carries the provenance.
+
+- `cost_vs_knob(df, knob, ax)`: mean total cost per method against a swept knob (one line per
+  method label; line style by method family, error bars over seeds);
+- `terms_vs_knob(df, knob, axes)`: the cost broken into its five terms, one facet per method;
+- `cost_by_method(df, ax)`: the five terms per method, without a knob (one scenario point);
+- `gap_by_method(df, ax)`: each method's gap to the best certified bound, in percent.
+
+Redrawing reads only the table, so figures never rerun anything.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import tempfile
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from optcache.evaluator import TERMS
+from optcache.instance import atomic_path, write_atomic
+from optcache.provenance import FIGURES_SCHEMA, provenance
+from optcache.study import KNOBS
 
-from optcache.evaluator import TERMS  # noqa: E402
-from optcache.study import KNOBS  # noqa: E402
+COST_UNIT = "cost units"
+"""The paper's (abstract) unit of every cost term; λ, l_0 and l_{n,i} are in it."""
 
-_HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--", "**", "||")
+COST_LABEL = f"average cost per slot, Σ stations [{COST_UNIT}]"
+"""The y label of every cost axis: the objective (27), slot average summed over stations."""
+
+KNOB_LABELS: dict[str, str] = {
+    "slots": "time slots T [slots]",
+    "services": "services [services]",
+    "gpus": "GPUs per station [GPUs]",
+    "users": "users per station [users]",
+    "stations": "ground stations N [stations]",
+    "vanishing": "vanishing factor Δ [tokens per slot]",
+    "models": "reasoning models [models]",
+    "switching_cost": f"switching cost λ [{COST_UNIT} per load]",
+    "slot_seconds": "slot length [s]",
+    "access": "access cost model",
+}
+"""Axis label, with unit, of each scenario knob (`optcache.study.KNOBS`)."""
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "exact": ("milp", "lagrange"),
+    "look-ahead": ("rolling", "slot"),
+    "replacement policies": ("laot", "fifo", "lru", "lfu"),
+    "references": ("static", "all-cloud"),
+}
+"""Method families: one line style each in the method comparison."""
+
+_STYLE = {"exact": ("-", 2.4), "look-ahead": ("-.", 1.6), "replacement policies": ("-", 1.4),
+          "references": ("--", 1.4)}
+TERM_COLORS = dict(zip(TERMS, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"), strict=True))
+"""One colour per cost term, the same in every figure."""
+
+FORMATS = ("png", "pdf", "svg")
+
+
+def family(method: str) -> str:
+    """The family of a registered method name (`FAMILIES`; 'other' if none)."""
+    return next((f for f, ms in FAMILIES.items() if method in ms), "other")
 
 
 def swept_knobs(df: pd.DataFrame) -> list[str]:
@@ -43,83 +91,228 @@ def knob_slice(df: pd.DataFrame, knob: str) -> pd.DataFrame:
     return df[keep]
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """savefig to a temporary file beside `path`, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+def _labels(df: pd.DataFrame) -> list[str]:
+    """Method labels ordered by family, then by name."""
+    fam = list(FAMILIES) + ["other"]
+    pairs = df[["label", "method"]].drop_duplicates() if "method" in df else \
+        pd.DataFrame({"label": df["label"].unique(), "method": df["label"].unique()})
+    pairs = pairs.assign(f=[fam.index(family(m)) for m in pairs["method"]])
+    return list(pairs.sort_values(["f", "label"])["label"])
+
+
+def _method_of(df: pd.DataFrame) -> dict[str, str]:
+    if "method" not in df:
+        return {lab: lab for lab in df["label"].unique()}
+    return dict(zip(df["label"], df["method"], strict=True))
+
+
+def _ensure_label(df: pd.DataFrame) -> pd.DataFrame:
+    if "label" in df:
+        return df
+    if "method" in df:
+        return df.assign(label=df["method"])
+    return df.rename_axis("label").reset_index()
+
+
+def _axes(ax, **kw) -> tuple[Figure, plt.Axes]:
+    if ax is None:
+        fig, ax = plt.subplots(**kw)
+        return fig, ax
+    return ax.figure, ax
+
+
+# --------------------------------------------------------------------------- source tables
+def cost_table(df: pd.DataFrame, knob: str) -> pd.DataFrame:
+    """What `cost_vs_knob` plots: per knob value and label, the mean and standard deviation of
+    the cost over seeds and how many rows they average."""
+    df = _ensure_label(df)
+    g = df.groupby([knob, "label"])["cost"]
+    out = g.agg(cost_mean="mean", cost_std="std", n="size").reset_index()
+    out["method"] = out["label"].map(_method_of(df))
+    return out
+
+
+def terms_table(df: pd.DataFrame, knob: str | None) -> pd.DataFrame:
+    """What `terms_vs_knob` and `cost_by_method` plot: the mean of each cost term per label (and
+    knob value)."""
+    df = _ensure_label(df)
+    keys = [knob, "label"] if knob else ["label"]
+    out = df.groupby(keys)[list(TERMS)].mean().reset_index()
+    out["method"] = out["label"].map(_method_of(df))
+    return out
+
+
+def gap_table(df: pd.DataFrame) -> pd.DataFrame:
+    """What `gap_by_method` plots: each row's gap to the best certified bound, in percent."""
+    df = _ensure_label(df)
+    out = df[["instance", "label", "method"]].copy() if "method" in df else df[["instance", "label"]].copy()
+    out["gap_to_best_bound_pct"] = 100.0 * df["gap_to_best_bound"].astype(float)
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- figures
+def cost_vs_knob(df: pd.DataFrame, knob: str, ax: plt.Axes | None = None) -> Figure:
+    """Mean cost of every method label against `knob` over the seeds (their spread is in the
+    source table, `cost_table`), one line per label, line style by method family (`FAMILIES`:
+    thick for exact methods, dashed for references). Returns the figure."""
+    df = _ensure_label(df)
+    fig, ax = _axes(ax, figsize=(7.2, 4.2))
+    t = cost_table(df, knob)
+    methods = _method_of(df)
+    for i, lab in enumerate(_labels(df)):
+        d = t[t["label"] == lab].sort_values(knob)
+        ls, lw = _STYLE.get(family(methods[lab]), (":", 1.2))
+        ax.plot(d[knob], d["cost_mean"], ls=ls, lw=lw, marker="osD^v<>px*"[i % 10], ms=4,
+                color=f"C{i % 10}", label=lab)
+    xs = sorted(t[knob].unique())
+    if all(isinstance(x, (int, float, np.number)) for x in xs) and len(xs) <= 12:
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.set_xlabel(KNOB_LABELS.get(knob, knob))
+    ax.set_ylabel(COST_LABEL)
+    ax.set_title(f"Cost by method vs {knob} (mean of ≤{int(t['n'].max())} seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return fig
+
+
+def terms_vs_knob(df: pd.DataFrame, knob: str, axes=None) -> Figure:
+    """The five cost terms (stacked bars) against `knob`, one facet per method label; `axes` an
+    array with at least one axes per label. Returns the figure."""
+    df = _ensure_label(df)
+    labels = _labels(df)
+    if axes is None:
+        ncols = min(4, len(labels))
+        nrows = -(-len(labels) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 2.7 * nrows + 0.6),
+                                 sharex=True, sharey=True, squeeze=False)
+    axes = np.asarray(axes).ravel()
+    if len(axes) < len(labels):
+        raise ValueError(f"terms_vs_knob needs {len(labels)} axes (one per method), got {len(axes)}")
+    fig = axes[0].figure
+    t = terms_table(df, knob)
+    xs = sorted(t[knob].unique())
+    pos = np.arange(len(xs))
+    for ax, lab in zip(axes, labels, strict=False):
+        d = t[t["label"] == lab].set_index(knob).reindex(xs)
+        bottom = np.zeros(len(xs))
+        for term in TERMS:
+            vals = np.nan_to_num(d[term].to_numpy(float))
+            ax.bar(pos, vals, 0.75, bottom=bottom, color=TERM_COLORS[term], label=term)
+            bottom += vals
+        ax.set_title(lab, fontsize=9)
+        ax.set_xticks(pos, [f"{x:g}" if isinstance(x, (int, float, np.number)) else str(x) for x in xs],
+                      fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(labels):]:
+        ax.set_visible(False)
+    for ax in axes[:len(labels)]:
+        if ax.get_subplotspec() is None or ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(f"cost per slot [{COST_UNIT}]", fontsize=8)
+        if ax.get_subplotspec() is None or ax.get_subplotspec().is_last_row() or \
+                ax is axes[len(labels) - 1]:
+            ax.set_xlabel(KNOB_LABELS.get(knob, knob), fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=TERM_COLORS[t]) for t in TERMS]
+    fig.legend(handles, list(TERMS), loc="lower center", ncol=len(TERMS), fontsize=8, frameon=False)
+    fig.suptitle(f"Cost terms vs {knob}, one panel per method ({COST_LABEL})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    return fig
+
+
+def cost_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
+    """The five cost terms (stacked bars) of every method label at one scenario point (rows
+    averaged per label); `df` a study table or one row per method with the five terms."""
+    df = _ensure_label(df)
+    fig, ax = _axes(ax, figsize=(max(5.0, 0.7 * df["label"].nunique() + 2), 4.2))
+    t = terms_table(df, None).set_index("label").loc[_labels(df)]
+    pos = np.arange(len(t))
+    bottom = np.zeros(len(t))
+    for term in TERMS:
+        vals = np.nan_to_num(t[term].to_numpy(float))
+        ax.bar(pos, vals, 0.7, bottom=bottom, color=TERM_COLORS[term], label=term)
+        bottom += vals
+    ax.set_xticks(pos, list(t.index), rotation=30, ha="right")
+    ax.set_ylabel(COST_LABEL)
+    ax.set_title("Cost breakdown by method", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def gap_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
+    """Box plot (with the points) of each method label's gap to the best certified bound on
+    the same instance, in percent (0: certified optimal). Returns the figure."""
+    df = _ensure_label(df)
+    labels = _labels(df)
+    t = gap_table(df)
+    fig, ax = _axes(ax, figsize=(max(5.0, 0.8 * len(labels) + 1.5), 4.2))
+    data = [t.loc[t["label"] == lab, "gap_to_best_bound_pct"].dropna().to_numpy() for lab in labels]
+    ax.boxplot(data, showfliers=False)
+    ax.set_xticks(np.arange(1, len(labels) + 1), labels, rotation=30, ha="right")
+    for j, d in enumerate(data):
+        ax.plot(np.full(len(d), j + 1.0), d, "o", ms=3, alpha=0.6, color="black")
+    ax.set_ylabel("gap to the best certified bound [%]\n(cost − bound) / cost")
+    ax.set_title(f"Gap to the best bound ({t['instance'].nunique()} instances)", fontsize=10)
+    ax.axhline(0.0, color="grey", lw=0.6)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+# --------------------------------------------------------------------------- files
+def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 150, fmt: str | None = None) -> Path:
+    """savefig to a temporary file beside `path`, then rename (the user's umask); closes `fig`."""
+    from optcache import __version__
+
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".") or "png"
+    meta = {"Creator": f"optcache {__version__}"}
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=meta)
     finally:
         plt.close(fig)
     return path
 
 
-def cost_breakdown(df: pd.DataFrame, knob: str | None, path: Path) -> Path:
-    """Grouped stacked bars: one group per knob value, one bar per method, one colour per term."""
-    labels = sorted(df["label"].unique())
-    xs = sorted(df[knob].unique()) if knob else [None]
-    mean = (df.groupby([knob, "label"] if knob else ["label"])[list(TERMS)].mean())
-    colors = plt.get_cmap("tab10").colors
-    width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(xs) * max(1, len(labels)) ** 0.5), 4))
-    for j, lab in enumerate(labels):
-        pos = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
-        bottom = np.zeros(len(xs))
-        for t, term in enumerate(TERMS):
-            vals = np.array([mean[term].get((x, lab) if knob else lab, np.nan) for x in xs])
-            ax.bar(pos, np.nan_to_num(vals), width, bottom=bottom, color=colors[t],
-                   hatch=_HATCHES[j % len(_HATCHES)], edgecolor="black", linewidth=0.4)
-            bottom += np.nan_to_num(vals)
-    ax.set_xticks(np.arange(len(xs)), [str(x) for x in xs] if knob else [""])
-    ax.set_xlabel(knob or "")
-    ax.set_ylabel("average cost per slot (Σ stations)")
-    n_seeds = df.groupby([knob, "label"] if knob else ["label"]).size().max()
-    ax.set_title(f"Cost breakdown by method{f' vs {knob}' if knob else ''} (mean of ≤{n_seeds} seeds)")
-    handles = [Patch(facecolor=colors[t], label=term) for t, term in enumerate(TERMS)]
-    handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES[j % len(_HATCHES)], label=lab)
-                for j, lab in enumerate(labels)]
-    ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _save(fig, path)
+def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = "png",
+            dpi: int = 150) -> list[Path]:
+    """Write the study's figures to `out_dir` and return their paths; beside each its source
+    table `NAME.csv`, and `figures.json` (schema, provenance of the study, units, files).
 
+    cost_vs_<knob> and terms_vs_<knob> for every swept knob (cost_by_method if none), from rows
+    with status ok; gap_to_best_bound if some exact method gave a bound."""
+    from optcache.errors import InvalidInput
 
-def gap_plot(df: pd.DataFrame, path: Path) -> Path:
-    """Box plot (with the points) of gap_to_best_bound per method over the instances."""
-    labels = sorted(df["label"].unique())
-    data = [df.loc[df["label"] == lab, "gap_to_best_bound"].to_numpy() for lab in labels]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels)), 4))
-    ax.boxplot(data, showfliers=False)
-    ax.set_xticks(np.arange(1, len(labels) + 1), labels, rotation=30, ha="right")
-    for j, d in enumerate(data):
-        ax.plot(np.full(len(d), j + 1.0), d, "o", ms=3, alpha=0.6, color="black")
-    ax.set_ylabel("(cost − best certified bound) / cost")
-    ax.set_title(f"Gap to the best bound ({df['instance'].nunique()} instances)")
-    ax.axhline(0.0, color="grey", lw=0.6)
-    return _save(fig, path)
-
-
-def figures(results: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the study's PNGs to `out_dir` and return their paths.
-
-    cost_vs_<knob>.png for every swept knob (cost_by_method.png if none), from rows with status
-    ok; gap_to_best_bound.png if some exact method gave a bound.
-    """
+    if format not in FORMATS:
+        raise InvalidInput("--format", f"must be one of {', '.join(FORMATS)}, got {format!r}")
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+        raise InvalidInput("--dpi", f"must be an integer in [10, 2400], got {dpi!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == "ok"]
-    paths: list[Path] = []
-    if ok.empty:
-        return paths
-    knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
-    for k in knobs:
-        paths.append(cost_breakdown(knob_slice(ok, k), k, out / f"cost_vs_{k}.png"))
-    if not knobs:
-        paths.append(cost_breakdown(ok, None, out / "cost_by_method.png"))
-    gaps = ok[np.isfinite(ok["gap_to_best_bound"].astype(float))]
-    if not gaps.empty:
-        paths.append(gap_plot(gaps, out / "gap_to_best_bound.png"))
+    written: list[tuple[str, Figure, pd.DataFrame, dict]] = []
+    if not ok.empty:
+        knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
+        for k in knobs:
+            s = knob_slice(ok, k)
+            written.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
+                            {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
+            written.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
+                            {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
+        if not knobs:
+            written.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None),
+                            {"y": COST_LABEL}))
+        gaps = ok[np.isfinite(ok["gap_to_best_bound"].astype(float))]
+        if not gaps.empty:
+            written.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
+                            {"y": "gap to the best certified bound [%]"}))
+    paths, entries = [], []
+    for name, fig, table, units in written:
+        paths.append(save(fig, out / f"{name}.{format}", dpi=dpi, fmt=format))
+        write_atomic(out / f"{name}.csv", table.to_csv(index=False))
+        entries.append({"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units})
+    if entries:
+        manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
+                    "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),
+                                             study=results.attrs.get("optcache"))}
+        write_atomic(out / "figures.json", json.dumps(manifest, indent=1, default=str))
     return paths

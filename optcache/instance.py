@@ -11,6 +11,8 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -498,18 +500,44 @@ def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) 
     return check_depth(obj, path, limits)
 
 
-def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: nothing is half-written."""
+def umask() -> int:
+    """The process's file-mode creation mask, read without changing it where the OS allows
+    (Linux: /proc/self/status), since setting it to read it races with other threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside `path` to write to; on success it gets the mode a plain `open`
+    would give (0o666 less the umask, not mkstemp's 0o600) and is renamed onto `path`, so
+    nothing is ever half-written. On failure the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode() if isinstance(text, str) else text)
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: nothing is half-written.
+    The file gets the user's umask like any other file they create."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(text.encode() if isinstance(text, str) else text)
 
 
 def load_instance(path: str | os.PathLike, limits: Limits | None = None) -> Instance:

@@ -69,9 +69,25 @@ class MethodResult:
         msg = self.extras.get("message") if isinstance(self.extras, dict) else None
         return msg if isinstance(msg, str) else None
 
-    def to_contract(self) -> dict:
-        """The JSON object `optcache solve` prints (FORMULATION §10), plus gap and provenance."""
+    @property
+    def details(self) -> dict:
+        """The method's scalar extras (options it ran with, windows solved, fallbacks, rounds), JSON-safe."""
+        out = {}
+        for k, v in (self.extras or {}).items():
+            if k == "message" or not (v is None or isinstance(v, (str, bool, int, float, np.integer, np.floating))):
+                continue
+            if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+                continue
+            out[k] = v.item() if hasattr(v, "item") else v
+        return out
+
+    def to_contract(self, *, seed: int | None = None) -> dict:
+        """The JSON object `optcache solve` prints (FORMULATION §14): the result, its `details`,
+        and its provenance (schema, versions, solver, the instance's generator `seed` if known)."""
+        from optcache.provenance import SOLVE_SCHEMA, SOLVER_PACKAGES, provenance
+
         return {
+            "format": SOLVE_SCHEMA,
             "method": self.method,
             "status": self.status,
             "termination": self.termination,
@@ -84,12 +100,18 @@ class MethodResult:
             "solver_version": self.solver_version,
             "terms": None if self.evaluation is None else self.evaluation.terms,
             "message": self.message,
+            "details": self.details,
+            "provenance": provenance(SOLVE_SCHEMA, packages=SOLVER_PACKAGES, seed=seed,
+                                     solver=self.solver, solver_version=self.solver_version),
             "schedule": None if self.schedule is None else self.schedule.to_dict(),
         }
 
     def summary(self) -> dict:
-        """A flat row for tables (no schedule)."""
-        row = {k: v for k, v in self.to_contract().items() if k not in ("schedule", "terms")}
+        """A flat row for tables (no schedule, details or provenance)."""
+        row = {"method": self.method, "status": self.status, "termination": self.termination,
+               "cost": self.cost, "bound": self.bound, "gap": self.gap, "seconds": self.seconds,
+               "nodes": self.nodes, "solver": self.solver, "solver_version": self.solver_version,
+               "message": self.message}
         if self.evaluation is not None:
             row.update(self.evaluation.terms)
         return row

@@ -7,7 +7,7 @@ not yet in the output file on an engine (`optcache.engines`: a local process poo
 Nothing finished is lost: each finished cell is appended (and fsync'd) to a journal beside the
 table, `OUT.journal`, which is compacted into the Parquet file atomically (temporary file, then
 rename) every `checkpoint_seconds`, at the end and when the study stops on an error or a signal.
-A kill at any moment loses only the cells in flight; `read_results` and a rerun read the journal
+A kill at any moment loses only the cells in flight; `read` and a rerun read the journal
 too, so the rerun resumes where the study stopped. While a study runs, `OUT.lock` (an flock,
 released by the kernel even on SIGKILL) refuses a second study on the same output, and a table
 remembers the grids that wrote it: resuming it with another grid needs `extend=True`.
@@ -39,7 +39,6 @@ import logging
 import math
 import os
 import signal
-import tempfile
 import time
 import tomllib
 from collections.abc import Mapping
@@ -53,7 +52,9 @@ import pandas as pd
 from optcache import engines
 from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
 from optcache.evaluator import TERMS
-from optcache.instance import DEFAULT_LIMITS, Limits, check_depth, read_text
+from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, check_depth, read_text
+from optcache.logs import SOLVER_LOGGERS, demoted
+from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
 
 log = logging.getLogger(__name__)
@@ -228,6 +229,17 @@ class Grid:
         object.__setattr__(self, "sweeps", sweeps)
         object.__setattr__(self, "options", options)
 
+    def to_dict(self) -> dict:
+        """The grid in the TOML layout of the module docstring (lists for tuples): what a study's
+        provenance records, and what `from_dict` reads back."""
+        d: dict[str, Any] = {"methods": list(self.methods), "seeds": list(self.seeds),
+                             "knobs": {k: list(v) for k, v in self.knobs.items()}}
+        if self.sweeps:
+            d["sweep"] = [{k: list(v) for k, v in sw.items()} for sw in self.sweeps]
+        if self.options:
+            d["options"] = {m: {k: list(v) for k, v in o.items()} for m, o in self.options.items()}
+        return d
+
     @classmethod
     def from_dict(cls, d: Any) -> Grid:
         """From the TOML layout of the module docstring; unknown keys are errors naming them."""
@@ -321,7 +333,8 @@ def run_cell(cell: dict) -> dict:
     }
     try:
         inst = generate(ScenarioConfig(**cell["knobs"], seed=cell["seed"]), limits=cell.get("limits"))
-        res = registry.run(cell["method"], inst, **cell["options"])
+        with demoted(*SOLVER_LOGGERS):  # one progress bar for the study, not one per solve
+            res = registry.run(cell["method"], inst, **cell["options"])
         summary = res.summary()
         row.update({k: summary.get(k) for k in ("status", "termination", "cost", "bound", "gap",
                                                 "nodes", "solver", "solver_version", "seconds")})
@@ -389,10 +402,10 @@ def lock_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.lock")
 
 
-def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
-    """Rows and grid ids of a journal; a torn last line (a kill mid-write) is skipped."""
+def _read_journal(path: Path) -> tuple[list[dict], dict[str, dict | None]]:
+    """Rows and grids (id → spec) of a journal; a torn last line (a kill mid-write) is skipped."""
     rows: list[dict] = []
-    grids: list[str] = []
+    grids: dict[str, dict | None] = {}
     try:
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")
@@ -411,61 +424,89 @@ def _read_journal(path: Path) -> tuple[list[dict], list[str]]:
             continue
         if isinstance(obj, dict) and obj.get("format") == JOURNAL_FORMAT:
             if isinstance(obj.get("grid"), str):
-                grids.append(obj["grid"])
+                spec = obj.get("spec")
+                grids[obj["grid"]] = spec if isinstance(spec, dict) else grids.get(obj["grid"])
         elif isinstance(obj, dict) and isinstance(obj.get("cell"), str):
             rows.append(obj)
     return rows, grids
 
 
-def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The Parquet table at `path` (tidy) and the ids of the grids that wrote it."""
+def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
+    """The Parquet table at `path` (tidy) and the grids (id → spec) that wrote it; a file of
+    another schema (not a study table, or written by a newer optcache) is InvalidInput."""
     try:
         df = pd.read_parquet(path)
     except FileNotFoundError:
         raise InvalidInput(str(path), "results file not found") from None
     except Exception as e:  # pyarrow raises several types for a file that is not Parquet
         raise InvalidInput(str(path), f"not a readable Parquet file: {e}") from None
+    prov = df.attrs.get("optcache")
+    if isinstance(prov, dict):
+        check_schema(prov.get("schema"), STUDY_SCHEMA, str(path))
     missing = [c for c in COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a study table: missing columns {', '.join(missing)}")
-    grids = df.attrs.get("optcache_grids", [])
-    grids = [g for g in grids if isinstance(g, str)] if isinstance(grids, list) else []
+    grids: dict[str, dict | None] = {}
+    if isinstance(prov, dict) and isinstance(prov.get("grid"), dict):
+        grids = {g: (v if isinstance(v, dict) else None) for g, v in prov["grid"].items() if isinstance(g, str)}
+    else:  # written before provenance (schema optcache/study@0): grid ids only
+        ids = df.attrs.get("optcache_grids", [])
+        grids = {g: None for g in ids if isinstance(g, str)} if isinstance(ids, list) else {}
     return tidy(df), grids
 
 
-def _load(out: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Everything saved for `out`: the Parquet table merged with its journal, and the grid ids."""
-    df, grids = _read_table(out) if out.exists() else (empty_table(), [])
+def _load(out: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
+    """Everything saved for `out`: the Parquet table merged with its journal, and the grids."""
+    df, grids = _read_table(out) if out.exists() else (empty_table(), {})
     rows, more = _read_journal(journal_path(out))
-    return _merge(df, rows), list(dict.fromkeys(grids + more))
+    for g, spec in more.items():
+        grids[g] = spec if spec is not None else grids.get(g)
+    return _merge(df, rows), grids
 
 
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """A study table from Parquet and its journal (cells finished since the last compaction);
-    a missing, unreadable or foreign file is InvalidInput."""
+def study_provenance(grids: dict[str, dict | None] | list[str] | None) -> dict:
+    """The provenance a study table carries (`optcache.provenance`): schema, versions, and its
+    grids (id → the grid's TOML layout, seeds included)."""
+    if not isinstance(grids, dict):
+        grids = {g: None for g in grids or []}
+    return provenance(STUDY_SCHEMA, packages=(*SOLVER_PACKAGES, "pyarrow"), grid=dict(grids))
+
+
+def read(path: str | os.PathLike) -> pd.DataFrame:
+    """A study table from its Parquet file and journal (cells finished since the last
+    compaction), its provenance in `df.attrs["optcache"]`. A missing or unreadable file, a file
+    that is not a study table or one written with a newer schema is InvalidInput."""
     path = Path(path)
     if not path.exists() and not journal_path(path).exists():
         raise InvalidInput(str(path), "results file not found")
-    return _load(path)[0]
+    df, grids = _load(path)
+    df.attrs = {"optcache": study_provenance(grids)}
+    return df
 
 
-def write_results(df: pd.DataFrame, path: str | os.PathLike, grids: list[str] | None = None) -> None:
+read_results = read
+"""The name `read` had before it checked schemas; both are the same function."""
+
+
+def write_results(df: pd.DataFrame, path: str | os.PathLike,
+                  grids: dict[str, dict | None] | list[str] | None = None) -> None:
     """Write Parquet to a temporary file in the same folder, then rename: never a half-written table.
 
-    `grids` (the ids of the grids whose cells it holds) is stored in the file's metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    The file carries its provenance (`study_provenance(grids)`, `grids` the grids whose cells it
+    holds) in its metadata: `df.attrs["optcache"]` when read by pandas, and under the Parquet key
+    `optcache` (JSON) for any other reader."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    prov = study_provenance(grids)
     df = df.copy(deep=False)
-    df.attrs = {"optcache_grids": list(grids or [])}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    df.attrs = {"optcache": prov, "optcache_grids": list(prov["grid"])}
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"PANDAS_ATTRS"] = json.dumps(df.attrs, default=_plain).encode()
+    meta[b"optcache"] = json.dumps(prov, default=_plain).encode()
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
 
 
 class _Lock:
@@ -512,10 +553,10 @@ class _Lock:
 class _Journal:
     """Append-only JSON lines of finished rows, each flushed and fsync'd before the next cell."""
 
-    def __init__(self, out: Path, grid: str):
+    def __init__(self, out: Path, grid: str, spec: dict | None = None):
         self.path = journal_path(out)
         self.f = open(self.path, "a", encoding="utf-8")  # closed by close()
-        self._write({"format": JOURNAL_FORMAT, "grid": grid})
+        self._write({"format": JOURNAL_FORMAT, "grid": grid, "spec": spec})
 
     def _write(self, obj: dict) -> None:
         self.f.write(json.dumps(obj, default=_plain) + "\n")
@@ -554,7 +595,7 @@ class Interrupt(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
-def _check_grid(out: Path, old: pd.DataFrame, grids: list[str], gid: str, ids: set[str],
+def _check_grid(out: Path, old: pd.DataFrame, grids: dict, gid: str, ids: set[str],
                 extend: bool) -> None:
     """Refuse to resume `out` with a grid other than those that wrote it, unless `extend`."""
     if extend or gid in grids or not len(old):
@@ -597,23 +638,26 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
                 rows.append(row)
         except KeyboardInterrupt as e:
             raise StudyInterrupted(getattr(e, "signum", signal.SIGINT), 0, len(todo_all), None) from None
-        return tidy(rows)
+        table = tidy(rows)
+        table.attrs = {"optcache": study_provenance({grid_id(todo_all): grid.to_dict()})}
+        return table
     out = Path(out)
     with _Lock(out):
-        return _run_locked(out, todo_all, engine, scheduler, workers, progress, retry_errors,
-                           checkpoint_seconds, extend)
+        table = _run_locked(out, todo_all, engine, scheduler, workers, progress, retry_errors,
+                            checkpoint_seconds, extend, grid.to_dict())
+    return table
 
 
 def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
                 workers: int | None, progress: bool, retry_errors: bool,
-                checkpoint_seconds: float, extend: bool) -> pd.DataFrame:
+                checkpoint_seconds: float, extend: bool, spec: dict | None = None) -> pd.DataFrame:
     """`run_study` once `out` is locked: resume, journal every row, compact, report signals."""
     gid = grid_id(todo_all)
     ids = {c["cell"] for c in todo_all}
-    old, grids = _load(out) if out.exists() or journal_path(out).exists() else (empty_table(), [])
+    old, grids = _load(out) if out.exists() or journal_path(out).exists() else (empty_table(), {})
     _check_grid(out, old, grids, gid, ids, extend)
-    stale = journal_path(out).exists() or not out.exists() or gid not in grids
-    grids = list(dict.fromkeys([*grids, gid]))
+    stale = journal_path(out).exists() or not out.exists() or grids.get(gid) is None
+    grids = {**grids, gid: spec if spec is not None else grids.get(gid)}
     finished = old if not retry_errors else old[old["status"] != "error"]
     done = set(finished["cell"])
     todo = [c for c in todo_all if c["cell"] not in done]
@@ -622,13 +666,15 @@ def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
         table, _ = _load(out)
         write_results(table, out, grids)
         journal_path(out).unlink(missing_ok=True)  # after the rename: a kill between keeps both
+        table.attrs = {"optcache": study_provenance(grids)}
         return table
 
     if stale:  # fold a journal left by a killed run (and this grid's id) into the table first
         old = compact()
     if not todo:
+        old.attrs = {"optcache": study_provenance(grids)}
         return old
-    journal = _Journal(out, gid)
+    journal = _Journal(out, gid, grids[gid])
     interrupted: KeyboardInterrupt | None = None
     last = time.monotonic()
     try:
@@ -640,7 +686,7 @@ def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
                 if time.monotonic() - last > checkpoint_seconds:
                     journal.close()
                     compact()
-                    journal = _Journal(out, gid)
+                    journal = _Journal(out, gid, grids[gid])
                     last = time.monotonic()
         finally:
             gen.close()  # a pool's workers stop before the table is written

@@ -1,7 +1,14 @@
-"""Exact methods: problem (28) by MILP with outer approximation (`milp`), and (29) per slot (`slot`)."""
+"""Exact methods: problem (28) by MILP with outer approximation (`milp`), and (29) per slot (`slot`).
+
+`milp` solves the network form of (28) with highspy directly (`solver="highs"`, the default), or
+the readable Pyomo model with any MILP solver Pyomo can drive (`solver="cbc"`, `"pyomo:highs"`,
+...; `solvers/pyomo_mip.py`): the same outer-approximation loop and certificate either way.
+Each round is logged at INFO (bound, evaluated cost, gap, nodes), each station's outcome too.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,7 +27,12 @@ from optcache.models.problem29 import build_problem29
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
+from optcache.solvers.highs import check_options as check_highs_options
+from optcache.solvers.pyomo_mip import DIRECT, get_solver
 from optcache.solvers.registry import register
+from optcache.solvers.serve import keep_and_serve
+
+log = logging.getLogger(__name__)
 
 DEFAULT_GAP = 1e-6
 """Relative gap at which `solve_station` stops: the contract's 1e-6 certificate (FORMULATION §5)."""
@@ -80,9 +92,22 @@ class StationSolver(Protocol):
                  terminal=None) -> StationSolve: ...
 
 
+def _log_round(method: str, rounds: int, info, evaluated: float | None, best: float, bound: float,
+               tangents: int) -> None:
+    """One INFO line per outer-approximation round: what the MILP gave and what it certifies."""
+    if log.isEnabledFor(logging.INFO):
+        gap = relative_gap(best, bound)
+        log.info("%s round %d: MILP %s in %.1f s (%s nodes), bound %.6g, evaluated cost %s, "
+                 "best %.6g, gap %s, %d new tangents", method, rounds, info.termination, info.seconds,
+                 "?" if info.nodes is None else info.nodes, bound,
+                 "none" if evaluated is None else f"{evaluated:.6g}", best,
+                 "-" if gap is None else f"{100 * gap:.3g} %", tangents)
+
+
 def solve_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
                   gap: float = DEFAULT_GAP, threads: int = 1,
-                  warm_start: tuple[np.ndarray, np.ndarray] | None = None, terminal=None) -> StationSolve:
+                  warm_start: tuple[np.ndarray, np.ndarray] | None = None, terminal=None,
+                  solver_options: dict | None = None) -> StationSolve:
     """Solve (28) on one station by outer approximation until evaluated cost and bound meet.
 
     Each round solves the MILP (a relaxation: tangents under-estimate the convex accuracy term, so
@@ -91,6 +116,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     tangents). The MILP is `models.matrix28` handed to HiGHS directly. No MIP start is passed:
     HiGHS 1.16 with presolve returns wrong optima after `setSolution` on some of these models.
     A terminal value is not supported (the MILP has no final-state variables): `terminal` must be None.
+    `solver_options` are HiGHS options, set after optcache's own.
     """
     if terminal is not None:
         raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
@@ -115,7 +141,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         if deadline is not None and \
                 time.perf_counter() + HANDOVER_RATIO * (time.perf_counter() - tb) > deadline:
             raise TimeoutError("no time left to pass the model to HiGHS")
-        solver = MatrixSolver(mm, threads=threads)
+        solver = MatrixSolver(mm, threads=threads, options=solver_options)
     except TimeoutError:  # the time limit covers the build: the incumbent and the trivial bound
         return StationSolve(best_a, best_x, best, float(min(bound, best)), "time_limit",
                             time.perf_counter() - t0, time.perf_counter() - tb, 0, 0)
@@ -150,6 +176,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         history.append({"objective": info.objective, "bound": info.bound, "seconds": info.seconds,
                         "nodes": info.nodes, "evaluated": None if vals is None else ev.cost,
                         "tangents": len(new)})
+        _log_round("milp", rounds, info, None if vals is None else ev.cost, best, bound, len(new))
         if best - bound <= max(gap, GAP_FLOOR) * max(abs(best), 1e-10):
             termination = "optimal"  # the evaluated cost meets a valid bound: certified
             break
@@ -168,51 +195,81 @@ def check_size(data: StationData, state0: State | None = None) -> None:
                            "with the requests per slot); use laot or rolling")
 
 
-def solve_station_reference(data: StationData, state0: State | None = None, *, gap: float = DEFAULT_GAP,
-                            time_limit: float | None = None, threads: int = 1) -> StationSolve:
-    """The same outer approximation on the readable Pyomo model `build_problem28` (slow; for tests).
+def solve_station_pyomo(data: StationData, state0: State | None = None, *, solver: str = "pyomo:highs",
+                        solver_options: dict | None = None, time_limit: float | None = None,
+                        gap: float = DEFAULT_GAP, threads: int = 1,
+                        warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+                        terminal=None) -> StationSolve:
+    """The outer approximation of `solve_station` on the readable Pyomo model `build_problem28`,
+    solved by any MILP solver Pyomo can drive (`solvers.pyomo_mip.get_solver(solver)`).
 
-    It shares no model code with `solve_station`, so agreeing optima check the matrix builder.
+    Same certificate: each round's MILP is a relaxation (tangents under-estimate the accuracy
+    term), so the solver's dual bound is valid; its schedule is re-scored by the evaluator and
+    tangents are added at its true κ. It shares no model code with `solve_station`, so agreeing
+    optima check the matrix builder. The time limit covers the build, which is checked once it
+    is done (the Pyomo build cannot be interrupted). No terminal value (`terminal` must be None).
     """
+    if terminal is not None:
+        raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
+    opt = get_solver(solver, solver_options)
     st = state0 or State.cold(data.P)
     best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
-    best = evaluate_station(data, best_a, best_x, st).cost
+    best_ev = evaluate_station(data, best_a, best_x, st)
+    best = best_ev.cost
+    if warm_start is not None:
+        ev = evaluate_station(data, *warm_start, st)
+        if not ev.violations and ev.cost < best:
+            best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
+            best, best_ev = ev.cost, ev
     check_size(data, st)
+    extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
-    model = build_problem28(data, st)
+    model = build_problem28(data, st, tangents=extra)
     build_seconds = time.perf_counter() - tb
-    solver = highs_solver()
     bound = trivial_bound(data)
-    nodes, rounds, termination, version = 0, 0, "time_limit", ""
+    nodes, rounds, termination = 0, 0, "time_limit"
+    history: list[dict] = []
     while rounds < MAX_ROUNDS:
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:
             break
+        round_gap = max(gap * 0.5, FIRST_ROUND_GAP) if rounds == 0 else gap * 0.5
         try:
-            info = solve_model(model, time_limit=left, gap=gap * 0.5, threads=threads, solver=solver)
+            info = opt.solve(model, time_limit=left, gap=round_gap, threads=threads)
         except SolverFailed as e:
             raise SolverFailed(f"{e} (problem (28), outer-approximation round {rounds + 1})") from None
         rounds += 1
-        version = info.solver_version
         nodes += info.nodes or 0
         if info.bound is not None and np.isfinite(info.bound):
             bound = max(bound, info.bound)
-        new = 0
+        new, evaluated = 0, None
         if info.objective is not None:
             a, x = schedule_from(model, data)
             ev = evaluate_station(data, a, x, st)
+            evaluated = ev.cost
             if not ev.violations and ev.cost < best:
                 best_a, best_x, best = a, x, ev.cost
             for t, p in zip(*np.nonzero(x), strict=False):
                 new += add_tangents_pyomo(model, data, int(t), int(p), [ev.kappa[t, p]])
+        history.append({"objective": info.objective, "bound": info.bound, "seconds": info.seconds,
+                        "nodes": info.nodes, "evaluated": evaluated, "tangents": new})
+        _log_round(f"milp ({solver})", rounds, info, evaluated, best, bound, new)
         if best - bound <= max(gap, GAP_FLOOR) * max(abs(best), 1e-10):
             termination = "optimal"
             break
-        if info.termination == "time_limit" or new == 0:
+        if info.termination == "time_limit" or (new == 0 and round_gap <= gap * 0.5):
             break
     return StationSolve(best_a, best_x, best, float(min(bound, best)), termination,
-                        time.perf_counter() - t0, build_seconds, nodes, rounds, version)
+                        time.perf_counter() - t0, build_seconds, nodes, rounds, opt.version, history)
+
+
+def solve_station_reference(data: StationData, state0: State | None = None, *, gap: float = DEFAULT_GAP,
+                            time_limit: float | None = None, threads: int = 1) -> StationSolve:
+    """`solve_station_pyomo` with Pyomo's own HiGHS interface (slow; the tests' reference)."""
+    return solve_station_pyomo(data, state0, solver="pyomo:highs", gap=gap, time_limit=time_limit,
+                               threads=threads)
 
 
 def trivial_bound(data: StationData) -> float:
@@ -223,58 +280,90 @@ def trivial_bound(data: StationData) -> float:
 
 
 def solve_by_station(inst: Instance, method: str, solve_one: StationSolver,
-                     time_limit: float | None) -> MethodResult:
+                     time_limit: float | None, solver: str = "highs") -> MethodResult:
     """Run `solve_one` (a `StationSolver`) on each station and sum.
 
-    The time left is shared evenly by the stations still to solve; least-AoT warm-starts each."""
+    The time left is shared evenly by the stations still to solve; least-AoT warm-starts each.
+    `solver` names the solver in the result."""
     from optcache.solvers.policies import replace_station
 
     t0 = time.perf_counter()
-    per, bound, nodes, term, version = [], 0.0, 0, "optimal", ""
+    per, bound, nodes, term, version, optimal = [], 0.0, 0, "optimal", "", 0
     for n in range(inst.n_stations):
         left = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
         data = inst.station_data(n)
+        log.info("%s: station %d (%d of %d)%s", method, n, n + 1, inst.n_stations,
+                 "" if left is None else f", {left:.1f} s for it")
         s = solve_one(data, time_limit=left, warm_start=replace_station(data, "laot"))
+        log.info("%s: station %d %s, cost %.6g, bound %.6g, gap %.3g %%, %.1f s", method, n,
+                 s.termination, s.cost, s.bound, 100 * (s.gap or 0.0), s.seconds)
         per.append((s.a, s.x))
         bound += s.bound
         nodes += s.nodes or 0
         version = s.solver_version
         if s.termination != "optimal":
             term = "time_limit"
+        else:
+            optimal += 1
     return MethodResult.from_schedule(inst, method, Schedule.from_arrays(per), time.perf_counter() - t0,
-                                      termination=term, bound=bound, nodes=nodes, solver="highs",
-                                      solver_version=version)
+                                      termination=term, bound=bound, nodes=nodes, solver=solver,
+                                      solver_version=version,
+                                      extras={"time_limit": time_limit, "stations_optimal": optimal})
 
 
-@register("milp", exact=True, options=("time_limit", "gap", "threads"))
+@register("milp", exact=True, options=("time_limit", "gap", "threads", "solver", "solver_options"))
 def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP,
-         threads: int = 1) -> MethodResult:
-    """Problem (28) solved exactly with HiGHS (outer approximation of the accuracy term); certified bound."""
+         threads: int = 1, solver: str = DIRECT, solver_options: dict | None = None) -> MethodResult:
+    """Problem (28) solved exactly by MILP (HiGHS, or any solver Pyomo drives) with outer approximation; certified bound."""
     for n in range(inst.n_stations):  # a station too large is refused before any is solved
         check_size(inst.station_data(n))
-    return solve_by_station(inst, "milp", lambda d, **kw: solve_station(d, gap=gap, threads=threads, **kw),
-                            time_limit)
+    if solver == DIRECT:
+        check_highs_options(solver_options)  # refused before any build
+
+        def one(d, **kw):
+            return solve_station(d, gap=gap, threads=threads, solver_options=solver_options, **kw)
+    else:
+        get_solver(solver, solver_options)  # unknown or missing: refused before any build
+
+        def one(d, **kw):
+            return solve_station_pyomo(d, solver=solver, solver_options=solver_options, gap=gap,
+                                       threads=threads, **kw)
+    return solve_by_station(inst, "milp", one, time_limit, solver=solver)
 
 
 @register("slot", options=("time_limit", "threads"))
 def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> MethodResult:
     """Problem (29) solved exactly each slot (max Σκ) and applied: the per-slot optimum of Algorithm 1."""
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     solver = highs_solver()
-    per, version = [], ""
+    per, version, fallback = [], "", 0
     for n in range(inst.n_stations):
         data = inst.station_data(n)
         st = State.cold(data.P)
         a = np.zeros((data.T, data.P))
         x = np.zeros((data.T, data.P))
         for t in range(data.T):
-            m = build_problem29(data, t, st)
-            version = solve_model(m, time_limit=time_limit, gap=0.0, threads=threads, solver=solver).solver_version
-            for p in range(data.P):
-                a[t, p] = round(pyo.value(m.a[p]))
-                x[t, p] = round(pyo.value(m.x[p]))
+            left = None if deadline is None else deadline - time.perf_counter()
+            info = None
+            if left is None or left > 0:
+                m = build_problem29(data, t, st)
+                info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver)
+                version = info.solver_version
+            if info is not None and info.objective is not None:
+                for p in range(data.P):
+                    a[t, p] = round(pyo.value(m.a[p]))
+                    x[t, p] = round(pyo.value(m.x[p]))
+            else:  # the time limit is used up: keep the cache and serve what fits (FORMULATION §8 step 3)
+                a[t], x[t] = keep_and_serve(data, st, t)
+                fallback += 1
             st = step(st, a[t], x[t], data.k, data.delta)
         per.append((a, x))
+    if fallback:
+        log.warning("slot: time limit reached; %d of %d slots kept the cache and served what fit",
+                    fallback, inst.slots * inst.n_stations)
     return MethodResult.from_schedule(inst, "slot", Schedule.from_arrays(per), time.perf_counter() - t0,
-                                      solver="highs", solver_version=version)
+                                      termination="time_limit" if fallback else "heuristic",
+                                      solver="highs", solver_version=version,
+                                      extras={"fallback_slots": fallback})

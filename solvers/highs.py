@@ -1,14 +1,23 @@
-"""HiGHS through pyomo.contrib.solver: time limit, relative gap, threads, and what it reports."""
+"""HiGHS, through highspy directly (`MatrixSolver`, the network form of (28)) or through
+pyomo.contrib.solver (`solve_model`): time limit, relative gap, threads, and what it reports.
+
+Progress goes to this module's logger: at INFO one line every `PROGRESS_SECONDS` of a MIP solve
+(nodes, incumbent, bound, gap), at DEBUG HiGHS's own log, line by line. Nothing is printed.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
 
-from optcache.errors import InfeasibleModel, SolverFailed, SolverUnavailable
+from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverUnavailable
+from optcache.logs import PROGRESS_SECONDS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -115,10 +124,77 @@ def quiet_highs():
     return hs, h
 
 
-class MatrixSolver:
-    """A HiGHS object holding a `models.matrix28.MatrixModel`; rows can be appended between solves."""
+class _Progress:
+    """HiGHS callbacks that log: a throttled INFO line from the MIP interrupt callback (the only
+    one HiGHS fires with its output off), and at DEBUG its log lines."""
 
-    def __init__(self, mm, *, threads: int = 1, lp_solver: str = "ipm"):
+    def __init__(self, h, label: str):
+        self.h, self.label, self.last, self.buf = h, label, time.monotonic(), ""
+        self.info = log.isEnabledFor(logging.INFO)
+        self.debug = log.isEnabledFor(logging.DEBUG)
+
+    def __enter__(self) -> _Progress:
+        if self.debug:
+            self.h.setOptionValue("output_flag", True)
+            self.h.setOptionValue("log_to_console", False)
+            self.h.cbLogging += self.on_log
+        if self.info:
+            self.h.cbMipInterrupt += self.on_mip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.info:
+            self.h.cbMipInterrupt -= self.on_mip
+        if self.debug:
+            self.h.cbLogging -= self.on_log
+            self.h.setOptionValue("output_flag", False)
+            if self.buf.strip():
+                log.debug("%s", self.buf.rstrip())
+            self.buf = ""
+
+    def on_log(self, e) -> None:
+        self.buf += e.message
+        *lines, self.buf = self.buf.split("\n")
+        for line in lines:
+            if line.strip():
+                log.debug("%s", line.rstrip())
+
+    def on_mip(self, e) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_SECONDS:
+            return
+        self.last = now
+        d = e.data_out
+        primal, dual = d.mip_primal_bound, d.mip_dual_bound
+        inc = f"{primal:.6g}" if np.isfinite(primal) else "none"
+        gap = f"{100 * d.mip_gap:.3g} %" if np.isfinite(d.mip_gap) else "-"
+        log.info("%s: %d nodes, incumbent %s, bound %.6g, gap %s, %.0f s", self.label,
+                 int(d.mip_node_count), inc, dual, gap, d.running_time)
+
+
+def set_options(h, hs, options: dict | None) -> None:
+    """Set HiGHS options on `h`; one HiGHS refuses (unknown, wrong type or range) is InvalidInput."""
+    for k, v in (options or {}).items():
+        if h.setOptionValue(str(k), v) == hs.HighsStatus.kError:
+            raise InvalidInput(f"solver_options.{k}", f"HiGHS refuses {v!r} (an unknown option "
+                               "or a value of the wrong type or range; see HiGHS's option list)")
+
+
+def check_options(options: dict | None) -> None:
+    """Refuse (InvalidInput) HiGHS options before any model is built."""
+    if options:
+        hs, h = quiet_highs()
+        set_options(h, hs, options)
+
+
+class MatrixSolver:
+    """A HiGHS object holding a `models.matrix28.MatrixModel`; rows can be appended between solves.
+
+    `options` are HiGHS options (name → value) set after optcache's own, so they override them;
+    the time limit and the gap are set by each `solve`. An option HiGHS refuses is InvalidInput."""
+
+    def __init__(self, mm, *, threads: int = 1, lp_solver: str = "ipm", options: dict | None = None,
+                 label: str = "milp"):
         from pyomo.common.tee import capture_output
 
         hs = _highspy()
@@ -148,7 +224,9 @@ class MatrixSolver:
                      "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9,
                      "mip_lp_solver": lp_solver}.items():
             h.setOptionValue(k, v)
+        set_options(h, hs, options)
         self.h = h
+        self.label = label
 
     def add_rows(self, rows: list[tuple]) -> None:
         """Append rows (cols, vals, lo) with no upper bound (the tangent cuts)."""
@@ -174,7 +252,8 @@ class MatrixSolver:
             h.setSolution(sol)
         use_threads(self.threads)
         t0 = time.perf_counter()
-        h.run()
+        with _Progress(h, self.label):
+            h.run()
         seconds = time.perf_counter() - t0
         ms = h.getModelStatus()
         info = h.getInfo()

@@ -8,25 +8,53 @@ registry stays light.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optcache.errors import InvalidInput, SolverFailed
-from optcache.results import MethodResult
+
+if TYPE_CHECKING:  # imported when a method runs: the registry itself stays light for the CLI
+    from optcache.results import MethodResult
 
 log = logging.getLogger(__name__)
 
 OPTION_RULES: dict[str, str] = {
-    "time_limit": "seconds for the whole method (omitted: no limit): a finite number > 0",
-    "gap": "relative gap at which an exact method stops: a number in [0, 1)",
-    "threads": "HiGHS threads: an integer in [1, 1024]",
+    "time_limit": "seconds for the whole method, every station and rolling window included "
+                  "(omitted: no limit): a finite number > 0",
+    "window_time_limit": "seconds for each rolling-horizon window, within time_limit "
+                         "(omitted: no limit): a finite number > 0",
+    "gap": "relative gap (cost − bound)/cost at which an exact method stops: a number in [0, 1)",
+    "threads": "solver threads: an integer in [1, 1024]",
+    "solver": "MILP solver: 'highs' (highspy on the network form, the default and fastest) or a "
+              "solver Pyomo can drive by name ('pyomo:highs', 'appsi_highs', 'cbc', 'scip', "
+              "'gurobi', 'cplex', ...): a name of letters, digits and _.:-",
+    "solver_options": "options handed to that solver unchanged: a table of name → number, "
+                      "string or boolean",
 }
 """Options shared by several methods, checked here for the CLI, studies and the API alike
 (docs/formulation.md §14); method-specific options (horizon, forecast, ...) are checked by the method."""
+
+OPTION_HELP: dict[str, str] = {
+    **{k: v.rsplit(": ", 1)[0] for k, v in OPTION_RULES.items()},
+    "horizon": "rolling-horizon window length H, in slots",
+    "forecast": "requests a rolling window assumes after its first slot: oracle (the true "
+                "future) or mean (each pair's mean so far, rounded half up)",
+    "window_solver": "exact method that solves each rolling window: lagrange or milp",
+    "tail": "rolling window's terminal value: none (FORMULATION §10 as written) or relaxed "
+            "(each pair's cost-to-go after the window)",
+}
+"""One line per option name, for `optcache methods --json`, the CLI help and the docs."""
+
+RENAMED: dict[str, str] = {"solver": "window_solver"}
+"""Options renamed for methods that no longer take the old name (rolling's window method)."""
+
+_SOLVER_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 _MODULES = (
     "optcache.solvers.reference",
@@ -35,6 +63,16 @@ _MODULES = (
     "optcache.solvers.rolling",
     "optcache.solvers.lagrange",
 )
+
+_HOME = {
+    "all-cloud": "optcache.solvers.reference", "static": "optcache.solvers.reference",
+    "milp": "optcache.solvers.exact", "slot": "optcache.solvers.exact",
+    "laot": "optcache.solvers.policies", "fifo": "optcache.solvers.policies",
+    "lru": "optcache.solvers.policies", "lfu": "optcache.solvers.policies",
+    "rolling": "optcache.solvers.rolling", "lagrange": "optcache.solvers.lagrange",
+}
+"""The module that registers each built-in method: `get(name)` imports only that one (a heuristic
+then starts without Pyomo); `names()` imports them all. tests/test_cli.py holds it complete."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +119,10 @@ def names() -> list[str]:
 
 
 def get(name: str) -> MethodSpec:
-    _load()
+    if name not in _REGISTRY and name in _HOME:
+        importlib.import_module(_HOME[name])
+    if name not in _REGISTRY:
+        _load()
     if name not in _REGISTRY:
         raise InvalidInput("method", f"unknown method {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -93,7 +134,11 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
     if name not in OPTION_RULES or value is None:
         return value
     number = not isinstance(value, bool) and isinstance(value, (int, float))
-    if name == "time_limit":
+    if name == "solver":
+        ok = isinstance(value, str) and _SOLVER_NAME.fullmatch(value) is not None
+    elif name == "solver_options":
+        return _check_solver_options(value, where)
+    elif name in ("time_limit", "window_time_limit"):
         ok = number and math.isfinite(value) and value > 0
     elif name == "gap":
         ok = number and math.isfinite(value) and 0 <= value < 1
@@ -105,14 +150,43 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
     return value
 
 
+def _check_solver_options(value: Any, where: str) -> dict:
+    """A mapping of option name → finite number, string or boolean, passed to a solver as is."""
+    if not isinstance(value, dict):
+        raise InvalidInput(where, f"expected a table of name → value, got {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(k, str) or not _SOLVER_NAME.fullmatch(k.replace("/", "_")):
+            raise InvalidInput(where, f"bad option name {k!r}"[:160])
+        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise InvalidInput(f"{where}.{k}", f"expected a finite number, a string or a boolean, got {v!r}"[:160])
+    return dict(value)
+
+
 def check_options(name: str, options: dict) -> dict:
     """The options given (None dropped) if method `name` takes them and their values are valid."""
     spec = get(name)
     given = {k: v for k, v in options.items() if v is not None}
     bad = sorted(k for k in given if k not in spec.options)
     if bad:
+        new = RENAMED.get(bad[0])
+        if new in spec.options:
+            raise InvalidInput(bad[0], f"renamed: {name} takes {new!r} (--{new.replace('_', '-')} "
+                               f"on the command line) for what {bad[0]!r} meant")
         raise InvalidInput(bad[0], f"method {name!r} takes no option {bad[0]!r} (it takes: {', '.join(spec.options) or 'none'})")
     return {k: check_option(k, v) for k, v in given.items()}
+
+
+def describe(name: str) -> dict:
+    """A method as `optcache methods --json` lists it: name, exact, description, and each option
+    with its default (from the method's signature) and meaning."""
+    spec = get(name)
+    params = inspect.signature(spec.func).parameters
+    opts = []
+    for k in spec.options:
+        default = params[k].default if k in params else None
+        opts.append({"name": k, "default": None if default is inspect.Parameter.empty else default,
+                     "help": OPTION_HELP.get(k, "")})
+    return {"name": spec.name, "exact": spec.exact, "description": spec.description, "options": opts}
 
 
 def run(name: str, inst, **options) -> MethodResult:
@@ -120,6 +194,8 @@ def run(name: str, inst, **options) -> MethodResult:
 
     A solver that stops without an answer (`SolverFailed`) or runs out of memory gives a result
     with status 'error' and a one-line message, not an exception."""
+    from optcache.results import MethodResult
+
     spec = get(name)
     opts = check_options(name, options)
     t0 = time.perf_counter()

@@ -4,14 +4,21 @@ Slot t's requests are known when it is decided; those of t+1..t+H-1 come from a 
 `oracle` (the true future) or `mean` (per pair, the mean of the requests seen in slots 1..t,
 rounded half up to an integer because requests are integers; a pair never seen forecasts 0).
 
-Windows are solved exactly, by `lagrange` (default) or `milp`. `tail="relaxed"` (a project
-extension; the default `none` is §8 as written) adds to each window the cost-to-go of each pair
-after it, alone (memory and budget relaxed after the window), over the same forecast: a terminal
-value that stops a short window from treating its last slot as the end of time.
+Windows are solved exactly, by `lagrange` (default) or `milp` (`window_solver`). `tail="relaxed"`
+(a project extension; the default `none` is §8 as written) adds to each window the cost-to-go of
+each pair after it, alone (memory and budget relaxed after the window), over the same forecast: a
+terminal value that stops a short window from treating its last slot as the end of time.
+
+`time_limit` covers the whole method: each window gets an even share of the time left over the
+windows left (all stations), capped by `window_time_limit`; a window stopped at its limit applies
+its best schedule. Once the time is used up, no window is solved: each remaining slot follows the
+previous window's plan (shifted) while it lasts, then keeps the cache, and serves what fits
+(§8 step 3); the result's termination is then `time_limit` and its windows say `fallback`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -20,12 +27,19 @@ import pandas as pd
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData
+from optcache.logs import PROGRESS_SECONDS, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.registry import register
+from optcache.solvers.serve import keep_and_serve
+
+log = logging.getLogger(__name__)
+
+QUIET_LOGGERS = ("optcache.solvers.lagrange.search", "optcache.solvers.exact", "optcache.solvers.highs")
+"""Loggers of the window solvers whose INFO lines are DEBUG inside a window (one per slot)."""
 
 FORECASTS = ("oracle", "mean")
-SOLVERS = ("lagrange", "milp")
+WINDOW_SOLVERS = ("lagrange", "milp")
 TAILS = ("none", "relaxed")
 WINDOW_GAP = 1e-6
 """Relative gap at which each window's solve stops: windows are solved to the §5 certificate."""
@@ -36,7 +50,7 @@ WINDOW_COLUMNS = ("station", "slot", "window_slots", "termination", "gap", "seco
                   "build_seconds", "nodes", "window_cost", "window_bound", "start_cached",
                   "start_K", "start_kappa")
 """Columns of `extras["windows"]`, one row per window: station, its first slot t (1-based), its
-length, the window solve's termination, relative gap, seconds (solve, model build), nodes, cost and
+length, the window solve's termination (`fallback`: not solved, the time limit was used up), relative gap, seconds (solve, model build), nodes, cost and
 bound (slot averages over the window, with the forecast requests), and the state it starts from:
 number of cached pairs, ΣK and Σκ. With `tail="relaxed"` cost and bound include the tail's value
 (so they estimate the cost from the window's first slot to T, in slot averages over the window)."""
@@ -136,22 +150,51 @@ def window_solver(name: str):
     return lagrange_station
 
 
+_station_solver = window_solver  # `window_solver` is also the name of the option below
+
+
 def rolling_station(data: StationData, horizon: int, forecast: str, station: int = 0,
-                    solver: str = "lagrange", tail: str = "none",
+                    window_solver: str = "lagrange", tail: str = "none", *,
+                    deadline: float | None = None, windows_after: int = 0,
+                    window_time_limit: float | None = None,
                     **solve_opts) -> tuple[np.ndarray, np.ndarray, list[dict], str | None]:
-    """One station's rolling-horizon schedule (a, x), one record per window, the solver version."""
-    solve_station = window_solver(solver)
-    if solver == "lagrange":
+    """One station's rolling-horizon schedule (a, x), one record per window, the solver version.
+
+    `deadline` (a `time.perf_counter()` value) ends the whole method: each window gets the time
+    left shared evenly with the windows still to come (`windows_after` of them in later
+    stations), at most `window_time_limit`; past the deadline the slot falls back (module doc)."""
+    solve_station = _station_solver(window_solver)
+    if window_solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded
     T, P = data.R.shape
     a = np.zeros((T, P))
     x = np.zeros((T, P))
     st = State.cold(P)
     records = []
-    prev = None
+    prev, planned = None, 0  # the last plan and how many of its slots are still real decisions
     relaxed = None
+    version = None
+    last = time.monotonic()
     for t in range(T):
         t1 = min(t + horizon, T)
+        left = None if deadline is None else deadline - time.perf_counter()
+        if left is not None and left <= 0:  # out of time: no solve, the cheap rule
+            plan = shifted(prev, data.window(t, t1, R=forecast_window(data.R, t, t1, forecast)))
+            planned -= 1
+            keep = plan is not None and planned > 0
+            a[t], x[t] = keep_and_serve(data, st, t, plan[0][0] if keep else None)
+            prev = plan if keep else None
+            records.append({"station": station, "slot": t + 1, "window_slots": t1 - t,
+                            "termination": "fallback", "gap": None, "seconds": 0.0,
+                            "build_seconds": 0.0, "nodes": 0, "window_cost": None, "window_bound": None,
+                            "start_cached": int(st.cached.sum()), "start_K": float(st.K.sum()),
+                            "start_kappa": float(st.kappa.sum())})
+            st = step(st, a[t], x[t], data.k, data.delta)
+            continue
+        limit = window_time_limit
+        if left is not None:
+            share = left / (T - t + windows_after)
+            limit = share if limit is None else min(limit, share)
         win = data.window(t, t1, R=forecast_window(data.R, t, t1, forecast))
         if tail == "relaxed" and t1 < T:
             if relaxed is None or forecast != "oracle":  # the oracle's future never changes
@@ -159,8 +202,11 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
             solve_opts["terminal"] = relaxed.after(t1 - 1)
         else:
             solve_opts.pop("terminal", None)
-        sol = solve_station(win, st, warm_start=shifted(prev, win), **solve_opts)
+        with demoted(*QUIET_LOGGERS):
+            sol = solve_station(win, st, warm_start=shifted(prev, win), time_limit=limit, **solve_opts)
+        version = getattr(sol, "solver_version", None) or version
         prev = (np.asarray(sol.a, float), np.asarray(sol.x, float))
+        planned = prev[0].shape[0]
         a[t] = np.round(np.asarray(sol.a, float)[0])
         x[t] = np.round(np.asarray(sol.x, float)[0])
         records.append({
@@ -171,36 +217,56 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
             "start_cached": int(st.cached.sum()), "start_K": float(st.K.sum()),
             "start_kappa": float(st.kappa.sum()),
         })
+        log.debug("rolling: station %d, window at slot %d: %s, gap %s, %.2f s", station, t + 1,
+                  sol.termination, records[-1]["gap"], sol.seconds)
+        if time.monotonic() - last > PROGRESS_SECONDS:
+            last = time.monotonic()
+            log.info("rolling: station %d, slot %d of %d, %d windows stopped at a limit so far",
+                     station, t + 1, T, sum(r["termination"] == "time_limit" for r in records))
         st = step(st, a[t], x[t], data.k, data.delta)
-    return a, x, records, getattr(sol, "solver_version", None)
+    return a, x, records, version
 
 
-@register("rolling", options=("horizon", "forecast", "solver", "tail", "time_limit", "gap", "threads"))
-def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", solver: str = "lagrange",
-            tail: str = "none", time_limit: float | None = None, gap: float = WINDOW_GAP,
+@register("rolling", options=("horizon", "forecast", "window_solver", "tail", "time_limit",
+                              "window_time_limit", "gap", "threads"))
+def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_solver: str = "lagrange",
+            tail: str = "none", time_limit: float | None = None,
+            window_time_limit: float | None = None, gap: float = WINDOW_GAP,
             threads: int = 1) -> MethodResult:
     """Rolling horizon: §5 over the next H slots (oracle or mean forecast), first slot applied."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InvalidInput("horizon", f"must be a positive integer, got {horizon!r}")
-    for field, value, allowed in (("forecast", forecast, FORECASTS), ("solver", solver, SOLVERS),
-                                  ("tail", tail, TAILS)):
+    for field, value, allowed in (("forecast", forecast, FORECASTS),
+                                  ("window_solver", window_solver, WINDOW_SOLVERS), ("tail", tail, TAILS)):
         if value not in allowed:
             raise InvalidInput(field, f"must be one of {', '.join(allowed)}, got {value!r}")
-    if tail == "relaxed" and solver != "lagrange":
-        raise InvalidInput("tail", "'relaxed' needs solver='lagrange' (the tail is its pair graphs)")
-    opts = {"time_limit": time_limit, "threads": threads, "gap": gap}  # per window
+    if tail == "relaxed" and window_solver != "lagrange":
+        raise InvalidInput("tail", "'relaxed' needs window_solver='lagrange' (the tail is its pair graphs)")
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     per_station, records, version = [], [], None
     for n in range(inst.n_stations):
-        a, x, rec, version = rolling_station(inst.station_data(n), int(horizon), forecast, n,
-                                             solver, tail, **opts)
+        a, x, rec, v = rolling_station(inst.station_data(n), int(horizon), forecast, n, window_solver,
+                                       tail, deadline=deadline,
+                                       windows_after=(inst.n_stations - n - 1) * inst.slots,
+                                       window_time_limit=window_time_limit, threads=threads, gap=gap)
+        version = v or version
         per_station.append((a, x))
         records += rec
     seconds = time.perf_counter() - t0
     windows = pd.DataFrame(records, columns=list(WINDOW_COLUMNS))
     nodes = windows["nodes"].dropna()
+    fallback = int((windows["termination"] == "fallback").sum())
+    stopped = int((windows["termination"] == "time_limit").sum())
+    if fallback:
+        log.warning("rolling: time limit of %g s used up after %d of %d windows; the other slots "
+                    "follow the previous plan or keep the cache", time_limit, len(windows) - fallback,
+                    len(windows))
     return MethodResult.from_schedule(
         inst, "rolling", Schedule.from_arrays(per_station), seconds,
+        termination="time_limit" if fallback or stopped else "heuristic",
         nodes=int(nodes.sum()) if len(nodes) else None, solver="highs", solver_version=version,
-        extras={"windows": windows, "horizon": int(horizon), "forecast": forecast, "solver": solver,
-                "tail": tail})
+        extras={"windows": windows, "horizon": int(horizon), "forecast": forecast,
+                "window_solver": window_solver, "tail": tail, "time_limit": time_limit,
+                "window_time_limit": window_time_limit, "windows_stopped": stopped,
+                "fallback_slots": fallback})

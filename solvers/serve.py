@@ -27,3 +27,13 @@ def serve_slot(order: np.ndarray, admitted: np.ndarray, R_t: np.ndarray, K: np.n
             x[p] = R_t[p]
             used += need
     return x
+
+
+def keep_and_serve(data, st, t: int, a: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A decision for slot `t` that needs no solver, for when a time limit is used up: cache `a`
+    (default: keep what state `st` has cached) and serve all-or-nothing (FORMULATION §8 step 3).
+    Feasible from any feasible state: memory holds a set that fit, and service checks (5), (28c)."""
+    a_t = np.asarray(st.cached if a is None else a, float).copy()
+    x_t = serve_slot(request_order(data.R[t]), a_t > 0.5, data.R[t], st.K, data.k, data.w,
+                     data.flops_per_request, data.E)
+    return a_t, x_t

@@ -297,8 +297,9 @@ def test_option_a_method_does_not_take(capsys):
     check_one_line(code, cap.err, "horizon", cap.out)
 
 
-@pytest.mark.parametrize("args, field", [(["--tail", "exact"], "tail"), (["--solver", "gurobi"], "solver"),
-                                         (["--tail", "relaxed", "--solver", "milp"], "tail")])
+@pytest.mark.parametrize("args, field", [(["--tail", "exact"], "tail"), (["--window-solver", "gurobi"], "window_solver"),
+                                         (["--solver", "lagrange"], "renamed: rolling takes 'window_solver'"),
+                                         (["--tail", "relaxed", "--window-solver", "milp"], "tail")])
 def test_bad_rolling_options(capsys, args, field):
     code = main(["solve", str(HAND_INSTANCE), "--method", "rolling", *args])
     cap = capsys.readouterr()

@@ -32,10 +32,19 @@ def test_methods_lists_the_references(capsys):
     assert {"all-cloud", "static"} <= set(names)
 
 
+def test_every_method_has_a_home_module():
+    # registry.get(name) imports only the module in _HOME: it must be the one that registers it
+    from optcache.solvers import registry
+
+    assert set(registry._HOME) == set(registry.names())
+    for name, module in registry._HOME.items():
+        assert registry.get(name).func.__module__ == module, name
+
+
 @pytest.mark.parametrize("method, cost", [("all-cloud", 19.75), ("static", STATIC_COST)])
 def test_solve_then_evaluate(tmp_path, capsys, method, cost):
     out = tmp_path / "solved.json"
-    assert main(["solve", str(HAND_INSTANCE), "--method", method, "--out", str(out)]) == 0
+    assert main(["solve", str(HAND_INSTANCE), "--method", method, "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert {"method", "status", "cost", "bound", "seconds", "schedule"} <= set(printed)
     assert printed["method"] == method and printed["status"] == "ok"
@@ -61,7 +70,7 @@ def test_rolling_with_the_relaxed_tail_on_the_hand_instance(capsys):
     assert main(["solve", str(HAND_INSTANCE), "--method", "lagrange", "--gap", "1e-9"]) == 0
     opt = json.loads(capsys.readouterr().out)
     assert main(["solve", str(HAND_INSTANCE), "--method", "rolling", "--horizon", "1",
-                 "--tail", "relaxed", "--solver", "lagrange"]) == 0
+                 "--tail", "relaxed", "--window-solver", "lagrange"]) == 0
     roll = json.loads(capsys.readouterr().out)
     assert roll["status"] == "ok" and roll["bound"] is None
     assert roll["cost"] >= opt["bound"] * (1 - 1e-12)

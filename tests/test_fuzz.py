@@ -200,7 +200,7 @@ def test_fuzz_solve(tmp_path_factory, data):
     ip.write_text(data.draw(mutated(inst)))
     method = data.draw(st.sampled_from(["laot", "laot", "all-cloud", "static", "fifo", "milp"]))
     opts = ["--time-limit", "5"] if method == "milp" else []
-    obj = check(*run_cli(["solve", str(ip), "--method", method, *opts, "--out", str(d / "o.json")]))
+    obj = check(*run_cli(["solve", str(ip), "--method", method, *opts, "--out", str(d / "o.json"), "--json"]))
     if obj is None:
         assert not (d / "o.json").exists()
         return

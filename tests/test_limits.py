@@ -264,10 +264,14 @@ def test_a_highs_failure_is_an_error_result_with_one_line(monkeypatch, capsys):
     res = registry.run("milp", inst, time_limit=10)
     assert (res.status, res.termination, res.cost, res.schedule) == ("error", "error", None, None)
     assert res.message == "HiGHS stopped with Empty (problem (28), outer-approximation round 1)"
-    assert main(["solve", str(HAND_INSTANCE), "--method", "milp", "--time-limit", "10"]) == 0
+    assert main(["solve", str(HAND_INSTANCE), "--method", "milp", "--time-limit", "10", "-q"]) == 0
     cap = capsys.readouterr()
     out = json.loads(cap.out)
     assert out["status"] == "error" and out["message"] == res.message and cap.err == ""
+    assert main(["solve", str(HAND_INSTANCE), "--method", "milp", "--time-limit", "10"]) == 0
+    cap = capsys.readouterr()  # without -q: progress lines and the reason, no traceback
+    assert json.loads(cap.out)["status"] == "error"
+    assert "Traceback" not in cap.err and f"milp failed: {res.message}" in cap.err
 
 
 def test_highs_refusing_a_model_is_an_error_result():

@@ -30,7 +30,13 @@ def test_evaluate_json_contract(checkpoint, capsys):
     capsys.readouterr()
     assert main(["market", "evaluate", "--checkpoint", str(checkpoint), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"first_best", "mechanisms"}
+    assert set(out) == {"format", "first_best", "mechanisms", "rounds", "rounds_in_coverage", "seed",
+                        "eval_seeds", "training", "policy", "units", "provenance"}
+    assert out["format"] == "optcache/market-evaluate@1" and out["seed"] == 1
+    assert out["training"]["epochs"] == 2 and out["policy"]["source"] == "checkpoint"
+    assert out["rounds"] > 0 and 0 < out["rounds_in_coverage"] <= out["rounds"]
+    assert out["provenance"]["seed"] == 1 and out["provenance"]["packages"]["torch"] == torch.__version__
+    assert "cost units" in out["units"]["surplus"]
     assert {"spa", "myopic", "optimal", "dqmsb", "best_fixed_rho", "best_fixed_action"} <= set(out["mechanisms"])
     fb = out["first_best"]
     for name, m in out["mechanisms"].items():

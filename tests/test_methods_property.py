@@ -17,7 +17,7 @@ from optcache.solvers import registry
 OPTIONS = {"threads": 1, "horizon": 2, "time_limit": 30.0}
 """Options handed to the methods that take them."""
 
-VARIANTS = [("rolling", {"solver": "milp"}), ("rolling", {"tail": "relaxed"}),
+VARIANTS = [("rolling", {"window_solver": "milp"}), ("rolling", {"tail": "relaxed"}),
             ("rolling", {"tail": "relaxed", "forecast": "mean"})]
 """Non-default options also checked (on top of every method with its defaults)."""
 

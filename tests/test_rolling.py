@@ -64,7 +64,8 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
     fake = types.ModuleType("optcache.solvers.exact")
     fake.solve_station = solve_station
     monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
-    res = registry.run("rolling", inst, horizon=3, forecast="mean", solver="milp", time_limit=5.0)
+    res = registry.run("rolling", inst, horizon=3, forecast="mean", window_solver="milp",
+                       window_time_limit=5.0)
 
     Rt = data.R
     assert [w.shape[0] for w, _, _ in seen] == [3, 3, 2, 1]  # windows shrink at the end
@@ -102,8 +103,10 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
 
 @pytest.mark.parametrize("opts,field", [({"horizon": 0}, "horizon"), ({"horizon": 2.5}, "horizon"),
                                         ({"forecast": "median"}, "forecast"),
-                                        ({"solver": "cplex"}, "solver"), ({"tail": "exact"}, "tail"),
-                                        ({"tail": "relaxed", "solver": "milp"}, "tail"),
+                                        ({"window_solver": "cplex"}, "window_solver"),
+                                        ({"solver": "lagrange"}, "solver"), ({"tail": "exact"}, "tail"),
+                                        ({"tail": "relaxed", "window_solver": "milp"}, "tail"),
+                                        ({"window_time_limit": 0}, "window_time_limit"),
                                         ({"tabu": 1}, "tabu")])
 def test_bad_options_are_invalid_input(opts, field):
     with pytest.raises(InvalidInput) as e:
@@ -118,7 +121,8 @@ def test_oracle_with_full_horizon_equals_the_milp_optimum(seed, solver):
     inst = generate(seed=seed, **SMALL)
     opt = registry.run("milp", inst, threads=1)
     assert opt.termination == "optimal"
-    roll = registry.run("rolling", inst, horizon=inst.slots, forecast="oracle", solver=solver, threads=1)
+    roll = registry.run("rolling", inst, horizon=inst.slots, forecast="oracle", window_solver=solver,
+                        threads=1)
     assert roll.status == "ok"
     assert roll.cost == pytest.approx(opt.cost, rel=1e-6)
     win = roll.extras["windows"]
@@ -196,5 +200,64 @@ def test_relaxed_tail_is_feasible_and_above_the_bound(forecast):
     roll = registry.run("rolling", inst, horizon=2, forecast=forecast, tail="relaxed")
     assert roll.status == "ok" and roll.evaluation.feasible
     assert roll.cost >= opt.bound * (1 - 1e-9)
-    assert roll.extras["tail"] == "relaxed" and roll.extras["solver"] == "lagrange"
+    assert roll.extras["tail"] == "relaxed" and roll.extras["window_solver"] == "lagrange"
     assert (roll.extras["windows"]["termination"] == "optimal").all()
+
+
+# ------------------------------------------------------------------ the time limit of the whole method
+def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatch):
+    # A fake window solver that takes 50 ms and loads pair 0; 2 stations × 6 slots = 12 windows.
+    # time_limit=0.3 covers the whole method: each window gets the time left over the windows
+    # left, capped by window_time_limit; once it is used up, slots are decided without a solve.
+    import time
+
+    inst = generate(slots=6, services=2, stations=2, seed=2)
+    limits = []
+
+    def solve_station(win, state0=None, *, time_limit=None, **opts):
+        limits.append((time_limit, time.perf_counter()))
+        time.sleep(0.05)
+        a = np.zeros((win.T, win.P))
+        a[:, 0] = 1
+        return StationSolve(a, a * win.R, 10.0, 9.0, "optimal", 0.05, 0.0, 1, 1)
+
+    registry.names()
+    fake = types.ModuleType("optcache.solvers.exact")
+    fake.solve_station = solve_station
+    monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
+    t0 = time.perf_counter()
+    res = registry.run("rolling", inst, horizon=3, window_solver="milp", time_limit=0.3,
+                       window_time_limit=0.02)
+    wall = time.perf_counter() - t0
+    win = res.extras["windows"]
+    solved = win[win["termination"] != "fallback"]
+    assert len(win) == 12 and 3 <= len(solved) <= 7  # ~0.3 s / 0.05 s per window
+    assert (win["termination"].iloc[len(solved):] == "fallback").all()  # no solve after the end
+    assert res.extras["fallback_slots"] == 12 - len(solved) and res.termination == "time_limit"
+    assert limits[0][0] == pytest.approx(0.02)  # min(window_time_limit, 0.3 / 12 windows)
+    assert all(0 < lim <= 0.02 + 1e-12 for lim, _ in limits)
+    assert wall < 0.3 + 0.1  # at most one window's overrun
+    # without window_time_limit a window gets the even share of the time left
+    limits.clear()
+    res = registry.run("rolling", inst, horizon=3, window_solver="milp", time_limit=1.2)
+    t_first = limits[0][1]
+    for lim, t in limits:
+        left_then = 1.2 - (t - t_first)
+        assert lim <= left_then + 1e-3
+    assert limits[0][0] == pytest.approx(1.2 / 12, rel=0.05)
+    # the slots after the last solved window follow its plan (pair 0 cached), then keep the cache
+    fb = res.extras["windows"]
+    assert res.status in ("ok", "warning") and len(fb) == 12
+
+
+def test_fallback_keeps_the_cache_and_serves_what_fits():
+    # with a time limit too short for any window, every slot is decided by the cheap rule: a
+    # feasible schedule that never loads a pair (nothing was cached) and so costs all-cloud
+    inst = generate(slots=5, services=3, stations=1, seed=1)
+    res = registry.run("rolling", inst, horizon=3, time_limit=1e-9)
+    assert res.termination == "time_limit" and res.status == "ok" and res.evaluation.feasible
+    assert (res.extras["windows"]["termination"] == "fallback").all()
+    assert res.cost == pytest.approx(registry.run("all-cloud", inst).cost, rel=1e-12)
+    slot = registry.run("slot", inst, time_limit=1e-9)
+    assert slot.termination == "time_limit" and slot.extras["fallback_slots"] == 5
+    assert slot.evaluation.feasible

@@ -177,11 +177,13 @@ def test_failure_keeps_finished_rows_and_leaves_no_partial_file(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet"]
 
     # a write that dies half-way leaves the previous file untouched and no temporary file
-    def broken(self, path, **kw):
-        Path(path).write_bytes(b"PAR1 half")
+    def broken(table, where, **kw):
+        Path(where).write_bytes(b"PAR1 half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(pq, "write_table", broken)
     with pytest.raises(OSError, match="disk full"):
         S.write_results(first, out)
     pd.testing.assert_frame_equal(S.read_results(out), kept)

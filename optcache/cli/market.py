@@ -1,24 +1,46 @@
-"""`optcache market train --out CKPT` and `optcache market evaluate [--checkpoint CKPT] [--json]`.
+"""`optcache market train --out CKPT [--log CSV]` and `optcache market evaluate [--checkpoint CKPT] [--json]`.
 
 `evaluate` scores spa, myopic, optimal, the best fixed ρ in hindsight and DQMSB on the checkpoint's
-held-out episodes. Without `--checkpoint` it first trains the default policy (`Args()`, 40-50 s
-on one core), so the numbers always come from a trained auctioneer, never an untrained one.
+held-out episodes. Without `--checkpoint` it uses the default policy (`Args()`), trained once per
+configuration (40-50 s on one core) and kept in the user's cache (`optcache.cache.cache_dir()`,
+keyed by the configuration's hash): the numbers always come from a trained auctioneer, and the
+same ones as a new training would give (training is seeded).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from optcache.cli import app, emit
+from optcache.cli import CONTEXT, app, emit
 
-market_app = typer.Typer(no_args_is_help=True, add_completion=False,
+log = logging.getLogger("optcache.cli.market")
+
+market_app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                         context_settings=CONTEXT,
                          help="The service market (FORMULATION §9): train and evaluate DQMSB.")
 app.add_typer(market_app, name="market")
 
 CONTRACT_KEYS = ("total_surplus", "ground_surplus", "satellite_surplus", "efficiency")
+
+UNITS = {
+    "surplus": "Σ over the scored rounds of v·z, v = c·m: c the round's resource cost in cost units "
+               "(backhaul and cloud price of its requests, FORMULATION §9), m the CoT match "
+               "(κ + κ_0)·ln(1/β) in tokens; so cost units × tokens",
+    "efficiency": "total surplus / first-best total surplus (a fraction, 1 = first-best)",
+    "first_best": "the first-best total surplus, in the unit of surplus",
+}
+"""Units of the numbers of `market evaluate --json`."""
+
+
+def default_args():
+    """The configuration `market evaluate` uses without --checkpoint: `Args()`, the paper's defaults."""
+    from optcache.market.dqn import Args
+
+    return Args()
 
 
 def contract(result: dict) -> dict:
@@ -46,6 +68,9 @@ def train(
     slots: Annotated[int, typer.Option(help="Slots per episode.")] = 100,
     policy: Annotated[str, typer.Option(help="Caching policy of the stations.")] = "laot",
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    log_csv: Annotated[Path | None, typer.Option(
+        "--log", metavar="CSV", help="Also write the training curve here: one row per epoch (loss, "
+        "ε, held-out surplus and efficiency, seconds).")] = None,
 ) -> None:
     """Train a DQMSB auctioneer (Algorithm 2) and save a versioned checkpoint."""
     from optcache.market.dqn import Args, save_checkpoint
@@ -59,6 +84,11 @@ def train(
                 learning_rate=learning_rate, gamma=gamma, market=market)
     res = run_training(args, progress=progress)
     save_checkpoint(res.policy, out, curve=res.curve, seconds=res.seconds)
+    if log_csv is not None:
+        from optcache.instance import write_atomic
+
+        write_atomic(log_csv, res.curve.to_csv(index=False))
+        typer.echo(f"wrote {log_csv}: training curve, {len(res.curve)} epochs")
     last = res.curve.iloc[-1]
     typer.echo(f"wrote {out}: dqmsb ({state}), {episodes} epochs in {res.seconds:.1f} s, "
                f"held-out efficiency {last['efficiency']:.4f} (untrained {res.untrained['efficiency']:.4f})")
@@ -66,31 +96,53 @@ def train(
 
 @market_app.command()
 def evaluate(
-    checkpoint: Annotated[Path | None, typer.Option(help="A checkpoint from `market train`; none: train the default.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the contract JSON object.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(
+        metavar="CKPT", help="A checkpoint from `market train`; none: the default policy, from the "
+        "user's cache (trained once per configuration).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the contract JSON object (with "
+                                           "seed, rounds, units and provenance).")] = False,
     eval_instances: Annotated[int | None, typer.Option(help="Held-out episodes (default: the checkpoint's).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar while training the default policy.")] = True,
+    retrain: Annotated[bool, typer.Option(help="Train the default policy again and replace the "
+                                          "cached one.")] = False,
 ) -> None:
     """Score spa, myopic, optimal, best fixed ρ and DQMSB on held-out rounds against the first-best."""
     from dataclasses import replace
 
-    from optcache.market.dqn import Args, load_checkpoint
-    from optcache.market.dqn import train as run_training
+    from optcache.market.dqn import cached_policy, cached_policy_path, config_key, load_checkpoint
     from optcache.market.experiment import evaluate as run_evaluation
     from optcache.market.valuations import market_dataset
+    from optcache.provenance import MARKET_PACKAGES, MARKET_SCHEMA, provenance
 
     if checkpoint is None:
-        policy = run_training(Args(), progress=progress).policy
+        default = default_args()
+        if retrain or not cached_policy_path(default).exists():
+            log.info("market: training the default policy once for this configuration (key %s, "
+                     "~45 s on one core at the paper's defaults)", config_key(default))
+        policy, path, trained = cached_policy(default, progress=progress, retrain=retrain)
+        log.info("market: %s %s", "trained the default policy and cached it in" if trained
+                 else "using the default policy cached in", path)
+        source = "default policy, trained now and cached" if trained else "default policy, from the cache"
     else:
         policy, _ = load_checkpoint(checkpoint)
+        path, source = checkpoint, "checkpoint"
     args = policy.args if eval_instances is None else replace(policy.args, eval_instances=eval_instances)
     data = market_dataset(args.market, args.eval_seeds())
     result = run_evaluation(data.subset(data.scored), {"dqmsb": policy})
     if json_out:
-        emit(contract(result))
+        emit({"format": MARKET_SCHEMA, **contract(result),
+              "rounds": result["rounds"], "rounds_in_coverage": result["rounds_in_coverage"],
+              "seed": args.seed, "eval_seeds": args.eval_seeds(),
+              "training": {"epochs": args.episodes, "train_instances": args.train_instances,
+                           "state": args.state, "train_seed": policy.args.seed},
+              "policy": {"source": source, "checkpoint": str(path), "key": config_key(policy.args)},
+              "units": UNITS,
+              "provenance": provenance(MARKET_SCHEMA, packages=MARKET_PACKAGES, seed=args.seed,
+                                       market=args.market.to_dict())})
         return
     typer.echo(f"held-out: {result['rounds']} rounds, {result['rounds_in_coverage']} with the satellite in "
-               f"coverage (first-best there: satellite {result['satellite_first_best_share']:.0%})")
+               f"coverage (first-best there: satellite {result['satellite_first_best_share']:.0%}); "
+               f"seed {args.seed}; surplus in cost units × tokens")
     typer.echo(f"{'mechanism':16s} {'total':>12s} {'ground':>12s} {'satellite':>12s} {'efficiency':>10s} {'mean ρ':>7s}")
     fb = result["first_best"]
     typer.echo(f"{'first_best':16s} {fb['total_surplus']:12.1f} {fb['ground_surplus']:12.1f} "

@@ -19,14 +19,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 @app.command()
 def study(
-    grid: Annotated[Path, typer.Argument(help="Grid TOML: methods, seeds, [knobs], [[sweep]], [options.METHOD].")],
-    out: Annotated[Path, typer.Option(help="Results Parquet; cells already in it are skipped (resumable).")],
-    engine: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
-    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address; none starts a local cluster.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default min(2, cores)); 1 runs serially.")] = None,
+    grid: Annotated[Path, typer.Argument(metavar="GRID", help="Grid TOML: keys methods, seeds, tables [knobs], [[sweep]] and "
+                                              "[options.METHOD] (see benchmarks/grids/*.toml).")],
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Results Parquet; cells already in it are "
+                                      "skipped (resumable). Its metadata records the grid and versions.")],
+    engine: Annotated[str, typer.Option(metavar="local|dask", help="local (process pool) or dask.")] = "local",
+    scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Dask scheduler address, "
+                                                  "e.g. tcp://HOST:8786; none starts a local cluster.")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Worker processes (default "
+                                                "min(2, cores)); 1 runs serially.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     retry_errors: Annotated[bool, typer.Option(help="Rerun cells whose earlier status was error.")] = False,
-    extend: Annotated[bool, typer.Option(help="Add this grid's cells to a table written by another grid.")] = False,
+    extend: Annotated[bool, typer.Option("--extend", "--append", help="Add this grid's cells to a table "
+                                         "written by another grid (refused without it).")] = False,
 ) -> None:
     """Run a study: every method on every instance of a scenario grid, into one tidy Parquet table.
 
@@ -34,7 +39,8 @@ def study(
     130 or 143; rerunning the command resumes."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from optcache.study import Grid, StudyInterrupted, cells, journal_path, read_results, run_study
+    from optcache.study import Grid, StudyInterrupted, cells, journal_path, run_study
+    from optcache.study import read as read_results
 
     g = Grid.from_toml(grid)
     n_cells = len(cells(g))
@@ -62,12 +68,19 @@ def study(
 
 @app.command()
 def figures(
-    results: Annotated[Path, typer.Argument(help="Results Parquet written by `optcache study`.")],
-    out: Annotated[Path, typer.Option(help="Folder for the PNGs.")],
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results Parquet written by `optcache study`.")],
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Folder for the figures, their source "
+                                      "tables (CSV) and figures.json (provenance, units).")],
+    fmt: Annotated[str, typer.Option("--format", metavar="png|pdf|svg", help="Image format.")] = "png",
+    dpi: Annotated[int, typer.Option(metavar="N", help="Resolution of raster images, dots per inch.")] = 150,
 ) -> None:
-    """Draw a study's figures: cost breakdown against each swept knob, gap to the best bound."""
-    from optcache.figures import figures as draw
-    from optcache.study import read_results
+    """Draw a study's figures: cost by method and cost terms against each swept knob, gap to the
+    best bound (%); prints the paths of the figures."""
+    import matplotlib
 
-    for path in draw(read_results(results), out):
+    matplotlib.use("Agg")  # files only: no window, whatever the environment
+    from optcache.figures import figures as draw
+    from optcache.study import read
+
+    for path in draw(read(results), out, format=fmt, dpi=dpi):
         typer.echo(str(path))

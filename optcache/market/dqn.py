@@ -441,9 +441,11 @@ def save_checkpoint(policy: DQMSB, path: str | os.PathLike, *, curve: pd.DataFra
                     seconds: float | None = None) -> None:
     """torch.save a versioned checkpoint (format, version, args, scales, weights, curve), atomically."""
     from optcache import __version__
+    from optcache.provenance import MARKET_PACKAGES, provenance
 
     ck = {"format": FORMAT, "version": VERSION, "optcache_version": __version__,
           "torch_version": str(torch.__version__), "args": policy.args.to_dict(),
+          "provenance": provenance(f"{FORMAT}", packages=MARKET_PACKAGES, seed=policy.args.seed),
           "state_dim": state_dim(policy.args), "state_scale": float(policy.state_scale),
           "reward_scale": float(policy.reward_scale),
           "state_dict": {k: v.detach().clone() for k, v in policy.net.state_dict().items()},
@@ -511,3 +513,47 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
             raise InvalidInput(f"{p}: state_dict.{key}", "contains non-finite values")
     policy.net.load_state_dict({k: v.to(torch.float32) for k, v in sd.items()})
     return policy, ck
+
+
+# --------------------------------------------------------------------------- the cached default
+def config_key(args: Args) -> str:
+    """A hash of everything a trained policy depends on: the args, the checkpoint format, the
+    optcache and torch versions. Same key, same training, same numbers (seeded, one thread)."""
+    import hashlib
+    import json
+
+    from optcache import __version__
+
+    blob = json.dumps({"args": args.to_dict(), "format": FORMAT, "version": VERSION,
+                       "optcache": __version__, "torch": str(torch.__version__)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cached_policy_path(args: Args) -> Path:
+    """Where `cached_policy` keeps the policy trained on `args`."""
+    from optcache.cache import cache_dir
+
+    return cache_dir() / f"dqmsb-{config_key(args)}.pt"
+
+
+def cached_policy(args: Args | None = None, *, progress: bool = False,
+                  retrain: bool = False) -> tuple[DQMSB, Path, bool]:
+    """The policy trained on `args` (default `Args()`), from the user's cache if it is there
+    (`optcache.cache.cache_dir()`, one checkpoint per `config_key`), else trained now and cached.
+
+    Returns (policy, checkpoint path, trained now). A cached file that cannot be loaded is
+    replaced. Training is seeded, so a cached policy is the one a new training would give."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    args = args or Args()
+    path = cached_policy_path(args)
+    if path.exists() and not retrain:
+        try:
+            policy, _ = load_checkpoint(path)
+            return policy, path, False
+        except InvalidInput as e:
+            log.warning("cached policy %s is unusable (%s); training it again", path, e.message)
+    res = train(args, progress=progress)
+    save_checkpoint(res.policy, path, curve=res.curve, seconds=res.seconds)
+    return res.policy, path, True

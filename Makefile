@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: setup warmup demo test lint bench clean
+.PHONY: setup warmup demo test test-fast docs lint bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +25,24 @@ warmup: setup
 demo: setup
 	$(BIN)/optcache demo --out out/demo
 
-test: setup
-	$(BIN)/python -m pytest -q tests $(if $(wildcard notebooks/*.ipynb),--nbmake notebooks,)
+# The notebooks are executed once, by the docs build (quick mode; a failing cell fails it).
+test: setup $(DOCS_STAMP)
+	$(BIN)/python -m pytest -q tests
+	$(MAKE) --no-print-directory docs
+
+# The edit-test loop: everything not marked slow (the CI runs `make test`, slow tests included).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# The site, into out/docs (entry page out/docs/index.html): every warning is an error (-W -n:
+# broken cross-references, missing docstrings, notebook and how-to cells that fail). -E rereads
+# every page; executed notebooks are reused from out/docs-cache while their code is unchanged.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,docs]'
+	touch $(DOCS_STAMP)
+
+docs: setup $(DOCS_STAMP)
+	$(BIN)/sphinx-build -b html -q -E -W -n --keep-going docs out/docs
 
 lint: setup
 	$(BIN)/ruff check .

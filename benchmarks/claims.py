@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/claims.py [--seeds 5]
 Claim 1, "the satellite-enabled architecture cuts total provisioning cost by an average of 41 % and
 by no less than 20 % in every configuration": the paper does not define the comparison. optcache's
 nearest measurement re-prices the same instances as if every request sent to the cloud were relayed
-by the satellite (FORMULATION's satellite prices: cloud 0.025 plus access 0.005 per request, against
+by the satellite (the satellite prices of docs/formulation.md §11: cloud 0.025 plus access 0.005 per request, against
 the ground's 0.04), in two variants: `relay` changes only that price; `relay+nobackhaul` also drops
 the ground backhaul term d_i / r^C of (22) (r^C = 1e15 MB/s) (the long-haul traffic the paper says the satellite takes
 off the ground gateways). Relaying in every slot is an upper bound on what one satellite pass can

@@ -1,4 +1,4 @@
-"""Gaps of the §7 policies and the rolling horizon to the certified optimum.
+"""Gaps of the §8 policies and the rolling horizon to the certified optimum.
 
 Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/policy_gaps.py
          [--seeds 20] [--horizon 4] [--default-horizons 12] [--skip-default]

@@ -1,4 +1,4 @@
-"""Pair-slot decisions per second of the §7 policies: readable reference vs compiled batch kernel.
+"""Pair-slot decisions per second of the §8 policies: readable reference vs compiled batch kernel.
 
 Run: .venv/bin/python benchmarks/policy_throughput.py [--instances 200] [--reference-instances 4]
 

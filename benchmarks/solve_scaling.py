@@ -60,7 +60,7 @@ def run_one(axis: str, formulation: str, knobs: dict, seed: int, time_limit: flo
             "gpus": knobs.get("gpus", 24), "seed": seed, "termination": s.termination,
             "cost": s.cost, "bound": s.bound, "gap": s.gap, "build_s": s.build_seconds,
             "solve_s": total - s.build_seconds, "total_s": total, "nodes": s.nodes,
-            "rounds": s.rounds, "round_s": ";".join(f"{h['seconds']:.2f}" for h in s.history),
+            "rounds": s.iterations, "round_s": ";".join(f"{h['seconds']:.2f}" for h in s.history),
             "cols": cols, "rows": rows, "threads": threads,
             "time_limit": time_limit, "load1": os.getloadavg()[0]}
 

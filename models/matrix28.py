@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optcache.dynamics import State
+from optcache.dynamics import State, aged_kappa
 from optcache.instance import StationData
 
 INF = float("inf")
@@ -163,7 +163,7 @@ def pair_arcs(data: StationData, p: int, st: State, deadline: float | None = Non
             kst = kap0 if chain == "i" else 0.0
             for xx in range(0, min(int(R[t]), caps[chain] - n) + 1):
                 nn = n + xx
-                kbar = max(kst + k * nn - dl, 0.0) if (chain == "i" or nn > 0) else 0.0
+                kbar = float(aged_kappa(kst, k * nn, dl)) if (chain == "i" or nn > 0) else 0.0
                 arcs.append((t, nd, (chain, nn), xx, load, kbar))
                 new.add((chain, nn))
         nodes = new
@@ -178,8 +178,7 @@ def tangent_grid(data: StationData, p: int, j: int, n: int) -> np.ndarray:
 
 
 def build_matrix28(data: StationData, state0: State | None = None, *, tangents: dict | None = None,
-                   initial_tangents: int = 4, network: bool = True, mark_integer: bool = False,
-                   budget_on_z: bool = False, deadline: float | None = None) -> MatrixModel:
+                   initial_tangents: int = 4, deadline: float | None = None) -> MatrixModel:
     """Problem (28) over data.T slots from `state0` as a MatrixModel (objective = L_n, slot average).
 
     Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError: the time limit of a
@@ -202,10 +201,10 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
         cap = w / ku
         cached0 = st.cached[p] > 0.5
         kap_prev0 = float(st.kappa[p]) / ku if cached0 else 0.0
-        use_net = network and window_can_bind(data, p, st)
+        use_net = window_can_bind(data, p, st)
         for t in range(T):
-            a_col[t, p] = mm.var(1, 0, 1, 0.0, integer=mark_integer or not use_net)
-            x_col[t, p] = mm.var(1, 0, float(R[t, p]), sc * gain[p], integer=mark_integer or not use_net)
+            a_col[t, p] = mm.var(1, 0, 1, 0.0, integer=not use_net)
+            x_col[t, p] = mm.var(1, 0, float(R[t, p]), sc * gain[p], integer=not use_net)
         # y = 1: κ took the positive branch of (19). In the network, when even one request keeps κ
         # positive for T slots (k ≥ Δ·T, and the carried κ ≥ Δ·T), y is the arcs into nodes with
         # n ≥ 1 (or the carried segment): no binary needed
@@ -271,7 +270,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
             if Rt == 0:
                 continue
             # (24) accuracy: z_j = [x = j], κ' split by j (perspective), θ_j its accuracy cost
-            z = mm.var(Rt, 0, 1, 0.0, integer=mark_integer or not use_net)
+            z = mm.var(Rt, 0, 1, 0.0, integer=not use_net)
             kj = mm.var(Rt, 0, cap)
             th = mm.var(Rt, 0, INF, sc)
             knone = mm.var(1, 0, cap)
@@ -304,11 +303,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     for t in range(T):
         # (3) memory and (5) compute budget, both scaled to a right-hand side of 1 (unless 0)
         mm.row([int(v) for v in a_col[t]], list(data.s / gs), hi=data.G / gs)
-        if R[t].any() and budget_on_z:
-            keys = [(p, j) for p in range(P) for j in range(1, int(R[t, p]) + 1)]
-            mm.row([mm.acc[(t, p, j)][0] for p, j in keys],
-                   [j * data.flops_per_request[p] / es for p, j in keys], hi=data.E / es)
-        elif R[t].any():
+        if R[t].any():
             mm.row([int(v) for v in x_col[t]], list(data.flops_per_request / es), hi=data.E / es)
     mm.a_col, mm.x_col = a_col, x_col
     for (t, p), pts in (tangents or {}).items():

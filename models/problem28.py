@@ -1,4 +1,4 @@
-"""Problem (28) for one station over a horizon, as an exact MILP (FORMULATION §5): the readable reference.
+"""Problem (28) for one station over a horizon, as an exact MILP (docs/formulation.md §6): the readable reference.
 
 `solvers.exact.solve_station` solves the same problem from `models.matrix28` (a tighter segment
 network for the context window, handed to HiGHS without Pyomo); tests hold the two to one optimum.
@@ -26,18 +26,11 @@ import pyomo.environ as pyo
 
 from optcache.dynamics import State
 from optcache.instance import StationData
-from optcache.models.matrix28 import new_tangent_points
+from optcache.models.matrix28 import new_tangent_points, tangent_grid
 
 INITIAL_TANGENTS = 6
 """Tangent points per (t, p) before the first solve: geometric between the smallest κ a served
 request can reach and the context window."""
-
-
-def tangent_grid(data: StationData, p: int, j: int, n: int = INITIAL_TANGENTS) -> np.ndarray:
-    """Initial tangent points for pair p serving j requests: κ ∈ [max(k j − Δ, 0), w]."""
-    lo = max(data.k[p] * j - data.delta[p], 0.0)
-    hi = max(float(data.w[p]), lo)
-    return np.unique(np.geomspace(lo + data.kappa0, hi + data.kappa0, n) - data.kappa0)
 
 
 def build_problem28(data: StationData, state0: State | None = None, *,
@@ -117,7 +110,7 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     m._tangent_points = {}
     for t, p in served:
         for j in range(1, int(R[t, p]) + 1):
-            add_tangents(m, data, t, p, tangent_grid(data, p, j), j=j)
+            add_tangents(m, data, t, p, tangent_grid(data, p, j, INITIAL_TANGENTS), j=j)
     for (t, p), pts in (tangents or {}).items():
         if R[t, p] > 0:
             add_tangents(m, data, t, p, pts)

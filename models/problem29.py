@@ -1,4 +1,4 @@
-"""Problem (29) for one station and one slot (FORMULATION §6): maximise Σ_p κ_t given the state.
+"""Problem (29) for one station and one slot (docs/formulation.md §7): maximise Σ_p κ_t given the state.
 
 Subject to memory (3), compute budget (5), edge only if cached (4), context window (28c) and the
 dynamics (18)–(19) from the state left by slot t−1. A small penalty on loads breaks the ties between

@@ -42,5 +42,5 @@ MIN_THOUGHT_TOKENS = 50  # k_i ~ U{50..200}
 SLOT_SECONDS = 0.05  # compute budget E_n = GPUs × GFLOPS/W × W × slot length: ~15 requests, binds in busy slots
 BACKHAUL_MB_PER_S = 10_000.0  # r^C_n, terrestrial core network (80 Gbit/s)
 SWITCHING_COST = 0.1  # λ per model load: worth it once a pair serves ~3 requests at the edge
-KAPPA_OFFSET = 1.0  # κ_0 (tokens) in Ā = (1-α)/(ln(1/β)(κ+κ_0)); FORMULATION §3
+KAPPA_OFFSET = 1.0  # κ_0 (tokens) in Ā = (1-α)/(ln(1/β)(κ+κ_0)); docs/formulation.md §4
 COT_BETA = (0.6, 0.9)  # β_p ~ U[0.6, 0.9]: per-thought attenuation of CoT gain, 0 < β < 1

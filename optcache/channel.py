@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from optcache.coverage import ALTITUDE_M  # satellite altitude l = 550 km, one source
+from optcache.errors import InvalidInput
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 NOISE_DBM_PER_HZ = -174.0  # thermal noise density at 290 K
@@ -29,7 +30,7 @@ def _as_float(name: str, v) -> np.ndarray:
     """Reject NaN/inf early: they would silently poison every rate downstream."""
     a = np.asarray(v, dtype=float)
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, got {v}")
+        raise InvalidInput(name, f"must be finite, got {v}")
     return a
 
 
@@ -37,7 +38,7 @@ def _positive(name: str, v) -> np.ndarray:
     """A strictly positive quantity (bandwidth, distance, a divisor), as a float array."""
     a = _as_float(name, v)
     if np.any(a <= 0):
-        raise ValueError(f"{name} must be > 0, got {v}")
+        raise InvalidInput(name, f"must be > 0, got {v}")
     return a
 
 
@@ -45,13 +46,13 @@ def _nonnegative(name: str, v) -> np.ndarray:
     """A quantity that may be zero (power, gain, interference), as a float array."""
     a = _as_float(name, v)
     if np.any(a < 0):
-        raise ValueError(f"{name} must be >= 0, got {v}")
+        raise InvalidInput(name, f"must be >= 0, got {v}")
     return a
 
 
 def _check_link(link: str) -> None:
     if link not in _LINKS:
-        raise ValueError(f"link must be 'ground' or 'satellite', got {link!r}")
+        raise InvalidInput("link", f"must be 'ground' or 'satellite', got {link!r}")
 
 
 def noise_power(bandwidth_hz, density_dbm_per_hz: float = NOISE_DBM_PER_HZ):
@@ -129,17 +130,19 @@ def _default_distances(rng: np.random.Generator, n_users: int, link: str) -> np.
 def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_hz: float = 20e6,
                           tx_power_w: float = 0.2, noise_w: float | None = None,
                           link: str = "ground", distances_m=None,
-                          samples: int = MC_SAMPLES) -> np.ndarray:
+                          samples: int = MC_SAMPLES,
+                          path_loss_exponent: float = PATH_LOSS_EXPONENT) -> np.ndarray:
     """E[r_u] per user (bit/s) by seeded Monte Carlo of eq. (2); same Generator state, same rates.
 
     Assumption (fully loaded uplink): all users of a cell transmit at once on the same band, so
     user u's interference is the sum of the other users' received powers in the same fading draw.
     noise_w defaults to σ² = N0 · B (NOISE_DBM_PER_HZ). Ground draws Rayleigh, satellite shadowed-Rician.
+    path_loss_exponent is the ground links' exponent of `path_loss_gain` (unused by the satellite).
     """
     if int(n_users) != n_users or n_users < 1:
-        raise ValueError(f"n_users must be an integer >= 1, got {n_users}")
+        raise InvalidInput("n_users", f"must be an integer >= 1, got {n_users}")
     if int(samples) != samples or samples < 1:
-        raise ValueError(f"samples must be an integer >= 1, got {samples}")
+        raise InvalidInput("samples", f"must be an integer >= 1, got {samples}")
     n_users, samples = int(n_users), int(samples)
     _positive("bandwidth_hz", bandwidth_hz)
     p = float(_nonnegative("tx_power_w", tx_power_w))
@@ -149,8 +152,8 @@ def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_h
         distances_m = _default_distances(rng, n_users, link)
     d = _positive("distances_m", distances_m)
     if d.shape != (n_users,):
-        raise ValueError(f"distances_m must have shape ({n_users},), got {d.shape}")
-    g = path_loss_gain(d, link)
+        raise InvalidInput("distances_m", f"must have shape ({n_users},), got {d.shape}")
+    g = path_loss_gain(d, link, exponent=path_loss_exponent)
     fade = (shadowed_rician_power(rng, (samples, n_users)) if link == "satellite"
             else rayleigh_power(rng, (samples, n_users)))
     rx = p * g * fade

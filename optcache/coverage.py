@@ -1,4 +1,4 @@
-"""LEO coverage time from standard geometry (FORMULATION §9; the paper's printed eq. (1) is garbled).
+"""LEO coverage time from standard geometry (docs/formulation.md §11; the paper's printed eq. (1) is garbled).
 
 A ground point sees the satellite while the central angle between them is below λ_max, the angle
 at which the satellite sits at the minimum elevation ε_min. An overhead pass sweeps 2·λ_max of
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from optcache.errors import InvalidInput
+
 EARTH_RADIUS_M = 6371e3  # mean Earth radius E
 EARTH_MU = 3.986004418e14  # standard gravitational parameter GM of the Earth (m^3/s^2)
 ALTITUDE_M = 550e3  # default LEO altitude l (Starlink-like shell)
@@ -18,9 +20,9 @@ MIN_ELEVATION_DEG = 10.0  # default minimum elevation ε_min
 def _check_altitude(altitude_m: float, earth_radius_m: float = EARTH_RADIUS_M) -> None:
     """Both lengths must be positive and finite: the geometry divides by E + l."""
     if not math.isfinite(altitude_m) or altitude_m <= 0:
-        raise ValueError(f"altitude_m must be > 0, got {altitude_m}")
+        raise InvalidInput("altitude_m", f"must be > 0, got {altitude_m}")
     if not math.isfinite(earth_radius_m) or earth_radius_m <= 0:
-        raise ValueError(f"earth_radius_m must be > 0, got {earth_radius_m}")
+        raise InvalidInput("earth_radius_m", f"must be > 0, got {earth_radius_m}")
 
 
 def _check(altitude_m: float, min_elevation_deg: float,
@@ -28,7 +30,7 @@ def _check(altitude_m: float, min_elevation_deg: float,
     """Elevation in [0, 90) degrees: at 90 degrees the visible cap shrinks to a point."""
     _check_altitude(altitude_m, earth_radius_m)
     if not math.isfinite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
-        raise ValueError(f"min_elevation_deg must be in [0, 90) degrees, got {min_elevation_deg}")
+        raise InvalidInput("min_elevation_deg", f"must be in [0, 90) degrees, got {min_elevation_deg}")
 
 
 def central_angle_max(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,
@@ -66,7 +68,7 @@ def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN
 def slots_in_coverage(coverage_s: float, slot_seconds: float) -> int:
     """Whole slots that fit in a coverage window (30b): the satellite may win only in these."""
     if not math.isfinite(coverage_s) or coverage_s < 0:
-        raise ValueError(f"coverage_s must be >= 0, got {coverage_s}")
+        raise InvalidInput("coverage_s", f"must be >= 0, got {coverage_s}")
     if not math.isfinite(slot_seconds) or slot_seconds <= 0:
-        raise ValueError(f"slot_seconds must be > 0, got {slot_seconds}")
+        raise InvalidInput("slot_seconds", f"must be > 0, got {slot_seconds}")
     return int(math.floor(coverage_s / slot_seconds + 1e-9))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from optcache.scenario import ScenarioConfig, generate
+
+log = logging.getLogger(__name__)
 
 
 def scenario_summary(cfg: ScenarioConfig) -> pd.DataFrame:
@@ -39,20 +43,21 @@ DEMO_METHODS: dict[str, dict] = {
 
 
 def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
-             market: bool = True) -> pd.DataFrame:
-    """Run every method on the default scenario, print the tables, write figures and CSVs to `out`."""
+             market: bool = True, echo: Callable[[str], None] = log.info) -> pd.DataFrame:
+    """Run every method on the default scenario, report the tables through `echo` (the CLI prints
+    them; by default they are logged at INFO), write figures and CSVs to `out`."""
     from optcache.solvers import registry
 
     methods = DEMO_METHODS if methods is None else methods
     cfg = ScenarioConfig(seed=seed)
     inst = generate(cfg)
-    print("Scenario (paper section VI-A defaults):")
-    print(scenario_summary(cfg).to_string())
-    print("costs in the paper's cost units, per slot, summed over stations")
+    echo("Scenario (paper section VI-A defaults):")
+    echo(scenario_summary(cfg).to_string())
+    echo("costs in the paper's cost units, per slot, summed over stations")
     rows = []
     for m, opts in methods.items():
         t0 = time.perf_counter()
-        print(f"  running {m} ...", flush=True)
+        echo(f"  running {m} ...")
         res = registry.run(m, inst, **opts)
         row = res.summary()
         row["wall_s"] = time.perf_counter() - t0
@@ -60,36 +65,36 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
     table = pd.DataFrame(rows).set_index("method")
     cols = ["status", "termination", "cost", "bound", "gap", "switching", "transmission",
             "computing", "accuracy", "cloud", "wall_s"]
-    print("\nCost per method (sum over stations of the slot-average cost (27)):")
-    print(table[cols].to_string(float_format=lambda v: f"{v:.4f}"))
+    echo("\nCost per method (sum over stations of the slot-average cost (27)):")
+    echo(table[cols].to_string(float_format=lambda v: f"{v:.4f}"))
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "summary.csv")
     _figure(table, out / "cost_breakdown.png")
-    print(f"\nwrote {out / 'summary.csv'} and {out / 'cost_breakdown.png'}")
+    echo(f"\nwrote {out / 'summary.csv'} and {out / 'cost_breakdown.png'}")
     if market:
-        _market(out)
+        _market(out, echo)
     return table
 
 
-def _market(out: Path) -> None:
+def _market(out: Path, echo: Callable[[str], None]) -> None:
     """Score every mechanism on held-out rounds with the default DQMSB policy (trained once and
     cached in the user's cache folder, `optcache.cache.cache_dir()`)."""
     from optcache.market.dqn import cached_policy, load_checkpoint
     from optcache.market.experiment import evaluate, tidy
     from optcache.market.valuations import market_dataset
 
-    print("\nMarket: the default DQMSB policy (trained once, then cached) ...", flush=True)
+    echo("\nMarket: the default DQMSB policy (trained once, then cached) ...")
     policy, path, trained = cached_policy(progress=True)
-    print(f"  {'trained and cached' if trained else 'from the cache'}: {path}")
+    echo(f"  {'trained and cached' if trained else 'from the cache'}: {path}")
     data = market_dataset(policy.args.market, policy.args.eval_seeds())
     result = evaluate(data.subset(data.scored), {"dqmsb": policy})
     table = tidy(result)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     table.to_csv(out / "market.csv", index=False)
     curve = load_checkpoint(path)[1].get("curve")
     if curve:
         pd.DataFrame(curve).to_csv(out / "market_training_curve.csv", index=False)
-    print(f"wrote {out / 'market.csv'}")
+    echo(f"wrote {out / 'market.csv'}")
 
 
 def _figure(table: pd.DataFrame, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Context fill (18) and age of thought (19), FORMULATION §3. Pure numpy, no solver."""
+"""Context fill (18) and age of thought (19), docs/formulation.md §4. Pure numpy, no solver."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ class State:
     """What a station carries from one slot to the next: cache a, context K and AoT κ per pair."""
 
     cached: np.ndarray
+    """a[t][p] ∈ {0, 1} after the slot, per pair (float array of length P)."""
     K: np.ndarray
+    """Context fill K[t][p] (18), tokens, per pair."""
     kappa: np.ndarray
+    """Age of thought κ[t][p] (19), tokens, per pair."""
 
     @classmethod
     def cold(cls, P: int) -> State:
@@ -22,9 +25,16 @@ class State:
         return cls(z.copy(), z.copy(), z.copy())
 
 
+def aged_kappa(kappa, tokens, delta):
+    """(19) for a pair that stays cached: κ + k·x − Δ, floored at 0 (arrays or scalars). The one
+    place the formula is written; the numba policy kernel repeats it, held equal by
+    tests/test_policies_fast.py."""
+    return np.maximum(kappa + tokens - delta, 0.0)
+
+
 def _advance(K: np.ndarray, kappa: np.ndarray, a: np.ndarray, add: np.ndarray, delta: np.ndarray):
     """(18) and (19) on arrays: unloaded pairs reset, cached ones add the tokens `add` and decay by Δ."""
-    return a * (K + add), a * np.maximum(kappa + add - delta, 0.0)
+    return a * (K + add), a * aged_kappa(kappa, add, delta)
 
 
 def step(state: State, a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray) -> State:

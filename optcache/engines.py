@@ -32,9 +32,21 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUM
 """Environment variables set to 1 in every worker before the numeric libraries start threads."""
 
 
+WORKERS_ENV = "OPTCACHE_WORKERS"
+"""Environment variable that sets the default number of worker processes (e.g. on a shared node)."""
+
+
 def default_workers() -> int:
-    """min(2, cores): the shared 2-core machine this project is developed on sets the ceiling."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """The cores this process may run on (its CPU affinity), or `$OPTCACHE_WORKERS` if set."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise InvalidInput(WORKERS_ENV, f"must be a positive integer, got {env!r}")
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def limit_threads() -> None:

@@ -1,4 +1,4 @@
-"""The evaluator: feasibility and cost of a schedule (FORMULATION §4–§5). The single source of truth.
+"""The evaluator: feasibility and cost of a schedule (docs/formulation.md §5–§6). The single source of truth.
 
 Every method's schedule is scored here; solver objectives are checked against it. Violations are
 reported, never raised; only a schedule whose shape does not fit its instance is an error.
@@ -20,7 +20,7 @@ from optcache.instance import Instance, StationData
 from optcache.schedule import Schedule
 
 TERMS = ("switching", "transmission", "computing", "accuracy", "cloud")
-"""Cost terms of FORMULATION §4, in the order of the paper's equations (21)–(24), (26)."""
+"""Cost terms of docs/formulation.md §5, in the order of the paper's equations (21)–(24), (26)."""
 
 TOL = 1e-9
 """Relative and absolute tolerance of every feasibility check."""
@@ -31,8 +31,11 @@ class StationEvaluation:
     """Per-slot terms (T, 5), violations, and the K/κ trajectories of one station."""
 
     terms: np.ndarray
+    """Per-slot cost terms, shape (T, 5) in `TERMS` order, before the 1/T average (cost units)."""
     violations: list[dict]
+    """Violation records `{constraint, station, slot, pair, value, limit}` (§3), slots 1-based."""
     K: np.ndarray
+    """Context fill K (18) per slot and pair, tokens, shape (T, P)."""
     kappa: np.ndarray
     """K and κ per slot and pair; NaN for a pair whose `a` leaves [0, 1] (no dynamics then)."""
 
@@ -63,7 +66,7 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
     R = data.R.astype(float)
     T, P = R.shape
     if a.shape != (T, P) or x.shape != (T, P):
-        raise ValueError(f"schedule shape {a.shape}/{x.shape} does not fit the station's {(T, P)}")
+        raise InvalidInput("schedule", f"shape {a.shape}/{x.shape} does not fit the station's {(T, P)}")
     st0 = state0 or State.cold(P)
     viol: list[dict] = []
 
@@ -170,11 +173,15 @@ class Evaluation:
     """Feasibility and cost of a whole schedule; `per_slot` is the tidy table behind the totals."""
 
     feasible: bool
+    """True when there is no violation of (3), (4), (5), (28c) or integrality."""
     violations: list[dict]
+    """Every violation record `{constraint, station, slot, pair, value, limit}`, slots 1-based (§3)."""
     cost: float | None
     """Σ_n L_n, finite and ≥ 0; None when a decision leaves its domain (0 ≤ a ≤ 1, 0 ≤ x ≤ R)."""
     terms: dict[str, float | None]
+    """The five slot-averaged terms (27), summed over stations, in cost units: switching, transmission, computing, accuracy, cloud; they add up to `cost`."""
     per_slot: pd.DataFrame = field(repr=False)
+    """Tidy table, one row per station and slot (1-based): the five terms and `total` before the 1/T average (§5)."""
 
     @property
     def station_costs(self) -> np.ndarray:
@@ -183,14 +190,14 @@ class Evaluation:
         return g.agg(lambda v: v.sum(skipna=False) / len(v)).to_numpy()
 
     def to_contract(self) -> dict:
-        """The JSON object `optcache evaluate` prints (FORMULATION §10)."""
+        """The JSON object `optcache evaluate` prints (docs/formulation.md §14)."""
         return {"feasible": self.feasible, "violations": self.violations, "cost": self.cost,
                 "terms": dict(self.terms)}
 
 
 PER_SLOT_COLUMNS = ("station", "slot", *TERMS, "total")
 """Columns of `Evaluation.per_slot`: one row per station and slot (1-based slot), terms as in
-FORMULATION §4 before the 1/T average of (27)."""
+docs/formulation.md §5 before the 1/T average of (27)."""
 
 
 def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:

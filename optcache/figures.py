@@ -10,7 +10,9 @@ table it plots (`NAME.csv`) and a manifest `figures.json` that carries the prove
   method label; line style by method family, error bars over seeds);
 - `terms_vs_knob(df, knob, axes)`: the cost broken into its five terms, one facet per method;
 - `cost_by_method(df, ax)`: the five terms per method, without a knob (one scenario point);
-- `gap_by_method(df, ax)`: each method's gap to the best certified bound, in percent.
+- `gap_by_method(df, ax)`: each method's gap to the best certified bound, in percent;
+- `claim_heatmap(table, x, y, value, level, ax)`: a claimed quantity over two assumptions with the
+  paper's claimed value as a contour (docs/claims.md; tables of `optcache.claims`).
 
 Redrawing reads only the table, so figures never rerun anything.
 """
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from optcache.errors import InvalidInput
 from optcache.evaluator import TERMS
 from optcache.instance import atomic_path, write_atomic
 from optcache.provenance import FIGURES_SCHEMA, provenance
@@ -48,6 +51,15 @@ KNOB_LABELS: dict[str, str] = {
     "switching_cost": f"switching cost λ [{COST_UNIT} per load]",
     "slot_seconds": "slot length [s]",
     "access": "access cost model",
+    "route": "route to the cloud",
+    "backhaul_mb_per_s": "backhaul rate r^C [MB/s]",
+    "beta_min": "lower end of β [—]",
+    "beta_max": "upper end of β [—]",
+    "noise_dbm_per_hz": "noise density N_0 [dBm/Hz]",
+    "path_loss_exponent": "ground path-loss exponent [—]",
+    "cloud_match": "satellite's match m_0 [units of (κ + κ_0) ln(1/β)]",
+    "coverage_share": "share of rounds in coverage [—]",
+    "coverage": "share of slots in the satellite's pass [—]",
 }
 """Axis label, with unit, of each scenario knob (`optcache.study.KNOBS`)."""
 
@@ -187,7 +199,7 @@ def terms_vs_knob(df: pd.DataFrame, knob: str, axes=None) -> Figure:
                                  sharex=True, sharey=True, squeeze=False)
     axes = np.asarray(axes).ravel()
     if len(axes) < len(labels):
-        raise ValueError(f"terms_vs_knob needs {len(labels)} axes (one per method), got {len(axes)}")
+        raise InvalidInput("axes", f"terms_vs_knob needs {len(labels)} axes (one per method), got {len(axes)}")
     fig = axes[0].figure
     t = terms_table(df, knob)
     xs = sorted(t[knob].unique())
@@ -258,6 +270,41 @@ def gap_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
 
 
 # --------------------------------------------------------------------------- files
+def claim_heatmap(table: pd.DataFrame, x: str, y: str, value: str, level: float,
+                  ax: plt.Axes | None = None, *, label: str | None = None, percent: bool = False) -> Figure:
+    """A claimed quantity over two assumptions (docs/claims.md): `table` has one row per (x, y)
+    (e.g. a verdict table of `optcache.claims`), `value` is drawn as a heat map with each cell's
+    value written in it, and the paper's claimed value `level` as a contour (dashed, labelled).
+    `percent` multiplies values and level by 100."""
+    for c in (x, y, value):
+        if c not in table:
+            raise InvalidInput(c, f"not a column of the table ({', '.join(map(str, table.columns))})")
+    grid = table.pivot_table(index=y, columns=x, values=value, aggfunc="mean").sort_index().sort_index(axis=1)
+    if grid.empty:
+        raise InvalidInput(value, "no values to draw")
+    fig, ax = _axes(ax, figsize=(5.2, 3.8))
+    scale = 100.0 if percent else 1.0
+    z = grid.to_numpy(float) * scale
+    im = ax.imshow(z, origin="lower", aspect="auto", cmap="viridis")
+    for (i, j), v in np.ndenumerate(z):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.1f}" if percent else f"{v:.3g}", ha="center", va="center", fontsize=7,
+                    color="w" if v < np.nanmean(z) else "k")
+    if z.shape[0] > 1 and z.shape[1] > 1 and np.nanmin(z) < level * scale < np.nanmax(z):
+        cs = ax.contour(np.arange(z.shape[1]), np.arange(z.shape[0]), z, levels=[level * scale],
+                        colors="r", linestyles="--", linewidths=1.5)
+        ax.clabel(cs, fmt=(lambda v: f"claim {v:.0f} %") if percent else (lambda v: f"claim {v:.3g}"),
+                  fontsize=7)
+    ax.set_xticks(range(z.shape[1]), [f"{v:g}" if isinstance(v, float) else str(v) for v in grid.columns],
+                  fontsize=7)
+    ax.set_yticks(range(z.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in grid.index],
+                  fontsize=7)
+    ax.set_xlabel(KNOB_LABELS.get(x, x) + " (one column per value)")
+    ax.set_ylabel(KNOB_LABELS.get(y, y))
+    fig.colorbar(im, ax=ax, label=(label or value) + (" [%]" if percent else ""))
+    return fig
+
+
 def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 150, fmt: str | None = None) -> Path:
     """savefig to a temporary file beside `path`, then rename (the user's umask); closes `fig`."""
     from optcache import __version__

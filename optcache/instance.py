@@ -1,4 +1,4 @@
-"""Typed, validated instances and the JSON interchange format `optcache/instance@1` (FORMULATION §10).
+"""Typed, validated instances and the JSON interchange format `optcache/instance@1` (docs/formulation.md §14).
 
 Instance objects live at the edge (files, the CLI, the generator); solvers and the evaluator work
 on `StationData`, plain numpy arrays for one station.
@@ -30,12 +30,19 @@ class Range:
     """The documented range of one numeric field: bounds chosen so that every cost stays finite."""
 
     symbol: str
+    """The field's symbol in docs/formulation.md, e.g. `λ`."""
     unit: str
+    """Its unit, e.g. `tokens`, `GB`, `FLOP per slot`."""
     lo: float
+    """Lower bound."""
     hi: float
+    """Upper bound."""
     lo_open: bool = False
+    """The lower bound is excluded."""
     hi_open: bool = False
+    """The upper bound is excluded."""
     integer: bool = False
+    """Only integers are accepted."""
     index_of: str | None = None
     """For an index field: the list it points into (its bounds are that list's length)."""
 
@@ -198,9 +205,13 @@ class Model:
     """A reasoning LLM: running size s_m, compute e_m per token, context window w_m."""
 
     name: str
+    """Display name, e.g. `LLaMA-65B`."""
     memory_gb: float
+    """Running size s_m, GB of GPU memory, taken by every pair on this model (3)."""
     flops_per_token: float
+    """Compute e_m, FLOP per token (5), (23)."""
     context_tokens: int
+    """Context window w_m, tokens (28c)."""
 
 
 @dataclass(frozen=True)
@@ -208,20 +219,29 @@ class Service:
     """An LLM agent service: input size d_i and thought length k_i."""
 
     name: str
+    """Display name."""
     input_mb: float
+    """Input size d_i of one request, MB (backhaul time d_i / r^C_n in (22))."""
     thought_tokens: int
+    """Thought length k_i, tokens added to the context per request served at the edge (§4)."""
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Service i on model m: the unit the cache holds (FORMULATION §1)."""
+    """Service i on model m: the unit the cache holds (docs/formulation.md §1)."""
 
     service: int
+    """Index into `Instance.services`."""
     model: int
+    """Index into `Instance.models`."""
     zero_shot_accuracy: float
+    """α_p in [0, 1], the pair's zero-shot accuracy (20), (24)."""
     cot_beta: float
+    """β_p in (0, 1), per-thought attenuation of the chain-of-thought gain (20), (24)."""
     vanishing: float
+    """Vanishing factor Δ_p, tokens per slot by which the age of thought decays (19)."""
     cloud_cost: float
+    """Cloud price l_{0,p}, cost units per offloaded request (26)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,12 +249,19 @@ class Station:
     """A ground station: GPU memory G_n, compute budget E_n per slot, rates, access costs, requests."""
 
     name: str
+    """Display name."""
     gpu_memory_gb: float
+    """GPU memory G_n, GB (3): GPUs × memory per GPU."""
     compute_budget_flops: float
+    """Compute budget E_n, FLOP per slot (5)."""
     compute_flops_per_s: float
+    """Compute rate f_n, FLOP/s: the computing cost (23) is k e / f_n seconds per request."""
     backhaul_mb_per_s: float
+    """Backhaul rate r^C_n, MB/s: an offloaded request costs d_i / r^C_n (22)."""
     access_cost: tuple[float, ...]
+    """Access cost l_{n,i} per service, cost units per request (22)."""
     requests: np.ndarray = field(repr=False)  # int64, shape (slots, pairs)
+    """Requests R[t][p], integer, shape (slots, pairs)."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Station) and _station_dict(self) == _station_dict(other)
@@ -245,13 +272,21 @@ class Instance:
     """A whole instance: global parameters, models, services, pairs and stations."""
 
     slots: int
+    """Number of slots T."""
     switching_cost: float
+    """Switching cost λ, cost units per pair loaded (21)."""
     kappa_offset: float
+    """κ_0 > 0, tokens: the accuracy unit cost (24) is c_p / (κ + κ_0) (§4)."""
     models: tuple[Model, ...]
+    """The reasoning models."""
     services: tuple[Service, ...]
+    """The LLM agent services."""
     pairs: tuple[Pair, ...]
+    """The (service, model) pairs the cache holds (§1)."""
     stations: tuple[Station, ...]
+    """The ground stations, each with its requests."""
     meta: dict = field(default_factory=dict, compare=False)
+    """Free-form provenance (the generator's config and seed); not compared by `==`."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -261,13 +296,16 @@ class Instance:
 
     @property
     def n_pairs(self) -> int:
+        """Number of pairs P."""
         return len(self.pairs)
 
     @property
     def n_stations(self) -> int:
+        """Number of ground stations N."""
         return len(self.stations)
 
     def to_dict(self) -> dict:
+        """The instance as the JSON object of `optcache/instance@1` (§14)."""
         d = {
             "format": FORMAT,
             "slots": self.slots,
@@ -284,9 +322,11 @@ class Instance:
 
     @classmethod
     def from_dict(cls, d: Any) -> Instance:
+        """Parse and validate an `optcache/instance@1` object (`parse_instance`)."""
         return parse_instance(d)
 
     def station_data(self, n: int) -> StationData:
+        """Station `n` (0-based) as numpy arrays over pairs, the solvers' view."""
         return StationData.from_instance(self, n)
 
     def with_requests(self, n: int, requests: np.ndarray) -> Instance:
@@ -388,7 +428,7 @@ def _requests(rows: Any, where: str, T: int, P: int) -> np.ndarray:
 
 
 def parse_instance(d: Any, limits: Limits | None = None) -> Instance:
-    """Parse and validate the JSON interchange object of FORMULATION §10.
+    """Parse and validate the JSON interchange object of docs/formulation.md §14.
 
     Instances over `limits.max_cells` request cells are refused before their requests are read."""
     limits = limits or DEFAULT_LIMITS
@@ -546,6 +586,7 @@ def load_instance(path: str | os.PathLike, limits: Limits | None = None) -> Inst
 
 
 def save_instance(inst: Instance, path: str | os.PathLike) -> None:
+    """Write `inst` as `optcache/instance@1` JSON, atomically."""
     write_atomic(path, json.dumps(inst.to_dict(), indent=1))
 
 
@@ -554,28 +595,29 @@ def save_instance(inst: Instance, path: str | os.PathLike) -> None:
 class StationData:
     """One station's instance as numpy arrays over pairs p (and slots t for R)."""
 
-    T: int
-    P: int
-    lam: float  # switching cost λ
-    kappa0: float  # κ_0 offset of the accuracy cost
-    s: np.ndarray  # memory of the pair's model s_m (GB)
-    e: np.ndarray  # FLOP per token e_m of the pair's model
-    w: np.ndarray  # context window w_m (tokens)
-    k: np.ndarray  # thought length k_i (tokens per request)
-    d: np.ndarray  # input size d_i (MB)
-    delta: np.ndarray  # vanishing factor Δ_p (tokens per slot)
-    alpha: np.ndarray  # zero-shot accuracy α_p
-    beta: np.ndarray  # CoT attenuation β_p
-    l0: np.ndarray  # cloud price per request l_{0,p}
-    access: np.ndarray  # access cost per request l_{n,i(p)}
-    G: float  # GPU memory (GB)
-    E: float  # compute budget (FLOP per slot)
-    f: float  # compute rate (FLOP/s)
-    rC: float  # backhaul rate (MB/s)
-    R: np.ndarray  # requests, int64 (T, P)
+    T: int  #: slots
+    P: int  #: pairs
+    lam: float  #: switching cost λ
+    kappa0: float  #: κ_0 offset of the accuracy cost
+    s: np.ndarray  #: memory of the pair's model s_m (GB)
+    e: np.ndarray  #: FLOP per token e_m of the pair's model
+    w: np.ndarray  #: context window w_m (tokens)
+    k: np.ndarray  #: thought length k_i (tokens per request)
+    d: np.ndarray  #: input size d_i (MB)
+    delta: np.ndarray  #: vanishing factor Δ_p (tokens per slot)
+    alpha: np.ndarray  #: zero-shot accuracy α_p
+    beta: np.ndarray  #: CoT attenuation β_p
+    l0: np.ndarray  #: cloud price per request l_{0,p}
+    access: np.ndarray  #: access cost per request l_{n,i(p)}
+    G: float  #: GPU memory (GB)
+    E: float  #: compute budget (FLOP per slot)
+    f: float  #: compute rate (FLOP/s)
+    rC: float  #: backhaul rate (MB/s)
+    R: np.ndarray  #: requests, int64 (T, P)
 
     @classmethod
     def from_instance(cls, inst: Instance, n: int) -> StationData:
+        """Station `n` of `inst`, every per-pair quantity read through the pair (§1)."""
         st = inst.stations[n]
         svc = np.array([p.service for p in inst.pairs])
         mod = np.array([p.model for p in inst.pairs])

@@ -39,6 +39,7 @@ def package_version(name: str) -> str | None:
 
 
 def optcache_version() -> str:
+    """The installed optcache's version."""
     from optcache import __version__
 
     return __version__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -11,13 +12,33 @@ from optcache.evaluator import Evaluation, evaluate
 from optcache.instance import Instance
 from optcache.schedule import Schedule
 
-STATUSES = ("ok", "warning", "error")
-"""`ok`: a feasible schedule (proven optimal or not, see `termination`); `warning`: a schedule that
-the evaluator finds infeasible; `error`: no schedule."""
 
-TERMINATIONS = ("optimal", "time_limit", "heuristic", "infeasible", "error")
-"""`optimal`: gap <= the requested gap, certified by the bound; `time_limit`: the incumbent at the
-time limit (ok, not proven optimal); `heuristic`: a method without a bound."""
+class Status(StrEnum):
+    """Whether a method produced a usable schedule (JSON and tables hold the value strings)."""
+
+    OK = "ok"
+    """A feasible schedule, proven optimal or not (see `Termination`)."""
+    WARNING = "warning"
+    """A schedule that the evaluator finds infeasible."""
+    ERROR = "error"
+    """No schedule; `MethodResult.message` says why."""
+
+
+class Termination(StrEnum):
+    """Why a method stopped (after Pyomo's TerminationCondition, linopy's TerminationCondition)."""
+
+    OPTIMAL = "optimal"
+    """Gap <= the requested gap, certified by the bound."""
+    TIME_LIMIT = "time_limit"
+    """The incumbent at the time limit: ok, not proven optimal."""
+    HEURISTIC = "heuristic"
+    """A method without a bound."""
+    INFEASIBLE = "infeasible"
+    """The problem has no feasible schedule."""
+    ERROR = "error"
+    """The method failed (a solver status such as Unknown, a model too large)."""
+
+
 
 
 def relative_gap(cost: float | None, bound: float | None) -> float | None:
@@ -32,36 +53,53 @@ class MethodResult:
     """What every method returns: status, termination, evaluator cost, bound, gap, time, solver."""
 
     method: str
-    status: str
-    termination: str
+    """The registry name of the method."""
+    status: Status
+    """`ok`, `warning` (infeasible schedule) or `error` (no schedule)."""
+    termination: Termination
+    """Why the method stopped: `optimal`, `time_limit`, `heuristic`, `infeasible` or `error`."""
     cost: float | None
+    """The evaluator's cost (27) of the schedule, cost units; None without a schedule."""
     bound: float | None
+    """A certified lower bound on the optimum of (28), cost units; None for heuristics."""
     seconds: float
+    """Wall time of the method, s, model building included."""
     schedule: Schedule | None = field(default=None, repr=False)
+    """The decisions a and x of every station, None on error."""
     evaluation: Evaluation | None = field(default=None, repr=False)
+    """The evaluator's verdict on `schedule`: feasibility, terms, per-slot table."""
     nodes: int | None = None
+    """Branch-and-bound nodes of exact methods (summed over stations), else None."""
     solver: str | None = None
+    """The solver that produced the bound, e.g. `highs`; None for heuristics."""
     solver_version: str | None = None
+    """That solver's version."""
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Method-specific values (options used, windows, rounds); the scalars appear in `details`."""
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # a plain string is accepted and typed (ValueError if unknown)
+        self.termination = Termination(self.termination)
 
     @property
     def gap(self) -> float | None:
+        """(cost − bound) / |cost| (`relative_gap`), a fraction; None without a bound."""
         return relative_gap(self.cost, self.bound)
 
     @classmethod
     def from_schedule(cls, inst: Instance, method: str, schedule: Schedule, seconds: float, *,
-                      termination: str = "heuristic", bound: float | None = None,
+                      termination: Termination | str = Termination.HEURISTIC, bound: float | None = None,
                       **kw: Any) -> MethodResult:
         """Score a method's schedule with the evaluator and wrap it in a record."""
         ev = evaluate(inst, schedule)
-        status = "ok" if ev.feasible else "warning"
+        status = Status.OK if ev.feasible else Status.WARNING
         return cls(method, status, termination, ev.cost, bound, seconds, schedule, ev, **kw)
 
     @classmethod
     def failed(cls, method: str, message: str, seconds: float, **kw: Any) -> MethodResult:
         """No schedule: status and termination 'error', `message` (one line) says why."""
         line = " ".join(str(message).split())[:300]
-        return cls(method, "error", "error", None, None, seconds, extras={"message": line}, **kw)
+        return cls(method, Status.ERROR, Termination.ERROR, None, None, seconds, extras={"message": line}, **kw)
 
     @property
     def message(self) -> str | None:
@@ -82,15 +120,15 @@ class MethodResult:
         return out
 
     def to_contract(self, *, seed: int | None = None) -> dict:
-        """The JSON object `optcache solve` prints (FORMULATION §14): the result, its `details`,
+        """The JSON object `optcache solve` prints (docs/formulation.md §14): the result, its `details`,
         and its provenance (schema, versions, solver, the instance's generator `seed` if known)."""
         from optcache.provenance import SOLVE_SCHEMA, SOLVER_PACKAGES, provenance
 
         return {
             "format": SOLVE_SCHEMA,
             "method": self.method,
-            "status": self.status,
-            "termination": self.termination,
+            "status": Status(self.status).value,
+            "termination": Termination(self.termination).value,
             "cost": self.cost,
             "bound": self.bound,
             "gap": self.gap,
@@ -108,7 +146,7 @@ class MethodResult:
 
     def summary(self) -> dict:
         """A flat row for tables (no schedule, details or provenance)."""
-        row = {"method": self.method, "status": self.status, "termination": self.termination,
+        row = {"method": self.method, "status": Status(self.status).value, "termination": Termination(self.termination).value,
                "cost": self.cost, "bound": self.bound, "gap": self.gap, "seconds": self.seconds,
                "nodes": self.nodes, "solver": self.solver, "solver_version": self.solver_version,
                "message": self.message}

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from optcache import assumptions as A
-from optcache.channel import MC_SAMPLES
+from optcache.channel import MC_SAMPLES, NOISE_DBM_PER_HZ, PATH_LOSS_EXPONENT
 from optcache.errors import InvalidInput
 from optcache.instance import (
     DEFAULT_LIMITS,
@@ -37,9 +37,29 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
     "seed": (0, 2**63 - 1),
     "switching_cost": (RANGES["switching_cost"].lo, RANGES["switching_cost"].hi),
     "slot_seconds": (0, 1e6),
+    "backhaul_mb_per_s": (RANGES["stations[].backhaul_mb_per_s"].lo, RANGES["stations[].backhaul_mb_per_s"].hi),
+    "beta_min": (RANGES["pairs[].cot_beta"].lo, 0.999999),
+    "beta_max": (RANGES["pairs[].cot_beta"].lo, 0.999999),
+    "noise_dbm_per_hz": (-200.0, -100.0),
+    "path_loss_exponent": (1.5, 6.0),
 }
 """Closed range of each numeric knob (slot_seconds must also be > 0): the instance it draws is
-within `optcache.instance.RANGES`, and `generate` refuses it beyond `Limits.max_cells`."""
+within `optcache.instance.RANGES`, and `generate` refuses it beyond `Limits.max_cells`.
+The last five are the assumptions the paper leaves unstated (docs/claims.md): r^C, the range of
+β and, with access='channel', the noise density and the ground path-loss exponent (§13)."""
+
+ROUTES = ("ground", "relay", "relay-nobackhaul", "satellite")
+"""How requests reach the cloud (the `route` knob; readings of the satellite claim, docs/claims.md):
+'ground' (the model of §5), 'relay' (offloaded requests relayed by the satellite at its cloud and
+access prices, l_0 = 0.025 + 0.005, ground backhaul kept), 'relay-nobackhaul' (the same without the
+ground backhaul d/r^C of (22)), 'satellite' (users reach the cloud only through the satellite:
+access 0.005 per request instead of 0.0001, l_0 = 0.025, no ground backhaul)."""
+
+NO_BACKHAUL_MB_PER_S = RANGES["stations[].backhaul_mb_per_s"].hi
+"""r^C of the routes without a ground backhaul: d/r^C ≤ 2e-13 per request, nil beside every other term."""
+
+_FLOAT_KNOBS = ("vanishing", "switching_cost", "slot_seconds", "backhaul_mb_per_s", "beta_min",
+                "beta_max", "noise_dbm_per_hz", "path_loss_exponent")
 
 CHANNEL_MAX_USERS = 1000
 """Most users per station with access='channel': its Monte Carlo holds MC_SAMPLES × users draws."""
@@ -71,11 +91,23 @@ class ScenarioConfig:
     """λ, cost of loading one pair."""
     slot_seconds: float = A.SLOT_SECONDS
     """Slot length: the compute budget per slot is E_n = f_n × slot_seconds."""
+    route: str = "ground"
+    """How requests reach the cloud, one of `ROUTES` (ground, relay, relay-nobackhaul, satellite)."""
+    backhaul_mb_per_s: float = A.BACKHAUL_MB_PER_S
+    """r^C_n of every station, MB/s (the backhaul term d_i/r^C of (22)); unused by the routes without one."""
+    beta_min: float = A.COT_BETA[0]
+    """Lower end of β ~ U[beta_min, beta_max], the per-thought attenuation of (20)."""
+    beta_max: float = A.COT_BETA[1]
+    """Upper end of that range (beta_min <= beta_max < 1)."""
+    noise_dbm_per_hz: float = NOISE_DBM_PER_HZ
+    """Noise density N_0 of the uplink (2), dBm/Hz; used with access='channel' only."""
+    path_loss_exponent: float = PATH_LOSS_EXPONENT
+    """Ground path-loss exponent beyond d_0 (§13); used with access='channel' only."""
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in KNOB_RANGES.items():
             v = getattr(self, name)
-            if name in ("vanishing", "switching_cost", "slot_seconds"):
+            if name in _FLOAT_KNOBS:
                 ok = (not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
                       and math.isfinite(v) and lo <= v <= hi and not (name == "slot_seconds" and v == 0))
                 kind = "a number"
@@ -85,6 +117,10 @@ class ScenarioConfig:
             if not ok:
                 shown = f"{'(' if name == 'slot_seconds' else '['}{format_bound(lo)}, {format_bound(hi)}]"
                 raise InvalidInput(name, f"must be {kind} in {shown}, got {v!r}"[:120])
+        if self.beta_min > self.beta_max:
+            raise InvalidInput("beta_min", f"must be <= beta_max = {self.beta_max!r}, got {self.beta_min!r}")
+        if self.route not in ROUTES:
+            raise InvalidInput("route", f"must be one of {', '.join(ROUTES)}, got {self.route!r}"[:120])
         if self.access not in ("paper", "channel"):
             raise InvalidInput("access", f"must be 'paper' or 'channel', got {self.access!r}")
         if self.access == "channel" and self.users > CHANNEL_MAX_USERS:
@@ -97,6 +133,7 @@ class ScenarioConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The knob names, in declaration order."""
         return [f.name for f in fields(cls)]
 
 
@@ -123,34 +160,54 @@ def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = No
     thought = rng.integers(A.MIN_THOUGHT_TOKENS, A.MAX_THOUGHT_TOKENS + 1, size=cfg.services)
     modality = rng.integers(len(modalities), size=cfg.services)
     mapping = rng.integers(cfg.models, size=cfg.services)
-    beta = rng.uniform(*A.COT_BETA, size=cfg.services)
+    beta = rng.uniform(cfg.beta_min, cfg.beta_max, size=cfg.services)
     services = [Service(f"service{i}-{modalities[modality[i]]}", float(round(input_mb[i], 3)),
                         int(thought[i])) for i in range(cfg.services)]
     pairs = [Pair(service=i, model=int(mapping[i]),
                   zero_shot_accuracy=A.IMAGEBIND_ACCURACY[modalities[modality[i]]],
                   cot_beta=float(round(beta[i], 4)), vanishing=float(cfg.vanishing),
-                  cloud_cost=A.CLOUD_COST_GROUND) for i in range(cfg.services)]
+                  cloud_cost=_cloud_price(cfg.route)) for i in range(cfg.services)]
 
     flops_per_s = cfg.gpus * A.GPU_GFLOPS_PER_W * 1e9 * A.GPU_POWER_W
     stations = []
     for n in range(cfg.stations):
         if cfg.access == "channel":
-            access = tuple(float(v) for v in _channel_access_cost(rng, [s.input_mb for s in services], cfg.users))
+            access = tuple(float(v) for v in _channel_access_cost(rng, [s.input_mb for s in services], cfg))
+            if cfg.route == "satellite":  # its own stream, so that the requests stay those of 'ground'
+                access = tuple(float(v) for v in _channel_access_cost(
+                    np.random.default_rng([cfg.seed, n, 0x5A7]), [s.input_mb for s in services], cfg,
+                    link="satellite"))
         else:
-            access = (A.ACCESS_COST_GROUND,) * cfg.services
+            access = ((A.ACCESS_COST_SATELLITE if cfg.route == "satellite" else A.ACCESS_COST_GROUND),) \
+                * cfg.services
         R = rng.poisson(cfg.users / 10.0, size=(cfg.slots, cfg.services)).astype(np.int64)
         stations.append(Station(f"station{n}", gpu_memory_gb=cfg.gpus * A.GPU_MEMORY_GB,
                                 compute_budget_flops=flops_per_s * cfg.slot_seconds,
                                 compute_flops_per_s=flops_per_s,
-                                backhaul_mb_per_s=A.BACKHAUL_MB_PER_S, access_cost=access,
+                                backhaul_mb_per_s=(cfg.backhaul_mb_per_s if cfg.route in ("ground", "relay")
+                                                   else NO_BACKHAUL_MB_PER_S), access_cost=access,
                                 requests=R))
     return Instance(cfg.slots, cfg.switching_cost, A.KAPPA_OFFSET, tuple(models), tuple(services),
                     tuple(pairs), tuple(stations), meta={"scenario": cfg.knobs()})
 
 
-def _channel_access_cost(rng: np.random.Generator, input_mb: list[float], users: int) -> np.ndarray:
-    """l_{n,i} = d_i / E_u[r_{u,n}] with the expected rates of the station's users (channel model)."""
+def _cloud_price(route: str) -> float:
+    """l_{0,p} per offloaded request on a route (paper, section VI-A: 0.04 via ground stations;
+    0.025 via the satellite, plus its edge access 0.005 when the satellite only relays)."""
+    if route == "ground":
+        return A.CLOUD_COST_GROUND
+    if route == "satellite":
+        return A.CLOUD_COST_SATELLITE
+    return A.CLOUD_COST_SATELLITE + A.ACCESS_COST_SATELLITE
+
+
+def _channel_access_cost(rng: np.random.Generator, input_mb: list[float], cfg: ScenarioConfig,
+                         link: str = "ground") -> np.ndarray:
+    """l_{n,i} = d_i / E_u[r_{u,n}] with the expected rates of the station's users (channel model,
+    docs/formulation.md §13, eq. (2)), with the config's noise density and path-loss exponent."""
     from optcache import channel
 
-    rates = channel.expected_uplink_rates(rng, max(users, 1))
+    noise = channel.noise_power(A.BANDWIDTH_HZ, cfg.noise_dbm_per_hz)
+    rates = channel.expected_uplink_rates(rng, max(cfg.users, 1), noise_w=noise, link=link,
+                                          path_loss_exponent=cfg.path_loss_exponent)
     return channel.access_cost(np.asarray(input_mb), rates)

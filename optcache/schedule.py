@@ -1,4 +1,4 @@
-"""Schedules: per station, `cached` a[t][p] and `edge_requests` x[t][p] (FORMULATION §2, §10)."""
+"""Schedules: per station, `cached` a[t][p] and `edge_requests` x[t][p] (docs/formulation.md §2, §14)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class StationSchedule:
     """
 
     cached: np.ndarray
+    """a[t][p], float (T, P): 1 if the pair is loaded in slot t (§2)."""
     edge_requests: np.ndarray
+    """x[t][p], float (T, P): requests served at the edge, 0 ≤ x ≤ R (§2)."""
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, StationSchedule)
@@ -35,21 +37,25 @@ class Schedule:
     """A schedule for every station of an instance."""
 
     stations: tuple[StationSchedule, ...]
+    """One station schedule per station of the instance, in order."""
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Schedule) and self.stations == other.stations
 
     @classmethod
     def from_arrays(cls, per_station: list[tuple[np.ndarray, np.ndarray]]) -> Schedule:
+        """From one (a, x) pair of (T, P) arrays per station."""
         return cls(tuple(StationSchedule(np.asarray(a, float), np.asarray(x, float))
                          for a, x in per_station))
 
     @classmethod
     def all_cloud(cls, inst: Instance) -> Schedule:
+        """Nothing cached, every request sent to the cloud: the edge-free reference."""
         z = np.zeros((inst.slots, inst.n_pairs))
         return cls.from_arrays([(z, z) for _ in inst.stations])
 
     def to_dict(self) -> dict:
+        """The schedule as the JSON object of `optcache/schedule@1` (§14)."""
         def clean(arr: np.ndarray) -> list:
             return [[int(v) if float(v).is_integer() else float(v) for v in row] for row in arr]
 
@@ -58,6 +64,7 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, d: Any, inst: Instance | None = None) -> Schedule:
+        """Parse a schedule object (or an `optcache solve` output); shapes checked against `inst` if given."""
         return parse_schedule(d, inst)
 
 
@@ -115,4 +122,5 @@ def load_schedule(path: str | os.PathLike, inst: Instance | None = None,
 
 
 def save_schedule(schedule: Schedule, path: str | os.PathLike) -> None:
+    """Write `schedule` as `optcache/schedule@1` JSON, atomically."""
     write_atomic(path, json.dumps(schedule.to_dict()))

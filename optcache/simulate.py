@@ -16,7 +16,7 @@ from optcache.results import MethodResult
 from optcache.schedule import Schedule
 
 SIMULATION_COLUMNS = ("method", *PER_SLOT_COLUMNS)
-"""Columns of `Simulation.per_slot`: method, station, slot (1-based), the five §4 terms and their
+"""Columns of `Simulation.per_slot`: method, station, slot (1-based), the five §5 terms and their
 total, per station and slot, before the 1/T average of (27)."""
 
 
@@ -25,12 +25,17 @@ class Simulation:
     """A method's run: its record, schedule, per-station per-slot cost terms and wall time."""
 
     result: MethodResult
+    """The method's record (status, cost, bound, ...)."""
     schedule: Schedule | None
+    """Its schedule, None if it failed."""
     per_slot: pd.DataFrame = field(repr=False)
+    """Cost terms per station and slot, the evaluator's tidy table."""
     seconds: float
+    """Wall time of the run, s."""
 
     @property
     def cost(self) -> float | None:
+        """The evaluator's cost (27), cost units; None if the method failed."""
         return self.result.cost
 
 

@@ -24,6 +24,8 @@ Grid files are TOML::
     [options.milp]                 # registry options of a method; a list is swept
     time_limit = 30
 
+A file with `kind = "market"` is a market grid instead (`load_grid`, `optcache.market.sweep`).
+
 Columns of the table (also `COLUMNS`, name → meaning): `cell`, `instance`, `seed`, one column per
 scenario knob, `method`, `label`, `options`, `exact`, `status`, `termination`, `cost` and its terms
 (`switching`, `transmission`, `computing`, `accuracy`, `cloud`), `bound`, `gap`, `best_bound`,
@@ -82,7 +84,7 @@ COLUMNS: dict[str, str] = {
     "status": "ok: feasible schedule; warning: schedule the evaluator finds infeasible; error: none",
     "termination": "optimal | time_limit | heuristic | infeasible | error (MethodResult.termination)",
     "cost": "evaluator's cost of the method's schedule: Σ_n L_n, the slot-average of the five terms",
-    **{t: f"{t} term of the cost (FORMULATION §4), slot average summed over stations" for t in TERMS},
+    **{t: f"{t} term of the cost (docs/formulation.md §5), slot average summed over stations" for t in TERMS},
     "bound": "the method's certified lower bound on the optimum (NaN for heuristics)",
     "gap": "(cost − bound)/|cost| of this method's own bound (NaN without a bound)",
     "best_bound": "largest bound of any exact method on the same instance in the table (NaN if none)",
@@ -164,11 +166,13 @@ class Grid:
     """What to run: methods × seeds × scenario points (× swept method options)."""
 
     methods: tuple[str, ...]
+    """Registered method names, each run on every scenario point and seed."""
     seeds: tuple[int, ...] = (0,)
+    """Generator seeds (an integer n means 0..n-1)."""
     knobs: dict[str, tuple] = field(default_factory=dict)
     """Knob → values; every knob not named keeps its ScenarioConfig default."""
     sweeps: tuple[dict[str, tuple], ...] = ()
-    """If given, the scenario points are the union over sweeps of the product of {**knobs, **sweep}."""
+    """If given, the scenario points are the union over sweeps of the product of `{**knobs, **sweep}`."""
     options: dict[str, dict[str, tuple]] = field(default_factory=dict)
     """Method → option → values, checked against the registry's declared options."""
 
@@ -269,6 +273,26 @@ class Grid:
         return cls.from_dict(check_depth(d, path, limits))
 
 
+def load_grid(path: str | os.PathLike, limits: Limits | None = None):
+    """A grid file: a caching `Grid`, or a `optcache.market.sweep.MarketGrid` if it says
+    `kind = "market"` (docs/claims.md); either is run by `optcache study`."""
+    limits = limits or DEFAULT_LIMITS
+    text = read_text(path, "grid", limits)
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(str(path), f"malformed TOML: {e}") from None
+    except RecursionError:
+        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
+                           "(optcache.instance.Limits.max_depth)") from None
+    d = check_depth(d, path, limits)
+    if isinstance(d, Mapping) and d.get("kind") == "market":
+        from optcache.market.sweep import MarketGrid
+
+        return MarketGrid.from_dict(d)
+    return Grid.from_dict(d)
+
+
 def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
@@ -348,6 +372,7 @@ def run_cell(cell: dict) -> dict:
 
 # --------------------------------------------------------------------------- the table
 def empty_table() -> pd.DataFrame:
+    """A study table with no rows and every column's dtype."""
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
 
 
@@ -443,6 +468,9 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
     prov = df.attrs.get("optcache")
     if isinstance(prov, dict):
         check_schema(prov.get("schema"), STUDY_SCHEMA, str(path))
+    for k in KNOBS:  # a knob added after the table was written: its cells ran at the default
+        if k not in df and "cell" in df:
+            df[k] = getattr(ScenarioConfig(), k)
     missing = [c for c in COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a study table: missing columns {', '.join(missing)}")
@@ -595,6 +623,18 @@ class Interrupt(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
+def _interrupt_in(e: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (a signal's `Interrupt`) behind `e`, if any: a signal handler that
+    raises while compiled code (numba) returns comes back as a SystemError caused by it."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def _check_grid(out: Path, old: pd.DataFrame, grids: dict, gid: str, ids: set[str],
                 extend: bool) -> None:
     """Refuse to resume `out` with a grid other than those that wrote it, unless `extend`."""
@@ -615,7 +655,8 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
               limits: Limits | None = None) -> pd.DataFrame:
     """Run every cell of `grid` not already in `out` and return the whole table (old rows included).
 
-    engine: "local" (a process pool of `workers`, default min(2, cores); workers=1 runs serially
+    engine: "local" (a process pool of `workers`, default: the cores
+    available, or $OPTCACHE_WORKERS; workers=1 runs serially
     in this process) or "dask" (`scheduler` an address or a Client; None starts a LocalCluster).
     Each finished row is appended to `OUT.journal` at once and the journal is compacted into `out`
     every `checkpoint_seconds`, at the end and when the study stops on an exception, always
@@ -636,8 +677,11 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
             for _, row in engines.run(engine, run_cell, todo_all, scheduler=scheduler,
                                       workers=workers, progress=progress):
                 rows.append(row)
-        except KeyboardInterrupt as e:
-            raise StudyInterrupted(getattr(e, "signum", signal.SIGINT), 0, len(todo_all), None) from None
+        except (KeyboardInterrupt, SystemError) as e:
+            stop = _interrupt_in(e)
+            if stop is None:
+                raise
+            raise StudyInterrupted(getattr(stop, "signum", signal.SIGINT), 0, len(todo_all), None) from None
         table = tidy(rows)
         table.attrs = {"optcache": study_provenance({grid_id(todo_all): grid.to_dict()})}
         return table
@@ -690,8 +734,10 @@ def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
                     last = time.monotonic()
         finally:
             gen.close()  # a pool's workers stop before the table is written
-    except KeyboardInterrupt as e:
-        interrupted = e
+    except (KeyboardInterrupt, SystemError) as e:
+        interrupted = _interrupt_in(e)
+        if interrupted is None:
+            raise
     finally:
         journal.close()
         table = compact()

@@ -35,7 +35,7 @@ from optcache.solvers.serve import keep_and_serve
 log = logging.getLogger(__name__)
 
 DEFAULT_GAP = 1e-6
-"""Relative gap at which `solve_station` stops: the contract's 1e-6 certificate (FORMULATION §5)."""
+"""Relative gap at which `solve_station` stops: the contract's 1e-6 certificate (docs/formulation.md §6)."""
 
 GAP_FLOOR = 1e-9
 """Relative gap treated as zero: floating-point noise between HiGHS's bound and the evaluator."""
@@ -61,15 +61,25 @@ class StationSolve:
     """Outcome of problem (28) on one station: schedule, evaluated cost, certified bound."""
 
     a: np.ndarray
+    """a[t][p] of the best schedule found, (T, P)."""
     x: np.ndarray
+    """x[t][p] of the best schedule found, (T, P)."""
     cost: float
+    """The evaluator's cost of that schedule (27), cost units."""
     bound: float
+    """Certified lower bound on the station's optimum of (28), cost units."""
     termination: str
+    """`optimal`, `time_limit` or `error` (see `optcache.results.Termination`)."""
     seconds: float
+    """Wall time of the whole solve, s, model building included."""
     build_seconds: float
+    """Part of `seconds` spent building models, s."""
     nodes: int | None
-    rounds: int
+    """Branch-and-bound nodes, if the solver reports them."""
+    iterations: int
+    """milp: outer-approximation rounds (MILPs solved); lagrange: evaluations of L(u) (pricing rounds)."""
     solver_version: str = ""
+    """The MILP or LP solver and its version."""
     history: list = field(default_factory=list)
     """One dict per outer-approximation round: MILP objective and bound, the evaluated cost of
     its schedule, seconds, nodes and tangents added."""
@@ -355,7 +365,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
                 for p in range(data.P):
                     a[t, p] = round(pyo.value(m.a[p]))
                     x[t, p] = round(pyo.value(m.x[p]))
-            else:  # the time limit is used up: keep the cache and serve what fits (FORMULATION §8 step 3)
+            else:  # the time limit is used up: keep the cache and serve what fits (docs/formulation.md §8 step 3)
                 a[t], x[t] = keep_and_serve(data, st, t)
                 fallback += 1
             st = step(st, a[t], x[t], data.k, data.delta)

@@ -239,17 +239,12 @@ class MatrixSolver:
         val = np.concatenate([np.asarray(r[1], float) for r in rows])
         self.h.addRows(len(rows), lo, hi, len(idx), starts, idx, val)
 
-    def solve(self, *, time_limit: float | None = None, gap: float | None = None,
-              start: np.ndarray | None = None) -> tuple[SolveInfo, np.ndarray | None]:
+    def solve(self, *, time_limit: float | None = None,
+              gap: float | None = None) -> tuple[SolveInfo, np.ndarray | None]:
         """Run the MIP; return what happened and the incumbent's column values (None if none)."""
         hs, h = self.hs, self.h
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
-        if start is not None:
-            sol = hs.HighsSolution()
-            sol.col_value = list(map(float, start))
-            sol.value_valid = True
-            h.setSolution(sol)
         use_threads(self.threads)
         t0 = time.perf_counter()
         with _Progress(h, self.label):

@@ -1,6 +1,6 @@
-"""Least-AoT and the FIFO/LRU/LFU baselines (FORMULATION §7): one skeleton, four eviction orders.
+"""Least-AoT and the FIFO/LRU/LFU baselines (docs/formulation.md §8): one skeleton, four eviction orders.
 
-`replace_station` is the readable reference, a plain loop over §7; the registered methods run the
+`replace_station` is the readable reference, a plain loop over §8; the registered methods run the
 compiled batch version in `policies_fast`, which the tests hold equal to this one.
 """
 
@@ -19,7 +19,7 @@ from optcache.solvers.registry import register
 from optcache.solvers.serve import request_order, serve_slot
 
 POLICIES = ("laot", "fifo", "lru", "lfu")
-"""Eviction orders of §7, smallest key first: κ after t-1, slot last loaded, last slot with
+"""Eviction orders of §8, smallest key first: κ after t-1, slot last loaded, last slot with
 requests (never: 0), total requests over 1..t-1."""
 
 MEMORY_SLACK = 1e-12
@@ -37,11 +37,12 @@ def memory_used(mask: np.ndarray, s: np.ndarray) -> float:
 
 def eviction_key(policy: str, kappa: np.ndarray, loaded_at: np.ndarray, last_request: np.ndarray,
                  total_requests: np.ndarray) -> np.ndarray:
-    """The §7 key of every pair at the start of a slot; victims go smallest first."""
+    """The §8 key of every pair at the start of a slot; victims go smallest first."""
     return {"laot": kappa, "fifo": loaded_at, "lru": last_request, "lfu": total_requests}[policy]
 
 
 def check_policy(policy: str) -> None:
+    """InvalidInput unless `policy` is one of `POLICIES`."""
     if policy not in POLICIES:
         raise InvalidInput("policy", f"unknown replacement policy {policy!r}; choose from {', '.join(POLICIES)}")
 
@@ -90,7 +91,7 @@ def replace_station(data: StationData, policy: str) -> tuple[np.ndarray, np.ndar
         # 3. serve all-or-nothing, in the same order
         a[t] = cached
         x[t] = serve_slot(order, cached, R, st.K, data.k, data.w, data.flops_per_request, data.E)
-        # 4. update K, κ (§3) and the policies' bookkeeping
+        # 4. update K, κ (§4) and the policies' bookkeeping
         st = step(st, a[t], x[t], data.k, data.delta)
         loaded_at[cached & ~was_cached] = t + 1
         last_request[R > 0] = t + 1

@@ -1,7 +1,8 @@
-"""The §7 replacement policies compiled with numba, over a batch of stations at once.
+"""The §8 replacement policies compiled with numba, over a batch of stations at once.
 
 Same arithmetic, in the same order, as the reference `policies.replace_station`, so the two give
-identical schedules (tests/test_policies_fast.py); this one runs ~100× faster.
+identical schedules (tests/test_policies_fast.py); this one runs ~100× faster. The kernel keeps its
+own copy of (18)-(19) (`dynamics.aged_kappa`), held equal to the reference by those tests.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _station(policy, R, s, k, w, delta, fpr, G, E, a_out, x_out):
             if used + need <= budget and K[p] + k[p] * R[t, p] <= w[p]:
                 x_out[t, p] = R[t, p]
                 used += need
-        # 4. update (§3) and bookkeeping
+        # 4. update (§4) and bookkeeping
         for p in range(P):
             ap = 1.0 if cached[p] else 0.0
             add = k[p] * x_out[t, p]

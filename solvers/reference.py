@@ -35,7 +35,7 @@ def static_set(data: StationData) -> np.ndarray:
 
 
 def static_station(data: StationData) -> tuple[np.ndarray, np.ndarray]:
-    """Load `static_set` in slot 1 and keep it; serve all-or-nothing as in FORMULATION §7 step 3."""
+    """Load `static_set` in slot 1 and keep it; serve all-or-nothing as in docs/formulation.md §8 step 3."""
     chosen = static_set(data)
     a = np.tile(chosen.astype(float), (data.T, 1))
     x = np.zeros((data.T, data.P))

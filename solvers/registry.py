@@ -46,7 +46,7 @@ OPTION_HELP: dict[str, str] = {
     "forecast": "requests a rolling window assumes after its first slot: oracle (the true "
                 "future) or mean (each pair's mean so far, rounded half up)",
     "window_solver": "exact method that solves each rolling window: lagrange or milp",
-    "tail": "rolling window's terminal value: none (FORMULATION §10 as written) or relaxed "
+    "tail": "rolling window's terminal value: none (docs/formulation.md §10 as written) or relaxed "
             "(each pair's cost-to-go after the window)",
 }
 """One line per option name, for `optcache methods --json`, the CLI help and the docs."""
@@ -80,10 +80,15 @@ class MethodSpec:
     """A registered method: its function, whether it is exact (returns a bound), and options."""
 
     name: str
+    """The registry name, e.g. `laot`."""
     func: Callable[..., MethodResult]
+    """The function `(instance, **options) -> MethodResult`."""
     exact: bool
+    """True if the method returns a certified lower bound."""
     description: str
+    """The first line of the function's docstring."""
     options: tuple[str, ...] = ()
+    """The option names the method takes; each is explained once in `OPTION_HELP`."""
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -105,20 +110,18 @@ def _load() -> None:
     global _loaded
     if not _loaded:
         for mod in _MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as e:  # a solver module not written yet
-                if e.name != mod:
-                    raise
+            importlib.import_module(mod)
         _loaded = True
 
 
 def names() -> list[str]:
+    """Every registered method's name, sorted (imports all solver modules)."""
     _load()
     return sorted(_REGISTRY)
 
 
 def get(name: str) -> MethodSpec:
+    """The `MethodSpec` of method `name`; InvalidInput naming the known methods if unknown."""
     if name not in _REGISTRY and name in _HOME:
         importlib.import_module(_HOME[name])
     if name not in _REGISTRY:

@@ -1,11 +1,11 @@
-"""Rolling horizon (FORMULATION §8): solve §5 over the next H slots, apply the first, move on.
+"""Rolling horizon (docs/formulation.md §10): solve §6 over the next H slots, apply the first, move on.
 
 Slot t's requests are known when it is decided; those of t+1..t+H-1 come from a forecast:
 `oracle` (the true future) or `mean` (per pair, the mean of the requests seen in slots 1..t,
 rounded half up to an integer because requests are integers; a pair never seen forecasts 0).
 
 Windows are solved exactly, by `lagrange` (default) or `milp` (`window_solver`). `tail="relaxed"`
-(a project extension; the default `none` is §8 as written) adds to each window the cost-to-go of
+(a project extension; the default `none` is §10 as written) adds to each window the cost-to-go of
 each pair after it, alone (memory and budget relaxed after the window), over the same forecast: a
 terminal value that stops a short window from treating its last slot as the end of time.
 
@@ -42,7 +42,7 @@ FORECASTS = ("oracle", "mean")
 WINDOW_SOLVERS = ("lagrange", "milp")
 TAILS = ("none", "relaxed")
 WINDOW_GAP = 1e-6
-"""Relative gap at which each window's solve stops: windows are solved to the §5 certificate."""
+"""Relative gap at which each window's solve stops: windows are solved to the §6 certificate."""
 LOOKUP_DIGITS = 6
 """A window's final (K, κ) is matched to the tail graph's states rounded to 1e-6 tokens."""
 
@@ -233,7 +233,7 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
             tail: str = "none", time_limit: float | None = None,
             window_time_limit: float | None = None, gap: float = WINDOW_GAP,
             threads: int = 1) -> MethodResult:
-    """Rolling horizon: §5 over the next H slots (oracle or mean forecast), first slot applied."""
+    """Rolling horizon: §6 over the next H slots (oracle or mean forecast), first slot applied."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InvalidInput("horizon", f"must be a positive integer, got {horizon!r}")
     for field, value, allowed in (("forecast", forecast, FORECASTS),

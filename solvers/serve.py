@@ -1,4 +1,4 @@
-"""Step 3 of FORMULATION §7, shared by every replacement policy and the `static` reference."""
+"""Step 3 of docs/formulation.md §8, shared by every replacement policy and the `static` reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 
 def request_order(R_t: np.ndarray) -> np.ndarray:
-    """Requested pairs by decreasing R[t][p], ties by pair index (FORMULATION §7 step 2)."""
+    """Requested pairs by decreasing R[t][p], ties by pair index (docs/formulation.md §8 step 2)."""
     req = np.flatnonzero(R_t > 0)
     return req[np.lexsort((req, -R_t[req]))]
 
@@ -31,7 +31,7 @@ def serve_slot(order: np.ndarray, admitted: np.ndarray, R_t: np.ndarray, K: np.n
 
 def keep_and_serve(data, st, t: int, a: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A decision for slot `t` that needs no solver, for when a time limit is used up: cache `a`
-    (default: keep what state `st` has cached) and serve all-or-nothing (FORMULATION §8 step 3).
+    (default: keep what state `st` has cached) and serve all-or-nothing (docs/formulation.md §8 step 3).
     Feasible from any feasible state: memory holds a set that fit, and service checks (5), (28c)."""
     a_t = np.asarray(st.cached if a is None else a, float).copy()
     x_t = serve_slot(request_order(data.R[t]), a_t > 0.5, data.R[t], st.K, data.k, data.w,

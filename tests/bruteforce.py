@@ -2,7 +2,7 @@
 
 Each (t, p) has the options (a, x) ∈ {(0, 0), (1, 0), …, (1, R)}; all combinations are enumerated
 in numpy, their dynamics (18)–(19), constraints and costs computed here from the formulas of
-FORMULATION §3–§5 (not by the code under test), and the feasible minimum returned.
+docs/formulation.md §4–§6 (not by the code under test), and the feasible minimum returned.
 """
 
 from __future__ import annotations

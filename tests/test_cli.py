@@ -1,4 +1,4 @@
-"""The CLI contract of FORMULATION §10 on the hand instance: solve -> JSON -> evaluate."""
+"""The CLI contract of docs/formulation.md §14 on the hand instance: solve -> JSON -> evaluate."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ HAND_INSTANCE = DATA / "hand_instance.json"
 
 # all-cloud on the hand instance (worked out in tests/test_evaluator.py): 19.75.
 # static on the hand instance: both pairs have requests (totals 9 and 4) and fit together
-# (10 + 10 ≤ 20 GB), so both are loaded in slot 1 and kept. Serving all-or-nothing (§7 step 3):
+# (10 + 10 ≤ 20 GB), so both are loaded in slot 1 and kept. Serving all-or-nothing (§8 step 3):
 #   slot 1: pair 0 (R = 3): 3·14 = 42 FLOP, K = 21 ≤ 50 -> x = 3; pair 1 (R = 2): 42 + 40 = 82
 #           ≤ 100, K = 8 ≤ 8 -> x = 2
 #   slot 2: pair 0 (R = 6): K would be 21 + 42 = 63 > 50 -> x = 0; pair 1: 8 + 8 > 8 -> x = 0

@@ -92,6 +92,7 @@ def test_every_option_has_help_and_the_numeric_ones_a_unit():
                 assert any(u in shown for u in units), f"{name} --{p.name}: no unit in {text!r}"
 
 
+@pytest.mark.slow
 def test_solve_prints_a_summary_with_out_and_json_otherwise(small, tmp_path):
     out = tmp_path / "laot.json"
     r = cli("solve", str(small), "--method", "laot", "--out", str(out))
@@ -141,6 +142,7 @@ def test_highs_progress_line_in_a_long_solve(monkeypatch, caplog):
     assert lines and all(" nodes, incumbent " in ln and ", bound " in ln and ", gap " in ln for ln in lines)
 
 
+@pytest.mark.slow
 def test_methods_json_lists_options_defaults_and_exactness():
     r = cli("methods", "--json")
     assert r.returncode == 0
@@ -182,6 +184,7 @@ def test_milp_through_pyomo_reaches_the_same_certified_optimum(optimum, solver):
     assert res.solver == solver and res.solver_version.startswith("1.")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cbc") is None, reason="CBC not installed (Debian: coinor-cbc)")
 def test_milp_with_cbc_through_the_cli(optimum, small, tmp_path):
     _, direct = optimum
@@ -225,6 +228,7 @@ def _solve_file(path: Path) -> float:
     return h.getInfo().objective_function_value
 
 
+@pytest.mark.slow
 def test_export_writes_the_relaxation_as_lp_and_mps(optimum, small, tmp_path):
     _, direct = optimum
     values = {}
@@ -298,6 +302,7 @@ def test_study_table_carries_schema_versions_and_grid(tmp_path, capsys):
             S.read(bad)
 
 
+@pytest.mark.slow
 def test_figures_formats_units_and_manifest(tmp_path):
     from optcache import figures as F
     from optcache import study as S
@@ -384,6 +389,7 @@ def small_default(monkeypatch, tmp_path):
     return tmp_path / "cache"
 
 
+@pytest.mark.slow
 def test_market_evaluate_caches_the_default_policy(small_default, capsys):
     assert main(["market", "evaluate", "--json", "--no-progress"]) == 0
     cap = capsys.readouterr()
@@ -443,6 +449,7 @@ def _timed(f, *args) -> float:
     return time.perf_counter() - t0
 
 
+@pytest.mark.slow
 def test_warmup_leaves_compiled_kernels_for_the_next_process(tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     r = cli("warmup", env=env)

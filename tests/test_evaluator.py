@@ -1,4 +1,4 @@
-"""The evaluator (FORMULATION §4–§5): a hand-computed example, each violation, and invariants.
+"""The evaluator (docs/formulation.md §5–§6): a hand-computed example, each violation, and invariants.
 
 The hand example is tests/data/hand_instance.json with tests/data/hand_schedule.json; every
 expected number below is worked out by hand in the comments, never copied from the code.
@@ -59,7 +59,7 @@ OPTCACHE = Path(sys.executable).parent / "optcache"
 # Constraints: memory 10 ≤ 20, then 10 + 10 = 20 ≤ 20 (tight); compute 2·14 = 28 ≤ 100, then
 #   5·14 + 1·20 = 90 ≤ 100; x ≤ R·a everywhere; K ≤ w everywhere: feasible.
 #
-# Terms per slot (FORMULATION §4):
+# Terms per slot (docs/formulation.md §5):
 #   switching (21):     slot 1: λ·1 (pair 0 loaded) = 0.5;  slot 2: λ·1 (pair 1 loaded) = 0.5
 #   transmission (22):  slot 1: access 3·0.5 + 2·0.25 = 2,   backhaul (3-2)·1 + (2-0)·2 = 5  -> 7
 #                       slot 2: access 6·0.5 + 2·0.25 = 3.5, backhaul (6-5)·1 + (2-1)·2 = 3  -> 6.5
@@ -281,7 +281,7 @@ def test_schedule_shape_mismatch_is_an_error_not_a_violation():
 
 
 # ----------------------------------------------------------------------------- invariants
-# A small independent re-implementation of FORMULATION §3–§5 in plain Python loops over the JSON
+# A small independent re-implementation of docs/formulation.md §4–§6 in plain Python loops over the JSON
 # objects (not StationData), used as the oracle of the property tests below.
 def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]] | None], list[tuple]]:
     """Per station, per slot, the five terms (None for a station with a pair outside the domain
@@ -337,7 +337,7 @@ def reference(inst: dict, schedule: dict) -> tuple[list[list[list[float]] | None
 
 @st.composite
 def instances(draw) -> dict:
-    """Small instance objects of the §10 format with integer or dyadic data (exact sums)."""
+    """Small instance objects of the §14 format with integer or dyadic data (exact sums)."""
     T = draw(st.integers(1, 4))
     P = draw(st.integers(1, 3))
     N = draw(st.integers(1, 2))

@@ -120,6 +120,7 @@ def test_warm_state_matches_brute_force(seed):
     assert ref.cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_time_limit_returns_a_valid_incumbent():
     """A limit far too short for the default station: the incumbent is feasible, the bound valid."""
     inst = generate(slots=40, stations=1, seed=3)

@@ -17,11 +17,14 @@ import os
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from optcache import study as S
 from optcache.cli import main
+
+pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).resolve().parent / "data"
 LONG = int(os.environ.get("OPTCACHE_FUZZ_EXAMPLES", "0"))

@@ -1,4 +1,4 @@
-"""Instances and scenarios: exact JSON round trip (FORMULATION §10) and the paper's VI-A defaults."""
+"""Instances and scenarios: exact JSON round trip (docs/formulation.md §14) and the paper's VI-A defaults."""
 
 from __future__ import annotations
 

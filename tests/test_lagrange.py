@@ -221,6 +221,7 @@ def test_against_milp_on_small_instances(seed):
         assert s.cost == pytest.approx(m.cost, rel=2e-6)
 
 
+@pytest.mark.slow
 def test_no_coupling_no_gap():
     """With the budget and memory never binding, the pair DPs alone are the optimum."""
     inst = generate(slots=30, services=6, gpus=200, stations=1, seed=4)

@@ -300,7 +300,7 @@ def test_the_time_limit_covers_building_the_model():
     inst = generate(slots=60, services=10, users=80, stations=1, seed=3)
     d = inst.station_data(0)
     s = solve_station(d, time_limit=0.3)
-    assert s.termination == "time_limit" and s.rounds == 0
+    assert s.termination == "time_limit" and s.iterations == 0
     assert s.seconds < 0.3 + 0.2
     assert s.cost == pytest.approx(evaluate(inst, Schedule.all_cloud(inst)).cost, rel=1e-12)
     assert s.bound == pytest.approx(trivial_bound(d), rel=1e-12) and s.bound <= s.cost

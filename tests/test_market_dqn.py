@@ -176,6 +176,7 @@ def test_bad_args_name_the_field():
         Args.from_dict({"colour": 1})
 
 
+@pytest.mark.slow
 def test_learning_beats_untrained_and_every_fixed_rho():
     """Issue 5(c): a small fixed-seed training run, scored on held-out episodes."""
     args = Args(seed=0, train_instances=16, episodes=32, eval_instances=4)

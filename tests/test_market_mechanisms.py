@@ -1,4 +1,4 @@
-"""Mechanisms of FORMULATION §9: hand-computed rounds, strategy-proofness, homogeneity of degree one."""
+"""Mechanisms of docs/formulation.md §11: hand-computed rounds, strategy-proofness, homogeneity of degree one."""
 
 from __future__ import annotations
 

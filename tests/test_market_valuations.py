@@ -1,4 +1,4 @@
-"""Auction rounds from caching runs (FORMULATION §9): common value, matches, coverage, contract price."""
+"""Auction rounds from caching runs (docs/formulation.md §11): common value, matches, coverage, contract price."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ with tight memory, windows and budgets so that evictions, refreshes and budget c
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ def instances(draw) -> Instance:
     return Instance(T, draw(st.sampled_from([0.0, 0.1, 1.0])), 1.0, models, services, pairs, stations)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inst=instances())
 def test_every_method_is_feasible_and_above_the_bound(inst):

@@ -1,6 +1,6 @@
-"""The §7 replacement policies traced by hand (FORMULATION §7).
+"""The §8 replacement policies traced by hand (docs/formulation.md §8).
 
-Every expected a and x below is derived step by step in the comments from §7, never copied from
+Every expected a and x below is derived step by step in the comments from §8, never copied from
 the code. Each trace runs through the readable reference (`replace_station`) and through the
 registered methods (the compiled version), which must both give it.
 """

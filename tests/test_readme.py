@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -25,6 +27,7 @@ def test_python_examples_run(tmp_path, monkeypatch):
         exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
 
 
+@pytest.mark.slow
 def test_cli_examples_run(tmp_path):
     lines = [ln.split("#")[0].strip() for b in _blocks("bash") for ln in b.splitlines()]
     # a cluster address cannot be reached here, and `market evaluate` trains a policy for ~40 s:

@@ -1,4 +1,4 @@
-"""Rolling horizon (FORMULATION §8): forecasts, window bookkeeping, and H = T with the oracle = §5."""
+"""Rolling horizon (docs/formulation.md §10): forecasts, window bookkeeping, and H = T with the oracle = §6."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
         np.testing.assert_array_equal(
             wx[:, 0], np.concatenate([np.minimum(prev_R[1:n_kept + 1, 0], new_R[:n_kept, 0]),
                                       np.zeros(length - n_kept)]))
-    # the state handed to slot t+1 is the §3 step of the applied slot: pair 0 accumulates k·R
+    # the state handed to slot t+1 is the §4 step of the applied slot: pair 0 accumulates k·R
     k0, d0 = data.k[0], data.delta[0]
     K = kappa = 0.0
     for t, (_, state, _) in enumerate(seen):
@@ -127,7 +127,7 @@ def test_oracle_with_full_horizon_equals_the_milp_optimum(seed, solver):
     assert roll.cost == pytest.approx(opt.cost, rel=1e-6)
     win = roll.extras["windows"]
     assert len(win) == inst.slots and (win["termination"] == "optimal").all()
-    # the first window is the whole problem: its bound is §5's bound
+    # the first window is the whole problem: its bound is §6's bound
     assert win["window_bound"].iloc[0] <= opt.cost * (1 + 1e-6)
 
 

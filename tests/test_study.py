@@ -240,6 +240,7 @@ def test_grids_too_large_are_refused_before_expansion():
 
 
 # --------------------------------------------------------------------------- engines
+@pytest.mark.slow
 def test_local_pool_and_dask_cluster_give_identical_tables(tmp_path):
     g = tiny_grid(knobs={**TINY, "slots": [3, 4]})
     local = S.run_study(g, tmp_path / "local.parquet", engine="local", workers=2, progress=False)

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pytest
 
 from optcache import study as S
+
+pytestmark = pytest.mark.slow
 
 OPTCACHE = Path(sys.executable).parent / "optcache"
 

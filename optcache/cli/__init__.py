@@ -31,7 +31,7 @@ LEVELS = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DE
 
 
 def emit(obj: dict) -> None:
-    """Print a JSON object (the CLI contract of FORMULATION §14); NaN or ∞ would not be JSON."""
+    """Print a JSON object (the CLI contract of docs/formulation.md §14); NaN or ∞ would not be JSON."""
     typer.echo(json.dumps(obj, indent=1, default=float, allow_nan=False))
 
 
@@ -87,14 +87,7 @@ def split_verbosity(argv: list[str]) -> tuple[list[str], int]:
 
 
 def _register_commands() -> None:
-    from optcache.cli import basic  # noqa: F401
-
-    for mod in ("optcache.cli.market", "optcache.cli.study"):
-        try:
-            __import__(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+    from optcache.cli import basic, market, study  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -244,7 +244,7 @@ def demo(
     """Run the paper's default scenario through the toolkit; print a summary and write figures."""
     from optcache.demo import run_demo
 
-    run_demo(out, seed=seed)
+    run_demo(out, seed=seed, echo=typer.echo)
 
 
 @app.command()

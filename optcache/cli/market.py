@@ -21,14 +21,14 @@ log = logging.getLogger("optcache.cli.market")
 
 market_app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                          context_settings=CONTEXT,
-                         help="The service market (FORMULATION §9): train and evaluate DQMSB.")
+                         help="The service market (docs/formulation.md §11): train and evaluate DQMSB.")
 app.add_typer(market_app, name="market")
 
 CONTRACT_KEYS = ("total_surplus", "ground_surplus", "satellite_surplus", "efficiency")
 
 UNITS = {
     "surplus": "Σ over the scored rounds of v·z, v = c·m: c the round's resource cost in cost units "
-               "(backhaul and cloud price of its requests, FORMULATION §9), m the CoT match "
+               "(backhaul and cloud price of its requests, docs/formulation.md §11), m the CoT match "
                "(κ + κ_0)·ln(1/β) in tokens; so cost units × tokens",
     "efficiency": "total surplus / first-best total surplus (a fraction, 1 = first-best)",
     "first_best": "the first-best total surplus, in the unit of surplus",

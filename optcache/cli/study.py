@@ -20,14 +20,16 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 @app.command()
 def study(
     grid: Annotated[Path, typer.Argument(metavar="GRID", help="Grid TOML: keys methods, seeds, tables [knobs], [[sweep]] and "
-                                              "[options.METHOD] (see benchmarks/grids/*.toml).")],
+                                              "[options.METHOD] (see benchmarks/grids/*.toml); or kind = \"market\" with "
+                                              "MarketConfig knobs and an optional [train] table "
+                                              "(optcache.market.sweep, docs/claims.md).")],
     out: Annotated[Path, typer.Option(metavar="FILE", help="Results Parquet; cells already in it are "
                                       "skipped (resumable). Its metadata records the grid and versions.")],
     engine: Annotated[str, typer.Option(metavar="local|dask", help="local (process pool) or dask.")] = "local",
     scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Dask scheduler address, "
                                                   "e.g. tcp://HOST:8786; none starts a local cluster.")] = None,
-    workers: Annotated[int | None, typer.Option(metavar="N", help="Worker processes (default "
-                                                "min(2, cores)); 1 runs serially.")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="Worker processes (default: the "
+                                                "cores available, or $OPTCACHE_WORKERS); 1 runs serially.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     retry_errors: Annotated[bool, typer.Option(help="Rerun cells whose earlier status was error.")] = False,
     extend: Annotated[bool, typer.Option("--extend", "--append", help="Add this grid's cells to a table "
@@ -39,10 +41,17 @@ def study(
     130 or 143; rerunning the command resumes."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from optcache.study import Grid, StudyInterrupted, cells, journal_path, run_study
+    from optcache.study import StudyInterrupted, cells, journal_path, load_grid, run_study
     from optcache.study import read as read_results
 
-    g = Grid.from_toml(grid)
+    g = load_grid(grid)
+    if getattr(g, "to_dict", lambda: {})().get("kind") == "market":  # docs/claims.md
+        from optcache.market.sweep import run_market_study
+
+        df = run_market_study(g, out, engine=engine, scheduler=scheduler, workers=workers,
+                              progress=progress)
+        typer.echo(f"wrote {out}: {len(df)} rows (market grid)")
+        return
     n_cells = len(cells(g))
     before = len(read_results(out)) if out.exists() or journal_path(out).exists() else 0
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}

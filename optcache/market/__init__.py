@@ -1,4 +1,4 @@
-"""The market layer: valuations, auctions (SPA, MSB family) and DQMSB (FORMULATION §9).
+"""The market layer: valuations, auctions (SPA, MSB family) and DQMSB (docs/formulation.md §11).
 
 - `valuations`: rounds (slot × service) from caching runs, `v_n = c · m_n`, coverage, contract price;
 - `mechanisms`: pure numpy spa, msb, myopic, optimal, dqmsb (critical / literal), surplus;

@@ -5,7 +5,7 @@ cannot win). The auctioneer observes a state built from the bids, picks a level 
 `ρ = 10^{a/|A|}`, runs MSB (31)-(32) and receives the round's total surplus `Σ v_n z_n` as reward.
 Transitions go to a replay buffer; mini-batches regress `Q_φ(S, a)` on
 `y = r + γ max_a' Q_φ'(S', a')` (34) with a target network `φ'`; exploration is ε-greedy with a
-linearly decaying ε. Two states (FORMULATION §9):
+linearly decaying ε. Two states (docs/formulation.md §11):
 
 - `critical`: built for the top ground bidder from the *other* ground bids, sorted and divided by
   their maximum (`mechanisms.critical_state`), so the bidder faces `χ = ρ(x_{-n}) · max(x_{-n})`:
@@ -29,7 +29,7 @@ import io
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -151,10 +151,14 @@ class Args:
                                f"features exceed {MAX_BUFFER_FLOATS:.0e} floats per replay array")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The hyperparameters as a plain dict (checkpoints, provenance); `market` flat, as
+        `MarketConfig.to_dict` writes it."""
+        return {f.name: (self.market.to_dict() if f.name == "market" else getattr(self, f.name))
+                for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "args") -> Args:
+        """From `to_dict`'s layout; unknown keys are InvalidInput at `where`."""
         if not isinstance(d, dict):
             raise InvalidInput(where, "expected a mapping of hyperparameters")
         names = {f.name for f in fields(cls)}
@@ -169,9 +173,11 @@ class Args:
             raise InvalidInput(where, str(e)) from None
 
     def train_seeds(self) -> list[int]:
+        """Scenario seeds of the training episodes (the first is history only)."""
         return [self.seed * 1_000_000 + k for k in range(1 + self.train_instances)]
 
     def eval_seeds(self) -> list[int]:
+        """Scenario seeds of the held-out episodes, disjoint from the training ones."""
         return [self.seed * 1_000_000 + EVAL_SEED_OFFSET + k for k in range(1 + self.eval_instances)]
 
 
@@ -187,6 +193,7 @@ def public_features(rounds: Rounds) -> np.ndarray:
 
 
 def state_dim(args: Args) -> int:
+    """Length of the Q-network's input for `args` (critical or literal state, public features)."""
     N = args.market.stations
     base = max(N - 2, 0) if args.state == "critical" else N + 1
     return max(base + (N_PUBLIC if args.public_features else 0), 1)
@@ -231,16 +238,21 @@ class DQMSB:
     """A DQMSB auctioneer: its Q-network and what it needs to build states (scales from training)."""
 
     args: Args
+    """The hyperparameters and market it was trained with."""
     net: QNetwork
-    state_scale: float  # literal state: bids are divided by it (training mean first-best per round)
+    """The Q-network: state → one Q-value per action level."""
+    state_scale: float  #: literal state: bids are divided by it (training mean first-best per round)
     reward_scale: float
+    """Rewards are divided by it in training (surplus, cost units × tokens)."""
 
     @classmethod
     def untrained(cls, args: Args, state_scale: float = 1.0, reward_scale: float = 1.0) -> DQMSB:
+        """A policy with freshly initialised weights (seeded by `args.seed`)."""
         return cls(args, build_network(args), float(state_scale), float(reward_scale))
 
     @property
     def n_actions(self) -> int:
+        """Number of action levels |A| (ρ = 10^(a/|A|))."""
         return self.args.n_actions
 
     def state(self, x: np.ndarray, x0: np.ndarray, public: np.ndarray | None) -> np.ndarray:
@@ -286,18 +298,21 @@ class ReplayBuffer:
         self.capacity, self.size, self.pos, self.rng = capacity, 0, 0, rng
 
     def add(self, s, a, r, s2, done) -> None:
+        """Store a batch of transitions (state, action, reward, next state, done), overwriting the oldest."""
         i = self.pos
         self.s[i], self.a[i], self.r[i], self.s2[i], self.done[i] = s, a, r, s2, done
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, n: int):
+        """`n` stored transitions drawn uniformly, as arrays."""
         idx = self.rng.integers(self.size, size=n)
         t = torch.as_tensor
         return t(self.s[idx]), t(self.a[idx]), t(self.r[idx]), t(self.s2[idx]), t(self.done[idx])
 
 
 def linear_schedule(start_e: float, end_e: float, duration: float, t: int) -> float:
+    """ε at step `t`: linear from `start_e` to `end_e` over `duration` steps, then flat."""
     slope = (end_e - start_e) / max(duration, 1.0)
     return max(slope * t + start_e, end_e)
 
@@ -308,12 +323,12 @@ def reward_table(rounds: Rounds, n_actions: int) -> np.ndarray:
     v = rounds.v
     _, x1, x2 = M.top_two(v)
     rho = M.rho_of_action(np.arange(n_actions), n_actions)
-    ground = x1[:, None] > rho[None, :] * x2[:, None]
-    sat = np.where(rounds.eligible, rounds.v0, 0.0)[:, None]
-    return np.where(ground | ~rounds.eligible[:, None], x1[:, None], sat)
+    ground = M.ground_wins(x1[:, None], rho[None, :] * x2[:, None], rounds.eligible[:, None])
+    return np.where(ground, x1[:, None], rounds.v0[:, None])
 
 
 def score(out: M.Outcome, rounds: Rounds) -> dict:
+    """Surplus and efficiency of an auction outcome on `rounds` (`mechanisms.surplus`)."""
     return M.surplus(out, rounds.v, rounds.v0, rounds.eligible)
 
 
@@ -322,9 +337,13 @@ class TrainResult:
     """A trained policy, its training curve (one row per epoch) and the wall time."""
 
     policy: DQMSB
+    """The trained policy (greedy in its Q-network)."""
     curve: pd.DataFrame
+    """One row per epoch, columns `CURVE_COLUMNS`."""
     seconds: float
+    """Wall time of the training, s."""
     untrained: dict = field(default_factory=dict)
+    """Held-out surplus and efficiency of the untrained policy, the baseline of the curve."""
 
 
 CURVE_COLUMNS = {
@@ -339,6 +358,8 @@ CURVE_COLUMNS = {
     "efficiency": "total surplus / held-out first-best",
     "seconds": "wall time since training started",
 }
+"""The columns of `TrainResult.curve` and of `optcache market train --log`, one row per epoch;
+surplus in cost units × tokens, efficiency a fraction of the first-best, time in s."""
 
 
 def train(args: Args, *, progress: bool = False, train_data: Rounds | None = None,

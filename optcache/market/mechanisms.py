@@ -1,4 +1,4 @@
-"""Sealed-bid mechanisms of FORMULATION §9 (spa, msb, myopic, optimal, dqmsb), vectorised over rounds.
+"""Sealed-bid mechanisms of docs/formulation.md §11 (spa, msb, myopic, optimal, dqmsb), vectorised over rounds.
 
 Bids come as `x` (R, N) for the N ground bidders and `x0` (R,) for the satellite's contract price;
 `eligible` (R,) says whether the satellite is in coverage (30b). Outcomes follow the paper's
@@ -33,8 +33,11 @@ class Outcome:
     """Allocation z (R, N+1) 0/1, payments p (R, N+1), and the ρ used per round (nan for spa)."""
 
     z: np.ndarray
+    """Allocation, 0/1, shape (R, N+1): column 0 the satellite, n the ground station n."""
     p: np.ndarray
+    """Payments, shape (R, N+1), in the bids' units (cost units × tokens)."""
     rho: np.ndarray
+    """The factor ρ applied per round (nan for spa)."""
 
     @property
     def winner(self) -> np.ndarray:
@@ -84,13 +87,19 @@ def _outcome(x: np.ndarray, ground_wins: np.ndarray, top: np.ndarray, ground_pri
     return Outcome(z, p, rho)
 
 
+def ground_wins(x1: np.ndarray, chi: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """The MSB family's allocation rule (31): the top ground bidder wins iff x_(1) > χ, and always
+    when the satellite is out of coverage (broadcasts, e.g. over a grid of ρ)."""
+    return np.where(eligible, x1 > chi, True)
+
+
 # --------------------------------------------------------------------------- mechanisms
 def threshold(x, x0, eligible, chi: np.ndarray, rho: np.ndarray | None = None) -> Outcome:
     """The MSB family given the top bidder's critical bid χ (R,): win iff x_(1) > χ, pay χ."""
     x, x0, el = check_bids(x, x0, eligible)
     top, x1, x2 = top_two(x)
     chi = np.broadcast_to(np.asarray(chi, float), x1.shape)
-    wins = np.where(el, x1 > chi, True)
+    wins = ground_wins(x1, chi, el)
     price = np.where(el, chi, x2)
     rho = np.full(x1.shape, np.nan) if rho is None else np.where(el, rho, 1.0)
     return _outcome(x, wins, top, price, x0, rho)

@@ -1,9 +1,9 @@
-"""Auction rounds built from caching simulations (FORMULATION §9): v_n = c · m_n, v_0 = c · m_0.
+"""Auction rounds built from caching simulations (docs/formulation.md §11): v_n = c · m_n, v_0 = c · m_0.
 
 One *episode* is one scenario instance (`optcache.generate`, one seed) whose stations each run a
 caching policy (`laot` by default). Every (slot t, service i) with requests is one *round*:
 
-- `c` (common value) = the resource cost of the opportunity by §4: all of the service's requests
+- `c` (common value) = the resource cost of the opportunity by §5: all of the service's requests
   in the slot, over every station and pair of the service, sent to the cloud, i.e.
   `c = Σ_n Σ_{p of i} R_n[t][p] · (d_i / r^C_n + l_{0,p})` (backhaul (22) + cloud (26)).
   Rounds without requests are skipped.
@@ -19,16 +19,14 @@ caching policy (`laot` by default). Every (slot t, service i) with requests is o
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from optcache import assumptions as A
 from optcache import coverage
 from optcache.dynamics import trajectory
 from optcache.errors import InvalidInput
-from optcache.scenario import generate
+from optcache.scenario import ScenarioConfig, generate
 
 CLOUD_MATCH = 400.0
 """m_0, the cloud's match reached through the satellite, in the units of `(κ + κ_0) · ln(1/β)`.
@@ -49,28 +47,42 @@ a 100-slot episode; the orbital period (≈ 5730 s, 573 slots) exceeds the episo
 sees at most one pass."""
 
 
+MATCHES = ("aot", "pareto")
+"""Shapes of the private matches m_n: 'aot' (the stations' simulated ages of thought, above) or
+'pareto' (i.i.d. heavy-tailed draws as in Arnosti, Beck and Milgrom; docs/claims.md)."""
+
+PARETO_MEDIAN = CLOUD_MATCH
+"""Median of a 'pareto' match: the default m_0, so that m_0 sits where the AoT matches' median does."""
+
+CONTRACTS = ("paper", "mean")
+"""Rules for the satellite's contract price x_0 from history: 'paper' (the profit maximiser of
+section V-A, `contract_price`) or 'mean' (its mean historical value E[v_0]: a bidder without the
+paper's profit rule bidding what the opportunity is worth on average)."""
+
 MAX_BIDDERS = 1000
 """Most ground stations in a market: the DQN's input layer grows with them (Args bounds the rest)."""
 
 
-@dataclass(frozen=True)
-class MarketConfig:
-    """One market scenario: the caching scenario's knobs, the caching policy, m_0 and the orbit."""
+SCENARIO_KNOBS = ("slots", "services", "gpus", "users", "stations", "vanishing")
+"""The caching scenario's knobs that a market configuration always records (its `to_dict`); the
+scenario's other fields keep `ScenarioConfig`'s defaults unless set (then they are recorded too)."""
 
-    slots: int = A.SLOTS
-    """Slots per episode (rounds are slot × service)."""
-    services: int = A.SERVICES
-    """Services (one pair each in generated scenarios)."""
-    gpus: int = A.GPUS
-    """GPUs per ground station."""
-    users: int = A.USERS
-    """Users per station: requests ~ Poisson(users / 10) per (station, pair, slot)."""
-    stations: int = A.STATIONS
-    """Ground bidders N."""
-    vanishing: float = A.VANISHING
-    """Context vanishing factor Δ."""
+
+@dataclass(frozen=True, init=False)
+class MarketConfig:
+    """One market scenario: a caching scenario (`ScenarioConfig`, its knobs declared there once),
+    the caching policy, m_0, the orbit, the match shape and the contract-price rule.
+
+    Built flat, like the checkpoints store it: `MarketConfig(slots=40, cloud_match=800.0)` sets
+    the scenario's `slots` and the market's `cloud_match`; `MarketConfig(scenario=cfg, ...)` starts
+    from a whole `ScenarioConfig`. The scenario's own `slot_seconds` (the compute budget's slot) is
+    not reachable flat: `slot_seconds` here is the market's slot. Episodes draw their seeds
+    themselves, so the scenario's `seed` is not used."""
+
+    scenario: ScenarioConfig
+    """The caching scenario every episode is generated from (with the episode's seed)."""
     policy: str = "laot"
-    """Caching policy run by every station (registry name); `static` if `laot` is missing."""
+    """Caching policy run by every station (registry name)."""
     cloud_match: float = CLOUD_MATCH
     """m_0: the satellite's (cloud's) match."""
     slot_seconds: float = MARKET_SLOT_SECONDS
@@ -79,43 +91,116 @@ class MarketConfig:
     """Satellite altitude l (m)."""
     min_elevation_deg: float = coverage.MIN_ELEVATION_DEG
     """Minimum elevation ε_min (degrees)."""
+    match: str = "aot"
+    """Shape of the ground matches, one of `MATCHES`: 'aot' or 'pareto' (heavy-tailed)."""
+    pareto_shape: float = 2.0
+    """Tail index α of the 'pareto' matches (P[m > y] ∝ y^-α; smaller is heavier), in [1.05, 20]."""
+    contract: str = "paper"
+    """The satellite's contract-price rule, one of `CONTRACTS`."""
+
+    def __init__(self, scenario: ScenarioConfig | None = None, **kw) -> None:
+        own = [f for f in fields(self) if f.name != "scenario"]
+        taken = {f.name for f in own} | {"seed"}
+        knobs = {k: kw.pop(k) for k in ScenarioConfig.field_names() if k not in taken and k in kw}
+        if scenario is None:
+            scenario = ScenarioConfig()
+        if not isinstance(scenario, ScenarioConfig):
+            raise InvalidInput("scenario", f"expected a ScenarioConfig, got {type(scenario).__name__}")
+        bad = sorted(set(kw) - {f.name for f in own})
+        if bad:
+            raise InvalidInput(bad[0], "unknown market config field")
+        stations = knobs.get("stations", scenario.stations)
+        if not isinstance(stations, bool) and isinstance(stations, (int, np.integer)) and stations > MAX_BIDDERS:
+            raise InvalidInput("stations", f"must be an integer in [1, {MAX_BIDDERS}], got {stations!r}")
+        object.__setattr__(self, "scenario", replace(scenario, **knobs))  # validated there
+        for f in own:
+            object.__setattr__(self, f.name, kw.get(f.name, f.default))
+        self.__post_init__()
+
+    @property
+    def slots(self) -> int:
+        """Slots per episode (rounds are slot × service): the scenario's `slots`."""
+        return self.scenario.slots
+
+    @property
+    def services(self) -> int:
+        """Services (one pair each in generated scenarios): the scenario's `services`."""
+        return self.scenario.services
+
+    @property
+    def gpus(self) -> int:
+        """GPUs per ground station: the scenario's `gpus`."""
+        return self.scenario.gpus
+
+    @property
+    def users(self) -> int:
+        """Users per station (requests ~ Poisson(users / 10) per station, pair, slot)."""
+        return self.scenario.users
+
+    @property
+    def stations(self) -> int:
+        """Ground bidders N: the scenario's `stations`."""
+        return self.scenario.stations
+
+    @property
+    def vanishing(self) -> float:
+        """Context vanishing factor Δ: the scenario's `vanishing`."""
+        return self.scenario.vanishing
+
+    @classmethod
+    def knob_names(cls) -> tuple[str, ...]:
+        """The fields of `to_dict` (and of a market grid): SCENARIO_KNOBS, then the market's own."""
+        return (*SCENARIO_KNOBS, *(f.name for f in fields(cls) if f.name != "scenario"))
+
+    @classmethod
+    def other_scenario_fields(cls) -> tuple[str, ...]:
+        """The scenario's other fields, settable flat and recorded by `to_dict` when not default."""
+        taken = set(cls.knob_names()) | {"seed"}
+        return tuple(k for k in ScenarioConfig.field_names() if k not in taken)
 
     def __post_init__(self) -> None:
         from optcache.instance import DEFAULT_LIMITS
-        from optcache.scenario import KNOB_RANGES
 
-        for name in ("slots", "services", "gpus", "stations", "users"):
-            lo, hi = KNOB_RANGES[name]
-            hi = min(hi, MAX_BIDDERS) if name == "stations" else hi
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-                raise InvalidInput(name, f"must be an integer in [{lo}, {hi}], got {v!r}"[:120])
         DEFAULT_LIMITS.check_cells(self.slots, self.services, self.stations, what="services",
                                    where="slots")
-        floats = {"cloud_match": 1e12, "slot_seconds": 1e6, "altitude_m": 1e9,
-                  "vanishing": KNOB_RANGES["vanishing"][1]}
+        floats = {"cloud_match": 1e12, "slot_seconds": 1e6, "altitude_m": 1e9}
         for name, hi in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(v) or not (0 <= v <= hi) or (v == 0 and name != "vanishing"):
-                kind = ">= 0" if name == "vanishing" else "> 0"
-                raise InvalidInput(name, f"must be a finite number {kind} and <= {hi:g}, got {v!r}"[:120])
+                    or not math.isfinite(v) or not (0 < v <= hi):
+                raise InvalidInput(name, f"must be a finite number > 0 and <= {hi:g}, got {v!r}"[:120])
         v = self.min_elevation_deg
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
                 or not 0 <= v < 90:
             raise InvalidInput("min_elevation_deg", f"must be in [0, 90), got {v!r}"[:120])
+        if self.match not in MATCHES:
+            raise InvalidInput("match", f"must be one of {', '.join(MATCHES)}, got {self.match!r}"[:120])
+        if self.contract not in CONTRACTS:
+            raise InvalidInput("contract", f"must be one of {', '.join(CONTRACTS)}, got {self.contract!r}"[:120])
+        v = self.pareto_shape
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not 1.05 <= v <= 20:
+            raise InvalidInput("pareto_shape", f"must be a number in [1.05, 20], got {v!r}"[:120])
         if not isinstance(self.policy, str):
             raise InvalidInput("policy", "must be a registered caching method name")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The configuration as a flat dict (checkpoints, provenance, study columns): the scenario's
+        SCENARIO_KNOBS, the market's fields, then any other scenario field set away from its default."""
+        default = ScenarioConfig()
+        out = {k: getattr(self.scenario, k) for k in SCENARIO_KNOBS}
+        out.update({f.name: getattr(self, f.name) for f in fields(self) if f.name != "scenario"})
+        for k in self.other_scenario_fields():
+            if getattr(self.scenario, k) != getattr(default, k):
+                out[k] = getattr(self.scenario, k)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> MarketConfig:
+        """From `to_dict`'s layout; unknown keys are InvalidInput naming them."""
         if not isinstance(d, dict):
             raise InvalidInput("market", f"expected a table of market settings, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - names)
+        bad = sorted(set(d) - set(cls.knob_names()) - set(cls.other_scenario_fields()))
         if bad:
             raise InvalidInput(bad[0], "unknown market config field")
         return cls(**d)
@@ -125,27 +210,29 @@ class MarketConfig:
 class Rounds:
     """Auction rounds, one entry per (episode, slot, service) with requests; arrays over rounds."""
 
-    episode: np.ndarray  # int (R,): episode index within the dataset
-    slot: np.ndarray  # int (R,): 0-based slot
-    service: np.ndarray  # int (R,)
-    requests: np.ndarray  # int (R,): the opportunity's requests over all stations
-    c: np.ndarray  # (R,) common value
-    m: np.ndarray  # (R, N) private matches of the ground stations
-    m0: float  # the satellite's match
-    eligible: np.ndarray  # bool (R,): satellite in coverage
-    log_inv_beta: np.ndarray  # (R,) ln(1/β) of the service (public)
-    context_tokens: np.ndarray  # (R,) context window w_m of the service's model (public)
-    x0: np.ndarray  # (R,) satellite's contract price of the round's episode (nan: no history)
-    x2_mean: np.ndarray  # (R,) historical mean second ground bid E[x_(2)] (nan: no history)
-    scored: np.ndarray  # bool (R,): False for warm-up (history-only) episodes
-    n_slots: int  # slots per episode T
+    episode: np.ndarray  #: int (R,): episode index within the dataset
+    slot: np.ndarray  #: int (R,): 0-based slot
+    service: np.ndarray  #: int (R,)
+    requests: np.ndarray  #: int (R,): the opportunity's requests over all stations
+    c: np.ndarray  #: (R,) common value
+    m: np.ndarray  #: (R, N) private matches of the ground stations
+    m0: float  #: the satellite's match
+    eligible: np.ndarray  #: bool (R,): satellite in coverage
+    log_inv_beta: np.ndarray  #: (R,) ln(1/β) of the service (public)
+    context_tokens: np.ndarray  #: (R,) context window w_m of the service's model (public)
+    x0: np.ndarray  #: (R,) satellite's contract price of the round's episode (nan: no history)
+    x2_mean: np.ndarray  #: (R,) historical mean second ground bid E[x_(2)] (nan: no history)
+    scored: np.ndarray  #: bool (R,): False for warm-up (history-only) episodes
+    n_slots: int  #: slots per episode T
 
     @property
     def n(self) -> int:
+        """Number of rounds R."""
         return int(self.c.shape[0])
 
     @property
     def N(self) -> int:
+        """Number of ground stations N."""
         return int(self.m.shape[1])
 
     @property
@@ -159,6 +246,7 @@ class Rounds:
         return self.c * self.m0
 
     def subset(self, mask: np.ndarray) -> Rounds:
+        """The rounds where `mask` is true (scalars kept)."""
         mask = np.asarray(mask)
         kw = {f.name: (getattr(self, f.name) if f.name in _SCALARS else getattr(self, f.name)[mask])
               for f in fields(self)}
@@ -166,6 +254,7 @@ class Rounds:
 
     @classmethod
     def concat(cls, parts: list[Rounds]) -> Rounds:
+        """The rounds of several datasets one after the other; InvalidInput if none."""
         if not parts:
             raise InvalidInput("episodes", "at least one episode is required")
         kw = {f.name: (getattr(parts[0], f.name) if f.name in _SCALARS
@@ -181,7 +270,7 @@ _SCALARS = ("m0", "n_slots")
 def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) -> np.ndarray:
     """Slots (0-based) during which the satellite covers the stations' users.
 
-    One pass lasts `coverage_time` (standard LEO geometry, FORMULATION §9) and recurs every
+    One pass lasts `coverage_time` (standard LEO geometry, docs/formulation.md §11) and recurs every
     orbital period. The pass's phase is drawn per episode: its first slot is uniform over the
     episode's slots, so that passes meet early (cold caches) and late slots alike. A slot is
     covered iff it lies wholly in the pass (`slots_in_coverage` whole slots).
@@ -195,24 +284,17 @@ def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) ->
 
 # --------------------------------------------------------------------------- one episode
 def caching_policy(name: str) -> str:
-    """The registered policy to run: `name`, or `static` when the replacement policies are missing."""
+    """The registered policy `name`, checked (an unknown name is bad input naming the field)."""
     from optcache.solvers import registry
 
-    avail = registry.names()
-    if name in avail:
-        return name
-    if name in ("laot", "fifo", "lru", "lfu") and "static" in avail:
-        warnings.warn(f"caching policy {name!r} is not available; the market falls back to 'static'",
-                      RuntimeWarning, stacklevel=2)
-        return "static"
-    raise InvalidInput("policy", f"unknown caching policy {name!r}; choose from {', '.join(avail)}")
+    if name not in registry.names():
+        raise InvalidInput("policy", f"unknown caching policy {name!r}; choose from {', '.join(registry.names())}")
+    return name
 
 
 def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
     """Simulate one episode: generate the scenario for `seed`, then `instance_rounds`."""
-    inst = generate(slots=config.slots, services=config.services, gpus=config.gpus,
-                    users=config.users, stations=config.stations, vanishing=config.vanishing,
-                    seed=int(seed))
+    inst = generate(replace(config.scenario, seed=int(seed)))
     return instance_rounds(inst, config, seed, episode)
 
 
@@ -252,11 +334,20 @@ def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0)
     cover = coverage_mask(config, T, rng)
     tt, ii = np.nonzero(req > 0)  # slot-major order: rounds follow time
     R = tt.size
+    match = m[tt, ii]
+    if config.match == "pareto":  # heavy-tailed matches: their own stream of the seed
+        match = pareto_matches(np.random.default_rng([int(seed), 0x9A2]), (R, N), config.pareto_shape)
     nan = np.full(R, np.nan)
     return Rounds(episode=np.full(R, episode), slot=tt, service=ii, requests=req[tt, ii].astype(np.int64),
-                  c=cost[tt, ii], m=m[tt, ii], m0=float(config.cloud_match), eligible=cover[tt],
+                  c=cost[tt, ii], m=match, m0=float(config.cloud_match), eligible=cover[tt],
                   log_inv_beta=lib[ii], context_tokens=win[ii], x0=nan, x2_mean=nan.copy(),
                   scored=np.ones(R, bool), n_slots=T)
+
+
+def pareto_matches(rng: np.random.Generator, shape: tuple[int, ...], alpha: float) -> np.ndarray:
+    """Pareto(α) matches with median `PARETO_MEDIAN`: m = x_m · U^(-1/α), x_m = median · 2^(-1/α)."""
+    u = 1.0 - rng.random(shape)  # in (0, 1]
+    return PARETO_MEDIAN * 2.0 ** (-1.0 / alpha) * u ** (-1.0 / alpha)
 
 
 # --------------------------------------------------------------------------- the satellite's contract
@@ -284,7 +375,7 @@ def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
     return float(0.5 * (s[best] + nxt))
 
 
-def with_history(parts: list[Rounds], warmup: int = 1) -> Rounds:
+def with_history(parts: list[Rounds], warmup: int = 1, contract: str = "paper") -> Rounds:
     """Concatenate episodes; give each the satellite's x0 and E[x_(2)] from the episodes before it.
 
     Only rounds in coverage enter the history (the satellite can win nothing else). Episodes before
@@ -298,7 +389,10 @@ def with_history(parts: list[Rounds], warmup: int = 1) -> Rounds:
         R = p.n
         if e >= warmup:
             v1 = np.concatenate(v1_hist)
-            x0 = contract_price(v1, np.concatenate(v0_hist))
+            v0 = np.concatenate(v0_hist)
+            if contract not in CONTRACTS:
+                raise InvalidInput("contract", f"must be one of {', '.join(CONTRACTS)}, got {contract!r}")
+            x0 = contract_price(v1, v0) if contract == "paper" else (float(v0.mean()) if v0.size else 0.0)
             x2 = float(np.mean(np.concatenate(x2_hist))) if v1.size else 0.0
             p = replace(p, x0=np.full(R, x0), x2_mean=np.full(R, x2), scored=np.ones(R, bool))
         else:
@@ -315,4 +409,4 @@ def with_history(parts: list[Rounds], warmup: int = 1) -> Rounds:
 def market_dataset(config: MarketConfig, seeds: list[int], warmup: int = 1) -> Rounds:
     """Episodes for `seeds` (the first `warmup` are history only), with contract prices from history."""
     parts = [episode_rounds(config, s, e) for e, s in enumerate(seeds)]
-    return with_history(parts, warmup)
+    return with_history(parts, warmup, config.contract)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from optcache.dynamics import State
+from optcache.dynamics import State, aged_kappa
 from optcache.evaluator import TOL
 from optcache.instance import StationData
 
@@ -152,13 +152,13 @@ class PairGraph:
                     if len(ids):  # stay cached and serve xx
                         cs.append(ids)
                         cK.append(K + k * xx)
-                        ck.append(np.maximum(kap + k * xx - dl, 0.0))
+                        ck.append(aged_kappa(kap, k * xx, dl))
                         cx.append(np.full(len(ids), xx))
                         cb.append(np.zeros(len(ids)))
                     if off >= 0:  # load in this slot (empty context) and serve xx
                         cs.append(np.array([off]))
                         cK.append(np.array([k * xx]))
-                        ck.append(np.array([max(k * xx - dl, 0.0)]))
+                        ck.append(np.array([aged_kappa(0.0, k * xx, dl)]))
                         cx.append(np.array([xx]))
                         cb.append(np.array([d.lam]))
                 cs, cK, ck = np.concatenate(cs), np.concatenate(cK), np.concatenate(ck)

@@ -1,0 +1,360 @@
+"""Market studies: MarketConfig knobs × seeds → one tidy Parquet row per (point, seed).
+
+The market counterpart of `optcache.study` (docs/formulation.md §11, docs/claims.md): a grid file
+with `kind = "market"` names MarketConfig knobs (a list is swept, `[[sweep]]` tables are unions as
+in a caching grid), seeds and, optionally, a `[train]` table of DQMSB hyperparameters
+(`optcache.market.dqn.Args` fields); without it only the reference mechanisms are scored::
+
+    kind = "market"
+    seeds = 5
+    [knobs]
+    cloud_match = [200.0, 400.0, 800.0]
+    match = ["aot", "pareto"]
+    [train]                    # optional: train DQMSB (Algorithm 2) in every cell
+    episodes = 24
+    train_instances = 12
+    eval_instances = 4
+
+A cell is one point and one seed. Its held-out rounds are the episodes of `Args.eval_seeds()` for
+that seed (the history episode first), whether or not DQMSB is trained, so that every mechanism is
+scored on the same rounds. Columns: `MARKET_COLUMNS`. `run_market_study` runs the cells missing
+from its output on the local pool or Dask (`optcache.engines`) and writes the table atomically
+with its provenance; a rerun resumes (cells are keyed by a hash of their point and seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optcache.errors import InvalidInput
+from optcache.market.valuations import MarketConfig
+
+log = logging.getLogger(__name__)
+
+MARKET_KNOBS = MarketConfig.knob_names()
+"""Knobs a market grid may set or sweep: the scenario's and the market's (`MarketConfig.knob_names`)."""
+
+MECHANISMS = ("spa", "myopic", "optimal", "msb_rho1", "best_fixed_rho", "best_fixed_action", "dqmsb")
+"""Mechanisms scored per cell (`msb_rho1` is MSB with ρ = 1; `dqmsb` only with a [train] table)."""
+
+CONVERGED_WITHIN = 0.01
+"""An epoch has converged when it and every later epoch are within this much efficiency (a
+fraction of the first-best) of the final plateau (the mean of the last quarter of epochs)."""
+
+MARKET_COLUMNS: dict[str, str] = {
+    "cell": "stable id of the cell: a hash of its market knobs, seed and training args",
+    "seed": "seed of the cell: held-out scenario seeds seed·10⁶ + 500000 + k (Args.eval_seeds)",
+    **{k: f"market knob MarketConfig.{k}" for k in MARKET_KNOBS},
+    "rounds": "held-out rounds scored",
+    "coverage_share": "share of held-out rounds with the satellite in coverage (30b)",
+    "satellite_first_best_share": "share of rounds in coverage where the satellite is first-best",
+    "first_best": "first-best total surplus of the held-out rounds",
+    **{f"{m}_efficiency": f"total surplus of {m} / first-best" for m in MECHANISMS},
+    "dqmsb_over_optimal": "DQMSB total surplus / optimal MSB's",
+    "dqmsb_over_myopic": "DQMSB total surplus / myopic MSB's",
+    "dqmsb_over_msb_rho1": "DQMSB total surplus / MSB's with ρ = 1",
+    "dqmsb_over_spa": "DQMSB total surplus / SPA's",
+    "converged_epoch": f"first epoch from which the held-out efficiency stays within {CONVERGED_WITHIN} "
+                       "of the final plateau",
+    "epochs": "training epochs",
+    "manipulable_share": "share of rounds in coverage where a station gains by x_n = f·v_n (DQMSB)",
+    "train_seconds": "DQMSB training time (s)",
+    "wall_seconds": "the whole cell (s)",
+}
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _values(v: Any, where: str) -> tuple:
+    vals = tuple(v) if isinstance(v, (list, tuple)) else (v,)
+    if not vals:
+        raise InvalidInput(where, "an empty list sweeps over nothing")
+    for i, x in enumerate(vals):
+        if not isinstance(x, (int, float, str)) or isinstance(x, bool):
+            raise InvalidInput(f"{where}[{i}]" if isinstance(v, (list, tuple)) else where,
+                               f"expected a number or a string, got {x!r}"[:120])
+    if len(set(vals)) != len(vals):
+        raise InvalidInput(where, f"repeated values in {list(vals)}")
+    return vals
+
+
+def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
+    if not isinstance(knobs, Mapping):
+        raise InvalidInput(where, "expected a table of market knobs")
+    out = {}
+    for name, v in knobs.items():
+        if name not in MARKET_KNOBS:
+            raise InvalidInput(f"{where}.{name}", f"unknown market knob; choose from {', '.join(MARKET_KNOBS)}")
+        vals = _values(v, f"{where}.{name}")
+        for x in vals:
+            try:
+                MarketConfig(**{name: x})
+            except InvalidInput as e:
+                raise InvalidInput(f"{where}.{name}", e.message) from None
+        out[name] = vals
+    return out
+
+
+@dataclass(frozen=True)
+class MarketGrid:
+    """What to run: market points (knobs, sweeps) × seeds, with DQMSB trained if `train` is set."""
+
+    seeds: tuple[int, ...] = (0,)
+    """DQMSB seeds (`Args.seed`, 0..999), or an integer n for seeds 0..n-1."""
+    knobs: dict[str, tuple] = field(default_factory=dict)
+    """MarketConfig knobs (`MARKET_KNOBS`) set at every point; a list is swept (a product)."""
+    sweeps: tuple[dict[str, tuple], ...] = ()
+    """Extra sweeps, each a table of knob lists on top of `knobs`; the points are their union."""
+    train: dict[str, Any] | None = None
+    """DQMSB hyperparameters (Args fields other than seed and market); None: references only."""
+    manipulability: bool = False
+    """Also measure how often a station gains by misreporting under the trained DQMSB."""
+
+    def __post_init__(self) -> None:
+        from optcache.market.dqn import Args
+
+        seeds = self.seeds
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if not 1 <= seeds <= 1000:
+                raise InvalidInput("seeds", f"an integer n means seeds 0..n-1, n in [1, 1000], got {seeds}")
+            seeds = tuple(range(seeds))
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise InvalidInput("seeds", "expected a non-empty list of integers or an integer count")
+        for i, s in enumerate(seeds):
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 999:
+                raise InvalidInput(f"seeds[{i}]", f"expected an integer in [0, 999] (Args.seed), got {s!r}"[:120])
+        if len(set(seeds)) != len(seeds):
+            raise InvalidInput("seeds", "a seed is listed twice")
+        knobs = _knob_values(self.knobs, "knobs")
+        if isinstance(self.sweeps, Mapping) or not isinstance(self.sweeps, (list, tuple)):
+            raise InvalidInput("sweep", "expected a list of tables ([[sweep]] in TOML)")
+        sweeps = tuple(_knob_values(s, f"sweep[{i}]") for i, s in enumerate(self.sweeps))
+        train = self.train
+        if train is not None:
+            if not isinstance(train, Mapping):
+                raise InvalidInput("train", "expected a table of DQMSB hyperparameters")
+            for k in ("seed", "market"):
+                if k in train:
+                    raise InvalidInput(f"train.{k}", "set by the cell (its seed and market point)")
+            Args.from_dict(dict(train), where="train")  # checks names and ranges
+            train = dict(train)
+        if not isinstance(self.manipulability, bool):
+            raise InvalidInput("manipulability", "must be true or false")
+        if self.manipulability and train is None:
+            raise InvalidInput("manipulability", "needs a [train] table (it measures the trained DQMSB)")
+        object.__setattr__(self, "seeds", tuple(seeds))
+        object.__setattr__(self, "knobs", knobs)
+        object.__setattr__(self, "sweeps", sweeps)
+        object.__setattr__(self, "train", train)
+
+    def to_dict(self) -> dict:
+        """The grid as its TOML layout (`kind = "market"`), recorded in the table's provenance."""
+        d: dict[str, Any] = {"kind": "market", "seeds": list(self.seeds),
+                             "knobs": {k: list(v) for k, v in self.knobs.items()}}
+        if self.sweeps:
+            d["sweep"] = [{k: list(v) for k, v in sw.items()} for sw in self.sweeps]
+        if self.train is not None:
+            d["train"] = dict(self.train)
+        if self.manipulability:
+            d["manipulability"] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> MarketGrid:
+        """From a grid TOML's table; unknown keys and bad values are InvalidInput naming them."""
+        if not isinstance(d, Mapping):
+            raise InvalidInput("grid", "expected a table")
+        allowed = ("kind", "description", "seeds", "knobs", "sweep", "train", "manipulability")
+        for k in d:
+            if k not in allowed:
+                raise InvalidInput(k, f"unknown market grid key; choose from {', '.join(allowed)}")
+        if d.get("kind") != "market":
+            raise InvalidInput("kind", f"a market grid has kind = \"market\", got {d.get('kind')!r}")
+        return cls(seeds=d.get("seeds", (0,)), knobs=d.get("knobs", {}), sweeps=d.get("sweep", ()),
+                   train=d.get("train"), manipulability=d.get("manipulability", False))
+
+
+def market_cells(grid: MarketGrid) -> list[dict]:
+    """The grid's cells in grid order, without duplicates: {cell, seed, config (dict), train}."""
+    out: dict[str, dict] = {}
+    for sweep in grid.sweeps or ({},):
+        spec = {**grid.knobs, **sweep}
+        names = list(spec)
+        for combo in itertools.product(*(spec[k] for k in names)):
+            config = MarketConfig(**dict(zip(names, combo, strict=True))).to_dict()
+            for seed in grid.seeds:
+                cell = _digest({"config": config, "seed": seed, "train": grid.train,
+                                "manipulability": grid.manipulability})
+                out.setdefault(cell, {"cell": cell, "seed": seed, "config": config, "train": grid.train,
+                                      "manipulability": grid.manipulability})
+    return list(out.values())
+
+
+def converged_epoch(efficiency: np.ndarray, within: float = CONVERGED_WITHIN) -> int:
+    """First epoch (1-based) from which every held-out efficiency is within `within` of the
+    plateau, the mean of the last quarter of the epochs."""
+    e = np.asarray(efficiency, float)
+    if e.size == 0:
+        raise InvalidInput("efficiency", "no epochs")
+    plateau = float(e[-max(1, e.size // 4):].mean())
+    ok = np.abs(e - plateau) <= within
+    bad = np.flatnonzero(~ok)
+    return int(bad[-1] + 2) if bad.size else 1
+
+
+def run_market_cell(cell: dict) -> dict:
+    """Score the reference mechanisms (and DQMSB, if the cell trains it) on the cell's held-out
+    rounds; one row of `MARKET_COLUMNS` (bad input becomes InvalidInput, as in a caching study)."""
+    import torch
+
+    from optcache.market.dqn import Args
+
+    t0 = time.perf_counter()
+    config = MarketConfig.from_dict(dict(cell["config"]))
+    args = Args(seed=cell["seed"], market=config, **(cell["train"] or {}))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)  # tiny networks: more threads only cost (as in training)
+    try:
+        return _market_row(cell, config, args, t0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _market_row(cell: dict, config: MarketConfig, args, t0: float) -> dict:
+    from optcache.market import mechanisms as M
+    from optcache.market.dqn import public_features, train
+    from optcache.market.experiment import evaluate, manipulability
+    from optcache.market.valuations import market_dataset
+
+    data = market_dataset(config, args.eval_seeds())
+    held = data.subset(data.scored)
+    row: dict[str, Any] = {"cell": cell["cell"], "seed": cell["seed"], **config.to_dict()}
+    policies, res = {}, None
+    if cell["train"] is not None:
+        res = train(args, eval_data=data)
+        policies = {"dqmsb": res.policy}
+    result = evaluate(held, policies)
+    mech = result["mechanisms"]
+    plain = M.surplus(M.msb(held.v, held.x0, held.eligible, 1.0), held.v, held.v0, held.eligible)
+    mech["msb_rho1"] = {k: plain[k] for k in ("total_surplus", "efficiency")}
+    row.update(rounds=result["rounds"], coverage_share=result["rounds_in_coverage"] / max(result["rounds"], 1),
+               satellite_first_best_share=result["satellite_first_best_share"],
+               first_best=result["first_best"]["total_surplus"])
+    for m in MECHANISMS:
+        row[f"{m}_efficiency"] = mech[m]["efficiency"] if m in mech else np.nan
+    for ref in ("optimal", "myopic", "msb_rho1", "spa"):
+        row[f"dqmsb_over_{ref}"] = (mech["dqmsb"]["total_surplus"] / mech[ref]["total_surplus"]
+                                    if "dqmsb" in mech and mech[ref]["total_surplus"] > 0 else np.nan)
+    row.update(converged_epoch=np.nan, epochs=np.nan, manipulable_share=np.nan, train_seconds=np.nan)
+    if res is not None:
+        row.update(converged_epoch=converged_epoch(res.curve["efficiency"].to_numpy()),
+                   epochs=len(res.curve), train_seconds=res.seconds)
+        if cell.get("manipulability"):
+            inside = held.subset(held.eligible)
+            pub = public_features(inside)
+            man = manipulability(lambda x, r: res.policy.mechanism(x, r.x0, r.eligible, pub), inside)
+            row["manipulable_share"] = man["share_manipulable"]
+    row["wall_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def tidy_market(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    """Columns in `MARKET_COLUMNS` order, rows sorted by knobs and seed."""
+    df = pd.DataFrame(rows) if isinstance(rows, list) else rows.copy()
+    for c in MARKET_COLUMNS:
+        if c not in df:
+            df[c] = np.nan
+    df = df[list(MARKET_COLUMNS)]
+    if len(df):
+        df = df.sort_values([*MARKET_KNOBS, "seed", "cell"], kind="mergesort").reset_index(drop=True)
+    return df
+
+
+def read_market(path: str | os.PathLike) -> pd.DataFrame:
+    """A market study table; its provenance (grids included) in `df.attrs["optcache"]`."""
+    try:
+        df = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise InvalidInput(str(path), "results file not found") from None
+    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+        raise InvalidInput(str(path), f"not a readable Parquet file: {e}") from None
+    missing = [c for c in MARKET_COLUMNS if c not in df]
+    if missing:
+        raise InvalidInput(str(path), f"not a market study table: missing columns {', '.join(missing)}")
+    return df
+
+
+def _write(df: pd.DataFrame, out: Path, grids: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from optcache.instance import atomic_path
+    from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, provenance
+
+    prov = provenance(STUDY_SCHEMA, packages=(*SOLVER_PACKAGES, "pyarrow", "torch"), grid=grids)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[b"PANDAS_ATTRS"] = json.dumps({"optcache": prov}, default=str).encode()
+    meta[b"optcache"] = json.dumps(prov, default=str).encode()
+    with atomic_path(out) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+
+
+def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, engine: str = "local",
+                     scheduler: Any = None, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run the grid's cells not yet in `out` and return the whole table (old rows included).
+
+    Engines as in `optcache.study.run_study`; the table is written atomically at the end (and
+    when the run stops on an exception or a signal, with the cells finished so far)."""
+    from optcache import engines
+
+    todo = market_cells(grid)
+    gid = _digest(sorted(c["cell"] for c in todo))
+    old = pd.DataFrame(columns=list(MARKET_COLUMNS))
+    grids: dict = {}
+    if out is not None and Path(out).exists():
+        old = read_market(out)
+        grids = dict((pd.read_parquet(out).attrs.get("optcache") or {}).get("grid") or {})
+        todo = [c for c in todo if c["cell"] not in set(old["cell"])]
+    grids[gid] = grid.to_dict()
+    rows: list[dict] = []
+    try:
+        for _, row in engines.run(engine, run_market_cell, todo, scheduler=scheduler, workers=workers,
+                                  progress=progress):
+            rows.append(row)
+    finally:
+        parts = [d for d in (old, pd.DataFrame(rows)) if len(d)]
+        table = tidy_market(pd.concat(parts, ignore_index=True) if parts else [])
+        if out is not None:
+            _write(table, Path(out), grids)
+            log.info("wrote %s: %d rows (%d run now)", out, len(table), len(rows))
+    return table
+
+
+def load_market_grid(path: str | os.PathLike) -> MarketGrid:
+    """A market grid from its TOML file (size and nesting limits as for caching grids)."""
+    import tomllib
+
+    from optcache.instance import DEFAULT_LIMITS, check_depth, read_text
+
+    text = read_text(path, "grid", DEFAULT_LIMITS)
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(str(path), f"malformed TOML: {e}") from None
+    return MarketGrid.from_dict(check_depth(d, path, DEFAULT_LIMITS))
+

@@ -540,6 +540,22 @@ def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) 
     return check_depth(obj, path, limits)
 
 
+def read_toml(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
+    """Read a TOML file (a study grid) within `limits`, like `read_json`."""
+    import tomllib
+
+    limits = limits or DEFAULT_LIMITS
+    text = read_text(path, what, limits)
+    try:
+        obj = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(str(path), f"malformed TOML: {e}") from None
+    except RecursionError:
+        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
+                           "(optcache.instance.Limits.max_depth)") from None
+    return check_depth(obj, path, limits)
+
+
 def umask() -> int:
     """The process's file-mode creation mask, read without changing it where the OS allows
     (Linux: /proc/self/status), since setting it to read it races with other threads."""

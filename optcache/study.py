@@ -42,7 +42,6 @@ import math
 import os
 import signal
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -54,7 +53,7 @@ import pandas as pd
 from optcache import engines
 from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
 from optcache.evaluator import TERMS
-from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, check_depth, read_text
+from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, read_toml
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
@@ -261,31 +260,13 @@ class Grid:
     @classmethod
     def from_toml(cls, path: str | os.PathLike, limits: Limits | None = None) -> Grid:
         """Read a grid file within `limits` (size, nesting, digits: docs/formulation.md §14)."""
-        limits = limits or DEFAULT_LIMITS
-        text = read_text(path, "grid", limits)
-        try:
-            d = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise InvalidInput(str(path), f"malformed TOML: {e}") from None
-        except RecursionError:
-            raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
-                               "(optcache.instance.Limits.max_depth)") from None
-        return cls.from_dict(check_depth(d, path, limits))
+        return cls.from_dict(read_toml(path, "grid", limits))
 
 
 def load_grid(path: str | os.PathLike, limits: Limits | None = None):
     """A grid file: a caching `Grid`, or a `optcache.market.sweep.MarketGrid` if it says
     `kind = "market"` (docs/claims.md); either is run by `optcache study`."""
-    limits = limits or DEFAULT_LIMITS
-    text = read_text(path, "grid", limits)
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput(str(path), f"malformed TOML: {e}") from None
-    except RecursionError:
-        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
-                           "(optcache.instance.Limits.max_depth)") from None
-    d = check_depth(d, path, limits)
+    d = read_toml(path, "grid", limits)
     if isinstance(d, Mapping) and d.get("kind") == "market":
         from optcache.market.sweep import MarketGrid
 

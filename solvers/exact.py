@@ -133,15 +133,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     st = state0 or State.cold(data.P)
-    # the all-cloud schedule is always feasible: the fallback incumbent
-    best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
-    best_ev = evaluate_station(data, best_a, best_x, st)
-    best = best_ev.cost
-    if warm_start is not None:
-        ev = evaluate_station(data, *warm_start, st)
-        if not ev.violations and ev.cost < best:
-            best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
-            best, best_ev = ev.cost, ev
+    best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
@@ -225,14 +217,7 @@ def solve_station_pyomo(data: StationData, state0: State | None = None, *, solve
     deadline = None if time_limit is None else t0 + time_limit
     opt = get_solver(solver, solver_options)
     st = state0 or State.cold(data.P)
-    best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
-    best_ev = evaluate_station(data, best_a, best_x, st)
-    best = best_ev.cost
-    if warm_start is not None:
-        ev = evaluate_station(data, *warm_start, st)
-        if not ev.violations and ev.cost < best:
-            best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
-            best, best_ev = ev.cost, ev
+    best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
@@ -280,6 +265,19 @@ def solve_station_reference(data: StationData, state0: State | None = None, *, g
     """`solve_station_pyomo` with Pyomo's own HiGHS interface (slow; the tests' reference)."""
     return solve_station_pyomo(data, state0, solver="pyomo:highs", gap=gap, time_limit=time_limit,
                                threads=threads)
+
+
+def first_incumbent(data: StationData, st: State, warm_start=None):
+    """(a, x, cost, evaluation) of the better of all-cloud (always feasible: the fallback) and a
+    feasible `warm_start`, scored by the evaluator."""
+    best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
+    best_ev = evaluate_station(data, best_a, best_x, st)
+    if warm_start is not None:
+        ev = evaluate_station(data, *warm_start, st)
+        if not ev.violations and ev.cost < best_ev.cost:
+            best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
+            best_ev = ev
+    return best_a, best_x, best_ev.cost, best_ev
 
 
 def trivial_bound(data: StationData) -> float:

@@ -60,23 +60,23 @@ def highs_solver():
     return opt
 
 
-def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, gap: float | None = None,
-                threads: int = 1, solver=None) -> SolveInfo:
-    """Solve a MILP; a time limit with an incumbent is 'time_limit', not an error."""
+HIGHS_OPTIONS = {"mip_abs_gap": 1e-12, "random_seed": 0,
+                 # tight integrality: x = 0.999999 would put the model's κ off the evaluator's by ~1e-6
+                 "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9}
+"""HiGHS options of every Pyomo-driven solve (HiGHS's default absolute gap, 1e-6, would stop far
+above a small relative gap on costs near 0.1)."""
+
+
+def contrib_info(res, name: str, seconds: float, version: str) -> SolveInfo:
+    """A `pyomo.contrib.solver` result as a SolveInfo, its incumbent loaded into the model.
+
+    Infeasible is `InfeasibleModel`; a stop without an answer (a status such as Unknown) is
+    `SolverFailed`; a time limit with or without an incumbent is 'time_limit', not an error."""
     from pyomo.contrib.solver.common.results import TerminationCondition as TC
 
-    opt = solver or highs_solver()
-    use_threads(threads)
-    t0 = time.perf_counter()
-    opts = {"mip_rel_gap": 0.0 if gap is None else gap, "mip_abs_gap": 1e-12, "random_seed": 0,
-            # tight integrality: x = 0.999999 would put the model's κ off the evaluator's by ~1e-6
-            "mip_feasibility_tolerance": 1e-9, "primal_feasibility_tolerance": 1e-9}
-    res = opt.solve(model, time_limit=time_limit, threads=threads, load_solutions=False,
-                    raise_exception_on_nonoptimal_result=False, solver_options=opts)
-    seconds = time.perf_counter() - t0
     tc = res.termination_condition
     if tc in (TC.provenInfeasible, TC.infeasibleOrUnbounded, TC.locallyInfeasible):
-        raise InfeasibleModel(f"model {model.name!r} is infeasible ({tc.name})")
+        raise InfeasibleModel(f"{name}: the model is infeasible ({tc.name})")
     has_sol = res.incumbent_objective is not None
     if has_sol:
         res.solution_loader.load_vars()
@@ -85,11 +85,25 @@ def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, ga
     elif tc in (TC.maxTimeLimit, TC.iterationLimit, TC.interrupted):
         term = "time_limit"
     else:
-        raise InfeasibleModel(f"HiGHS stopped with {tc.name} on {model.name!r}")
+        raise SolverFailed(f"{name} stopped with {tc.name}")
     nodes = getattr(res.extra_info, "mip_node_count", None)
+    bound = res.objective_bound
+    return SolveInfo(term, res.incumbent_objective if has_sol else None,
+                     None if bound is None else float(bound), seconds,
+                     None if nodes is None or nodes < 0 else int(nodes), version)
+
+
+def solve_model(model: pyo.ConcreteModel, *, time_limit: float | None = None, gap: float | None = None,
+                threads: int = 1, solver=None) -> SolveInfo:
+    """Solve a MILP; a time limit with an incumbent is 'time_limit', not an error."""
+    opt = solver or highs_solver()
+    use_threads(threads)
+    t0 = time.perf_counter()
+    opts = {"mip_rel_gap": 0.0 if gap is None else gap, **HIGHS_OPTIONS}
+    res = opt.solve(model, time_limit=time_limit, threads=threads, load_solutions=False,
+                    raise_exception_on_nonoptimal_result=False, solver_options=opts)
     version = ".".join(str(v) for v in opt.version())
-    return SolveInfo(term, res.incumbent_objective if has_sol else None, res.objective_bound,
-                     seconds, None if nodes is None or nodes < 0 else int(nodes), version)
+    return contrib_info(res, f"HiGHS on {model.name!r}", time.perf_counter() - t0, version)
 
 
 # ------------------------------------------------------------------ the matrix handed to highspy
@@ -261,7 +275,7 @@ class MatrixSolver:
         elif ms in (MS.kTimeLimit, MS.kIterationLimit, MS.kInterrupt, MS.kSolutionLimit):
             term = "time_limit"
         else:
-            raise InfeasibleModel(f"HiGHS stopped with {h.modelStatusToString(ms)}")
+            raise SolverFailed(f"HiGHS stopped with {h.modelStatusToString(ms)}")
         values = np.asarray(h.getSolution().col_value, float) if has_sol else None
         nodes = int(info.mip_node_count) if info.mip_node_count >= 0 else None
         version = f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}" \

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pyomo.environ as pyo
 
 from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverUnavailable
-from optcache.solvers.highs import SolveInfo
+from optcache.solvers.highs import HIGHS_OPTIONS, SolveInfo, contrib_info
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,7 @@ LEGACY_OPTION_NAMES: dict[str, tuple[str | None, str | None, str | None]] = {
 """(time limit in seconds, relative gap, threads) option names of classic Pyomo solvers. For a
 solver not listed, optcache's time limit and gap cannot be passed: give them in `options`."""
 
-HIGHS_DEFAULTS = {"mip_abs_gap": 1e-12, "random_seed": 0, "mip_feasibility_tolerance": 1e-9,
-                  "primal_feasibility_tolerance": 1e-9}
-"""HiGHS options under the user's (the same as `solvers.highs.solve_model`'s): HiGHS's default
-absolute gap (1e-6) would stop far above a small relative gap on costs near 0.1, and x = 0.999999
-would put the model's κ off the evaluator's."""
-
-DEFAULT_OPTIONS = {"highs": HIGHS_DEFAULTS, "appsi_highs": HIGHS_DEFAULTS}
+DEFAULT_OPTIONS = {"highs": HIGHS_OPTIONS, "appsi_highs": HIGHS_OPTIONS}
 """Options given to a solver before the user's, by Pyomo name."""
 
 APPSI_PREFIX = "appsi_"
@@ -92,8 +86,6 @@ class PyomoMIP:
     def _contrib(self, model, time_limit, gap, threads, debug) -> SolveInfo:
         import io
 
-        from pyomo.contrib.solver.common.results import TerminationCondition as TC
-
         # these interfaces capture the process's stdout and stderr while they solve: their log is
         # collected and logged afterwards (logging during the capture would feed it back in)
         buf = io.StringIO()
@@ -104,23 +96,7 @@ class PyomoMIP:
         for line in buf.getvalue().splitlines():
             if line.strip():
                 log.debug("%s: %s", self.name, line.rstrip())
-        tc = res.termination_condition
-        if tc in (TC.provenInfeasible, TC.infeasibleOrUnbounded, TC.locallyInfeasible):
-            raise InfeasibleModel(f"{self.name}: problem (28) is infeasible ({tc.name})")
-        has_sol = res.incumbent_objective is not None
-        if has_sol:
-            res.solution_loader.load_vars()
-        if tc == TC.convergenceCriteriaSatisfied:
-            term = "optimal"
-        elif tc in (TC.maxTimeLimit, TC.iterationLimit, TC.interrupted):
-            term = "time_limit"
-        else:
-            raise SolverFailed(f"{self.name} stopped with {tc.name}")
-        nodes = getattr(res.extra_info, "mip_node_count", None)
-        bound = res.objective_bound
-        return SolveInfo(term, res.incumbent_objective if has_sol else None,
-                         None if bound is None else float(bound), 0.0,
-                         None if nodes is None or nodes < 0 else int(nodes), self.version)
+        return contrib_info(res, self.name, 0.0, self.version)
 
     def _legacy(self, model, time_limit, gap, threads, debug) -> SolveInfo:
         from contextlib import nullcontext, redirect_stdout

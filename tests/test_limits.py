@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optcache.cli import main
-from optcache.errors import InfeasibleModel, InvalidInput
+from optcache.errors import InvalidInput, SolverFailed
 from optcache.evaluator import TERMS, evaluate
 from optcache.instance import (
     DEFAULT_LIMITS,
@@ -257,7 +257,7 @@ def test_a_highs_failure_is_an_error_result_with_one_line(monkeypatch, capsys):
     from optcache.solvers.highs import MatrixSolver
 
     def fail(self, **kw):
-        raise InfeasibleModel("HiGHS stopped with Empty")
+        raise SolverFailed("HiGHS stopped with Empty")
 
     monkeypatch.setattr(MatrixSolver, "solve", fail)
     inst = load_instance(HAND_INSTANCE)

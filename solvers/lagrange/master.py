@@ -9,6 +9,7 @@ never enter a bound (bounds are Lagrangian values, `decomposition.py`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,8 @@ import numpy as np
 from optcache.solvers.highs import quiet_highs
 from optcache.solvers.lagrange.decomposition import Decomposition
 from optcache.solvers.lagrange.graph import PairBounds
+
+log = logging.getLogger(__name__)
 
 SLACK_FACTOR = 1e3
 """A unit of slack costs this many times (all-cloud cost + λ·P): more than any schedule gains."""
@@ -179,9 +182,17 @@ class Master:
             ub = np.where(self.compatible(bounds), self.hs.kHighsInf, 0.0)
             self.h.changeColsBounds(n, self.hcol[:n].astype(np.int32), np.zeros(n), ub)
 
-    def solve(self) -> LPSolution:
+    def solve(self, time_limit: float | None = None) -> LPSolution | None:
+        """Solve the master LP within `time_limit` seconds; None if it stops without an optimum
+        (out of time): its duals are only multipliers, so a caller just stops pricing."""
         h = self.h
+        # HiGHS's time limit counts its run time since the instance was made: add what it used
+        limit = np.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 1e-3)
+        h.setOptionValue("time_limit", float(limit))
         h.run()
+        if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            log.debug("lagrange: master LP stopped with %s", h.modelStatusToString(h.getModelStatus()))
+            return None
         sol = h.getSolution()
         rd = np.asarray(sol.row_dual, float)
         cv = np.asarray(sol.col_value, float)

@@ -251,8 +251,10 @@ class Search:
                 return ColGen(Lc, center, lp, sols_c)
             if lp is not None and master.n > PURGE_AT * self.d.P:
                 master.purge(lp, KEEP_PER_PAIR)
-            lp = master.solve()
-            self.last_lp = lp
+            new_lp = master.solve(self.left())
+            if new_lp is None:  # out of time inside the LP
+                return ColGen(Lc, center, lp, sols_c)
+            lp = self.last_lp = new_lp
             center = _pad(center, master.n_rows)
             if not lp.slack_used and lp.value - Lc <= max(tol, sep_tol) * max(abs(lp.value), 1e-10):
                 if separate and self.separate(lp):
@@ -281,8 +283,7 @@ class Search:
             return
         self.master.purge(lp, KEEP_PER_PAIR)
         if cg is not None and cg.lp is not None:
-            cg.lp = self.master.solve()
-            self.last_lp = cg.lp
+            cg.lp = self.last_lp = self.master.solve(self.left())  # None: out of time
 
     # ------------------------------------------------------------------ probing and fixing
     def probe(self, cg: ColGen, bounds: list[PairBounds], eliminate: bool = False):

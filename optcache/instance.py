@@ -556,6 +556,18 @@ def read_toml(path: str | os.PathLike, what: str, limits: Limits | None = None) 
     return check_depth(obj, path, limits)
 
 
+def read_parquet(path: str | os.PathLike):
+    """A Parquet table (a study's results) as a DataFrame; missing or unreadable is InvalidInput."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise InvalidInput(str(path), "results file not found") from None
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError, its IO errors OSErrors
+        raise InvalidInput(str(path), f"not a readable Parquet file: {e}") from None
+
+
 def umask() -> int:
     """The process's file-mode creation mask, read without changing it where the OS allows
     (Linux: /proc/self/status), since setting it to read it races with other threads."""

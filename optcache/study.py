@@ -53,7 +53,7 @@ import pandas as pd
 from optcache import engines
 from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
 from optcache.evaluator import TERMS
-from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, read_toml
+from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, read_parquet, read_toml
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
@@ -440,12 +440,7 @@ def _read_journal(path: Path) -> tuple[list[dict], dict[str, dict | None]]:
 def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
     """The Parquet table at `path` (tidy) and the grids (id → spec) that wrote it; a file of
     another schema (not a study table, or written by a newer optcache) is InvalidInput."""
-    try:
-        df = pd.read_parquet(path)
-    except FileNotFoundError:
-        raise InvalidInput(str(path), "results file not found") from None
-    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
-        raise InvalidInput(str(path), f"not a readable Parquet file: {e}") from None
+    df = read_parquet(path)
     prov = df.attrs.get("optcache")
     if isinstance(prov, dict):
         check_schema(prov.get("schema"), STUDY_SCHEMA, str(path))

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
+from optcache.instance import read_parquet
 from optcache.market.valuations import MarketConfig
 
 log = logging.getLogger(__name__)
@@ -286,12 +287,7 @@ def tidy_market(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
 
 def read_market(path: str | os.PathLike) -> pd.DataFrame:
     """A market study table; its provenance (grids included) in `df.attrs["optcache"]`."""
-    try:
-        df = pd.read_parquet(path)
-    except FileNotFoundError:
-        raise InvalidInput(str(path), "results file not found") from None
-    except Exception as e:  # pyarrow raises several types for a file that is not Parquet
-        raise InvalidInput(str(path), f"not a readable Parquet file: {e}") from None
+    df = read_parquet(path)
     missing = [c for c in MARKET_COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a market study table: missing columns {', '.join(missing)}")

@@ -526,34 +526,33 @@ def check_depth(obj: Any, path: str | os.PathLike, limits: Limits | None = None)
     return obj
 
 
-def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
-    """Read a JSON file within `limits`; a missing, malformed or oversized file is InvalidInput."""
+def _read_parsed(path: str | os.PathLike, what: str, limits: Limits | None, loads, malformed) -> Any:
+    """`loads` of a file's text within `limits`: size, digits, nesting; a parse error is
+    InvalidInput with `malformed(error)` as its message."""
     limits = limits or DEFAULT_LIMITS
     text = read_text(path, what, limits)
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInput(str(path), f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        obj = loads(text)
     except RecursionError:
         raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
                            "(optcache.instance.Limits.max_depth)") from None
+    except ValueError as e:  # json.JSONDecodeError and tomllib.TOMLDecodeError
+        raise InvalidInput(str(path), malformed(e)) from None
     return check_depth(obj, path, limits)
+
+
+def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
+    """Read a JSON file within `limits`; a missing, malformed or oversized file is InvalidInput."""
+    return _read_parsed(path, what, limits, json.loads,
+                        lambda e: f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+                        if isinstance(e, json.JSONDecodeError) else f"malformed JSON: {e}")
 
 
 def read_toml(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
     """Read a TOML file (a study grid) within `limits`, like `read_json`."""
     import tomllib
 
-    limits = limits or DEFAULT_LIMITS
-    text = read_text(path, what, limits)
-    try:
-        obj = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput(str(path), f"malformed TOML: {e}") from None
-    except RecursionError:
-        raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
-                           "(optcache.instance.Limits.max_depth)") from None
-    return check_depth(obj, path, limits)
+    return _read_parsed(path, what, limits, tomllib.loads, lambda e: f"malformed TOML: {e}")
 
 
 def read_parquet(path: str | os.PathLike):

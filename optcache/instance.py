@@ -555,6 +555,28 @@ def read_toml(path: str | os.PathLike, what: str, limits: Limits | None = None) 
     return _read_parsed(path, what, limits, tomllib.loads, lambda e: f"malformed TOML: {e}")
 
 
+def _scalar(v: Any, where: str, *, allow_bool: bool = False) -> Any:
+    if isinstance(v, bool) and not allow_bool:
+        raise InvalidInput(where, f"expected a number or a string, got {v!r}")
+    if not isinstance(v, (bool, int, float, str)):
+        raise InvalidInput(where, f"expected a scalar value, got {type(v).__name__}")
+    return v
+
+
+def grid_values(v: Any, where: str, *, allow_bool: bool = False) -> tuple:
+    """A grid file's value (study and market grids): a scalar is one value, a non-empty list of
+    distinct scalars is a sweep; anything else is InvalidInput at `where`."""
+    if isinstance(v, (list, tuple)):
+        if not v:
+            raise InvalidInput(where, "an empty list sweeps over nothing")
+        vals = tuple(_scalar(x, f"{where}[{i}]", allow_bool=allow_bool) for i, x in enumerate(v))
+    else:
+        vals = (_scalar(v, where, allow_bool=allow_bool),)
+    if len(set(vals)) != len(vals):
+        raise InvalidInput(where, f"repeated values in {list(vals)}")
+    return vals
+
+
 def read_parquet(path: str | os.PathLike):
     """A Parquet table (a study's results) as a DataFrame; missing or unreadable is InvalidInput."""
     import pandas as pd

@@ -53,7 +53,14 @@ import pandas as pd
 from optcache import engines
 from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
 from optcache.evaluator import TERMS
-from optcache.instance import DEFAULT_LIMITS, Limits, atomic_path, read_parquet, read_toml
+from optcache.instance import (
+    DEFAULT_LIMITS,
+    Limits,
+    atomic_path,
+    grid_values,
+    read_parquet,
+    read_toml,
+)
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
@@ -115,27 +122,6 @@ _SORT = [*KNOBS, "seed", "method", "options", "cell"]
 
 
 # --------------------------------------------------------------------------- grid
-def _scalar(v: Any, where: str, *, allow_bool: bool = False) -> Any:
-    if isinstance(v, bool) and not allow_bool:
-        raise InvalidInput(where, f"expected a number or a string, got {v!r}")
-    if not isinstance(v, (bool, int, float, str)):
-        raise InvalidInput(where, f"expected a scalar value, got {type(v).__name__}")
-    return v
-
-
-def _values(v: Any, where: str, *, allow_bool: bool = False) -> tuple:
-    """A scalar is one value; a non-empty list is a sweep."""
-    if isinstance(v, (list, tuple)):
-        if not v:
-            raise InvalidInput(where, "an empty list sweeps over nothing")
-        vals = tuple(_scalar(x, f"{where}[{i}]", allow_bool=allow_bool) for i, x in enumerate(v))
-    else:
-        vals = (_scalar(v, where, allow_bool=allow_bool),)
-    if len(set(vals)) != len(vals):
-        raise InvalidInput(where, f"repeated values in {list(vals)}")
-    return vals
-
-
 def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
     """Check knob names against ScenarioConfig and each value with ScenarioConfig's own checks."""
     if not isinstance(knobs, Mapping):
@@ -146,7 +132,7 @@ def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
             raise InvalidInput(f"{where}.seed", "set seeds with the top-level 'seeds' key")
         if name not in KNOBS:
             raise InvalidInput(f"{where}.{name}", f"unknown scenario knob; choose from {', '.join(KNOBS)}")
-        vals = _values(v, f"{where}.{name}")
+        vals = grid_values(v, f"{where}.{name}")
         if _KNOB_TYPES[name] is float:  # 1 and 1.0 are the same knob value (and the same cell id)
             vals = tuple(float(x) if isinstance(x, int) else x for x in vals)
         for x in vals:
@@ -218,7 +204,7 @@ class Grid:
                     raise InvalidInput(f"options.{m}.{k}", f"method {m!r} takes no option {k!r} "
                                        f"(it takes: {', '.join(allowed) or 'none'})")
             options[m] = {k: tuple(registry.check_option(k, x, f"options.{m}.{k}")
-                                   for x in _values(v, f"options.{m}.{k}", allow_bool=True))
+                                   for x in grid_values(v, f"options.{m}.{k}", allow_bool=True))
                           for k, v in opts.items()}
         n_points = sum(math.prod(len(v) for v in {**knobs, **sw}.values()) for sw in sweeps or ({},))
         n_runs = sum(math.prod(len(v) for v in options.get(m, {}).values()) for m in methods)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
-from optcache.instance import read_parquet
+from optcache.instance import grid_values, read_parquet
 from optcache.market.valuations import MarketConfig
 
 log = logging.getLogger(__name__)
@@ -80,19 +80,6 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def _values(v: Any, where: str) -> tuple:
-    vals = tuple(v) if isinstance(v, (list, tuple)) else (v,)
-    if not vals:
-        raise InvalidInput(where, "an empty list sweeps over nothing")
-    for i, x in enumerate(vals):
-        if not isinstance(x, (int, float, str)) or isinstance(x, bool):
-            raise InvalidInput(f"{where}[{i}]" if isinstance(v, (list, tuple)) else where,
-                               f"expected a number or a string, got {x!r}"[:120])
-    if len(set(vals)) != len(vals):
-        raise InvalidInput(where, f"repeated values in {list(vals)}")
-    return vals
-
-
 def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
     if not isinstance(knobs, Mapping):
         raise InvalidInput(where, "expected a table of market knobs")
@@ -100,7 +87,7 @@ def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
     for name, v in knobs.items():
         if name not in MARKET_KNOBS:
             raise InvalidInput(f"{where}.{name}", f"unknown market knob; choose from {', '.join(MARKET_KNOBS)}")
-        vals = _values(v, f"{where}.{name}")
+        vals = grid_values(v, f"{where}.{name}")
         for x in vals:
             try:
                 MarketConfig(**{name: x})

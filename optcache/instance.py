@@ -577,6 +577,24 @@ def grid_values(v: Any, where: str, *, allow_bool: bool = False) -> tuple:
     return vals
 
 
+def grid_seeds(seeds: Any, max_count: int, max_seed: int, what: str) -> tuple[int, ...]:
+    """A grid file's `seeds`: an integer n in [1, max_count] means 0..n-1, else a non-empty list
+    of distinct integers in [0, max_seed] (`what` names that range in the error)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if not 1 <= seeds <= max_count:
+            raise InvalidInput("seeds", f"an integer n means seeds 0..n-1 and must be in "
+                               f"[1, {max_count}], got {seeds}"[:160])
+        seeds = tuple(range(seeds))
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise InvalidInput("seeds", "expected a non-empty list of integers or an integer count")
+    for i, v in enumerate(seeds):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= max_seed:
+            raise InvalidInput(f"seeds[{i}]", f"expected an integer in {what}, got {v!r}"[:160])
+    if len(set(seeds)) != len(seeds):
+        raise InvalidInput("seeds", "a seed is listed twice")
+    return tuple(seeds)
+
+
 def read_parquet(path: str | os.PathLike):
     """A Parquet table (a study's results) as a DataFrame; missing or unreadable is InvalidInput."""
     import pandas as pd

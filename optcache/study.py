@@ -57,6 +57,7 @@ from optcache.instance import (
     DEFAULT_LIMITS,
     Limits,
     atomic_path,
+    grid_seeds,
     grid_values,
     read_parquet,
     read_toml,
@@ -173,19 +174,7 @@ class Grid:
                 raise InvalidInput(f"methods[{i}]", f"unknown method {m!r}; choose from {', '.join(known)}")
         if len(set(methods)) != len(methods):
             raise InvalidInput("methods", "a method is listed twice")
-        seeds = self.seeds
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if not 1 <= seeds <= MAX_GRID_CELLS:
-                raise InvalidInput("seeds", f"an integer n means seeds 0..n-1 and must be in "
-                                   f"[1, {MAX_GRID_CELLS}], got {seeds}"[:160])
-            seeds = tuple(range(seeds))
-        if not isinstance(seeds, (list, tuple)) or not seeds:
-            raise InvalidInput("seeds", "expected a non-empty list of integers or an integer count")
-        for i, s in enumerate(seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= KNOB_RANGES["seed"][1]:
-                raise InvalidInput(f"seeds[{i}]", f"expected an integer in [0, 2^63 - 1], got {s!r}"[:160])
-        if len(set(seeds)) != len(seeds):
-            raise InvalidInput("seeds", "a seed is listed twice")
+        seeds = grid_seeds(self.seeds, MAX_GRID_CELLS, KNOB_RANGES["seed"][1], "[0, 2^63 - 1]")
         knobs = _knob_values(self.knobs, "knobs")
         if isinstance(self.sweeps, Mapping) or not isinstance(self.sweeps, (list, tuple)):
             raise InvalidInput("sweep", "expected a list of tables ([[sweep]] in TOML)")

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
-from optcache.instance import grid_values, read_parquet
+from optcache.instance import grid_seeds, grid_values, read_parquet
 from optcache.market.valuations import MarketConfig
 
 log = logging.getLogger(__name__)
@@ -115,18 +115,7 @@ class MarketGrid:
     def __post_init__(self) -> None:
         from optcache.market.dqn import Args
 
-        seeds = self.seeds
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if not 1 <= seeds <= 1000:
-                raise InvalidInput("seeds", f"an integer n means seeds 0..n-1, n in [1, 1000], got {seeds}")
-            seeds = tuple(range(seeds))
-        if not isinstance(seeds, (list, tuple)) or not seeds:
-            raise InvalidInput("seeds", "expected a non-empty list of integers or an integer count")
-        for i, s in enumerate(seeds):
-            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= 999:
-                raise InvalidInput(f"seeds[{i}]", f"expected an integer in [0, 999] (Args.seed), got {s!r}"[:120])
-        if len(set(seeds)) != len(seeds):
-            raise InvalidInput("seeds", "a seed is listed twice")
+        seeds = grid_seeds(self.seeds, 1000, 999, "[0, 999] (Args.seed)")
         knobs = _knob_values(self.knobs, "knobs")
         if isinstance(self.sweeps, Mapping) or not isinstance(self.sweeps, (list, tuple)):
             raise InvalidInput("sweep", "expected a list of tables ([[sweep]] in TOML)")

@@ -1,7 +1,7 @@
 """optcache's exact methods against generic MILP solvers on the same station problems.
 
 Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/exact_peers.py \
-         [--points slots=20 slots=40 ...] [--seeds 101] [--time-limit 60]
+         [--points slots=20 slots=40 ...] [--seeds 101] [--time-limit 60] [--methods lagrange ...] [--merge]
 Needs the benchmark extra for SCIP: `.venv/bin/pip install -e '.[bench]'` (pyscipopt); without
 it the SCIP rows are skipped with a message.
 
@@ -47,6 +47,7 @@ from optcache.solvers.policies import replace_station
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLES = (10, 30, 60)
 GAP = 1e-4
+METHODS = ("lagrange", "milp", "highs-mps", "scip-mps")
 POINTS = ("slots=20", "slots=40", "slots=60", "slots=100", "services=6", "services=8", "gpus=40",
           "users=5")
 
@@ -191,11 +192,33 @@ def figure(traces: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=150)
 
 
+def save(args, table: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
+    """Write the table and the traces (with --merge, over the rows of an earlier run that were not
+    re-run); returns all traces."""
+    key = ["knob", "value", "seed", "method"]
+    trace_path = args.out.with_name(args.out.stem + "_trace.csv")
+    if args.merge and args.out.exists() and trace_path.exists():
+        redone = set(table[key].apply(tuple, axis=1))
+
+        def rest(old):
+            return old[~old[key].apply(tuple, axis=1).isin(redone)]
+        table = pd.concat([rest(pd.read_csv(args.out)), table], ignore_index=True)
+        trace = pd.concat([rest(pd.read_csv(trace_path)), trace], ignore_index=True)
+    for df, path in ((table, args.out), (trace, trace_path)):
+        tmp = path.with_suffix(".tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(path)
+    return trace
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", nargs="*", default=list(POINTS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[101])
     ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the re-run (station, method) rows of an existing --out")
     ap.add_argument("--out", type=Path, default=RESULTS / "exact_peers.csv")
     args = ap.parse_args()
     try:
@@ -213,22 +236,22 @@ def main() -> None:
             for seed in args.seeds:
                 d = generate(stations=1, seed=seed, **{knob: int(value)}).station_data(0)
                 mps = Path(tmp) / f"{knob}{value}-{seed}.mps"
-                cols = export_mps(d, mps)
+                cols = export_mps(d, mps) if any(m.endswith("-mps") for m in args.methods) else None
                 runs = {"lagrange": lambda d=d: run_lagrange(d, args.time_limit),
                         "milp": lambda d=d: run_milp(d, args.time_limit),
                         "highs-mps": lambda d=d, mps=mps, cols=cols: run_highs_mps(d, mps, cols, args.time_limit)}
                 if have_scip:
                     runs["scip-mps"] = lambda d=d, mps=mps, cols=cols: run_scip_mps(d, mps, cols, args.time_limit)
                 for method, fn in runs.items():
+                    if method not in args.methods:
+                        continue
                     summary, tr = summarise(fn(), args.time_limit)
                     key = {"knob": knob, "value": int(value), "seed": seed, "method": method}
                     rows.append({**key, **summary, "load1": os.getloadavg()[0]})
                     traces.append(tr.assign(**key))
                     print(rows[-1], flush=True)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
-                pd.DataFrame(rows).to_csv(args.out, index=False)
-                alltr = pd.concat(traces, ignore_index=True)
-                alltr.to_csv(args.out.with_name(args.out.stem + "_trace.csv"), index=False)
+                alltr = save(args, pd.DataFrame(rows), pd.concat(traces, ignore_index=True))
     figure(alltr, args.out.with_suffix(".png"))
     print(f"wrote {args.out}")
 

@@ -488,3 +488,19 @@ def test_details_of_a_result_are_json_safe():
     assert "windows" not in d
     json.dumps(res.to_contract(), allow_nan=False)
     assert np.isfinite(res.cost)
+
+
+def test_demo_brackets_each_method_between_best_bound_and_cheapest_schedule():
+    from optcache.demo import optimum_bracket
+
+    table = pd.DataFrame({"status": ["ok", "ok", "ok", "error"], "cost": [0.2, 0.12, 0.1, float("nan")],
+                          "bound": [None, None, 0.08, 0.09]}, index=["laot", "rolling", "lagrange", "milp"])
+    b = optimum_bracket(table)
+    # L = 0.08 (the error row's bound is not used), U = 0.1
+    assert b.loc["laot", "above_opt_min"] == pytest.approx(1.0)
+    assert b.loc["laot", "above_opt_max"] == pytest.approx(1.5)
+    assert b.loc["rolling", "above_opt_min"] == pytest.approx(0.2)
+    assert b.loc["rolling", "above_opt_max"] == pytest.approx(0.5)
+    assert b.loc["lagrange", "above_opt_min"] == 0.0
+    assert np.isnan(b.loc["milp", "above_opt_max"])
+    assert optimum_bracket(table.assign(bound=None))["above_opt_max"].isna().all()

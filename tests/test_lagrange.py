@@ -330,3 +330,21 @@ def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
         tail = float(sum(terminal(p, end.cached[[p]], end.K[[p]], end.kappa[[p]])[0] for p in range(d.P))) / d.T
     assert s.best_cost == pytest.approx(ev.cost + tail, rel=1e-12)
     assert s.stats.lns_windows > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_progress_trace_bounds_the_optimum_from_the_first_row(seed):
+    """The trace records the root's Lagrangian as it rises (a peer comparison at 10 s reads it):
+    every recorded bound is below the brute-force optimum, every incumbent above it, and the
+    bounds recorded during the root never fall."""
+    rng = np.random.default_rng(1000 + seed)
+    d = random_tiny(rng).station_data(0)
+    opt, _, _ = brute_force(d)
+    s = lagrange_station(d, gap=1e-9)
+    rows = s.history[0]["progress"]
+    assert rows and rows[0]["seconds"] <= s.history[0]["root_seconds"] + 1e-9
+    for r in rows:
+        assert r["bound"] <= opt * (1 + 1e-9) + 1e-12
+        assert r["incumbent"] >= opt * (1 - 1e-9) - 1e-12 or r["incumbent"] == np.inf
+    root = [r["bound"] for r in rows if r["seconds"] <= s.history[0]["root_seconds"]]
+    assert all(b >= a - 1e-12 for a, b in zip(root, root[1:], strict=False))

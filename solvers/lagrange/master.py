@@ -85,6 +85,8 @@ class Master:
         for r in range(len(M) + len(B)):
             self._slack_col(P + r, -1.0)
         self.cuts: list[Cut] = []
+        self._cut_entries = (np.zeros(0, np.int64), np.zeros((0, P)), np.zeros((0, P)), np.zeros(0, np.int64))
+        """The cuts' rows stacked (slot, α, β, cut index), one per slot of each cut."""
         self.rhs = np.concatenate([np.full(len(M), dec.G_cap / d.G if d.G > 0 else 0.0),
                                    np.full(len(B), dec.E_cap / d.E if d.E > 0 else 0.0)])
         self.n = 0
@@ -124,7 +126,8 @@ class Master:
         idx = [np.array([p]), self.r_mem + np.nonzero(a[M])[0], self.r_bud + np.nonzero(x[B])[0]]
         val = [np.ones(1), a[M][a[M] != 0] * self.mem_coef[p], x[B][x[B] != 0] * self.bud_coef[p]]
         if self.cuts:
-            cv = np.array([c.alpha[:, p] @ a[c.slots] + c.beta[:, p] @ x[c.slots] for c in self.cuts])
+            slots, alpha, beta, owner = self._cut_entries
+            cv = np.bincount(owner, alpha[:, p] * a[slots] + beta[:, p] * x[slots], len(self.cuts))
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
             val.append(cv[nz])
@@ -157,6 +160,10 @@ class Master:
         nz = np.nonzero(coef)[0]
         self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
         self.cuts.append(cut)
+        slots, alpha, beta, owner = self._cut_entries
+        self._cut_entries = (np.concatenate([slots, cut.slots]), np.vstack([alpha, cut.alpha]),
+                             np.vstack([beta, cut.beta]),
+                             np.concatenate([owner, np.full(len(cut.slots), len(self.cuts) - 1)]))
         self.rhs = np.concatenate([self.rhs, [cut.gamma]])
         self._slack_col(self.r_cut + len(self.cuts) - 1, -1.0)
 

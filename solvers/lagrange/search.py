@@ -188,9 +188,11 @@ class Search:
 
     def progress(self, bound: float, n_open: int = 0, force: bool = False) -> None:
         """Record (seconds, nodes, open nodes, bound, incumbent, gap) in `stats.progress` when
-        bound or incumbent moved, and log it at INFO at most every PROGRESS_SECONDS."""
+        bound or incumbent moved (incumbent and gap inf before a schedule is found), and log it at
+        INFO at most every PROGRESS_SECONDS."""
         now = time.perf_counter()
-        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)
+        found = np.isfinite(self.best_cost)
+        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10) if found else np.inf
         row = {"seconds": now - self.t0, "nodes": self.stats.nodes, "open": n_open,
                "bound": float(bound), "incumbent": float(self.best_cost), "gap": gap}
         last = self.stats.progress[-1] if self.stats.progress else None
@@ -199,6 +201,10 @@ class Search:
         if self.quiet or (not force and now - self.last_log < PROGRESS_SECONDS):
             return
         self.last_log = now
+        if not found:
+            log.info("lagrange: %6.1f s  nodes %5d  open %4d  bound %.6f  no schedule yet",
+                     row["seconds"], row["nodes"], n_open, bound)
+            return
         log.info("lagrange: %6.1f s  nodes %5d  open %4d  bound %.6f  incumbent %.6f  gap %.3f %%",
                  row["seconds"], row["nodes"], n_open, bound, self.best_cost, 100 * gap)
 
@@ -242,6 +248,8 @@ class Search:
             return ColGen(np.inf, center, None, None, True)
         for p, s in enumerate(sols):
             master.add(p, s.a, s.x, s.cost)
+        if separate:
+            self.progress(Lc, 1)
         if not self.dec.coupled:
             return ColGen(Lc, center, None, sols, True)
         sols_c, alpha, lp = sols, 0.5, None
@@ -272,6 +280,8 @@ class Search:
             new = sum(master.add(p, s.a, s.x, s.cost) for p, s in enumerate(sols))
             if L > Lc:
                 Lc, center, sols_c = L, us, sols
+                if separate:  # the root: each L is a bound of the whole problem
+                    self.progress(Lc, 1)
             alpha = 0.5 if new else 0.0  # mispricing: a pure Kelley step next
         return ColGen(Lc, center, lp, sols_c)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from optcache import assumptions as A
+from optcache.instance import write_atomic
 from optcache.scenario import generate
 from optcache.solvers import registry
 
@@ -66,10 +67,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     args = ap.parse_args()
     df = run(args.seeds)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS / "claims_fig3.csv.tmp"
-    df.to_csv(tmp, index=False)
-    tmp.replace(RESULTS / "claims_fig3.csv")
+    write_atomic(RESULTS / "claims_fig3.csv", df.to_csv(index=False))
 
     point = df.groupby(["knob", "value", "variant", "method"])["cost"].mean().unstack("variant")
     for v in ("relay", "relay+nobackhaul"):

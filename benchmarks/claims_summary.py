@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from optcache import claims as C
+from optcache.instance import write_atomic
 from optcache.market.sweep import read_market
 from optcache.study import read
 
@@ -38,9 +39,7 @@ def at(df: pd.DataFrame, **values) -> pd.DataFrame:
 
 
 def write(df: pd.DataFrame, name: str) -> None:
-    tmp = RESULTS / f"verdicts_{name}.csv.tmp"
-    df.to_csv(tmp, index=False)
-    tmp.replace(RESULTS / f"verdicts_{name}.csv")
+    write_atomic(RESULTS / f"verdicts_{name}.csv", df.to_csv(index=False))
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
+from optcache.instance import write_atomic
 from optcache.models.matrix28 import build_matrix28
 from optcache.scenario import generate
 from optcache.solvers.exact import solve_station
@@ -205,9 +206,7 @@ def save(args, table: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
         table = pd.concat([rest(pd.read_csv(args.out)), table], ignore_index=True)
         trace = pd.concat([rest(pd.read_csv(trace_path)), trace], ignore_index=True)
     for df, path in ((table, args.out), (trace, trace_path)):
-        tmp = path.with_suffix(".tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(path)
+        write_atomic(path, df.to_csv(index=False))
     return trace
 
 

@@ -7,12 +7,12 @@ Run (after exact_grid.py has written benchmarks/results/exact_grid_SEED.csv for 
 For every station of those files (station 0 of `generate(stations=1, seed=seed, knob=value)`):
 least-AoT, and `rolling` (H = --horizon, oracle forecast, relaxed tail, lagrange windows) with a
 time limit covering the whole method, each scored by the evaluator. With L the best `lagrange`
-bound and U the cheapest schedule known (lagrange's incumbent or the rolling schedule), a method
-of cost c is between (c − U)/U and (c − L)/L above the optimum.
+bound and U the cheapest schedule known (lagrange's incumbent or a schedule found here), a method
+of cost c is between (c − U)/U and (c − L)/L above the optimum (`optcache.demo.optimum_bracket`).
 
 Writes benchmarks/results/rolling_grid.csv, one row per (knob, value, seed, method), columns:
 knob, value, seed, method ('laot' or 'rolling'), cost, seconds, lagrange_cost, bound, best
-(= min(lagrange_cost, rolling cost)), above_opt_min = (cost − best)/best,
+(= U), above_opt_min = (cost − best)/best,
 above_opt_max = (cost − bound)/bound, load1.
 """
 
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from optcache.demo import optimum_bracket
+from optcache.instance import write_atomic
 from optcache.scenario import generate
 from optcache.solvers import registry
 
@@ -54,18 +56,18 @@ def main() -> None:
             t0 = time.perf_counter()
             res = registry.run(method, inst, **opts)
             found[method] = (res.cost, time.perf_counter() - t0)
-        best = min(e["lagrange_cost"], found["rolling"][0])
+        table = pd.DataFrame({"status": "ok", "cost": [e["lagrange_cost"]] + [c for c, _ in found.values()],
+                              "bound": [e["bound"]] + [float("nan")] * len(found)},
+                             index=["lagrange", *found])
+        bracket = optimum_bracket(table)
         for method, (cost, seconds) in found.items():
             rows.append({"knob": e["knob"], "value": int(e["value"]), "seed": int(e["seed"]),
                          "method": method, "cost": cost, "seconds": seconds,
-                         "lagrange_cost": e["lagrange_cost"], "bound": e["bound"], "best": best,
-                         "above_opt_min": (cost - best) / best,
-                         "above_opt_max": (cost - e["bound"]) / e["bound"],
+                         "lagrange_cost": e["lagrange_cost"], "bound": e["bound"],
+                         "best": table["cost"].min(), **bracket.loc[method].to_dict(),
                          "load1": os.getloadavg()[0]})
             print({k: (round(v, 5) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
-        tmp = args.out.with_suffix(".tmp")
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-        tmp.replace(args.out)
+        write_atomic(args.out, pd.DataFrame(rows).to_csv(index=False))
     print(f"wrote {args.out}")
 
 

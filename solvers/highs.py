@@ -8,6 +8,8 @@ Progress goes to this module's logger: at INFO one line every `PROGRESS_SECONDS`
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -18,6 +20,13 @@ from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverU
 from optcache.logs import PROGRESS_SECONDS
 
 log = logging.getLogger(__name__)
+
+KILL_GRACE = 0.5
+"""A forked HiGHS gets its time limit less this many seconds (at most half of it) and is killed
+at the limit itself (`MatrixSolver.solve`): time to send its answer when it stops on its own."""
+
+BOUND_EVERY = 0.5
+"""A forked HiGHS sends its dual bound to the parent at most this often, s."""
 
 
 @dataclass
@@ -140,10 +149,12 @@ def quiet_highs():
 
 class _Progress:
     """HiGHS callbacks that log: a throttled INFO line from the MIP interrupt callback (the only
-    one HiGHS fires with its output off), and at DEBUG its log lines."""
+    one HiGHS fires with its output off), and at DEBUG its log lines. `emit(level, message)`
+    writes a line (the module's logger; a forked solve passes its lines to the parent)."""
 
-    def __init__(self, h, label: str):
+    def __init__(self, h, label: str, emit=None):
         self.h, self.label, self.last, self.buf = h, label, time.monotonic(), ""
+        self.emit = emit or (lambda level, msg: log.log(level, "%s", msg))
         self.info = log.isEnabledFor(logging.INFO)
         self.debug = log.isEnabledFor(logging.DEBUG)
 
@@ -163,7 +174,7 @@ class _Progress:
             self.h.cbLogging -= self.on_log
             self.h.setOptionValue("output_flag", False)
             if self.buf.strip():
-                log.debug("%s", self.buf.rstrip())
+                self.emit(logging.DEBUG, self.buf.rstrip())
             self.buf = ""
 
     def on_log(self, e) -> None:
@@ -171,7 +182,7 @@ class _Progress:
         *lines, self.buf = self.buf.split("\n")
         for line in lines:
             if line.strip():
-                log.debug("%s", line.rstrip())
+                self.emit(logging.DEBUG, line.rstrip())
 
     def on_mip(self, e) -> None:
         now = time.monotonic()
@@ -182,8 +193,8 @@ class _Progress:
         primal, dual = d.mip_primal_bound, d.mip_dual_bound
         inc = f"{primal:.6g}" if np.isfinite(primal) else "none"
         gap = f"{100 * d.mip_gap:.3g} %" if np.isfinite(d.mip_gap) else "-"
-        log.info("%s: %d nodes, incumbent %s, bound %.6g, gap %s, %.0f s", self.label,
-                 int(d.mip_node_count), inc, dual, gap, d.running_time)
+        self.emit(logging.INFO, f"{self.label}: {int(d.mip_node_count)} nodes, incumbent {inc}, "
+                                f"bound {dual:.6g}, gap {gap}, {d.running_time:.0f} s")
 
 
 def set_options(h, hs, options: dict | None) -> None:
@@ -255,15 +266,31 @@ class MatrixSolver:
 
     def solve(self, *, time_limit: float | None = None,
               gap: float | None = None) -> tuple[SolveInfo, np.ndarray | None]:
-        """Run the MIP; return what happened and the incumbent's column values (None if none)."""
-        hs, h = self.hs, self.h
-        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
+        """Run the MIP; return what happened and the incumbent's column values (None if none).
+
+        With a time limit and one thread the MIP runs in a forked child that is killed at the
+        limit (HiGHS's own limit is `KILL_GRACE` earlier): HiGHS 1.16 checks neither its time
+        limit nor its callbacks during the root's cut separation, which overran 60-s limits by up
+        to 14 s (benchmarks/RESULTS.md, "Peer solvers"). The child
+        passes each improving solution and the dual bound back, so a killed solve still returns
+        its incumbent and bound ('time_limit'). Without `os.fork`, without a limit or with
+        several threads (HiGHS's thread pool does not survive a fork) it runs in this process."""
+        h = self.h
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
         use_threads(self.threads)
+        if time_limit is not None and np.isfinite(time_limit) and self.threads == 1 \
+                and hasattr(os, "fork") and _last_threads in (None, 1):
+            h.setOptionValue("time_limit", max(float(time_limit) - KILL_GRACE, 0.5 * float(time_limit)))
+            return self._solve_forked(float(time_limit))
+        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
         t0 = time.perf_counter()
         with _Progress(h, self.label):
-            h.run()
-        seconds = time.perf_counter() - t0
+            _run(h)
+        return self._report(time.perf_counter() - t0)
+
+    def _report(self, seconds: float) -> tuple[SolveInfo, np.ndarray | None]:
+        """The finished run's SolveInfo and incumbent (InfeasibleModel, SolverFailed as they are)."""
+        hs, h = self.hs, self.h
         ms = h.getModelStatus()
         info = h.getInfo()
         MS = hs.HighsModelStatus
@@ -278,7 +305,111 @@ class MatrixSolver:
             raise SolverFailed(f"HiGHS stopped with {h.modelStatusToString(ms)}")
         values = np.asarray(h.getSolution().col_value, float) if has_sol else None
         nodes = int(info.mip_node_count) if info.mip_node_count >= 0 else None
-        version = f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}" \
-            if hasattr(hs, "HIGHS_VERSION_MAJOR") else h.version()
         return SolveInfo(term, info.objective_function_value if has_sol else None,
-                         float(info.mip_dual_bound), seconds, nodes, str(version)), values
+                         float(info.mip_dual_bound), seconds, nodes, highs_version()), values
+
+    def _solve_forked(self, time_limit: float) -> tuple[SolveInfo, np.ndarray | None]:
+        """`solve` in a forked child, killed at the time limit (see `solve`)."""
+        import multiprocessing.connection as mpc
+
+        t0 = time.perf_counter()
+        reader, writer = mpc.Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:  # the child: run, send what it finds, never return into the caller
+            code = 1
+            try:
+                reader.close()
+                _die_with_parent()
+                code = self._child(writer, t0)
+            finally:
+                os._exit(code)
+        writer.close()
+        incumbent, values, bound, nodes, final = None, None, -np.inf, None, None
+        stop = t0 + time_limit
+        try:
+            while final is None:
+                left = stop - time.perf_counter()
+                if left <= 0 or not reader.poll(left):
+                    break
+                try:
+                    kind, *msg = reader.recv()
+                except EOFError:  # the child died without a word
+                    break
+                if kind == "log":
+                    log.log(msg[0], "%s", msg[1])
+                elif kind == "incumbent":
+                    incumbent, values = msg[0], msg[1]
+                    bound, nodes = max(bound, msg[2]), msg[3]
+                elif kind == "bound":
+                    bound, nodes = max(bound, msg[0]), msg[1]
+                else:
+                    final = (kind, msg)
+        finally:
+            reader.close()
+            if final is None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:  # pragma: no cover - it just ended
+                    pass
+            os.waitpid(pid, 0)
+        seconds = time.perf_counter() - t0
+        if final is None:
+            if time.perf_counter() < stop:
+                raise SolverFailed("HiGHS's process ended without an answer")
+            log.info("%s: HiGHS passed the time limit (%.1f s); stopped at %.1f s", self.label,
+                     time_limit, seconds)
+            return SolveInfo("time_limit", incumbent, bound if np.isfinite(bound) else None,
+                             seconds, nodes, highs_version()), values
+        kind, msg = final
+        if kind == "raise":
+            raise {"InfeasibleModel": InfeasibleModel}.get(msg[0], SolverFailed)(msg[1])
+        info, vals = msg
+        return SolveInfo(info.termination, info.objective, info.bound, seconds, info.nodes,
+                         info.solver_version), vals
+
+    def _child(self, conn, t0: float) -> int:
+        """The forked child's run: improving solutions, bounds and log lines go to `conn` as they
+        come, then ('done', SolveInfo, values) or ('raise', error class, message)."""
+        h = self.h
+
+        def improving(e):
+            d = e.data_out
+            conn.send(("incumbent", float(d.objective_function_value),
+                       np.array(d.mip_solution, float), float(d.mip_dual_bound), int(d.mip_node_count)))
+
+        last = [0.0]
+
+        def interrupt(e):
+            now = time.monotonic()
+            if now - last[0] >= BOUND_EVERY:
+                last[0] = now
+                conn.send(("bound", float(e.data_out.mip_dual_bound), int(e.data_out.mip_node_count)))
+
+        h.cbMipImprovingSolution += improving
+        h.cbMipInterrupt += interrupt
+        try:
+            with _Progress(h, self.label, emit=lambda level, msg: conn.send(("log", level, msg))):
+                _run(h)
+            conn.send(("done", *self._report(time.perf_counter() - t0)))
+        except (InfeasibleModel, SolverFailed) as e:
+            conn.send(("raise", type(e).__name__, str(e)))
+        except Exception as e:  # noqa: BLE001 - anything else ends as SolverFailed in the parent
+            conn.send(("raise", "SolverFailed", f"HiGHS failed: {e!r}"))
+        conn.close()
+        return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the forked HiGHS is killed when its parent dies (a killed study worker leaves no
+    solver running). Elsewhere nothing: the child still stops at HiGHS's own time limit."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _run(h) -> None:
+    """Run HiGHS on `h` (a seam for tests that simulate a solver ignoring its time limit)."""
+    h.run()

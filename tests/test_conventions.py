@@ -140,6 +140,11 @@ def test_highs_progress_line_in_a_long_solve(monkeypatch, caplog):
         registry.run("milp", inst)
     lines = [r.getMessage() for r in caplog.records if r.name == "optcache.solvers.highs"]
     assert lines and all(" nodes, incumbent " in ln and ", bound " in ln and ", gap " in ln for ln in lines)
+    caplog.clear()  # under a time limit HiGHS runs in a forked child, which passes its lines on
+    with caplog.at_level(logging.INFO, logger="optcache"):
+        registry.run("milp", inst, time_limit=60)
+    lines = [r.getMessage() for r in caplog.records if r.name == "optcache.solvers.highs"]
+    assert lines and all(" nodes, incumbent " in ln and ", bound " in ln and ", gap " in ln for ln in lines)
 
 
 @pytest.mark.slow

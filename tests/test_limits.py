@@ -307,3 +307,92 @@ def test_the_time_limit_covers_building_the_model():
     res = registry.run("milp", inst, time_limit=0.5)
     assert res.status == "ok" and res.termination == "time_limit" and res.seconds < 0.5 + 0.5
     assert res.bound <= res.cost
+
+
+def test_a_solver_that_ignores_its_time_limit_is_stopped_with_its_incumbent(monkeypatch):
+    """HiGHS 1.16 checks no time limit during its root's cut separation: a MIP under a limit runs
+    in a child process that is killed at the limit. Simulated here by a run that finishes and
+    then hangs: the solve returns at the limit, with the incumbent and bound
+    the child passed back, as 'time_limit'."""
+    from optcache.solvers import highs
+    from optcache.solvers.exact import solve_station
+
+    d = load_instance(HAND_INSTANCE).station_data(0)
+    ref = solve_station(d)  # no limit: in this process, not forked
+    assert ref.termination == "optimal"
+
+    def hang(h):
+        h.run()
+        time.sleep(60)
+
+    monkeypatch.setattr(highs, "_run", hang)
+    t0 = time.perf_counter()
+    s = solve_station(d, time_limit=1.0)
+    assert time.perf_counter() - t0 < 1.0 + 0.3
+    assert s.termination == "time_limit" and s.iterations == 1
+    # the child found round 1's schedule before hanging (the one an unhindered round 1 finds)
+    # and passed it back; the parent re-scored it
+    assert s.history[0]["evaluated"] == pytest.approx(ref.history[0]["evaluated"], rel=1e-12)
+    assert s.cost == pytest.approx(ref.history[0]["evaluated"], rel=1e-12)
+    assert ref.cost <= s.cost and s.bound <= ref.cost + 1e-12
+
+
+def test_a_forked_solve_agrees_with_one_in_this_process():
+    """The same MILP solved under a time limit (in a child process) and without one (here)."""
+    from optcache.models.matrix28 import build_matrix28
+    from optcache.solvers.highs import MatrixSolver
+
+    d = generate(stations=1, seed=3, slots=6, services=3, gpus=4).station_data(0)
+    here, v_here = MatrixSolver(build_matrix28(d)).solve(gap=0.0)
+    forked, v_forked = MatrixSolver(build_matrix28(d)).solve(gap=0.0, time_limit=60.0)
+    assert here.termination == forked.termination == "optimal"
+    assert forked.objective == pytest.approx(here.objective, rel=1e-9)
+    assert forked.bound == pytest.approx(here.bound, rel=1e-9)
+    assert np.allclose(np.round(v_forked), np.round(v_here))
+
+
+def test_an_infeasible_model_in_a_forked_solve_is_the_same_error():
+    from optcache.errors import InfeasibleModel
+    from optcache.models.matrix28 import build_matrix28
+    from optcache.solvers.highs import MatrixSolver
+
+    d = generate(stations=1, seed=3, slots=4, services=2, gpus=4).station_data(0)
+    m = MatrixSolver(build_matrix28(d))
+    m.h.changeColBounds(0, 1.0, 1.0)  # push a variable beyond what its rows allow: see below
+    m.add_rows([([0], [1.0], 2.0)])  # column 0 ≥ 2 with column 0 fixed at 1: infeasible
+    with pytest.raises(InfeasibleModel):
+        m.solve(time_limit=30.0)
+
+
+def test_a_forked_solve_dies_with_its_parent(tmp_path):
+    """A process killed mid-solve (a study worker, say) leaves no HiGHS child behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "hang.py"
+    script.write_text(
+        "import os, time, sys\n"
+        "from optcache.solvers import highs\n"
+        "from optcache.scenario import generate\n"
+        "from optcache.models.matrix28 import build_matrix28\n"
+        "def hang(h):\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(60)\n"
+        "highs._run = hang\n"
+        "d = generate(stations=1, seed=3, slots=4, services=2, gpus=4).station_data(0)\n"
+        "highs.MatrixSolver(build_matrix28(d)).solve(time_limit=60.0)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())  # printed by the forked child
+    assert child != proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the forked HiGHS outlived its parent")

@@ -106,11 +106,17 @@ def future_cost(d: StationData, A: np.ndarray, X: np.ndarray, t1: int, p: int, t
     the end state."""
     fut = d.window(t1, d.T)
     a, x = A[t1:, p], X[t1:, p]
+    memo: dict[tuple, np.ndarray] = {}  # one state at a time (the search's `tail`) recurs often
 
     def f(cached, K, kappa):
         n = len(np.atleast_1d(K))
         if fut.T == 0:
             return np.zeros(n)
+        key = None
+        if n == 1:
+            key = (bool(np.ravel(cached)[0]), float(np.ravel(K)[0]), float(np.ravel(kappa)[0]))
+            if key in memo:
+                return memo[key].copy()
         rep = fut.pairs(np.full(n, p))
         st = State(np.asarray(cached, float).reshape(n), np.asarray(K, float).reshape(n),
                    np.asarray(kappa, float).reshape(n))
@@ -120,6 +126,8 @@ def future_cost(d: StationData, A: np.ndarray, X: np.ndarray, t1: int, p: int, t
         if terminal is not None:
             cost = cost + np.asarray(terminal(p, Ar[-1] > 0.5, Kt[-1], kt[-1]), float)
         cost[(Kt > rep.w * (1 + TOL) + TOL).any(axis=0)] = np.inf
+        if key is not None:
+            memo[key] = cost.copy()
         return cost
 
     return f

@@ -56,6 +56,10 @@ ROOT_SHARE = 0.5
 ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
 """The restricted-master MIP after the root runs at most this long, and this share of a limit."""
 
+FRACTIONAL = 1e-6
+"""A master value ā within this of 0 or 1 counts as integral when branching; at a leaf, the
+columns whose λ exceeds it are the ones that agree on every coupled decision."""
+
 PLUNGE_DEPTH = 30
 """After a node from the queue, follow its better child this many levels (depth first)."""
 
@@ -390,13 +394,13 @@ class Search:
                     t = int(bud[i])
                     xb = Xb[t, p]
                     f = xb - np.floor(xb + 1e-9)
-                    v = int(np.floor(xb + 1e-9)) if f > 1e-6 else int(xs[:, i].min())
-                    score = min(f, 1 - f) if f > 1e-6 else 0.0
+                    v = int(np.floor(xb + 1e-9)) if f > FRACTIONAL else int(xs[:, i].min())
+                    score = min(f, 1 - f) if f > FRACTIONAL else 0.0
                     if best_x is None or score > best_x[0]:
                         best_x = (score, Decision("x", t, p, v))
             for t in dec.memory_slots:
                 f = Ab[t, p]
-                if 1e-6 < f < 1 - 1e-6 and (best_a is None or min(f, 1 - f) > best_a[0]):
+                if FRACTIONAL < f < 1 - FRACTIONAL and (best_a is None or min(f, 1 - f) > best_a[0]):
                     best_a = (min(f, 1 - f), Decision("a", int(t), p, 0))
         for best in (best_x, best_a):
             if best is not None:
@@ -427,7 +431,8 @@ class Search:
     def lns(self, seconds: float) -> None:
         """Fix-and-optimise: re-solve windows of the incumbent exactly (a search of their own, from
         the incumbent's state at the window's start, with the rest of the plan kept as each pair's
-        terminal value), sliding along the horizon stage by stage (LNS_STAGES), within `seconds`."""
+        terminal value), sliding along the horizon stage by stage (LNS_STAGES), within `seconds`.
+        A window already solved since the incumbent last changed is skipped."""
         d = self.d
         if self.best is None:
             return
@@ -439,9 +444,13 @@ class Search:
             for k in range(passes):  # later passes shift the windows by half a slide
                 first = (k % 2) * (step // 2)
                 windows += [(t0, min(t0 + width, d.T), per) for t0 in range(first, d.T - step, step)]
+        seen: dict[tuple[int, int], float] = {}  # window → the incumbent's cost when it was solved
         for t0, t1, per in windows:
             if time.perf_counter() >= stop:
                 break
+            if seen.get((t0, t1)) == self.best_cost:
+                continue  # the same window of the same incumbent: nothing new to find
+            seen[(t0, t1)] = self.best_cost
             A, X = self.best
             start = final_state(A[:t0], X[:t0], d.k, d.delta, self.dec.st)
             if t1 < d.T:
@@ -573,11 +582,12 @@ class Search:
         return bound
 
     def offer_support(self, lp: LPSolution) -> None:
-        """Each pair's cheapest column in the master's support: feasible when the support agrees on
-        every coupled decision (it does at a leaf)."""
+        """Each pair's cheapest column with λ > FRACTIONAL: at a leaf these agree on every coupled
+        decision, so together they are feasible. (Columns of smaller λ may disagree in a memory
+        slot without making ā fractional: taking the cheapest of all left leaves open.)"""
         d, master = self.d, self.master
         A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
-        for p, cols in enumerate(master.support(lp.lam)):
+        for p, cols in enumerate(master.support(lp.lam, FRACTIONAL)):
             if not len(cols):
                 return
             j = cols[int(np.argmin(master.cost[cols]))]

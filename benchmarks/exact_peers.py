@@ -249,7 +249,6 @@ def main() -> None:
                     rows.append({**key, **summary, "load1": os.getloadavg()[0]})
                     traces.append(tr.assign(**key))
                     print(rows[-1], flush=True)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
                 alltr = save(args, pd.DataFrame(rows), pd.concat(traces, ignore_index=True))
     figure(alltr, args.out.with_suffix(".png"))
     print(f"wrote {args.out}")

@@ -271,10 +271,10 @@ class MatrixSolver:
         With a time limit and one thread the MIP runs in a forked child that is killed at the
         limit (HiGHS's own limit is `KILL_GRACE` earlier): HiGHS 1.16 checks neither its time
         limit nor its callbacks during the root's cut separation, which overran 60-s limits by up
-        to 14 s (benchmarks/RESULTS.md, "Peer solvers"). The child
-        passes each improving solution and the dual bound back, so a killed solve still returns
-        its incumbent and bound ('time_limit'). Without `os.fork`, without a limit or with
-        several threads (HiGHS's thread pool does not survive a fork) it runs in this process."""
+        to 14 s (benchmarks/RESULTS.md, "Peer solvers"). The child passes each improving solution
+        and the dual bound back, so a killed solve still returns its incumbent and bound
+        ('time_limit'). Without `os.fork`, without a limit or with several threads (HiGHS's
+        thread pool does not survive a fork) it runs in this process (docs/formulation.md §14)."""
         h = self.h
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
         use_threads(self.threads)
@@ -362,7 +362,7 @@ class MatrixSolver:
                              seconds, nodes, highs_version()), values
         kind, msg = final
         if kind == "raise":
-            raise {"InfeasibleModel": InfeasibleModel}.get(msg[0], SolverFailed)(msg[1])
+            raise (InfeasibleModel if msg[0] == "InfeasibleModel" else SolverFailed)(msg[1])
         info, vals = msg
         return SolveInfo(info.termination, info.objective, info.bound, seconds, info.nodes,
                          info.solver_version), vals

@@ -358,8 +358,8 @@ def test_an_infeasible_model_in_a_forked_solve_is_the_same_error():
 
     d = generate(stations=1, seed=3, slots=4, services=2, gpus=4).station_data(0)
     m = MatrixSolver(build_matrix28(d))
-    m.h.changeColBounds(0, 1.0, 1.0)  # push a variable beyond what its rows allow: see below
-    m.add_rows([([0], [1.0], 2.0)])  # column 0 ≥ 2 with column 0 fixed at 1: infeasible
+    m.h.changeColBounds(0, 1.0, 1.0)  # column 0 fixed at 1 ...
+    m.add_rows([([0], [1.0], 2.0)])  # ... and a row column 0 ≥ 2: infeasible
     with pytest.raises(InfeasibleModel):
         m.solve(time_limit=30.0)
 

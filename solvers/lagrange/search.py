@@ -7,8 +7,8 @@ pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix
 over windows of the incumbent (`lns`). One forward and one backward pass over each pair graph
 give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
 (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
-such arcs are removed from the graphs for good. Then branch and price on the master's most
-fractional edge service, then cache, decisions; nodes best first, with plunging. The reported bound
+such arcs are removed from the graphs for good. Then branch and price on the master's edge
+service and cache decisions, chosen by pseudo-costs; nodes best first, with plunging. The reported bound
 is the least Lagrangian over the open nodes and everything discarded; each is a Lagrangian at some
 u ≥ 0, valid whatever u is.
 """
@@ -105,12 +105,61 @@ class Node:
 @dataclass(frozen=True)
 class Decision:
     """A branching decision: split a[slot][pair] = 0 | 1 (kind 'a'), or
-    x[slot][pair] ≤ value | ≥ value + 1 (kind 'x')."""
+    x[slot][pair] ≤ value | ≥ value + 1 (kind 'x'). `down` is the master value's distance from
+    the down side (ā, or x̄ − value); the up side is 1 − down away."""
 
     kind: str
     slot: int
     pair: int
     value: int
+    down: float = 0.5
+
+
+class PseudoCosts:
+    """Bound gained per unit of distance by each side of each branching decision, averaged over
+    the children evaluated so far (pseudo-cost branching, Bénichou et al. 1971): a decision not
+    yet branched on is estimated by the average of its kind."""
+
+    def __init__(self):
+        self.sum: dict[tuple, float] = {}
+        self.n: dict[tuple, int] = {}
+
+    def record(self, d: Decision, side: int, gain: float) -> None:
+        """Learn from one child: its bound rose by `gain` over its parent's (none if infeasible)."""
+        dist = d.down if side == 0 else 1.0 - d.down
+        if dist <= FRACTIONAL or not np.isfinite(gain):
+            return
+        for key in ((d.kind, d.slot, d.pair, side), (d.kind, side)):
+            self.sum[key] = self.sum.get(key, 0.0) + max(gain, 0.0) / dist
+            self.n[key] = self.n.get(key, 0) + 1
+
+    def estimate(self, d: Decision, side: int) -> float:
+        """The gain expected of one side: per-unit gain (the decision's, else its kind's, else 1)
+        times the side's distance."""
+        key = (d.kind, d.slot, d.pair, side)
+        if key not in self.n:
+            key = (d.kind, side)
+        per = self.sum[key] / self.n[key] if key in self.n else 1.0
+        return per * (d.down if side == 0 else 1.0 - d.down)
+
+    def score(self, d: Decision, eps: float, floor=None) -> float:
+        """The product rule: both children should gain. `floor(d, side)`, if given, is a gain
+        the side is known to reach at least."""
+        down, up = self.estimate(d, 0), self.estimate(d, 1)
+        if floor is not None:
+            down, up = max(down, floor(d, 0)), max(up, floor(d, 1))
+        return max(down, eps) * max(up, eps)
+
+
+def _rise(rise: np.ndarray, d: Decision, side: int) -> float:
+    """The rise of L at the node's multipliers when the decision's side is imposed on its pair,
+    from one slot's row of `ColGen.rise` (x = 0..x_max, then a = 0)."""
+    on, off = rise[:-1], rise[-1]
+    if d.kind == "a":
+        return float(off if side == 0 else on.min())
+    if side == 0:
+        return float(min(on[:d.value + 1].min(), off))
+    return float(on[d.value + 1:].min()) if d.value + 1 < len(on) else np.inf
 
 
 @dataclass
@@ -123,6 +172,9 @@ class ColGen:
     lp: LPSolution | None
     sols: list[PairSolution] | None
     converged: bool = False
+    rise: list[np.ndarray] | None = None
+    """Set by `Search.probe`: per pair, the rise of L at u when x[t][p] = j (column j) or
+    a[t][p] = 0 (last column) is imposed, shape (T, x_max + 2); inf where impossible."""
 
 
 @dataclass
@@ -160,6 +212,7 @@ class Search:
         self.pruned = np.inf
         """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
         self.separators: dict[int, TargetSeparator] = {}
+        self.pseudo = PseudoCosts()
         self.last_log = 0.0
         self.last_lp: LPSolution | None = None
         zero = np.zeros((d.T, d.P))
@@ -308,12 +361,13 @@ class Search:
         PA, PX = self.master.prices(cg.u)
         level = self.level()
         base = cg.L
-        out = []
+        out, rises = [], []
         for p, g in enumerate(dec.graphs):
             b = bounds[p].copy()
             arc, table = g.through(T * PX[:, p], T * PA[:, p], b)
             own = float(np.min(table[0])) if T else 0.0  # DP_p: every schedule passes slot 0
             delta = (table - own) / T  # each restriction's rise of L
+            rises.append(delta)
             vals = base + delta
             if eliminate:
                 dead = np.isfinite(arc) & (base + (arc - own) / T >= level) & g.alive
@@ -338,6 +392,7 @@ class Search:
             b.x_hi = np.minimum(b.x_hi, np.where(any_on, hi, 0))
             self.stats.fixed_values += n_fixed
             out.append(b)
+        cg.rise = rises
         return out
 
     # ------------------------------------------------------------------ primal side
@@ -371,18 +426,19 @@ class Search:
 
     # ------------------------------------------------------------------ branching
     def branch(self, cg: ColGen) -> Decision | None:
-        """The most fractional coupled decision of the master, edge service first.
+        """The coupled decision whose two children are expected to gain most (product rule).
 
-        x[t][p] in a budget slot where the pair's columns in use disagree (split at ⌊x̄⌋), else
-        a[t][p] in a memory slot with a fractional ā. Serving decisions first: with the context
-        window (28c) the master mixes schedules that refresh at different slots, and what the mix
-        gains is budget in busy slots; branching on x settles that far faster than on a (measured
-        in benchmarks/RESULTS.md, "Exact method"). None when the support agrees everywhere."""
+        Candidates: x[t][p] in a budget slot where the pair's columns in use disagree (split at
+        ⌊x̄⌋) and a[t][p] in a memory slot with a fractional ā. A side's expected gain is its
+        pseudo-cost estimate (`PseudoCosts`), and at least its Lagrangian rise at the node's
+        multipliers (`ColGen.rise`, which bounds the child from below). Before anything is learnt
+        this is the most fractional candidate. A disagreement with an integral x̄ comes last.
+        None when the support agrees everywhere (a leaf)."""
         dec, master = self.dec, self.master
         lam = cg.lp.lam
         Ab, Xb = master.xbar(lam)
         sup = master.support(lam)
-        best_x, best_a = None, None
+        cands, settled = [], None
         for p in range(self.d.P):
             if len(sup[p]) < 2:
                 continue
@@ -394,21 +450,27 @@ class Search:
                     t = int(bud[i])
                     xb = Xb[t, p]
                     f = xb - np.floor(xb + 1e-9)
-                    v = int(np.floor(xb + 1e-9)) if f > FRACTIONAL else int(xs[:, i].min())
-                    score = min(f, 1 - f) if f > FRACTIONAL else 0.0
-                    if best_x is None or score > best_x[0]:
-                        best_x = (score, Decision("x", t, p, v))
+                    if f > FRACTIONAL:
+                        cands.append(Decision("x", t, p, int(np.floor(xb + 1e-9)), float(f)))
+                    elif settled is None:
+                        settled = Decision("x", t, p, int(xs[:, i].min()), 0.0)
             for t in dec.memory_slots:
                 f = Ab[t, p]
-                if FRACTIONAL < f < 1 - FRACTIONAL and (best_a is None or min(f, 1 - f) > best_a[0]):
-                    best_a = (min(f, 1 - f), Decision("a", int(t), p, 0))
-        for best in (best_x, best_a):
-            if best is not None:
-                return best[1]
-        return None
+                if FRACTIONAL < f < 1 - FRACTIONAL:
+                    cands.append(Decision("a", int(t), p, 0, float(f)))
+        if not cands:
+            return settled
+        eps = 1e-9 * max(abs(cg.L), 1e-10)
+        floor = None
+        if cg.rise is not None:
+            cap = max(self.level() - cg.L, eps)  # more cannot matter: that side is pruned
 
-    def children(self, node: Node, decision: Decision) -> list[list[PairBounds]]:
-        """The two children's bounds (those not empty): a = 0 | 1, or x ≤ v | x ≥ v + 1."""
+            def floor(c: Decision, side: int) -> float:
+                return min(_rise(cg.rise[c.pair][c.slot], c, side), cap)
+        return max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
+
+    def children(self, node: Node, decision: Decision) -> list[tuple[int, list[PairBounds]]]:
+        """The two children's (side, bounds), those not empty: a = 0 | 1, or x ≤ v | x ≥ v + 1."""
         out = []
         for side in (0, 1):
             bs = [b.copy() for b in node.bounds]
@@ -424,7 +486,7 @@ class Search:
                 b.x_lo[t] = max(b.x_lo[t], decision.value + 1)
                 b.a_lo[t] = 1
             if not b.empty():
-                out.append(bs)
+                out.append((side, bs))
         return out
 
     # ------------------------------------------------------------------ the search
@@ -554,7 +616,7 @@ class Search:
                     leaves.append(node.bound)
                 continue
             kids = []
-            for bs in self.children(node, decision):
+            for side, bs in self.children(node, decision):
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue
@@ -563,6 +625,7 @@ class Search:
                 if not np.isfinite(kcg.L):
                     continue
                 kb = max(kcg.L, node.bound)  # a child's optimum is at least its parent's bound
+                self.pseudo.record(decision, side, kb - node.bound)
                 if kb >= self.level():
                     self.pruned = min(self.pruned, kb)
                     continue

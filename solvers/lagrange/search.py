@@ -8,9 +8,9 @@ over windows of the incumbent (`lns`). One forward and one backward pass over ea
 give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
 (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
-service and cache decisions, chosen by pseudo-costs; nodes best first, with plunging. The reported bound
-is the least Lagrangian over the open nodes and everything discarded; each is a Lagrangian at some
-u ≥ 0, valid whatever u is.
+service and cache decisions, chosen by pseudo-costs; nodes best first, with plunging. The reported
+bound is the least Lagrangian over the open nodes and everything discarded; each is a Lagrangian at
+some u ≥ 0, valid whatever u is.
 """
 
 from __future__ import annotations
@@ -112,7 +112,11 @@ class Decision:
     slot: int
     pair: int
     value: int
-    down: float = 0.5
+    down: float
+
+    def distance(self, side: int) -> float:
+        """How far the master's value is from side 0 (down) or 1 (up)."""
+        return self.down if side == 0 else 1.0 - self.down
 
 
 class PseudoCosts:
@@ -126,7 +130,7 @@ class PseudoCosts:
 
     def record(self, d: Decision, side: int, gain: float) -> None:
         """Learn from one child: its bound rose by `gain` over its parent's (none if infeasible)."""
-        dist = d.down if side == 0 else 1.0 - d.down
+        dist = d.distance(side)
         if dist <= FRACTIONAL or not np.isfinite(gain):
             return
         for key in ((d.kind, d.slot, d.pair, side), (d.kind, side)):
@@ -140,7 +144,7 @@ class PseudoCosts:
         if key not in self.n:
             key = (d.kind, side)
         per = self.sum[key] / self.n[key] if key in self.n else 1.0
-        return per * (d.down if side == 0 else 1.0 - d.down)
+        return per * d.distance(side)
 
     def score(self, d: Decision, eps: float, floor=None) -> float:
         """The product rule: both children should gain. `floor(d, side)`, if given, is a gain

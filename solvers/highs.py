@@ -8,8 +8,6 @@ Progress goes to this module's logger: at INFO one line every `PROGRESS_SECONDS`
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from dataclasses import dataclass
 
@@ -18,6 +16,7 @@ import pyomo.environ as pyo
 
 from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverUnavailable
 from optcache.logs import PROGRESS_SECONDS
+from optcache.solvers import forked
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,12 @@ def use_threads(threads: int) -> None:
         except (ImportError, AttributeError):  # pragma: no cover - older highspy
             pass
     _last_threads = int(threads)
+
+
+def fork_safe(threads: int) -> bool:
+    """A solve may run in a forked child: one thread, and HiGHS's global thread pool (which does
+    not survive a fork) never started with more."""
+    return threads == 1 and forked.usable() and _last_threads in (None, 1)
 
 
 def highs_solver():
@@ -149,12 +154,11 @@ def quiet_highs():
 
 class _Progress:
     """HiGHS callbacks that log: a throttled INFO line from the MIP interrupt callback (the only
-    one HiGHS fires with its output off), and at DEBUG its log lines. `emit(level, message)`
-    writes a line (the module's logger; a forked solve passes its lines to the parent)."""
+    one HiGHS fires with its output off), and at DEBUG its log lines, to this module's logger (in a
+    forked solve the parent re-logs them)."""
 
-    def __init__(self, h, label: str, emit=None):
+    def __init__(self, h, label: str):
         self.h, self.label, self.last, self.buf = h, label, time.monotonic(), ""
-        self.emit = emit or (lambda level, msg: log.log(level, "%s", msg))
         self.info = log.isEnabledFor(logging.INFO)
         self.debug = log.isEnabledFor(logging.DEBUG)
 
@@ -174,7 +178,7 @@ class _Progress:
             self.h.cbLogging -= self.on_log
             self.h.setOptionValue("output_flag", False)
             if self.buf.strip():
-                self.emit(logging.DEBUG, self.buf.rstrip())
+                log.debug("%s", self.buf.rstrip())
             self.buf = ""
 
     def on_log(self, e) -> None:
@@ -182,7 +186,7 @@ class _Progress:
         *lines, self.buf = self.buf.split("\n")
         for line in lines:
             if line.strip():
-                self.emit(logging.DEBUG, line.rstrip())
+                log.debug("%s", line.rstrip())
 
     def on_mip(self, e) -> None:
         now = time.monotonic()
@@ -193,8 +197,8 @@ class _Progress:
         primal, dual = d.mip_primal_bound, d.mip_dual_bound
         inc = f"{primal:.6g}" if np.isfinite(primal) else "none"
         gap = f"{100 * d.mip_gap:.3g} %" if np.isfinite(d.mip_gap) else "-"
-        self.emit(logging.INFO, f"{self.label}: {int(d.mip_node_count)} nodes, incumbent {inc}, "
-                                f"bound {dual:.6g}, gap {gap}, {d.running_time:.0f} s")
+        log.info("%s: %d nodes, incumbent %s, bound %.6g, gap %s, %.0f s", self.label,
+                 int(d.mip_node_count), inc, dual, gap, d.running_time)
 
 
 def set_options(h, hs, options: dict | None) -> None:
@@ -278,8 +282,7 @@ class MatrixSolver:
         h = self.h
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
         use_threads(self.threads)
-        if time_limit is not None and np.isfinite(time_limit) and self.threads == 1 \
-                and hasattr(os, "fork") and _last_threads in (None, 1):
+        if time_limit is not None and np.isfinite(time_limit) and fork_safe(self.threads):
             h.setOptionValue("time_limit", max(float(time_limit) - KILL_GRACE, 0.5 * float(time_limit)))
             return self._solve_forked(float(time_limit))
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
@@ -310,72 +313,35 @@ class MatrixSolver:
 
     def _solve_forked(self, time_limit: float) -> tuple[SolveInfo, np.ndarray | None]:
         """`solve` in a forked child, killed at the time limit (see `solve`)."""
-        import multiprocessing.connection as mpc
-
         t0 = time.perf_counter()
-        reader, writer = mpc.Pipe(duplex=False)
-        pid = os.fork()
-        if pid == 0:  # the child: run, send what it finds, never return into the caller
-            code = 1
-            try:
-                reader.close()
-                _die_with_parent()
-                code = self._child(writer, t0)
-            finally:
-                os._exit(code)
-        writer.close()
-        incumbent, values, bound, nodes, final = None, None, -np.inf, None, None
-        stop = t0 + time_limit
-        try:
-            while final is None:
-                left = stop - time.perf_counter()
-                if left <= 0 or not reader.poll(left):
-                    break
-                try:
-                    kind, *msg = reader.recv()
-                except EOFError:  # the child died without a word
-                    break
-                if kind == "log":
-                    log.log(msg[0], "%s", msg[1])
-                elif kind == "incumbent":
-                    incumbent, values = msg[0], msg[1]
-                    bound, nodes = max(bound, msg[2]), msg[3]
-                elif kind == "bound":
-                    bound, nodes = max(bound, msg[0]), msg[1]
-                else:
-                    final = (kind, msg)
-        finally:
-            reader.close()
-            if final is None:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:  # pragma: no cover - it just ended
-                    pass
-            os.waitpid(pid, 0)
+        seen = {"incumbent": None, "values": None, "bound": -np.inf, "nodes": None}
+
+        def on_message(kind: str, msg: tuple) -> None:
+            if kind == "incumbent":
+                seen["incumbent"], seen["values"] = msg[0], msg[1]
+            seen["bound"], seen["nodes"] = max(seen["bound"], msg[-2]), msg[-1]
+
+        final = forked.call(lambda send: self._child(send, t0), t0 + time_limit, on_message, "HiGHS")
         seconds = time.perf_counter() - t0
         if final is None:
-            if time.perf_counter() < stop:
-                raise SolverFailed("HiGHS's process ended without an answer")
             log.info("%s: HiGHS passed the time limit (%.1f s); stopped at %.1f s", self.label,
                      time_limit, seconds)
-            return SolveInfo("time_limit", incumbent, bound if np.isfinite(bound) else None,
-                             seconds, nodes, highs_version()), values
-        kind, msg = final
-        if kind == "raise":
-            raise (InfeasibleModel if msg[0] == "InfeasibleModel" else SolverFailed)(msg[1])
-        info, vals = msg
+            bound = seen["bound"]
+            return SolveInfo("time_limit", seen["incumbent"], bound if np.isfinite(bound) else None,
+                             seconds, seen["nodes"], highs_version()), seen["values"]
+        info, vals = final
         return SolveInfo(info.termination, info.objective, info.bound, seconds, info.nodes,
                          info.solver_version), vals
 
-    def _child(self, conn, t0: float) -> int:
-        """The forked child's run: improving solutions, bounds and log lines go to `conn` as they
-        come, then ('done', SolveInfo, values) or ('raise', error class, message)."""
+    def _child(self, send, t0: float) -> tuple[SolveInfo, np.ndarray | None]:
+        """The forked child's run: improving solutions and bounds are sent as they come
+        ('incumbent', objective, values, bound, nodes), ('bound', bound, nodes)."""
         h = self.h
 
         def improving(e):
             d = e.data_out
-            conn.send(("incumbent", float(d.objective_function_value),
-                       np.array(d.mip_solution, float), float(d.mip_dual_bound), int(d.mip_node_count)))
+            send("incumbent", float(d.objective_function_value), np.array(d.mip_solution, float),
+                 float(d.mip_dual_bound), int(d.mip_node_count))
 
         last = [0.0]
 
@@ -383,31 +349,13 @@ class MatrixSolver:
             now = time.monotonic()
             if now - last[0] >= BOUND_EVERY:
                 last[0] = now
-                conn.send(("bound", float(e.data_out.mip_dual_bound), int(e.data_out.mip_node_count)))
+                send("bound", float(e.data_out.mip_dual_bound), int(e.data_out.mip_node_count))
 
         h.cbMipImprovingSolution += improving
         h.cbMipInterrupt += interrupt
-        try:
-            with _Progress(h, self.label, emit=lambda level, msg: conn.send(("log", level, msg))):
-                _run(h)
-            conn.send(("done", *self._report(time.perf_counter() - t0)))
-        except (InfeasibleModel, SolverFailed) as e:
-            conn.send(("raise", type(e).__name__, str(e)))
-        except Exception as e:  # noqa: BLE001 - anything else ends as SolverFailed in the parent
-            conn.send(("raise", "SolverFailed", f"HiGHS failed: {e!r}"))
-        conn.close()
-        return 0
-
-
-def _die_with_parent() -> None:
-    """Linux: the forked HiGHS is killed when its parent dies (a killed study worker leaves no
-    solver running). Elsewhere nothing: the child still stops at HiGHS's own time limit."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
+        with _Progress(h, self.label):
+            _run(h)
+        return self._report(time.perf_counter() - t0)
 
 
 def _run(h) -> None:

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import pyomo.environ as pyo
 
 from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverUnavailable
-from optcache.solvers.highs import HIGHS_OPTIONS, SolveInfo, contrib_info
+from optcache.solvers import forked
+from optcache.solvers.highs import (
+    HIGHS_OPTIONS,
+    KILL_GRACE,
+    SolveInfo,
+    contrib_info,
+    fork_safe,
+    use_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +85,42 @@ class PyomoMIP:
 
     def solve(self, model: pyo.ConcreteModel, *, time_limit: float | None, gap: float,
               threads: int) -> SolveInfo:
+        """Solve `model`, its incumbent (if any) loaded into it.
+
+        With a time limit and one thread the solve runs in a forked child killed at the limit
+        (the solver's own limit is `KILL_GRACE` earlier): neither an interface's translation of
+        the model nor HiGHS's root cut separation counts against a solver's own limit. A killed
+        solve is 'time_limit' with no incumbent and no bound (docs/formulation.md §14)."""
         t0 = time.perf_counter()
-        debug = log.isEnabledFor(logging.DEBUG)
-        info = (self._contrib if self.contrib else self._legacy)(model, time_limit, gap, threads, debug)
+        use_threads(threads)
+        if time_limit is not None and math.isfinite(time_limit) and fork_safe(threads):
+            inner = max(time_limit - KILL_GRACE, 0.5 * time_limit)
+            got = forked.call(lambda send: self._values(model, inner, gap, threads), t0 + time_limit,
+                              what=self.name)
+            if got is None:
+                log.info("%s passed the time limit (%.1f s); stopped at %.1f s", self.name,
+                         time_limit, time.perf_counter() - t0)
+                info = SolveInfo("time_limit", None, None, 0.0, None, self.version)
+            else:
+                info, values = got
+                if values is not None:
+                    for v, val in zip(model.component_data_objects(pyo.Var), values, strict=True):
+                        v.set_value(val, skip_validation=True)
+        else:
+            info = self._run(model, time_limit, gap, threads)
         info.seconds = time.perf_counter() - t0
         return info
+
+    def _run(self, model, time_limit, gap, threads) -> SolveInfo:
+        debug = log.isEnabledFor(logging.DEBUG)
+        return (self._contrib if self.contrib else self._legacy)(model, time_limit, gap, threads, debug)
+
+    def _values(self, model, time_limit, gap, threads) -> tuple[SolveInfo, list | None]:
+        """A forked child's solve: its SolveInfo and every variable's value (None: no incumbent)."""
+        info = self._run(model, time_limit, gap, threads)
+        if info.objective is None:
+            return info, None
+        return info, [v.value for v in model.component_data_objects(pyo.Var)]
 
     def _contrib(self, model, time_limit, gap, threads, debug) -> SolveInfo:
         import io

@@ -310,6 +310,39 @@ def test_master_purge_keeps_the_lp_and_renumbers():
     assert np.isfinite(cg.L)
 
 
+def test_a_master_re_solve_that_stalls_is_finished_by_the_dual_simplex(monkeypatch):
+    """HiGHS 1.16's simplex can cycle on the degenerate master (`STALL_ITERATIONS`). Forced here
+    at every solve (no iteration allowed to the primal nor to the first dual run): the dual simplex
+    restarted from the basis finishes each, the root reaches the same LP optimum, and the search
+    still certifies brute-force optima."""
+    from optcache.solvers.lagrange import master as master_module
+
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    plain = Search(d, None, np.inf, 1e-6)
+    ref = plain.colgen(free, np.zeros(plain.master.n_rows), 1e-9)
+    assert plain.master.stalls == 0
+    monkeypatch.setattr(master_module, "STALL_ITERATIONS", (0, 0))
+    forced = Search(d, None, np.inf, 1e-6)
+    cg = forced.colgen(free, np.zeros(forced.master.n_rows), 1e-9)
+    assert cg.converged and ref.converged and forced.master.stalls > 10
+    assert cg.lp.value == pytest.approx(ref.lp.value, rel=1e-7)
+    assert cg.L == pytest.approx(ref.L, rel=1e-7)
+    checked = 0
+    for seed in range(12):
+        d = random_tiny(np.random.default_rng(1000 + seed)).station_data(0)
+        search = Search(d, None, np.inf, 1e-9)
+        if not search.dec.coupled:
+            continue
+        opt, _, _ = brute_force(d)
+        bound = search.run()
+        assert bound <= opt * (1 + 1e-9) + 1e-12 and search.master.stalls > 0
+        assert search.best_cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
+        assert search.best_cost - bound <= 1e-9 * abs(search.best_cost) + 1e-12
+        checked += 1
+    assert checked >= 3
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
     """Windows re-solved from the incumbent's state with the rest of the plan as terminal value

@@ -337,6 +337,107 @@ def test_a_solver_that_ignores_its_time_limit_is_stopped_with_its_incumbent(monk
     assert ref.cost <= s.cost and s.bound <= ref.cost + 1e-12
 
 
+def test_a_pyomo_solver_that_ignores_its_time_limit_is_stopped_at_the_limit(monkeypatch):
+    """`milp` through Pyomo under a limit: the solve runs in a child killed at the limit. A solver
+    that finishes and then hangs: the station keeps its first incumbent (least-AoT, else
+    all-cloud) and the trivial bound, 'time_limit', and the method returns at its limit."""
+    from optcache.dynamics import State
+    from optcache.solvers import pyomo_mip
+    from optcache.solvers.exact import first_incumbent, solve_station_pyomo, trivial_bound
+    from optcache.solvers.policies import replace_station
+
+    inst = load_instance(HAND_INSTANCE)
+    d = inst.station_data(0)
+    ref = solve_station_pyomo(d)  # no limit: in this process
+    assert ref.termination == "optimal"
+    run = pyomo_mip.PyomoMIP._run
+
+    def hang(self, *args):
+        info = run(self, *args)
+        time.sleep(60)
+        return info
+
+    monkeypatch.setattr(pyomo_mip.PyomoMIP, "_run", hang)
+    warm = replace_station(d, "laot")
+    t0 = time.perf_counter()
+    s = solve_station_pyomo(d, time_limit=1.0, warm_start=warm)
+    assert time.perf_counter() - t0 < 1.0 + 0.3
+    assert s.termination == "time_limit" and s.iterations == 1
+    assert s.history[0]["evaluated"] is None  # the killed round passed nothing back
+    assert s.cost == pytest.approx(first_incumbent(d, State.cold(d.P), warm)[2], rel=1e-12)
+    assert s.bound == pytest.approx(trivial_bound(d), rel=1e-12) and s.bound <= ref.cost <= s.cost
+    t0 = time.perf_counter()
+    res = registry.run("milp", inst, time_limit=1.0, solver="pyomo:highs")
+    assert time.perf_counter() - t0 < 1.0 + 0.3 and res.seconds <= 1.0 + 0.2
+    assert res.status == "ok" and res.termination == "time_limit" and res.bound <= ref.cost <= res.cost
+
+
+def test_a_forked_pyomo_solve_agrees_with_one_in_this_process(caplog):
+    """The same outer approximation through Pyomo with a limit (forked) and without (here): the
+    same rounds, optimum and bound; the child's solution reaches the parent's model and its log
+    lines the parent's logger."""
+    import logging
+
+    from optcache.solvers.exact import solve_station_pyomo
+
+    d = generate(stations=1, seed=3, slots=6, services=3, gpus=4).station_data(0)
+    here = solve_station_pyomo(d, gap=0.0)
+    with caplog.at_level(logging.DEBUG, logger="optcache.solvers.pyomo_mip"):
+        forked = solve_station_pyomo(d, gap=0.0, time_limit=60.0)
+    assert here.termination == forked.termination == "optimal"
+    assert forked.cost == pytest.approx(here.cost, rel=1e-9)
+    assert forked.bound == pytest.approx(here.bound, rel=1e-9)
+    assert [h["evaluated"] for h in forked.history] == pytest.approx([h["evaluated"] for h in here.history])
+    assert np.array_equal(forked.a, here.a) and np.array_equal(forked.x, here.x)
+    lines = [r.getMessage() for r in caplog.records if r.name == "optcache.solvers.pyomo_mip"]
+    assert any(ln.startswith("pyomo:highs: ") for ln in lines)  # HiGHS's log, from the child
+
+
+def test_a_killed_forked_solve_takes_the_processes_it_started_with_it():
+    """A solver executable started by the child (CBC, GLPK through Pyomo) dies with it at the limit."""
+    import os
+    import subprocess
+    import sys
+
+    from optcache.solvers import forked
+
+    pids = []
+
+    def work(send):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        send("pid", proc.pid)
+        time.sleep(60)
+
+    t0 = time.perf_counter()
+    assert forked.call(work, t0 + 1.0, lambda kind, msg: pids.append(msg[0])) is None
+    assert time.perf_counter() - t0 < 1.0 + 0.3 and len(pids) == 1
+    for _ in range(50):
+        try:
+            os.kill(pids[0], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the solver the child started outlived it")
+
+
+def test_a_forked_work_raises_its_error_in_the_parent():
+    from optcache.errors import InfeasibleModel
+    from optcache.solvers import forked
+
+    def infeasible(send):
+        raise InfeasibleModel("no schedule")
+
+    def broken(send):
+        raise KeyError("x")
+
+    with pytest.raises(InfeasibleModel, match="no schedule"):
+        forked.call(infeasible, time.perf_counter() + 30)
+    with pytest.raises(SolverFailed, match="KeyError"):
+        forked.call(broken, time.perf_counter() + 30)
+    assert forked.call(lambda send: 42, time.perf_counter() + 30) == 42
+
+
 def test_a_forked_solve_agrees_with_one_in_this_process():
     """The same MILP solved under a time limit (in a child process) and without one (here)."""
     from optcache.models.matrix28 import build_matrix28

@@ -45,6 +45,7 @@ INTERNAL = {
     "optcache.progress": "progress-bar helper",
     "optcache.solvers.highs": "highspy driver behind milp (docs/formulation.md §6)",
     "optcache.solvers.pyomo_mip": "Pyomo solver driver behind milp's `solver` option",
+    "optcache.solvers.forked": "a solve in a child process killed at its time limit (docs/formulation.md §14)",
     "optcache.solvers.policies_fast": "compiled twin of optcache.solvers.policies, held equal by the tests",
     "optcache.models.matrix28": "the network form of (28) behind milp and `optcache export --form network` (§6)",
     "optcache.solvers.lagrange.decomposition": "internals of lagrange (§6.1)",

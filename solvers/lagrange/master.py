@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 SLACK_FACTOR = 1e3
 """A unit of slack costs this many times (all-cloud cost + λ·P): more than any schedule gains."""
 
+STALL_ITERATIONS = (1000, 10)
+"""A warm primal re-solve of the master stops after a + b × rows simplex iterations and goes on
+by the dual simplex from where it stopped, itself stopped as soon and restarted from the same basis
+with HiGHS's internal state cleared: HiGHS 1.16's simplex can cycle on this degenerate LP. On
+`gpus=16`/101's root one primal re-solve (421 rows, 583 columns) ran 111 s, 962,599 iterations, at
+the optimal value, and the dual simplex from its basis ends in 343; later one dual re-solve ran
+40 s in place where the same basis, read into a fresh HiGHS, solves in 0.14 s."""
+
 
 @dataclass
 class Cut:
@@ -98,6 +106,8 @@ class Master:
         self._seen: set = set()
         self.generation = 0
         """Bumped by `purge`, which renumbers the columns."""
+        self.stalls = 0
+        """Simplex runs stopped by `STALL_ITERATIONS` (each solve then goes on another way)."""
 
     def _slack_col(self, row: int, coef: float) -> None:
         self.h.addCol(self.slack_cost, 0.0, self.hs.kHighsInf, 1, np.array([row], np.int32),
@@ -196,7 +206,24 @@ class Master:
         # HiGHS's time limit counts its run time since the instance was made: add what it used
         limit = np.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 1e-3)
         h.setOptionValue("time_limit", float(limit))
-        h.run()
+        a, b = STALL_ITERATIONS
+        stall = int(a + b * h.getNumRow())
+        # primal; if it cycles, dual from there; if that cycles too, dual from the same basis
+        # with HiGHS's internal state (perturbations, edge weights) cleared
+        for strategy, iterations, fresh in ((4, stall, False), (1, stall, False), (1, None, True)):
+            if fresh:
+                basis = h.getBasis()
+                h.clearSolver()
+                h.setBasis(basis)
+            h.setOptionValue("simplex_strategy", strategy)
+            h.setOptionValue("simplex_iteration_limit", self.hs.kHighsIInf if iterations is None else iterations)
+            h.run()
+            if h.getModelStatus() != self.hs.HighsModelStatus.kIterationLimit:
+                break
+            self.stalls += 1
+            log.debug("lagrange: master LP stalled after %d iterations (simplex strategy %d)",
+                      h.getInfo().simplex_iteration_count, strategy)
+        h.setOptionValue("simplex_strategy", 4)
         if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             log.debug("lagrange: master LP stopped with %s", h.modelStatusToString(h.getModelStatus()))
             return None

@@ -1,0 +1,140 @@
+"""A solve in a forked child process, killed at its deadline (docs/formulation.md §14).
+
+Solvers do not all keep their time limits (HiGHS 1.16 checks none during its root's cut
+separation; an interface's own translation of a model is not counted at all), so a solve under a
+limit runs in a child that the parent kills, with any process it started, when the deadline
+passes. The child passes messages back as it goes (`send`); its log records are re-logged by the
+parent under their own logger names. Linux: the child also dies with its parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from optcache.errors import InfeasibleModel, SolverFailed
+
+ERRORS = {cls.__name__: cls for cls in (InfeasibleModel, SolverFailed)}
+"""Errors a child's work may raise that the parent raises again, as they are."""
+
+
+def usable() -> bool:
+    """Forking is possible here (not on Windows)."""
+    return hasattr(os, "fork")
+
+
+class _Forward(logging.Handler):
+    """The child's log records, sent to the parent as ('log', logger name, level, message)."""
+
+    def __init__(self, send):
+        super().__init__()
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send("log", record.name, record.levelno, record.getMessage())
+
+
+def call(work: Callable[[Callable[..., None]], object], deadline: float,
+         on_message: Callable[[str, tuple], None] | None = None, what: str = "the solver"):
+    """Run `work(send)` in a forked child; its return value is returned here.
+
+    `send(kind, *msg)` in the child reaches `on_message(kind, msg)` here as it comes. An
+    `InfeasibleModel` or `SolverFailed` raised by `work` is raised here; any other exception is a
+    SolverFailed. None when `deadline` (a `time.perf_counter()` time) passes first: the child and
+    every process it started are killed then."""
+    import multiprocessing.connection as mpc
+
+    reader, writer = mpc.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller
+        code = 1
+        try:
+            reader.close()
+            os.setpgid(0, 0)  # its own group: the parent kills any solver executable it starts
+            _die_with_parent()
+            code = _child(work, writer)
+        finally:
+            os._exit(code)
+    writer.close()
+    try:
+        os.setpgid(pid, pid)  # also here: the group exists before the parent may kill it
+    except OSError:  # the child got there first, or already exited
+        pass
+    final = None
+    try:
+        while final is None:
+            left = deadline - time.perf_counter()
+            if left <= 0 or not reader.poll(left):
+                break
+            try:
+                kind, *msg = reader.recv()
+            except EOFError:  # the child died without a word
+                break
+            if kind == "log":
+                logging.getLogger(msg[0]).log(msg[1], "%s", msg[2])
+            elif kind in ("done", "raise"):
+                final = (kind, msg)
+            elif on_message is not None:
+                on_message(kind, tuple(msg))
+    finally:
+        reader.close()
+        if final is None:
+            _kill(pid)
+        os.waitpid(pid, 0)
+    if final is None:
+        if time.perf_counter() < deadline:
+            raise SolverFailed(f"{what}'s process ended without an answer")
+        return None
+    kind, msg = final
+    if kind == "raise":
+        raise ERRORS.get(msg[0], SolverFailed)(msg[1])
+    return msg[0]
+
+
+def _child(work, conn) -> int:
+    """The child's run: log records and messages go to `conn`, then ('done', value) or
+    ('raise', error class name, message)."""
+
+    def send(kind: str, *msg) -> None:
+        conn.send((kind, *msg))
+
+    root = logging.getLogger()
+    loggers = [root] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                        if isinstance(lg, logging.Logger)]
+    for lg in loggers:  # the parent's handlers (a CLI's stderr) see the records once, there
+        for h in list(lg.handlers):
+            lg.removeHandler(h)
+    root.addHandler(_Forward(send))
+    try:
+        send("done", work(send))
+    except tuple(ERRORS.values()) as e:
+        send("raise", type(e).__name__, str(e))
+    except Exception as e:  # noqa: BLE001 - anything else ends as SolverFailed in the parent
+        send("raise", "SolverFailed", f"the solver failed: {e!r}")
+    conn.close()
+    return 0
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL the child's process group (it and any solver it started), else the child."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # pragma: no cover - it just ended
+            pass
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when its parent dies (a killed study worker leaves no solver
+    running). Elsewhere nothing: the child still stops at the solver's own time limit."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 
@@ -101,6 +102,7 @@ def _child(work, conn) -> int:
     def send(kind: str, *msg) -> None:
         conn.send((kind, *msg))
 
+    _plain_streams()
     root = logging.getLogger()
     loggers = [root] + [lg for lg in logging.Logger.manager.loggerDict.values()
                         if isinstance(lg, logging.Logger)]
@@ -116,6 +118,18 @@ def _child(work, conn) -> int:
         send("raise", "SolverFailed", f"the solver failed: {e!r}")
     conn.close()
     return 0
+
+
+def _plain_streams() -> None:
+    """sys.stdout and sys.stderr write to file descriptors 1 and 2 directly: the parent's stream
+    objects may not work in the child (Jupyter's go through a thread the child does not have, and
+    Pyomo's output capture fails on them with EBADF)."""
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        try:
+            stream = open(fd, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the child
+        except OSError:  # closed in the parent
+            stream = open(os.devnull, "w")  # noqa: SIM115
+        setattr(sys, name, stream)
 
 
 def _kill(pid: int) -> None:

@@ -393,6 +393,32 @@ def test_a_forked_pyomo_solve_agrees_with_one_in_this_process(caplog):
     assert any(ln.startswith("pyomo:highs: ") for ln in lines)  # HiGHS's log, from the child
 
 
+def test_a_forked_pyomo_solve_works_when_the_parents_streams_do_not(monkeypatch):
+    """In Jupyter, sys.stdout and sys.stderr go through a thread a forked child does not have, and
+    Pyomo's output capture failed there with EBADF (found in notebook 01): the child writes to
+    file descriptors 1 and 2 itself. Simulated by streams whose descriptor is closed."""
+    import io
+    import os
+    import sys
+
+    from optcache.solvers.exact import solve_station_pyomo
+
+    closed = 1000
+    with pytest.raises(OSError):
+        os.fstat(closed)
+
+    class Broken(io.StringIO):
+        def fileno(self) -> int:
+            return closed
+
+    d = generate(stations=1, seed=3, slots=6, services=3, gpus=4).station_data(0)
+    here = solve_station_pyomo(d, gap=0.0)
+    monkeypatch.setattr(sys, "stdout", Broken())
+    monkeypatch.setattr(sys, "stderr", Broken())
+    s = solve_station_pyomo(d, gap=0.0, time_limit=60.0)
+    assert s.termination == "optimal" and s.cost == pytest.approx(here.cost, rel=1e-9)
+
+
 def test_a_killed_forked_solve_takes_the_processes_it_started_with_it():
     """A solver executable started by the child (CBC, GLPK through Pyomo) dies with it at the limit."""
     import os

@@ -18,8 +18,17 @@ from collections.abc import Callable
 
 from optcache.errors import InfeasibleModel, SolverFailed
 
+KILL_GRACE = 0.5
+"""A forked solver gets its time limit less this many seconds (at most half of it) and is killed
+at the limit itself: time to send its answer when it stops on its own."""
+
 ERRORS = {cls.__name__: cls for cls in (InfeasibleModel, SolverFailed)}
 """Errors a child's work may raise that the parent raises again, as they are."""
+
+
+def own_limit(time_limit: float) -> float:
+    """The time limit to give the solver inside a child killed at `time_limit` (see KILL_GRACE)."""
+    return max(time_limit - KILL_GRACE, 0.5 * time_limit)
 
 
 def usable() -> bool:

@@ -20,10 +20,6 @@ from optcache.solvers import forked
 
 log = logging.getLogger(__name__)
 
-KILL_GRACE = 0.5
-"""A forked HiGHS gets its time limit less this many seconds (at most half of it) and is killed
-at the limit itself (`MatrixSolver.solve`): time to send its answer when it stops on its own."""
-
 BOUND_EVERY = 0.5
 """A forked HiGHS sends its dual bound to the parent at most this often, s."""
 
@@ -273,7 +269,7 @@ class MatrixSolver:
         """Run the MIP; return what happened and the incumbent's column values (None if none).
 
         With a time limit and one thread the MIP runs in a forked child that is killed at the
-        limit (HiGHS's own limit is `KILL_GRACE` earlier): HiGHS 1.16 checks neither its time
+        limit (HiGHS's own limit is `forked.own_limit` of it): HiGHS 1.16 checks neither its time
         limit nor its callbacks during the root's cut separation, which overran 60-s limits by up
         to 14 s (benchmarks/RESULTS.md, "Peer solvers"). The child passes each improving solution
         and the dual bound back, so a killed solve still returns its incumbent and bound
@@ -283,7 +279,7 @@ class MatrixSolver:
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
         use_threads(self.threads)
         if time_limit is not None and np.isfinite(time_limit) and fork_safe(self.threads):
-            h.setOptionValue("time_limit", max(float(time_limit) - KILL_GRACE, 0.5 * float(time_limit)))
+            h.setOptionValue("time_limit", forked.own_limit(float(time_limit)))
             return self._solve_forked(float(time_limit))
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)
         t0 = time.perf_counter()

@@ -22,7 +22,6 @@ from optcache.errors import InfeasibleModel, InvalidInput, SolverFailed, SolverU
 from optcache.solvers import forked
 from optcache.solvers.highs import (
     HIGHS_OPTIONS,
-    KILL_GRACE,
     SolveInfo,
     contrib_info,
     fork_safe,
@@ -88,13 +87,13 @@ class PyomoMIP:
         """Solve `model`, its incumbent (if any) loaded into it.
 
         With a time limit and one thread the solve runs in a forked child killed at the limit
-        (the solver's own limit is `KILL_GRACE` earlier): neither an interface's translation of
+        (the solver's own limit is `forked.own_limit` of it): neither an interface's translation of
         the model nor HiGHS's root cut separation counts against a solver's own limit. A killed
         solve is 'time_limit' with no incumbent and no bound (docs/formulation.md §14)."""
         t0 = time.perf_counter()
         use_threads(threads)
         if time_limit is not None and math.isfinite(time_limit) and fork_safe(threads):
-            inner = max(time_limit - KILL_GRACE, 0.5 * time_limit)
+            inner = forked.own_limit(time_limit)
             got = forked.call(lambda send: self._values(model, inner, gap, threads), t0 + time_limit,
                               what=self.name)
             if got is None:

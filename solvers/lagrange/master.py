@@ -210,13 +210,13 @@ class Master:
         stall = int(a + b * h.getNumRow())
         # primal; if it cycles, dual from there; if that cycles too, dual from the same basis
         # with HiGHS's internal state (perturbations, edge weights) cleared
-        for strategy, iterations, fresh in ((4, stall, False), (1, stall, False), (1, None, True)):
+        for strategy, iterations, fresh in ((4, stall, False), (1, stall, False), (1, self.hs.kHighsIInf, True)):
             if fresh:
                 basis = h.getBasis()
                 h.clearSolver()
                 h.setBasis(basis)
             h.setOptionValue("simplex_strategy", strategy)
-            h.setOptionValue("simplex_iteration_limit", self.hs.kHighsIInf if iterations is None else iterations)
+            h.setOptionValue("simplex_iteration_limit", iterations)
             h.run()
             if h.getModelStatus() != self.hs.HighsModelStatus.kIterationLimit:
                 break

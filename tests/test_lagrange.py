@@ -290,6 +290,49 @@ def test_future_cost_is_the_evaluators_cost_of_the_kept_plan(seed):
             assert f(st.cached[[p]] > 0.5, st.K[[p]], st.kappa[[p]])[0] == got == many[1]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_future_cost_asks_the_terminal_value_only_of_end_states_that_exist(seed):
+    """A kept plan that overflows the context from some end states costs inf there, and the
+    terminal value (the rolling horizon's tail, which knows only reachable states and raises on
+    others) is asked only about the states that stay within the window (28c). Regression:
+    `rolling(horizon=24, tail="relaxed")` on `generate(stations=1, seed=101, users=15)` raised
+    "state of pair 2 after slot 36 is not in the forecast's state graph" from a window's lns."""
+    rng = np.random.default_rng(9200 + seed)
+    d = generate(slots=8, services=3, gpus=2, stations=1, seed=seed).station_data(0)
+    T, P = d.T, d.P
+    A, X = np.ones((T, P)), np.zeros((T, P))
+    X[:] = d.R  # serve everything while kept loaded: from a nearly full context it overflows
+    t1 = int(rng.integers(1, T - 1))
+    asked = []
+
+    def terminal(p, cached, K, kappa):
+        K = np.asarray(K, float)
+        if (K > d.w[p] * (1 + 1e-9)).any():
+            raise RuntimeError("not a state of the tail")
+        asked.append(len(K))
+        return 2.0 * K + 3.0 * np.asarray(kappa, float)
+
+    for p in range(P):
+        if d.R[t1:, p].sum() == 0:
+            continue
+        served = float(d.k[p] * d.R[t1:, p].sum())
+        K0 = np.array([0.0, max(d.w[p] - served, 0.0), d.w[p]])  # fits, fits exactly, overflows
+        cached = np.ones(3, bool)
+        kappa0 = np.minimum(K0, 5.0)
+        got = future_cost(d, A, X, t1, p, terminal)(cached, K0, kappa0)
+        for j in range(3):
+            rest = d.window(t1, T).pairs([p])
+            one = State(np.ones(1), K0[[j]], kappa0[[j]])
+            ev = evaluate_station(rest, A[t1:, [p]], X[t1:, [p]], one)
+            if any(v["constraint"] == "context_window_28c" for v in ev.violations):
+                assert got[j] == np.inf
+            else:
+                want = ev.cost * rest.T + 2.0 * ev.K[-1][0] + 3.0 * ev.kappa[-1][0]
+                assert got[j] == pytest.approx(want, rel=1e-12, abs=1e-12)
+        assert np.isinf(got[2])  # a full context and at least one more request
+    assert asked
+
+
 def test_master_purge_keeps_the_lp_and_renumbers():
     """Purging unused columns keeps the LP optimum and the columns' data in step with HiGHS."""
     d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)

@@ -123,9 +123,10 @@ def future_cost(d: StationData, A: np.ndarray, X: np.ndarray, t1: int, p: int, t
         Ar, Xr = np.repeat(a[:, None], n, axis=1), np.repeat(x[:, None], n, axis=1)
         cost = pair_costs(rep, Ar, Xr, st) * fut.T
         Kt, kt = trajectory(Ar, Xr, rep.k, rep.delta, st)
-        if terminal is not None:
-            cost = cost + np.asarray(terminal(p, Ar[-1] > 0.5, Kt[-1], kt[-1]), float)
-        cost[(Kt > rep.w * (1 + TOL) + TOL).any(axis=0)] = np.inf
+        ok = ~(Kt > rep.w * (1 + TOL) + TOL).any(axis=0)
+        cost[~ok] = np.inf
+        if terminal is not None and ok.any():  # an overflowed end state is no state of the tail
+            cost[ok] += np.asarray(terminal(p, Ar[-1, ok] > 0.5, Kt[-1, ok], kt[-1, ok]), float)
         if key is not None:
             memo[key] = cost.copy()
         return cost

@@ -176,6 +176,23 @@ def test_bad_args_name_the_field():
         Args.from_dict({"colour": 1})
 
 
+def test_training_without_rounds_says_why():
+    """No round to learn from is bad input whose message names the cause: episodes without any
+    request have no auction rounds at all (`market train --users 0`); with rounds, none in the
+    satellite's coverage."""
+    from dataclasses import replace
+
+    args = Args(seed=3, **TINY)
+    data = market_dataset(args.market, args.train_seeds())
+    held = market_dataset(args.market, args.eval_seeds())
+    assert data.n > 0 and data.eligible.any()
+    with pytest.raises(InvalidInput, match="no requests, hence no auction rounds") as err:
+        train(args, train_data=data.subset(np.zeros(data.n, bool)), eval_data=held)
+    assert err.value.field == "market"
+    with pytest.raises(InvalidInput, match="no training round has the satellite in coverage"):
+        train(args, train_data=replace(data, eligible=np.zeros(data.n, bool)), eval_data=held)
+
+
 @pytest.mark.slow
 def test_learning_beats_untrained_and_every_fixed_rho():
     """Issue 5(c): a small fixed-seed training run, scored on held-out episodes."""

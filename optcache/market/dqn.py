@@ -379,8 +379,9 @@ def train(args: Args, *, progress: bool = False, train_data: Rounds | None = Non
         _check_stations(args, eval_data, "eval_data")
         learn = train_data.subset(train_data.scored & train_data.eligible)
         held = eval_data.subset(eval_data.scored)
-        if learn.n == 0:
-            raise InvalidInput("market", "no training round has the satellite in coverage")
+        if learn.n == 0:  # an auction round is a (slot, service) with requests
+            raise InvalidInput("market", "no training round has the satellite in coverage" if train_data.n
+                               else "the training episodes have no requests, hence no auction rounds")
         fb = M.first_best(learn.v, learn.v0, learn.eligible)
         scale = float(fb.mean())
         policy = DQMSB.untrained(args, state_scale=scale, reward_scale=scale)

@@ -333,6 +333,39 @@ def test_future_cost_asks_the_terminal_value_only_of_end_states_that_exist(seed)
     assert asked
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_pair_graph_merges_equal_states_as_unique_does(seed):
+    """`graph._merge` (a stable lexsort) gives the nodes `np.unique(axis=1)` gives: first
+    occurrences in (K, κ) order and each state's node, also with many ties."""
+    from optcache.solvers.lagrange.graph import _merge
+
+    rng = np.random.default_rng(9400 + seed)
+    n = int(rng.integers(1, 300))
+    K = np.round(rng.integers(0, 6, n) * 1.7, 9)
+    kappa = np.round(rng.integers(0, 4, n) * 0.3, 9)
+    _, first, inv = np.unique(np.stack([K, kappa]), axis=1, return_index=True, return_inverse=True)
+    got_first, got_inv = _merge(K, kappa)
+    np.testing.assert_array_equal(got_first, first)
+    np.testing.assert_array_equal(got_inv, inv.ravel())
+
+
+def test_building_a_pair_graph_stops_at_its_deadline():
+    """Past the deadline the construction raises TimeoutError; before it, the graph is the same."""
+    import time
+
+    d = generate(slots=40, stations=1, seed=2).station_data(0)
+    with pytest.raises(TimeoutError, match="pair 3's state graph"):
+        PairGraph.build(d, 3, deadline=time.perf_counter() - 1.0)
+    with pytest.raises(TimeoutError):
+        Decomposition(d, None, None, deadline=time.perf_counter() - 1.0)
+    g, ref = PairGraph.build(d, 3, deadline=time.perf_counter() + 60), PairGraph.build(d, 3)
+    for f in ("src", "dst", "x", "base", "node_K", "node_kappa"):
+        np.testing.assert_array_equal(getattr(g, f), getattr(ref, f))
+    # a search with a terminal value (a window) always builds: its bound needs the graphs
+    s = Search(d, None, time.perf_counter() - 1.0, 1e-4, lambda p, c, K, k: np.zeros(len(K)), quiet=True)
+    assert len(s.dec.graphs) == d.P
+
+
 def test_master_purge_keeps_the_lp_and_renumbers():
     """Purging unused columns keeps the LP optimum and the columns' data in step with HiGHS."""
     d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)

@@ -15,7 +15,7 @@ import pytest
 
 from optcache.cli import main
 from optcache.errors import InvalidInput, SolverFailed
-from optcache.evaluator import TERMS, evaluate
+from optcache.evaluator import TERMS, evaluate, evaluate_station
 from optcache.instance import (
     DEFAULT_LIMITS,
     RANGES,
@@ -320,6 +320,37 @@ def test_the_time_limit_covers_building_the_model(no_collection_pauses):
     res = registry.run("milp", inst, time_limit=0.5)
     assert res.status == "ok" and res.termination == "time_limit" and res.seconds < 0.5 + 0.5
     assert res.bound <= res.cost
+
+
+def test_lagranges_time_limit_covers_building_the_pair_graphs(no_collection_pauses):
+    """`lagrange` under a limit shorter than building its pair graphs (0.3 s for a 100-slot,
+    10-pair station) stops there with the warm start (least-AoT) and the trivial bound; through
+    the registry a five-station instance keeps a limit shorter than its stations' builds (it
+    took 4.2 s at a 0.5-s limit when the graphs were built regardless)."""
+    from optcache.solvers.exact import trivial_bound
+    from optcache.solvers.lagrange import lagrange_station
+    from optcache.solvers.policies import replace_station
+
+    inst = generate(seed=3)
+    d = inst.station_data(1)
+    lagrange_station(generate(slots=3, services=2, stations=1, seed=0).station_data(0))  # compiled
+    warm = replace_station(d, "laot")
+    t0 = time.perf_counter()
+    s = lagrange_station(d, time_limit=0.05, warm_start=warm)
+    assert time.perf_counter() - t0 < 0.05 + 0.1
+    assert s.termination == "time_limit" and s.iterations == 0 and s.nodes == 0
+    np.testing.assert_array_equal(s.a, warm[0])
+    np.testing.assert_array_equal(s.x, warm[1])
+    assert s.cost == pytest.approx(evaluate_station(d, *warm).cost, rel=1e-12)
+    assert s.bound == pytest.approx(trivial_bound(d), rel=1e-12) and s.bound <= s.cost
+    s = lagrange_station(d, time_limit=0.05)  # no warm start: all-cloud
+    assert s.cost == pytest.approx(evaluate_station(d, np.zeros((d.T, d.P)), np.zeros((d.T, d.P))).cost,
+                                   rel=1e-12)
+    t0 = time.perf_counter()
+    res = registry.run("lagrange", inst, time_limit=0.5)
+    assert time.perf_counter() - t0 < 0.5 + 0.2
+    assert res.status == "ok" and res.termination == "time_limit" and res.bound <= res.cost
+    assert res.cost == pytest.approx(registry.run("laot", inst).cost, rel=1e-12)
 
 
 def test_a_solver_that_ignores_its_time_limit_is_stopped_with_its_incumbent(monkeypatch, no_collection_pauses):

@@ -22,7 +22,7 @@ from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
-from optcache.solvers.exact import StationSolve, solve_by_station
+from optcache.solvers.exact import StationSolve, solve_by_station, trivial_bound
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
 from optcache.solvers.lagrange.graph import PairBounds, PairGraph
@@ -46,14 +46,18 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     The bound is the least Lagrangian over the open and discarded parts of the search, valid
     whatever the multipliers; the cost is the evaluator's, of the best feasible schedule found.
     `termination` is 'optimal' when they meet within `gap`. The time limit covers everything,
-    the pair graphs' construction included. `terminal(p, cached, K, kappa) -> values`
+    the pair graphs' construction included (out of time before they are built: the warm start,
+    else all-cloud, and `exact.trivial_bound`). `terminal(p, cached, K, kappa) -> values`
     (slot-sum units, vectorised over states) adds a value of each pair's final state to the
     objective (the rolling horizon's tail); being separable by pair it keeps every bound valid,
     and cost and bound then include it.
     """
     t0 = time.perf_counter()
     deadline = t0 + (np.inf if time_limit is None else float(time_limit))
-    s = Search(data, state0, deadline, gap, terminal)
+    try:
+        s = Search(data, state0, deadline, gap, terminal)
+    except TimeoutError:  # the limit came while the pair graphs were built (never with a terminal)
+        return _unbuilt(data, state0, warm_start, t0)
     build = time.perf_counter() - t0
     if warm_start is not None:
         wa, wx = (np.asarray(v, float) for v in warm_start)
@@ -72,6 +76,21 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                 "progress": st.progress}]
     return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
+
+
+def _unbuilt(data: StationData, state0: State | None, warm_start, t0: float) -> StationSolve:
+    """Out of time before the search could start: the warm start if feasible (else all-cloud),
+    with the bound valid before any solve (`exact.trivial_bound`)."""
+    st = state0 or State.cold(data.P)
+    A = X = np.zeros((data.T, data.P))
+    if warm_start is not None:
+        wa, wx = (np.asarray(v, float) for v in warm_start)
+        if not evaluate_station(data, wa, wx, st).violations:
+            A, X = wa, wx
+    cost = evaluate_station(data, A, X, st).cost
+    seconds = time.perf_counter() - t0
+    return StationSolve(A, X, float(cost), float(min(trivial_bound(data), cost)), "time_limit", seconds,
+                        seconds, 0, 0, highs_version(), [])
 
 
 @register("lagrange", exact=True, options=("time_limit", "gap"))

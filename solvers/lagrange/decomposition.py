@@ -45,10 +45,12 @@ class PairSolution:
 class Decomposition:
     """The pair graphs of one station and what the Lagrangian needs about its coupled slots."""
 
-    def __init__(self, d: StationData, st: State | None = None, terminal=None):
+    def __init__(self, d: StationData, st: State | None = None, terminal=None,
+                 deadline: float | None = None):
+        """Builds every pair's graph; past `deadline` (a `time.perf_counter()` value) TimeoutError."""
         self.d = d
         self.st = st or State.cold(d.P)
-        self.graphs = [PairGraph.build(d, p, self.st) for p in range(d.P)]
+        self.graphs = [PairGraph.build(d, p, self.st, deadline) for p in range(d.P)]
         self.terminal = terminal
         if terminal is not None:
             for p, g in enumerate(self.graphs):

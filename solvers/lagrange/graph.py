@@ -9,6 +9,7 @@ its arcs' costs: a shortest path is the pair's exact optimum for any per-slot pr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,8 +106,12 @@ class PairGraph:
     x_max: int
 
     @classmethod
-    def build(cls, d: StationData, p: int, st: State | None = None) -> PairGraph:
-        """Every state pair p can reach from `st` (cold by default) under its own limits."""
+    def build(cls, d: StationData, p: int, st: State | None = None, deadline: float | None = None
+              ) -> PairGraph:
+        """Every state pair p can reach from `st` (cold by default) under its own limits.
+
+        Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError: a time limit
+        covers building the graphs too (docs/formulation.md §6.1)."""
         st = st or State.cold(d.P)
         T = d.T
         R = d.R[:, p].astype(np.int64)
@@ -132,6 +137,8 @@ class PairGraph:
         K_nodes = [float(st.K[p]) if cached0 else 0.0]
         slot_nodes, cached_nodes = [-1], [cached0]
         for t in range(T):
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeoutError(f"building pair {p}'s state graph reached the time limit")
             n_before = len(S)
             new_off = n_nodes  # unload arcs (and staying unloaded) lead to the slot's 'off' node
             n_nodes += 1
@@ -166,11 +173,9 @@ class PairGraph:
                 ok = cK <= wmax
                 cs, cK, ck, cx, cb = cs[ok], cK[ok], ck[ok], cx[ok], cb[ok]
                 if len(cs):
-                    keys = np.stack([np.round(cK, KEY_DIGITS), np.round(ck, KEY_DIGITS)])
-                    uniq, first, inv = np.unique(keys, axis=1, return_index=True, return_inverse=True)
-                    inv = inv.ravel()
-                    nid = n_nodes + np.arange(uniq.shape[1])
-                    n_nodes += uniq.shape[1]
+                    first, inv = _merge(np.round(cK, KEY_DIGITS), np.round(ck, KEY_DIGITS))
+                    nid = n_nodes + np.arange(len(first))
+                    n_nodes += len(first)
                     nK, nk = cK[first], ck[first]
                     kap_nodes.extend(nk.tolist())
                     K_nodes.extend(nK.tolist())
@@ -235,6 +240,18 @@ class PairGraph:
         included) from it to the end of the horizon, with no prices: a backward pass."""
         z = np.zeros(self.T)
         return _backward(*self._args(z, z, None), self.n_nodes, self.final, self.final_cost)
+
+
+def _merge(K: np.ndarray, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equal (K, κ) states as one node: (index of each node's first state, node of each state),
+    nodes ordered by K, then κ (what `np.unique(axis=1)` returns, several times faster)."""
+    order = np.lexsort((kappa, K))  # stable: the first state of each run is its first occurrence
+    Ks, ks = K[order], kappa[order]
+    new = np.ones(len(order), bool)
+    new[1:] = (Ks[1:] != Ks[:-1]) | (ks[1:] != ks[:-1])
+    inv = np.empty(len(order), np.int64)
+    inv[order] = np.cumsum(new) - 1
+    return order[new], inv
 
 
 # The three passes below price arc i the same way (written out in each: numba does not inline a

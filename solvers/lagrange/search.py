@@ -209,7 +209,9 @@ class Search:
                  quiet: bool = False):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
         self.t0 = time.perf_counter()
-        self.dec = Decomposition(d, st, terminal)
+        # past the deadline the graphs' construction raises TimeoutError, but not with a terminal
+        # value: a window's bound needs its graphs (and a window's are quick to build)
+        self.dec = Decomposition(d, st, terminal, deadline if terminal is None else None)
         self.master = Master(self.dec)
         self.stats = SearchStats()
         self.best_cost, self.best = np.inf, None
@@ -524,8 +526,11 @@ class Search:
                 terminal = lambda p, c, K, k, fut=fut: fut[p](c, K, k)  # noqa: E731
             else:
                 terminal = self.dec.terminal
-            sub = Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
-                         self.gap * LNS_GAP_SHARE, terminal, quiet=True)
+            try:
+                sub = Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
+                             self.gap * LNS_GAP_SHARE, terminal, quiet=True)
+            except TimeoutError:  # the last window (no terminal value) ran out of time building
+                break
             sub.offer(A[t0:t1], X[t0:t1])
             before = sub.best_cost
             sub.run()

@@ -54,15 +54,14 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     """
     t0 = time.perf_counter()
     deadline = t0 + (np.inf if time_limit is None else float(time_limit))
+    warm = _feasible(data, state0, warm_start)
     try:
         s = Search(data, state0, deadline, gap, terminal)
     except TimeoutError:  # the limit came while the pair graphs were built (never with a terminal)
-        return _unbuilt(data, state0, warm_start, t0)
+        return _unbuilt(data, state0, warm, t0)
     build = time.perf_counter() - t0
-    if warm_start is not None:
-        wa, wx = (np.asarray(v, float) for v in warm_start)
-        if not evaluate_station(data, wa, wx, s.dec.st).violations:
-            s.offer(*local_search(s.dec, wa, wx))
+    if warm is not None:
+        s.offer(*local_search(s.dec, *warm))
     bound = s.run()
     A, X = s.best
     cost = s.best_cost
@@ -78,16 +77,19 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
 
 
-def _unbuilt(data: StationData, state0: State | None, warm_start, t0: float) -> StationSolve:
-    """Out of time before the search could start: the warm start if feasible (else all-cloud),
-    with the bound valid before any solve (`exact.trivial_bound`)."""
-    st = state0 or State.cold(data.P)
-    A = X = np.zeros((data.T, data.P))
-    if warm_start is not None:
-        wa, wx = (np.asarray(v, float) for v in warm_start)
-        if not evaluate_station(data, wa, wx, st).violations:
-            A, X = wa, wx
-    cost = evaluate_station(data, A, X, st).cost
+def _feasible(data: StationData, state0: State | None, warm_start) -> tuple[np.ndarray, np.ndarray] | None:
+    """The warm start as float arrays if the evaluator accepts it from `state0`, else None."""
+    if warm_start is None:
+        return None
+    wa, wx = (np.asarray(v, float) for v in warm_start)
+    return None if evaluate_station(data, wa, wx, state0).violations else (wa, wx)
+
+
+def _unbuilt(data: StationData, state0: State | None, warm, t0: float) -> StationSolve:
+    """Out of time before the search could start: the feasible warm start (else all-cloud), with
+    the bound valid before any solve (`exact.trivial_bound`)."""
+    A, X = warm if warm is not None else (np.zeros((data.T, data.P)),) * 2
+    cost = evaluate_station(data, A, X, state0).cost
     seconds = time.perf_counter() - t0
     return StationSolve(A, X, float(cost), float(min(trivial_bound(data), cost)), "time_limit", seconds,
                         seconds, 0, 0, highs_version(), [])

@@ -52,10 +52,11 @@ def use_threads(threads: int) -> None:
     _last_threads = int(threads)
 
 
-def fork_safe(threads: int) -> bool:
-    """A solve may run in a forked child: one thread, and HiGHS's global thread pool (which does
-    not survive a fork) never started with more."""
-    return threads == 1 and forked.usable() and _last_threads in (None, 1)
+def fork_safe(threads: int, time_limit: float | None) -> bool:
+    """A solve runs in a forked child killed at its limit: it has a finite limit, one thread, and
+    HiGHS's global thread pool (which does not survive a fork) never started with more."""
+    return time_limit is not None and bool(np.isfinite(time_limit)) and threads == 1 \
+        and forked.usable() and _last_threads in (None, 1)
 
 
 def highs_solver():
@@ -278,7 +279,7 @@ class MatrixSolver:
         h = self.h
         h.setOptionValue("mip_rel_gap", 0.0 if gap is None else float(gap))
         use_threads(self.threads)
-        if time_limit is not None and np.isfinite(time_limit) and fork_safe(self.threads):
+        if fork_safe(self.threads, time_limit):
             h.setOptionValue("time_limit", forked.own_limit(float(time_limit)))
             return self._solve_forked(float(time_limit))
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else np.inf)

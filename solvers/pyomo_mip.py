@@ -92,7 +92,7 @@ class PyomoMIP:
         solve is 'time_limit' with no incumbent and no bound (docs/formulation.md §14)."""
         t0 = time.perf_counter()
         use_threads(threads)
-        if time_limit is not None and math.isfinite(time_limit) and fork_safe(threads):
+        if fork_safe(threads, time_limit):
             inner = forked.own_limit(time_limit)
             got = forked.call(lambda send: self._values(model, inner, gap, threads), t0 + time_limit,
                               what=self.name)

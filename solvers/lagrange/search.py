@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,10 +71,23 @@ PURGE_AT, KEEP_PER_PAIR = 60, 40
 """When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
 per pair (and every column in use)."""
 
-LNS_STAGES = ((12, 8, 3.0, 1), (24, 12, 10.0, 4))
-"""Fix-and-optimise sweeps over the horizon: (slots per window, slide between windows, seconds per
-window at most, passes). Short windows first (a fast descent from the first incumbent), then
-windows twice as long, which move memory between pairs over longer stretches: on the 100-slot
+
+class LnsStage(NamedTuple):
+    """One fix-and-optimise sweep over the horizon."""
+
+    width: int
+    """Slots per window."""
+    step: int
+    """Slide between windows (later passes shift the windows by half of it)."""
+    seconds: float
+    """Seconds per window at most."""
+    passes: int
+    """Sweeps of this width."""
+
+
+LNS_STAGES = (LnsStage(12, 8, 3.0, 1), LnsStage(24, 12, 10.0, 4))
+"""Fix-and-optimise sweeps over the horizon. Short windows first (a fast descent from the first
+incumbent), then windows twice as long, which move memory between pairs over longer stretches: on the 100-slot
 memory-bound station of benchmarks/RESULTS.md ("Exact method at the paper's scale") 12-slot
 windows alone stop 1.3 % above what 12 then 24 reach in the same time. A stage whose windows
 would cover the whole horizon is skipped (the search itself does that)."""
@@ -506,12 +520,13 @@ class Search:
             return
         stop = min(self.deadline, time.perf_counter() + seconds)
         windows = []
-        for width, step, per, passes in LNS_STAGES:
-            if d.T <= width:
+        for stage in LNS_STAGES:
+            if d.T <= stage.width:
                 continue
-            for k in range(passes):  # later passes shift the windows by half a slide
-                first = (k % 2) * (step // 2)
-                windows += [(t0, min(t0 + width, d.T), per) for t0 in range(first, d.T - step, step)]
+            for k in range(stage.passes):  # later passes shift the windows by half a slide
+                first = (k % 2) * (stage.step // 2)
+                windows += [(t0, min(t0 + stage.width, d.T), stage.seconds)
+                            for t0 in range(first, d.T - stage.step, stage.step)]
         seen: dict[tuple[int, int], float] = {}  # window → the incumbent's cost when it was solved
         for t0, t1, per in windows:
             if time.perf_counter() >= stop:

@@ -136,15 +136,24 @@ DEFAULT_LIMITS = Limits()
 
 
 # --------------------------------------------------------------------------- parsing helpers
+_JSON_KINDS = ((type(None), "null"), (bool, "true/false"), ((int, float), "a number"), (str, "a string"),
+               (list, "a list"), (dict, "an object"))
+
+
+def json_kind(v: Any) -> str:
+    """What a parsed JSON value is, in the file's terms (null, a list, ...), for error messages."""
+    return next((name for t, name in _JSON_KINDS if isinstance(v, t)), type(v).__name__)
+
+
 def _obj(d: Any, path: str) -> dict:
     if not isinstance(d, dict):
-        raise InvalidInput(path, f"expected an object, got {type(d).__name__}")
+        raise InvalidInput(path, f"expected an object, got {json_kind(d)}")
     return d
 
 
 def _list(d: Any, path: str, length: int | None = None) -> list:
     if not isinstance(d, list):
-        raise InvalidInput(path, f"expected a list, got {type(d).__name__}")
+        raise InvalidInput(path, f"expected a list, got {json_kind(d)}")
     if length is not None and len(d) != length:
         raise InvalidInput(path, f"expected {length} entries, got {len(d)}")
     return d
@@ -164,7 +173,7 @@ def check_value(v: Any, where: str, rng: Range, n_items: int | None = None) -> A
     Integers are compared exactly (10**30 is out of range, not 'not an integer'); `n_items` is the
     length of the list an index field points into."""
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise InvalidInput(where, f"expected a number, got {type(v).__name__}")
+        raise InvalidInput(where, f"expected a number, got {json_kind(v)}")
     given = v
     if isinstance(v, (int, np.integer)):
         v = int(v)
@@ -195,7 +204,7 @@ def _num(d: dict, key: str, path: str, rkey: str, n_items: int | None = None) ->
 def _str(d: dict, key: str, path: str) -> str:
     v = d.get(key, "")
     if not isinstance(v, str):
-        raise InvalidInput(f"{path}.{key}", f"expected a string, got {type(v).__name__}")
+        raise InvalidInput(f"{path}.{key}", f"expected a string, got {json_kind(v)}")
     return v
 
 
@@ -487,7 +496,7 @@ def _depth(obj: Any) -> int:
         o, level = stack.pop()
         if level > deepest:
             deepest = level
-        items = o.values() if isinstance(o, dict) else o
+        items = o.values() if isinstance(o, dict) else o if isinstance(o, list) else ()
         stack.extend((v, level + 1) for v in items if isinstance(v, (list, dict)))
     return deepest if isinstance(obj, (list, dict)) else 0
 
@@ -628,13 +637,24 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     would give (0o666 less the umask, not mkstemp's 0o600) and is renamed onto `path`, so
     nothing is ever half-written. On failure the temporary file is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    if path.is_dir():
+        raise InvalidInput(str(path), "cannot write: it is a directory")
+    folder = next((f for f in (path.parent, *path.parent.parents) if f.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise InvalidInput(str(path), f"cannot write: {folder} is not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as e:  # a parent that is a file, no permission, a read-only file system
+        raise InvalidInput(str(path), f"cannot write: {e.strerror or e}") from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. a directory made at `path` meanwhile
+            raise InvalidInput(str(path), f"cannot write: {e.strerror or e}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from optcache.errors import InvalidInput
-from optcache.instance import RANGES, Instance, Limits, check_value, read_json, write_atomic
+from optcache.instance import (
+    RANGES,
+    Instance,
+    Limits,
+    check_value,
+    json_kind,
+    read_json,
+    write_atomic,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +79,7 @@ class Schedule:
 def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
     """Parse a schedule object; with an instance, also check that its shapes fit it."""
     if not isinstance(d, dict):
-        raise InvalidInput("schedule", f"expected an object, got {type(d).__name__}")
+        raise InvalidInput("schedule", f"expected an object, got {json_kind(d)}")
     if "stations" not in d and isinstance(d.get("schedule"), dict):
         d = d["schedule"]  # the output of `optcache solve` carries its schedule under "schedule"
     sts = d.get("stations")

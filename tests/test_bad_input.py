@@ -171,7 +171,10 @@ def test_bad_schedule(tmp_path, capsys, change, field):
 @pytest.mark.parametrize("text, field, what", [
     ("{\"slots\": 2,", None, "malformed JSON"),  # None: the field is the file's path
     ("", None, "malformed JSON"),
-    ("[1, 2]", "{which}", "expected an object"),
+    ("[1, 2]", "{which}", "expected an object, got a list"),
+    ("1", "{which}", "expected an object, got a number"),
+    ("null", "{which}", "expected an object, got null"),
+    ("true", "{which}", "expected an object, got true/false"),
     ("{\"slots\": 2}", "{first}", ""),
 ])
 def test_malformed_files(tmp_path, capsys, which, text, field, what):
@@ -282,6 +285,27 @@ def test_directory_instead_of_file(tmp_path, capsys):
     code = main(["evaluate", str(tmp_path), str(HAND_SCHEDULE)])
     cap = capsys.readouterr()
     check_one_line(code, cap.err, str(tmp_path), cap.out)
+
+
+@pytest.mark.parametrize("command", [
+    ["scenario", "--slots", "2", "--stations", "1", "--out"],
+    ["solve", str(HAND_INSTANCE), "--method", "all-cloud", "--out"],
+    ["export", str(HAND_INSTANCE), "--out"],
+])
+@pytest.mark.parametrize("target", ["a_file/out.json", "a_dir"])
+def test_unwritable_output_is_one_line(tmp_path, capsys, command, target):
+    """An --out below a regular file, or onto a directory: one line naming the path, exit 2, and
+    nothing left behind."""
+    (tmp_path / "a_file").write_text("keep")
+    (tmp_path / "a_dir").mkdir()
+    out = tmp_path / target
+    code = main([*command, str(out)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, str(out), cap.out)
+    assert "cannot write" in cap.err
+    assert (tmp_path / "a_file").read_text() == "keep"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["a_dir", "a_file"]
+    assert list((tmp_path / "a_dir").iterdir()) == []
 
 
 def test_unknown_method(capsys):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optcache.dynamics import State, aged_kappa
+from optcache.evaluator import accepted, capacity_shares
 from optcache.instance import StationData
 
 INF = float("inf")
@@ -194,6 +195,11 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     a_col = np.zeros((T, P), dtype=np.int64)
     x_col = np.zeros((T, P), dtype=np.int64)
     gain = data.comp_unit - data.offload_unit  # cost of serving one request at the edge, net
+    # (3) and (5) as shares of their capacities; a pair that alone exceeds one is never loaded (or
+    # never serves) and stays out of its row
+    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
+    fits = data.s <= accepted(data.G)
+    serves = fits & (data.flops_per_request <= accepted(data.E))
     c, k0 = data.acc_coef, data.kappa0
     for p in range(P):
         k, w, dl = float(data.k[p]), float(data.w[p]), float(data.delta[p])
@@ -203,8 +209,8 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
         kap_prev0 = float(st.kappa[p]) / ku if cached0 else 0.0
         use_net = window_can_bind(data, p, st)
         for t in range(T):
-            a_col[t, p] = mm.var(1, 0, 1, 0.0, integer=not use_net)
-            x_col[t, p] = mm.var(1, 0, float(R[t, p]), sc * gain[p], integer=not use_net)
+            a_col[t, p] = mm.var(1, 0, float(fits[p]), 0.0, integer=not use_net)
+            x_col[t, p] = mm.var(1, 0, float(R[t, p]) * serves[p], sc * gain[p], integer=not use_net)
         # y = 1: κ took the positive branch of (19). In the network, when even one request keeps κ
         # positive for T slots (k ≥ Δ·T, and the carried κ ≥ Δ·T), y is the arcs into nodes with
         # n ≥ 1 (or the carried segment): no binary needed
@@ -297,14 +303,12 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
             for j in js:
                 mm.acc[(t, p, j)] = (z + j - 1, kj + j - 1, th + j - 1)
                 add_tangents(mm, t, p, tangent_grid(data, p, j, initial_tangents), j=j)
-    gs = data.G if data.G > 0 else 1.0
-    es = data.E if data.E > 0 else 1.0
     _check_deadline(deadline)
     for t in range(T):
-        # (3) memory and (5) compute budget, both scaled to a right-hand side of 1 (unless 0)
-        mm.row([int(v) for v in a_col[t]], list(data.s / gs), hi=data.G / gs)
-        if R[t].any():
-            mm.row([int(v) for v in x_col[t]], list(data.flops_per_request / es), hi=data.E / es)
+        if fits.any():
+            mm.row([int(a_col[t, p]) for p in np.nonzero(fits)[0]], list(mem[fits]), hi=1.0)  # (3)
+        if (R[t] * serves).any():
+            mm.row([int(x_col[t, p]) for p in np.nonzero(serves)[0]], list(bud[serves]), hi=1.0)  # (5)
     mm.a_col, mm.x_col = a_col, x_col
     for (t, p), pts in (tangents or {}).items():
         if R[t, p] > 0:

@@ -25,6 +25,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optcache.dynamics import State
+from optcache.evaluator import accepted, capacity_shares
 from optcache.instance import StationData
 from optcache.models.matrix28 import new_tangent_points, tangent_grid
 
@@ -71,15 +72,24 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     def prev(var, t, p, init):
         return var[t - 1, p] if t > 0 else float(init[p])
 
-    # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot; (3) and (5) are
-    # divided by G and E (right-hand side 1 unless G or E is 0): E ~ 3e14 FLOP would otherwise wreck the LP's scaling
-    gs, es = (data.G if data.G > 0 else 1.0), (data.E if data.E > 0 else 1.0)
-    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(data.s[p] / gs * m.a[t, p] for p in m.P) <= data.G / gs)
+    # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot; (3) and (5) as
+    # shares of their capacities (E ~ 3e14 FLOP would otherwise wreck the LP's scaling): a pair that
+    # alone exceeds one is never loaded, or never serves, and stays out of its row
+    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
+    fits = data.s <= accepted(data.G)
+    serves = fits & (data.flops_per_request <= accepted(data.E))
+    for t in range(T):
+        for p in range(P):
+            if not fits[p]:
+                m.a[t, p].fix(0)
+            if not serves[p]:
+                m.x[t, p].fix(0)
+    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(mem[p] * m.a[t, p] for p in m.P if fits[p]) <= 1
+                                if fits.any() else pyo.Constraint.Skip)
     m.edge_only_if_cached_4 = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] <= int(R[t, p]) * m.a[t, p])
-    fpr = data.flops_per_request
     m.compute_budget_5 = pyo.Constraint(
-        m.T, rule=lambda m, t: sum(fpr[p] / es * m.x[t, p] for p in m.P if R[t, p] > 0) <= data.E / es
-        if any(R[t, p] > 0 for p in range(P)) else pyo.Constraint.Skip)
+        m.T, rule=lambda m, t: sum(bud[p] * m.x[t, p] for p in m.P if R[t, p] > 0 and serves[p]) <= 1
+        if any(R[t, p] > 0 and serves[p] for p in range(P)) else pyo.Constraint.Skip)
     # x = Σ j z_j, Σ z_j ≤ a
     m.edge_count = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] == sum(
         j * m.z[t, p, j] for j in range(1, int(R[t, p]) + 1)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from optcache.dynamics import State
+from optcache.evaluator import accepted, capacity_shares
 from optcache.instance import StationData
 
 LOAD_TIE_BREAK = 1e-6
@@ -25,10 +26,20 @@ def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteMode
     m.x = pyo.Var(m.P, domain=pyo.NonNegativeIntegers, bounds=lambda m, p: (0, int(R[p])))
     m.y = pyo.Var(m.P, domain=pyo.Binary)
     m.kappa = pyo.Var(m.P, bounds=lambda m, p: (0, w[p]))
-    gs, es = (data.G if data.G > 0 else 1.0), (data.E if data.E > 0 else 1.0)
-    m.memory_29b = pyo.Constraint(expr=sum(data.s[p] / gs * m.a[p] for p in m.P) <= data.G / gs)
-    m.compute_budget_29c = pyo.Constraint(  # in units of E: FLOP counts ~1e14 spoil the scaling
-        expr=sum(data.flops_per_request[p] / es * m.x[p] for p in m.P) <= data.E / es)
+    # (29b) and (29c) as shares of their capacities (FLOP counts ~1e14 spoil the scaling): a pair
+    # that alone exceeds one is never loaded, or never serves, and stays out of its row
+    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
+    fits = data.s <= accepted(data.G)
+    serves = fits & (data.flops_per_request <= accepted(data.E))
+    for p in range(data.P):
+        if not fits[p]:
+            m.a[p].fix(0)
+        if not serves[p]:
+            m.x[p].fix(0)
+    m.memory_29b = pyo.Constraint(rule=lambda m: sum(mem[p] * m.a[p] for p in m.P if fits[p]) <= 1
+                                  if fits.any() else pyo.Constraint.Skip)
+    m.compute_budget_29c = pyo.Constraint(rule=lambda m: sum(bud[p] * m.x[p] for p in m.P if serves[p]) <= 1
+                                          if serves.any() else pyo.Constraint.Skip)
     m.edge_only_if_cached_4 = pyo.Constraint(m.P, rule=lambda m, p: m.x[p] <= int(R[p]) * m.a[p])
     # (28c) with (18): a cached pair's context K_{t-1} + k x stays within w (K resets when a = 0)
     m.context_window_28c = pyo.Constraint(

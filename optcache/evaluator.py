@@ -50,9 +50,24 @@ class StationEvaluation:
         return float(self.terms.sum() / self.terms.shape[0])
 
 
+def accepted(limit: float) -> float:
+    """The largest left-hand side the checks accept for a row with this right-hand side (TOL
+    relative to the limit, absolute below 1): solvers use it as the capacity of (3) and (5)."""
+    return limit + TOL * max(1.0, abs(limit))
+
+
+def capacity_shares(use: np.ndarray, limit: float) -> np.ndarray:
+    """Each pair's use of row (3) or (5) as a share of `accepted(limit)`, 0 for a pair whose use
+    alone exceeds it (solvers never load it, or never let it serve): the rows' scaling in every
+    solver model (FLOP counts ~1e14, and a near-zero capacity, would spoil it)."""
+    use = np.asarray(use, float)
+    cap = accepted(limit)
+    return np.divide(use, cap, out=np.zeros(len(use)), where=use <= cap)
+
+
 def _exceeds(lhs: np.ndarray, rhs: float) -> np.ndarray:
     """lhs > rhs beyond the tolerance, elementwise."""
-    return lhs > rhs + TOL * max(1.0, abs(rhs))
+    return lhs > accepted(rhs)
 
 
 def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: State | None = None,

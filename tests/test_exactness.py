@@ -52,6 +52,34 @@ def test_zero_thought_tokens_and_zero_vanishing(seed):
     assert s.bound <= opt * (1 + 1e-9) + 1e-12
 
 
+@pytest.mark.parametrize("field, value", [("G", 0.0), ("G", 1e-300), ("G", 1e-12),
+                                          ("E", 0.0), ("E", 1e-300), ("E", 1e-10)])
+def test_near_zero_capacities(field, value):
+    """A memory or budget near 0 is legal: a pair that alone exceeds it is never loaded (never
+    serves), one that fits still competes for it, and every exact model certifies brute force's
+    optimum without computing an overflow (rows divided by G or E once had coefficients of 1e300,
+    which HiGHS refused)."""
+    import warnings
+    from dataclasses import replace
+
+    from optcache.solvers.lagrange import lagrange_station
+
+    d = random_tiny(np.random.default_rng(3001)).station_data(0)
+    assert d.P >= 2 and d.k[0] > 0
+    if field == "G":  # pairs 0 and 1 fit alone, not together (unless the memory is 0)
+        d = replace(d, G=value, s=np.where(np.arange(d.P) < 2, 0.6 * value, d.s))
+    else:
+        d = replace(d, E=value, e=np.where(np.arange(d.P) < 2, 0.6 * value / d.k, d.e))
+    opt, _, _ = brute_force(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for solve in (solve_station, solve_station_reference, lagrange_station):
+            r = solve(d, gap=1e-9)
+            assert r.termination == "optimal", solve.__name__
+            assert r.cost == pytest.approx(opt, rel=1e-6, abs=1e-12), solve.__name__
+            assert r.bound <= opt * (1 + 1e-9) + 1e-12
+
+
 def test_constraints_bind_in_the_random_family():
     """The family exercises memory, compute budget and context window: each binds somewhere."""
     seen = set()

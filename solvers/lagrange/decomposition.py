@@ -18,16 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from optcache.dynamics import State, final_state
-from optcache.evaluator import TOL, evaluate_station, pair_costs
+from optcache.evaluator import accepted, evaluate_station, pair_costs
 from optcache.instance import StationData
-from optcache.solvers.lagrange.graph import PairBounds, PairGraph
+from optcache.solvers.lagrange.graph import PairBounds, PairGraph, served_within
 
 
 def coupled_slots(d: StationData) -> tuple[np.ndarray, np.ndarray]:
     """Slots where memory (3) and where the budget (5) can bind at all (else the row is implied)."""
     R = d.R.astype(float)
-    memory = np.nonzero(np.full(d.T, d.s.sum() > d.G + TOL * max(1.0, d.G)))[0]
-    budget = np.nonzero(R @ d.flops_per_request > d.E + TOL * max(1.0, d.E))[0]
+    memory = np.nonzero(np.full(d.T, d.s.sum() > accepted(d.G)))[0]
+    budget = np.nonzero(R @ d.flops_per_request > accepted(d.E))[0]
     return memory, budget
 
 
@@ -57,13 +57,11 @@ class Decomposition:
                 f = g.final
                 g.final_cost = np.asarray(terminal(p, g.node_cached[f], g.node_K[f], g.node_kappa[f]), float)
         self.memory_slots, self.budget_slots = coupled_slots(d)
-        self.G_cap = d.G + TOL * max(1.0, d.G)  # the evaluator's tolerance on (3) and (5)
-        self.E_cap = d.E + TOL * max(1.0, d.E)
+        self.G_cap, self.E_cap = accepted(d.G), accepted(d.E)  # the evaluator's tolerance on (3), (5)
         fl = d.flops_per_request
         xcap = d.R.astype(np.int64).copy()
         for p in range(d.P):
-            if fl[p] > 0:
-                xcap[:, p] = np.minimum(xcap[:, p], int(np.floor(self.E_cap / fl[p])))
+            xcap[:, p] = served_within(self.E_cap, fl[p], xcap[:, p])
         self.xcap = xcap
         """Requests each pair can serve alone in each slot (its requests and the budget)."""
 

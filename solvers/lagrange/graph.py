@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from optcache.dynamics import State, aged_kappa
-from optcache.evaluator import TOL
+from optcache.evaluator import TOL, accepted
 from optcache.instance import StationData
 
 KEY_DIGITS = 9
@@ -120,10 +120,8 @@ class PairGraph:
         gain = float(d.comp_unit[p] - d.offload_unit[p])
         flops = float(d.flops_per_request[p])
         wmax = w * (1 + TOL) + TOL  # the evaluator's tolerance on (28c)
-        can_cache = d.s[p] <= d.G + TOL * max(1.0, d.G)  # memory (3) with the pair alone
-        xcap = R.copy()
-        if flops > 0:  # the budget (5) with the pair alone
-            xcap = np.minimum(xcap, int(np.floor((d.E + TOL * max(1.0, d.E)) / flops)))
+        can_cache = d.s[p] <= accepted(d.G)  # memory (3) with the pair alone
+        xcap = served_within(accepted(d.E), flops, R)  # the budget (5) with the pair alone
         cached0 = bool(st.cached[p] > 0.5)
         if cached0:
             ids, K, kap = np.array([0]), np.array([float(st.K[p])]), np.array([float(st.kappa[p])])
@@ -240,6 +238,17 @@ class PairGraph:
         included) from it to the end of the horizon, with no prices: a backward pass."""
         z = np.zeros(self.T)
         return _backward(*self._args(z, z, None), self.n_nodes, self.final, self.final_cost)
+
+
+def served_within(left, flops: float, most) -> np.ndarray:
+    """How many requests of `flops` FLOP each fit in `left` FLOP, at most `most` (elementwise,
+    int64; no overflow however small `flops` is)."""
+    most = np.asarray(most, np.int64)
+    if flops <= 0:
+        return most.copy()
+    with np.errstate(over="ignore"):
+        fit = np.maximum(np.asarray(left, float), 0.0) / flops
+    return np.floor(np.minimum(fit, most)).astype(np.int64)
 
 
 def _merge(K: np.ndarray, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

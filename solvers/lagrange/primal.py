@@ -15,7 +15,7 @@ from optcache.dynamics import State, trajectory
 from optcache.evaluator import TOL, pair_costs
 from optcache.instance import StationData
 from optcache.solvers.lagrange.decomposition import Decomposition
-from optcache.solvers.lagrange.graph import PairBounds
+from optcache.solvers.lagrange.graph import PairBounds, served_within
 
 
 def residual_bounds(dec: Decomposition, A: np.ndarray, X: np.ndarray, p: int,
@@ -26,8 +26,7 @@ def residual_bounds(dec: Decomposition, A: np.ndarray, X: np.ndarray, p: int,
     b = PairBounds.free(d.T) if bounds is None else bounds.copy()
     other_fl = X @ fl - X[:, p] * fl[p]
     left = dec.E_cap - other_fl
-    if fl[p] > 0:
-        b.x_hi = np.minimum(b.x_hi, np.floor(np.maximum(left, 0.0) / fl[p]).astype(np.int64))
+    b.x_hi = served_within(left, fl[p], b.x_hi)
     other_mem = A @ d.s - A[:, p] * d.s[p]
     b.a_hi = np.where(other_mem + d.s[p] > dec.G_cap, 0, b.a_hi)
     return b

@@ -12,6 +12,10 @@ from optcache.evaluator import Evaluation, evaluate
 from optcache.instance import Instance
 from optcache.schedule import Schedule
 
+ROUNDING = 1e-12
+"""A bound above the evaluator's cost by at most this (relative) is rounding and reported as the
+cost; further above, it stays visible (it would be a wrong bound)."""
+
 
 class Status(StrEnum):
     """Whether a method produced a usable schedule (JSON and tables hold the value strings)."""
@@ -93,6 +97,8 @@ class MethodResult:
         """Score a method's schedule with the evaluator and wrap it in a record."""
         ev = evaluate(inst, schedule)
         status = Status.OK if ev.feasible else Status.WARNING
+        if bound is not None and ev.feasible and ev.cost < bound <= ev.cost + ROUNDING * max(1.0, abs(ev.cost)):
+            bound = ev.cost  # per-station bounds summed apart from the evaluator's cost: rounding only
         return cls(method, status, termination, ev.cost, bound, seconds, schedule, ev, **kw)
 
     @classmethod

@@ -217,8 +217,12 @@ docs/formulation.md §5 before the 1/T average of (27)."""
 
 def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
     """Score a schedule on an instance: every station by `evaluate_station`, summed over stations."""
-    from optcache.errors import InvalidInput
-
+    if not isinstance(inst, Instance):
+        raise InvalidInput("inst", f"expected an optcache Instance (load_instance, parse_instance or "
+                           f"generate make one), got {type(inst).__name__}")
+    if not isinstance(schedule, Schedule):
+        raise InvalidInput("schedule", f"expected an optcache Schedule (load_schedule, parse_schedule or "
+                           f"Schedule.from_arrays make one), got {type(schedule).__name__}")
     if len(schedule.stations) != inst.n_stations:
         raise InvalidInput("stations", f"schedule has {len(schedule.stations)} stations, the instance {inst.n_stations}")
     blocks, violations = [], []

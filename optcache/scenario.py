@@ -142,6 +142,12 @@ def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = No
     """Draw an instance; `generate(slots=12, seed=3)` is shorthand for a config with those knobs.
 
     An instance over `limits.max_cells` (default `DEFAULT_LIMITS`) is refused before any draw."""
+    known = {f.name for f in fields(ScenarioConfig)}
+    for name in knobs:
+        if name not in known:
+            raise InvalidInput(name, f"unknown scenario knob; the knobs are {', '.join(sorted(known))}")
+    if config is not None and not isinstance(config, ScenarioConfig):
+        raise InvalidInput("config", f"expected a ScenarioConfig, got {type(config).__name__}")
     cfg = config or ScenarioConfig(**knobs)
     if config is not None and knobs:
         cfg = ScenarioConfig(**{**asdict(config), **knobs})

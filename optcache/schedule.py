@@ -52,9 +52,21 @@ class Schedule:
 
     @classmethod
     def from_arrays(cls, per_station: list[tuple[np.ndarray, np.ndarray]]) -> Schedule:
-        """From one (a, x) pair of (T, P) arrays per station."""
-        return cls(tuple(StationSchedule(np.asarray(a, float), np.asarray(x, float))
-                         for a, x in per_station))
+        """From one (a, x) pair of (T, P) arrays per station; values outside the schedule's range
+        (RANGES: NaN, inf, beyond ±1e100) are refused like in a file, naming the first."""
+        out = []
+        for n, pair in enumerate(per_station):
+            arrs = []
+            for key, v in zip(("cached", "edge_requests"), pair, strict=True):
+                arr = np.asarray(v, float)
+                rng = RANGES[f"stations[].{key}[][]"]
+                bad = ~((arr >= rng.lo) & (arr <= rng.hi))  # NaN compares false
+                if bad.any():
+                    at = tuple(int(i) for i in np.argwhere(bad)[0])
+                    check_value(float(arr[at]), f"stations[{n}].{key}" + "".join(f"[{i}]" for i in at), rng)
+                arrs.append(arr)
+            out.append(StationSchedule(*arrs))
+        return cls(tuple(out))
 
     @classmethod
     def all_cloud(cls, inst: Instance) -> Schedule:

@@ -387,3 +387,33 @@ def test_cli_usage_errors_are_one_line(capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_the_python_api_names_what_is_wrong():
+    """Wrong types and values through the API: InvalidInput naming the argument or field, not an
+    AttributeError or TypeError from deep inside."""
+    import numpy as np
+
+    from optcache.evaluator import evaluate
+    from optcache.instance import load_instance
+    from optcache.scenario import generate
+    from optcache.schedule import Schedule
+
+    inst = load_instance(HAND_INSTANCE)
+    cases = [
+        (lambda: generate(bogus=1), "bogus", "unknown scenario knob"),
+        (lambda: generate({"slots": 3}), "config", "expected a ScenarioConfig, got dict"),
+        (lambda: evaluate(None, Schedule.all_cloud(inst)), "inst", "got NoneType"),
+        (lambda: evaluate(inst.to_dict(), Schedule.all_cloud(inst)), "inst", "got dict"),
+        (lambda: evaluate(inst, None), "schedule", "got NoneType"),
+    ]
+    z = np.zeros((inst.slots, inst.n_pairs))
+    for value, message in [(np.nan, "must be finite, got nan"), (np.inf, "must be finite, got inf"),
+                           (-1e101, "must be >= -1e100")]:
+        x = z.copy()
+        x[1, 0] = value
+        cases.append((lambda x=x: Schedule.from_arrays([(z, x)]), "stations[0].edge_requests[1][0]", message))
+    for call, field, message in cases:
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert err.value.field == field and message in str(err.value), (field, str(err.value))

@@ -11,9 +11,12 @@ import os
 import sys
 from pathlib import Path
 
+from optcache.errors import InvalidInput
+
 
 def cache_dir() -> Path:
-    """The cache folder (created if missing)."""
+    """The cache folder (created if missing); one that cannot be a folder is InvalidInput naming
+    OPTCACHE_CACHE_DIR, the setting that moves it."""
     env = os.environ.get("OPTCACHE_CACHE_DIR")
     if env:
         path = Path(env).expanduser()
@@ -25,5 +28,12 @@ def cache_dir() -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = Path(base) / "optcache"
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise InvalidInput("OPTCACHE_CACHE_DIR", f"the cache folder {path} is not a directory"
+                           + ("" if env else "; set OPTCACHE_CACHE_DIR to another folder"))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a parent that is a file, no permission, a read-only file system
+        raise InvalidInput("OPTCACHE_CACHE_DIR", f"cannot create the cache folder {path}: {e.strerror or e}"
+                           + ("" if env else "; set OPTCACHE_CACHE_DIR to another folder")) from None
     return path

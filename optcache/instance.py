@@ -631,17 +631,27 @@ def umask() -> int:
     return mask
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse an output path that cannot be written (a directory, below a regular file, a folder
+    without write permission) before any work is done: minutes of work would otherwise end in a
+    failed write."""
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(str(path), "cannot write: it is a directory")
+    folder = next((f for f in (path.parent, *path.parent.parents) if f.exists()), Path("."))
+    if not folder.is_dir():
+        raise InvalidInput(str(path), f"cannot write: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInput(str(path), f"cannot write: no permission to write in {folder}")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside `path` to write to; on success it gets the mode a plain `open`
     would give (0o666 less the umask, not mkstemp's 0o600) and is renamed onto `path`, so
     nothing is ever half-written. On failure the temporary file is removed."""
     path = Path(path)
-    if path.is_dir():
-        raise InvalidInput(str(path), "cannot write: it is a directory")
-    folder = next((f for f in (path.parent, *path.parent.parents) if f.exists()), None)
-    if folder is not None and not folder.is_dir():
-        raise InvalidInput(str(path), f"cannot write: {folder} is not a directory")
+    check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)

@@ -89,3 +89,75 @@ def test_missing_checkpoint_and_bad_options_are_exit_2(tmp_path, capsys):
                                    "--no-progress"])
     assert "state" in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_unwritable_out_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """--out (or --log) that cannot be written is one line naming it, before minutes of training."""
+    import optcache.market.dqn as dqn
+
+    def no_training(*a, **kw):
+        raise AssertionError("trained although the output cannot be written")
+
+    monkeypatch.setattr(dqn, "train", no_training)
+    (tmp_path / "base.json").write_text("{}")
+    (tmp_path / "adir").mkdir()
+    not_dir = f"{tmp_path / 'base.json'} is not a directory"
+    for out, log_csv, why in [(tmp_path / "base.json" / "x.pt", None, not_dir),
+                              (tmp_path / "adir", None, "it is a directory"),
+                              (tmp_path / "ok.pt", tmp_path / "base.json" / "sub" / "c.csv", not_dir)]:
+        argv = ["market", "train", "--out", str(out), *SMALL] + ([] if log_csv is None else ["--log", str(log_csv)])
+        err = _one_line_error(capsys, argv)
+        assert err == f"error: {log_csv or out}: cannot write: {why}"
+    assert not (tmp_path / "ok.pt").exists() and list((tmp_path / "adir").iterdir()) == []
+
+
+def test_cache_dir_that_is_a_file_is_exit_2(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("OPTCACHE_CACHE_DIR", str(blocker))
+    err = _one_line_error(capsys, ["market", "evaluate", "--json", "--no-progress"])
+    assert err == f"error: OPTCACHE_CACHE_DIR: the cache folder {blocker} is not a directory"
+    monkeypatch.setenv("OPTCACHE_CACHE_DIR", str(blocker / "sub"))
+    err = _one_line_error(capsys, ["market", "evaluate", "--json", "--no-progress"])
+    assert err.startswith(f"error: OPTCACHE_CACHE_DIR: cannot create the cache folder {blocker / 'sub'}")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_directory_as_checkpoint_says_so(tmp_path, capsys):
+    err = _one_line_error(capsys, ["market", "evaluate", "--checkpoint", str(tmp_path)])
+    assert err == f"error: {tmp_path}: is a directory, not a checkpoint file"
+
+
+@pytest.mark.parametrize("case, where, why", [
+    ("float64_huge", "state_dict.network.0.weight", "not finite in float32"),
+    ("float32_huge", "state_dict", "non-finite Q-values"),
+    ("complex", "state_dict.network.0.weight", "dtype complex64 is not a real floating type"),
+    ("no_hidden", "args.hidden", "missing"),
+    ("no_seed", "args.seed", "missing"),
+    ("no_slots", "args.market.slots", "missing"),
+    ("bad_policy", "args.market.policy", "unknown caching policy 'psychic'"),
+])
+def test_bad_checkpoint_content_is_exit_2(checkpoint, tmp_path, capsys, case, where, why):
+    """Weights that would give NaN Q-values, a missing field, a bad policy: exit 2, no numbers."""
+    ck = torch.load(checkpoint, weights_only=True)
+    w = ck["state_dict"]["network.0.weight"]
+    if case == "float64_huge":
+        ck["state_dict"]["network.0.weight"] = torch.full(w.shape, 1e300, dtype=torch.float64)
+    elif case == "float32_huge":
+        ck["state_dict"]["network.0.weight"] = torch.full(w.shape, 3e38)
+    elif case == "complex":
+        ck["state_dict"]["network.0.weight"] = w.to(torch.complex64)
+    elif case in ("no_hidden", "no_seed"):
+        del ck["args"][case[3:]]
+    elif case == "no_slots":
+        del ck["args"]["market"]["slots"]
+    elif case == "bad_policy":
+        ck["args"]["market"]["policy"] = "psychic"
+    path = tmp_path / f"{case}.pt"
+    torch.save(ck, path)
+    capsys.readouterr()
+    assert main(["market", "evaluate", "--checkpoint", str(path), "--json"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.startswith(f"error: {path}: {where}: ") and why in out.err, out.err
+    assert len(out.err.strip().splitlines()) == 1, out.err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -100,6 +102,13 @@ class _Foreign:
     ("market_str", "args.market"), ("hidden_huge", "args.hidden"),
     ("market_field", "args.market.cloud_match"), ("market_size", "args.market.slots"),
     ("buffer_huge", "args.buffer_size"),
+    # weights: a real floating dtype, finite once cast to float32 (1e300 is ∞ there)
+    ("float64_huge", "state_dict.network.0.weight"), ("complex", "state_dict.network.0.weight"),
+    ("bool", "state_dict.network.2.bias"), ("int", "state_dict.network.4.weight"),
+    # every field is required: a default would silently change the policy or its episodes
+    ("no_hidden", "args.hidden"), ("no_seed", "args.seed"), ("no_market", "args.market"),
+    ("no_slots", "args.market.slots"), ("no_policy", "args.market.policy"),
+    ("bad_policy", "args.market.policy"),
 ])
 def test_bad_checkpoints_are_one_invalid_input(tiny, tmp_path, case, field):
     path = tmp_path / f"{case}.pt"
@@ -149,20 +158,77 @@ def test_bad_checkpoints_are_one_invalid_input(tiny, tmp_path, case, field):
     elif case == "buffer_huge":
         # 10**7 transitions of the literal state (N + 1 + 3 = 7 features): 7e7 floats per array
         _save_raw({**good, "args": {**good["args"], "buffer_size": 10**7, "state": "literal"}}, path)
+    elif case in ("float64_huge", "complex", "bool", "int"):
+        key = {"float64_huge": "network.0.weight", "complex": "network.0.weight", "bool": "network.2.bias",
+               "int": "network.4.weight"}[case]
+        w = good["state_dict"][key]
+        bad = {"float64_huge": torch.full(w.shape, 1e300, dtype=torch.float64),
+               "complex": w.to(torch.complex64), "bool": torch.ones(w.shape, dtype=torch.bool),
+               "int": torch.ones(w.shape, dtype=torch.int64)}[case]
+        _save_raw({**good, "state_dict": {**good["state_dict"], key: bad}}, path)
+    elif case in ("no_hidden", "no_seed", "no_market"):
+        _save_raw({**good, "args": {k: v for k, v in good["args"].items() if k != case[3:]}}, path)
+    elif case in ("no_slots", "no_policy"):
+        market = {k: v for k, v in good["args"]["market"].items() if k != case[3:]}
+        _save_raw({**good, "args": {**good["args"], "market": market}}, path)
+    elif case == "bad_policy":
+        _save_raw({**good, "args": {**good["args"], "market": {**good["args"]["market"],
+                                                               "policy": "psychic"}}}, path)
     elif case == "stations":  # weights trained for 3 stations, args claiming 6
         args = {**good["args"], "market": {**good["args"]["market"], "stations": 6}}
         _save_raw({**good, "args": args}, path)
-    with pytest.raises(InvalidInput) as err:
-        load_checkpoint(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a complex cast's UserWarning is not an answer
+        with pytest.raises(InvalidInput) as err:
+            load_checkpoint(path)
     assert str(path) in err.value.field
     if field is not None:
         assert err.value.field.endswith(field), err.value.field
     assert "\n" not in str(err.value)
 
 
+def test_bad_weights_say_what_is_wrong(tiny, tmp_path):
+    good = _good(tiny)
+    w = good["state_dict"]["network.0.weight"]
+    for name, bad, why in [("f64", torch.full(w.shape, 1e300, dtype=torch.float64), "not finite in float32"),
+                           ("cplx", w.to(torch.complex64), "dtype complex64 is not a real floating type"),
+                           ("int", torch.ones(w.shape, dtype=torch.int32), "dtype int32 is not a real floating type")]:
+        path = _save_raw({**good, "state_dict": {**good["state_dict"], "network.0.weight": bad}},
+                         tmp_path / f"{name}.pt")
+        with pytest.raises(InvalidInput, match=why) as err:
+            load_checkpoint(path)
+        assert err.value.field == f"{path}: state_dict.network.0.weight"
+    # finite float64 weights are cast, not refused: the same actions as the float32 original
+    path = _save_raw({**good, "state_dict": {k: v.double() for k, v in good["state_dict"].items()}},
+                     tmp_path / "double.pt")
+    loaded, _ = load_checkpoint(path)
+    s = np.random.default_rng(0).random((50, good["state_dim"]))
+    assert np.array_equal(loaded.actions(s), tiny.policy.actions(s))
+
+
+def test_overflowing_q_values_are_refused(tiny, tmp_path):
+    """Finite float32 weights of 3e38 load, but their Q-values overflow to ∞ - ∞ = NaN: acting on
+    them would pick an arbitrary level, so evaluation refuses and names the checkpoint."""
+    good = _good(tiny)
+    w = good["state_dict"]["network.0.weight"]
+    path = _save_raw({**good, "state_dict": {**good["state_dict"],
+                                             "network.0.weight": torch.full(w.shape, 3e38)}}, tmp_path / "big.pt")
+    loaded, _ = load_checkpoint(path)
+    s = np.ones((4, good["state_dim"]))
+    with pytest.raises(InvalidInput, match="non-finite Q-values") as err:
+        loaded.actions(s)
+    assert err.value.field == f"{path}: state_dict"
+    held = market_dataset(loaded.args.market, loaded.args.eval_seeds())
+    with pytest.raises(InvalidInput, match="non-finite Q-values"):
+        loaded.outcome(held.subset(held.scored))
+
+
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(InvalidInput, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(InvalidInput, match="is a directory") as err:
+        load_checkpoint(tmp_path)
+    assert err.value.field == str(tmp_path)
 
 
 def test_bad_args_name_the_field():
@@ -174,6 +240,17 @@ def test_bad_args_name_the_field():
         Args(n_actions=1)
     with pytest.raises(InvalidInput, match="args.colour"):
         Args.from_dict({"colour": 1})
+    # partial tables (a sweep's `train`) take defaults; a checkpoint's (`complete`) may not
+    assert Args.from_dict({"hidden": 8}).hidden == 8
+    with pytest.raises(InvalidInput, match="missing") as err:
+        Args.from_dict({"hidden": 8}, where="ck: args", complete=True)
+    assert err.value.field == "ck: args.seed"
+    full = Args(hidden=8).to_dict()
+    assert Args.from_dict(full, complete=True) == Args(hidden=8)
+    del full["market"]["users"]
+    with pytest.raises(InvalidInput, match="missing") as err:
+        Args.from_dict(full, complete=True)
+    assert err.value.field == "args.market.users"
 
 
 def test_training_without_rounds_says_why():

@@ -73,10 +73,14 @@ def train(
         "ε, held-out surplus and efficiency, seconds).")] = None,
 ) -> None:
     """Train a DQMSB auctioneer (Algorithm 2) and save a versioned checkpoint."""
+    from optcache.instance import check_writable
     from optcache.market.dqn import Args, save_checkpoint
     from optcache.market.dqn import train as run_training
     from optcache.market.valuations import MarketConfig
 
+    check_writable(out)
+    if log_csv is not None:
+        check_writable(log_csv)
     market = MarketConfig(slots=slots, services=services, gpus=gpus, users=users, stations=stations,
                           policy=policy)
     args = Args(seed=seed, state=state, episodes=episodes, train_instances=train_instances,

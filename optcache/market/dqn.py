@@ -40,7 +40,7 @@ from torch import nn
 from optcache.errors import InvalidInput
 from optcache.instance import write_atomic
 from optcache.market import mechanisms as M
-from optcache.market.valuations import MarketConfig, Rounds, market_dataset
+from optcache.market.valuations import MarketConfig, Rounds, caching_policy, market_dataset
 
 FORMAT = "optcache/dqmsb@1"
 VERSION = 1
@@ -157,14 +157,26 @@ class Args:
                 for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "args") -> Args:
-        """From `to_dict`'s layout; unknown keys are InvalidInput at `where`."""
+    def from_dict(cls, d: dict, where: str = "args", *, complete: bool = False) -> Args:
+        """From `to_dict`'s layout; unknown keys are InvalidInput at `where`, and so are missing
+        ones if `complete` (a checkpoint records every field: a default would change the policy)."""
         if not isinstance(d, dict):
             raise InvalidInput(where, "expected a mapping of hyperparameters")
-        names = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - names)
+        names = [f.name for f in fields(cls)]
+        bad = sorted(set(d) - set(names))
         if bad:
             raise InvalidInput(f"{where}.{bad[0]}", "unknown hyperparameter")
+        if complete:
+            missing = [n for n in names if n not in d]
+            if missing:
+                raise InvalidInput(f"{where}.{missing[0]}", "missing")
+            if isinstance(d["market"], dict):
+                try:
+                    d = {**d, "market": MarketConfig.from_dict(d["market"], complete=True)}
+                except InvalidInput as e:
+                    raise InvalidInput(f"{where}.market.{e.field}", e.message) from None
+                except TypeError as e:
+                    raise InvalidInput(f"{where}.market", str(e)) from None
         try:
             return cls(**d)
         except InvalidInput as e:
@@ -244,6 +256,8 @@ class DQMSB:
     state_scale: float  #: literal state: bids are divided by it (training mean first-best per round)
     reward_scale: float
     """Rewards are divided by it in training (surplus, cost units × tokens)."""
+    source: str | None = None
+    """The checkpoint the weights were loaded from, named by the error on non-finite Q-values."""
 
     @classmethod
     def untrained(cls, args: Args, state_scale: float = 1.0, reward_scale: float = 1.0) -> DQMSB:
@@ -270,6 +284,12 @@ class DQMSB:
         """Greedy levels argmax_a Q(S, a) for a batch of states."""
         with torch.no_grad():
             q = self.net(torch.as_tensor(np.asarray(states), dtype=torch.float32))
+        if not torch.isfinite(q).all():  # argmax would pick a NaN's level: never act on it
+            if self.source:
+                raise InvalidInput(f"{self.source}: state_dict", "the Q-network gives non-finite Q-values "
+                                   "(its weights overflow float32); refusing to act on them")
+            raise InvalidInput("dqmsb", "the Q-network gives non-finite Q-values (training diverged: "
+                               "lower learning_rate)")
         return q.argmax(dim=1).numpy()
 
     def mechanism(self, x, x0, eligible=None, public: np.ndarray | None = None) -> M.Outcome:
@@ -494,6 +514,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
     from optcache.instance import DEFAULT_LIMITS
 
     p = str(path)
+    if Path(path).is_dir():
+        raise InvalidInput(p, "is a directory, not a checkpoint file")
     if not Path(path).is_file():
         raise InvalidInput(p, "checkpoint file not found")
     size = Path(path).stat().st_size
@@ -510,7 +532,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
         raise InvalidInput(f"{p}: format", f"expected {FORMAT!r}, got {ck.get('format')!r}")
     if ck.get("version") != VERSION:
         raise InvalidInput(f"{p}: version", f"expected {VERSION}, got {ck.get('version')!r}")
-    args = Args.from_dict(ck.get("args"), where=f"{p}: args")
+    args = Args.from_dict(ck.get("args"), where=f"{p}: args", complete=True)
+    try:
+        caching_policy(args.market.policy)
+    except InvalidInput as e:
+        raise InvalidInput(f"{p}: args.market.{e.field}", e.message) from None
     for key in ("state_scale", "reward_scale"):
         v = ck.get(key)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -522,6 +548,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
         raise InvalidInput(f"{p}: state_dict", "missing or not a mapping of tensors")
     policy = DQMSB.untrained(args, ck["state_scale"], ck["reward_scale"])
     want = policy.net.state_dict()
+    cast = {}
     for key in sorted(set(want) | set(sd)):
         if key not in sd:
             raise InvalidInput(f"{p}: state_dict.{key}", "missing")
@@ -531,9 +558,18 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
         if not isinstance(t, torch.Tensor) or t.shape != want[key].shape:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
             raise InvalidInput(f"{p}: state_dict.{key}", f"shape {shape} does not match {tuple(want[key].shape)}")
-        if not torch.isfinite(t).all():
-            raise InvalidInput(f"{p}: state_dict.{key}", "contains non-finite values")
-    policy.net.load_state_dict({k: v.to(torch.float32) for k, v in sd.items()})
+        if not t.is_floating_point():  # complex, int, bool: a cast would drop or invent values
+            raise InvalidInput(f"{p}: state_dict.{key}",
+                               f"dtype {str(t.dtype).removeprefix('torch.')} is not a real floating type")
+        if t.layout != torch.strided:
+            raise InvalidInput(f"{p}: state_dict.{key}",
+                               f"layout {str(t.layout).removeprefix('torch.')} is not a dense tensor")
+        cast[key] = t.to(want[key].dtype)
+        if not torch.isfinite(cast[key]).all():  # after the cast: 1e300 in float64 is ∞ in float32
+            raise InvalidInput(f"{p}: state_dict.{key}",
+                               f"contains values that are not finite in {str(want[key].dtype).removeprefix('torch.')}")
+    policy.net.load_state_dict(cast)
+    policy.source = p
     return policy, ck
 
 

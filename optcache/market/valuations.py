@@ -196,13 +196,17 @@ class MarketConfig:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> MarketConfig:
-        """From `to_dict`'s layout; unknown keys are InvalidInput naming them."""
+    def from_dict(cls, d: dict, *, complete: bool = False) -> MarketConfig:
+        """From `to_dict`'s layout; unknown keys are InvalidInput naming them, and so is a missing
+        `knob_names` field if `complete` (a checkpoint's market: a default would change its episodes)."""
         if not isinstance(d, dict):
             raise InvalidInput("market", f"expected a table of market settings, got {type(d).__name__}")
         bad = sorted(set(d) - set(cls.knob_names()) - set(cls.other_scenario_fields()))
         if bad:
             raise InvalidInput(bad[0], "unknown market config field")
+        missing = [k for k in cls.knob_names() if k not in d] if complete else []
+        if missing:
+            raise InvalidInput(missing[0], "missing")
         return cls(**d)
 
 

@@ -190,7 +190,7 @@ def check_value(v: Any, where: str, rng: Range, n_items: int | None = None) -> A
         raise InvalidInput(where, f"must be {'>' if rng.lo_open else '>='} {format_bound(lo)}, got {_show(given)}")
     if v > hi or (rng.hi_open and v == hi):
         raise InvalidInput(where, f"must be {'<' if rng.hi_open else '<='} {format_bound(hi)}, got {_show(given)}")
-    return v if rng.integer else float(v)
+    return v if rng.integer else float(v) + 0.0  # + 0.0: -0.0 is written as 0.0
 
 
 def _num(d: dict, key: str, path: str, rkey: str, n_items: int | None = None) -> Any:

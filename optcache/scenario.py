@@ -117,6 +117,8 @@ class ScenarioConfig:
             if not ok:
                 shown = f"{'(' if name == 'slot_seconds' else '['}{format_bound(lo)}, {format_bound(hi)}]"
                 raise InvalidInput(name, f"must be {kind} in {shown}, got {v!r}"[:120])
+            # plain Python numbers from here on (numpy scalars in, and -0.0, which files would show)
+            object.__setattr__(self, name, float(v) + 0.0 if name in _FLOAT_KNOBS else int(v))
         if self.beta_min > self.beta_max:
             raise InvalidInput("beta_min", f"must be <= beta_max = {self.beta_max!r}, got {self.beta_min!r}")
         if self.route not in ROUTES:

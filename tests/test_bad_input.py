@@ -417,3 +417,19 @@ def test_the_python_api_names_what_is_wrong():
         with pytest.raises(InvalidInput) as err:
             call()
         assert err.value.field == field and message in str(err.value), (field, str(err.value))
+
+
+def test_scenario_knobs_come_out_as_plain_numbers(tmp_path):
+    """numpy scalars are knobs like any number, and -0.0 is written as 0.0 (it once reached the
+    file as "switching_cost": -0.0)."""
+    import numpy as np
+
+    from optcache.scenario import ScenarioConfig, generate
+
+    cfg = ScenarioConfig(slots=np.int64(3), seed=np.int64(2), switching_cost=-0.0, vanishing=np.float64(0.5))
+    assert type(cfg.slots) is int and type(cfg.vanishing) is float
+    assert str(cfg.switching_cost) == "0.0"
+    assert generate(cfg).to_dict() == generate(slots=3, seed=2, switching_cost=0.0, vanishing=0.5).to_dict()
+    out = tmp_path / "z.json"
+    assert main(["scenario", "--slots", "2", "--stations", "1", "--switching-cost", "-0.0", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["switching_cost"] == 0.0 and "-0.0" not in out.read_text()

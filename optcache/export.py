@@ -91,8 +91,8 @@ def export_problem28(inst: Instance, path: str | os.PathLike, *, station: int = 
     data = inst.station_data(station)
     try:
         check_size(data)
-    except SolverFailed as e:
-        raise InvalidInput("--station", str(e)) from None
+    except SolverFailed as e:  # the station's requests make the model too large to write
+        raise InvalidInput(f"stations[{station}].requests", str(e)) from None
     extra: dict = {}
     if schedule is not None:
         s = schedule.stations[station]

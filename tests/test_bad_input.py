@@ -433,3 +433,15 @@ def test_scenario_knobs_come_out_as_plain_numbers(tmp_path):
     out = tmp_path / "z.json"
     assert main(["scenario", "--slots", "2", "--stations", "1", "--switching-cost", "-0.0", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["switching_cost"] == 0.0 and "-0.0" not in out.read_text()
+
+
+def test_export_of_a_station_too_large_names_its_requests(tmp_path, capsys):
+    d = _inst()
+    d["stations"][0]["requests"] = [[10**15] * len(row) for row in d["stations"][0]["requests"]]
+    src = tmp_path / "big.json"
+    src.write_text(json.dumps(d))
+    out = tmp_path / "big.lp"
+    code = main(["export", str(src), "--out", str(out)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, "stations[0].requests", cap.out)
+    assert "too large for an exact solve" in cap.err and not out.exists()

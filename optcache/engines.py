@@ -10,6 +10,7 @@ started them, even when it is killed with SIGKILL, and are killed when the gener
 from __future__ import annotations
 
 import multiprocessing
+import numbers
 import os
 import select
 import signal
@@ -194,17 +195,35 @@ def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
             cluster.close()
 
 
+def check(engine: str, scheduler: Any = None, workers: int | None = None) -> int | None:
+    """Refuse bad run settings (engine, scheduler, workers, `$OPTCACHE_WORKERS`) before a study
+    writes anything; returns `workers` as a plain int (numpy integers are integers too)."""
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise InvalidInput("engine", f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+            raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+        workers = int(workers)
+    if engine == "local" and scheduler is not None:
+        raise InvalidInput("scheduler", "only the dask engine takes a scheduler")
+    if engine == "dask" and scheduler is not None and not isinstance(scheduler, str):
+        try:
+            from distributed import Client
+        except ImportError as e:  # pragma: no cover - dask is a dependency
+            raise SolverUnavailable(f"engine 'dask' needs dask[distributed]: {e}") from None
+        if not isinstance(scheduler, Client):
+            raise InvalidInput("scheduler", "expected an address or a distributed.Client, "
+                               f"got {type(scheduler).__name__}")
+    if workers is None and (engine == "local" or scheduler is None):
+        default_workers()  # a bad $OPTCACHE_WORKERS is refused now, not when the first cell starts
+    return workers
+
+
 def run(engine: str, func: Callable, items: Sequence, *, scheduler: Any = None,
         workers: int | None = None, progress: bool = True,
         desc: str = "study") -> Iterator[tuple[int, Any]]:
     """Dispatch on `engine` ("local" or "dask"); a scheduler address makes sense only for dask."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+    workers = check(engine, scheduler, workers)
     if engine == "local":
-        if scheduler is not None:
-            raise InvalidInput("scheduler", "only the dask engine takes a scheduler")
         return run_local(func, items, workers=workers, progress=progress, desc=desc)
-    if engine == "dask":
-        return run_dask(func, items, scheduler=scheduler, workers=workers, progress=progress,
-                        desc=desc)
-    raise InvalidInput("engine", f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    return run_dask(func, items, scheduler=scheduler, workers=workers, progress=progress, desc=desc)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from optcache.dynamics import State, trajectory
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, require_instance
 from optcache.schedule import Schedule
 
 TERMS = ("switching", "transmission", "computing", "accuracy", "cloud")
@@ -217,9 +217,7 @@ docs/formulation.md §5 before the 1/T average of (27)."""
 
 def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
     """Score a schedule on an instance: every station by `evaluate_station`, summed over stations."""
-    if not isinstance(inst, Instance):
-        raise InvalidInput("inst", f"expected an optcache Instance (load_instance, parse_instance or "
-                           f"generate make one), got {type(inst).__name__}")
+    require_instance(inst)
     if not isinstance(schedule, Schedule):
         raise InvalidInput("schedule", f"expected an optcache Schedule (load_schedule, parse_schedule or "
                            f"Schedule.from_arrays make one), got {type(schedule).__name__}")

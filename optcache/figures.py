@@ -20,6 +20,7 @@ Redrawing reads only the table, so figures never rerun anything.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from matplotlib.figure import Figure
 
 from optcache.errors import InvalidInput
 from optcache.evaluator import TERMS
-from optcache.instance import atomic_path, write_atomic
+from optcache.instance import atomic_path, make_folder, write_atomic
 from optcache.provenance import FIGURES_SCHEMA, provenance
 from optcache.study import KNOBS
 
@@ -326,40 +327,40 @@ def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = 
     table `NAME.csv`, and `figures.json` (schema, provenance of the study, units, files).
 
     cost_vs_<knob> and terms_vs_<knob> for every swept knob (cost_by_method if none), from rows
-    with status ok; gap_to_best_bound if some exact method gave a bound."""
-    from optcache.errors import InvalidInput
-
+    with status ok; gap_to_best_bound if some exact method gave a bound. A table without a row
+    with status ok has no figures: InvalidInput (field `results`), and nothing is created."""
     if format not in FORMATS:
         raise InvalidInput("--format", f"must be one of {', '.join(FORMATS)}, got {format!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 2400:
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral) or not 10 <= dpi <= 2400:
         raise InvalidInput("--dpi", f"must be an integer in [10, 2400], got {dpi!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ok = results[results["status"] == "ok"]
+    if ok.empty:
+        counts = ", ".join(f"{n} {st}" for st, n in results["status"].value_counts().items())
+        what = f"{len(results)} rows: {counts}" if len(results) else "the table is empty"
+        raise InvalidInput("results", f"no figures: no row with status ok ({what})")
+    out = make_folder(out_dir, str(out_dir))
     written: list[tuple[str, Figure, pd.DataFrame, dict]] = []
-    if not ok.empty:
-        knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
-        for k in knobs:
-            s = knob_slice(ok, k)
-            written.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
-                            {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
-            written.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
-                            {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
-        if not knobs:
-            written.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None),
-                            {"y": COST_LABEL}))
-        gaps = ok[np.isfinite(ok["gap_to_best_bound"].astype(float))]
-        if not gaps.empty:
-            written.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
-                            {"y": "gap to the best certified bound [%]"}))
+    knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
+    for k in knobs:
+        s = knob_slice(ok, k)
+        written.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
+                        {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
+        written.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
+                        {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
+    if not knobs:
+        written.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None),
+                        {"y": COST_LABEL}))
+    gaps = ok[np.isfinite(ok["gap_to_best_bound"].astype(float))]
+    if not gaps.empty:
+        written.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
+                        {"y": "gap to the best certified bound [%]"}))
     paths, entries = [], []
     for name, fig, table, units in written:
         paths.append(save(fig, out / f"{name}.{format}", dpi=dpi, fmt=format))
         write_atomic(out / f"{name}.csv", table.to_csv(index=False))
         entries.append({"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units})
-    if entries:
-        manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
-                    "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),
-                                             study=results.attrs.get("optcache"))}
-        write_atomic(out / "figures.json", json.dumps(manifest, indent=1, default=str))
+    manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
+                "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),
+                                         study=results.attrs.get("optcache"))}
+    write_atomic(out / "figures.json", json.dumps(manifest, indent=1, default=str))
     return paths

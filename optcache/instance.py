@@ -631,6 +631,33 @@ def umask() -> int:
     return mask
 
 
+def require_instance(obj: Any, field: str = "inst") -> Instance:
+    """`obj` if it is an Instance, else InvalidInput naming the argument (the API's first check)."""
+    if not isinstance(obj, Instance):
+        raise InvalidInput(field, "expected an optcache Instance (load_instance, parse_instance or "
+                           f"generate make one), got {type(obj).__name__}")
+    return obj
+
+
+def _existing(path: Path) -> Path:
+    """The nearest of `path` and its parents that exists (what a new file or folder goes under)."""
+    return next((f for f in (path, *path.parents) if f.exists()), Path("."))
+
+
+def make_folder(folder: str | os.PathLike, field: str) -> Path:
+    """Create `folder` (parents included) for an output, or one InvalidInput naming `field`: a
+    file in its way, no permission, a read-only file system."""
+    folder = Path(folder)
+    blocking = _existing(folder)
+    if not blocking.is_dir():
+        raise InvalidInput(field, f"cannot write: {blocking} is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidInput(field, f"cannot create the folder {folder}: {e.strerror or e}") from None
+    return folder
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Refuse an output path that cannot be written (a directory, below a regular file, a folder
     without write permission) before any work is done: minutes of work would otherwise end in a
@@ -638,7 +665,7 @@ def check_writable(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.is_dir():
         raise InvalidInput(str(path), "cannot write: it is a directory")
-    folder = next((f for f in (path.parent, *path.parent.parents) if f.exists()), Path("."))
+    folder = _existing(path.parent)
     if not folder.is_dir():
         raise InvalidInput(str(path), f"cannot write: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):

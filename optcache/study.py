@@ -39,6 +39,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import signal
 import time
@@ -59,6 +60,7 @@ from optcache.instance import (
     atomic_path,
     grid_seeds,
     grid_values,
+    make_folder,
     read_parquet,
     read_toml,
 )
@@ -96,7 +98,7 @@ COLUMNS: dict[str, str] = {
     "gap": "(cost − bound)/|cost| of this method's own bound (NaN without a bound)",
     "best_bound": "largest bound of any exact method on the same instance in the table (NaN if none)",
     "gap_to_best_bound": "(cost − best_bound)/|cost|: distance to the best certified bound; "
-                         "≤ 0 beyond rounding would mean an invalid bound",
+                         "rounding (down to −GAP_ROUNDING) reads 0, a negative value an invalid bound",
     "nodes": "branch-and-bound nodes of exact methods (<NA> otherwise)",
     "solver": "solver used by the method, if any",
     "solver_version": "version of that solver",
@@ -121,8 +123,52 @@ assert list(_DTYPES) == list(COLUMNS)
 
 _SORT = [*KNOBS, "seed", "method", "options", "cell"]
 
+GAP_ROUNDING = 1e-12
+"""A gap_to_best_bound in [−GAP_ROUNDING, 0) is rounding (a bound equal to the cost, computed
+apart) and reads 0; below it, it stays visible: the bound is invalid."""
+
 
 # --------------------------------------------------------------------------- grid
+def _py(v: Any) -> Any:
+    """`v` with numpy scalars and arrays as the Python values they equal (through lists, tuples and
+    tables), so that every check that takes an int or a float takes numpy's too."""
+    if isinstance(v, np.ndarray):
+        return _py(v.tolist())
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_py(x) for x in v] if isinstance(v, list) else tuple(_py(x) for x in v)
+    if isinstance(v, Mapping):
+        return {k: _py(x) for k, x in v.items()}
+    return v
+
+
+def _option_values(name: str, v: Any, where: str) -> tuple:
+    """A grid's values of option `name` (a value, or a list of them to sweep), each checked by the
+    registry; for a table option (solver_options) a table is one value, a list of tables a sweep."""
+    from optcache.solvers import registry
+
+    table = name in registry.TABLE_OPTIONS and (
+        isinstance(v, Mapping) or (isinstance(v, (list, tuple)) and any(isinstance(x, Mapping) for x in v)))
+    if not table:
+        return tuple(registry.check_option(name, x, where) for x in grid_values(v, where, allow_bool=True))
+    vals = tuple(registry.check_option(name, dict(x) if isinstance(x, Mapping) else x, where)
+                 for x in (v if isinstance(v, (list, tuple)) else (v,)))
+    if len({json.dumps(x, sort_keys=True) for x in vals}) != len(vals):
+        raise InvalidInput(where, f"repeated values in {list(vals)}"[:160])
+    return vals
+
+
+def _label_value(v: Any) -> str:
+    """An option value as a label shows it: tables as compact JSON, the rest as they print."""
+    return json.dumps(v, sort_keys=True, separators=(",", ":")) if isinstance(v, dict) else f"{v}"
+
+
+def _label(method: str, opts: Mapping[str, Any]) -> str:
+    """A method run's label: its name and the options the grid set, e.g. `milp[time_limit=30]`."""
+    return method + (f"[{','.join(f'{k}={_label_value(v)}' for k, v in opts.items())}]" if opts else "")
+
+
 def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
     """Check knob names against ScenarioConfig and each value with ScenarioConfig's own checks."""
     if not isinstance(knobs, Mapping):
@@ -165,7 +211,7 @@ class Grid:
     def __post_init__(self) -> None:
         from optcache.solvers import registry
 
-        methods = self.methods
+        methods = _py(self.methods)
         if isinstance(methods, str) or not isinstance(methods, (list, tuple)) or not methods:
             raise InvalidInput("methods", "expected a non-empty list of method names")
         known = registry.names()
@@ -174,15 +220,15 @@ class Grid:
                 raise InvalidInput(f"methods[{i}]", f"unknown method {m!r}; choose from {', '.join(known)}")
         if len(set(methods)) != len(methods):
             raise InvalidInput("methods", "a method is listed twice")
-        seeds = grid_seeds(self.seeds, MAX_GRID_CELLS, KNOB_RANGES["seed"][1], "[0, 2^63 - 1]")
-        knobs = _knob_values(self.knobs, "knobs")
+        seeds = grid_seeds(_py(self.seeds), MAX_GRID_CELLS, KNOB_RANGES["seed"][1], "[0, 2^63 - 1]")
+        knobs = _knob_values(_py(self.knobs), "knobs")
         if isinstance(self.sweeps, Mapping) or not isinstance(self.sweeps, (list, tuple)):
             raise InvalidInput("sweep", "expected a list of tables ([[sweep]] in TOML)")
-        sweeps = tuple(_knob_values(s, f"sweep[{i}]") for i, s in enumerate(self.sweeps))
+        sweeps = tuple(_knob_values(_py(s), f"sweep[{i}]") for i, s in enumerate(self.sweeps))
         if not isinstance(self.options, Mapping):
             raise InvalidInput("options", "expected a table of method → options")
         options = {}
-        for m, opts in self.options.items():
+        for m, opts in _py(self.options).items():
             if m not in methods:
                 raise InvalidInput(f"options.{m}", f"options for a method not in methods ({', '.join(methods)})")
             if not isinstance(opts, Mapping):
@@ -192,15 +238,23 @@ class Grid:
                 if k not in allowed:
                     raise InvalidInput(f"options.{m}.{k}", f"method {m!r} takes no option {k!r} "
                                        f"(it takes: {', '.join(allowed) or 'none'})")
-            options[m] = {k: tuple(registry.check_option(k, x, f"options.{m}.{k}")
-                                   for x in grid_values(v, f"options.{m}.{k}", allow_bool=True))
-                          for k, v in opts.items()}
+            options[m] = {k: _option_values(k, v, f"options.{m}.{k}") for k, v in opts.items()}
         n_points = sum(math.prod(len(v) for v in {**knobs, **sw}.values()) for sw in sweeps or ({},))
         n_runs = sum(math.prod(len(v) for v in options.get(m, {}).values()) for m in methods)
         if n_points * len(seeds) * n_runs > MAX_GRID_CELLS:
             raise InvalidInput("grid", f"{n_points} scenario points × {len(seeds)} seeds × {n_runs} "
                                f"method runs = {n_points * len(seeds) * n_runs:.3g} cells, over "
                                f"optcache.study.MAX_GRID_CELLS = {MAX_GRID_CELLS}")
+        for m, opts in options.items():  # the method's own rules, between options too (registry)
+            runs = _product(opts)
+            for run in runs:
+                try:
+                    registry.check_options(m, run, where=f"options.{m}")
+                except (InvalidInput, SolverUnavailable) as e:
+                    field, message = (e.field, e.message) if isinstance(e, InvalidInput) else (f"options.{m}", str(e))
+                    if len(runs) > 1:  # a swept option: say which combination breaks the rule
+                        message += f", in the run {_label(m, run)}"
+                    raise InvalidInput(field, message) from None
         object.__setattr__(self, "methods", tuple(methods))
         object.__setattr__(self, "seeds", tuple(seeds))
         object.__setattr__(self, "knobs", knobs)
@@ -266,7 +320,7 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
     """
     from optcache.solvers import registry
 
-    limits = limits or DEFAULT_LIMITS
+    limits = _limits(limits)
     points = []
     for sweep in grid.sweeps or ({},):
         points += _product({**grid.knobs, **sweep})
@@ -281,7 +335,7 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
             for method in grid.methods:
                 spec = registry.get(method)
                 for opts in _product(grid.options.get(method, {})):
-                    label = method + (f"[{','.join(f'{k}={v}' for k, v in opts.items())}]" if opts else "")
+                    label = _label(method, opts)
                     effective = dict(opts)
                     if "threads" in spec.options:
                         effective.setdefault("threads", 1)
@@ -293,6 +347,15 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
         for c in out.values():
             c["limits"] = limits
     return list(out.values())
+
+
+def _limits(limits: Any) -> Limits:
+    """`limits`, DEFAULT_LIMITS for None; anything else is InvalidInput naming the argument."""
+    if limits is None:
+        return DEFAULT_LIMITS
+    if not isinstance(limits, Limits):
+        raise InvalidInput("limits", f"expected an optcache.instance.Limits, got {type(limits).__name__}")
+    return limits
 
 
 def grid_id(grid_cells: list[dict]) -> str:
@@ -333,13 +396,15 @@ def empty_table() -> pd.DataFrame:
 
 
 def with_best_bound(df: pd.DataFrame) -> pd.DataFrame:
-    """Set best_bound (largest exact bound per instance) and gap_to_best_bound = (cost − it)/|cost|."""
+    """Set best_bound (largest exact bound per instance) and gap_to_best_bound = (cost − it)/|cost|,
+    clamped to 0 within GAP_ROUNDING (rounding, not a bound above the cost)."""
     df = df.copy()
     bound = df["bound"].astype("float64")
     certified = bound.where(df["exact"].astype(bool) & np.isfinite(bound))
     df["best_bound"] = certified.groupby(df["instance"]).transform("max")
     cost = df["cost"].astype("float64")
-    df["gap_to_best_bound"] = (cost - df["best_bound"]) / cost.abs().clip(lower=1e-10)
+    gap = (cost - df["best_bound"]) / cost.abs().clip(lower=1e-10)
+    df["gap_to_best_bound"] = gap.mask((gap < 0) & (gap >= -GAP_ROUNDING), 0.0)
     return df
 
 
@@ -383,38 +448,98 @@ def lock_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.lock")
 
 
+_ROW_REQUIRED = ("cell", "instance", "seed", *KNOBS, "method", "label", "options", "exact", "status",
+                 "termination")
+"""Columns every journal row has (`run_cell` sets them even for an error row); the rest may be null."""
+
+_KINDS = {"str": "a string", "int64": "an integer", "float64": "a number", "bool": "true or false",
+          "Int64": "an integer"}
+
+
+def _valid(value: Any, dtype: str) -> bool:
+    """`value` (parsed JSON) fits a column of `dtype` (`_DTYPES`)."""
+    if dtype == "str":
+        return isinstance(value, str)
+    if dtype == "bool":
+        return isinstance(value, bool)
+    if dtype == "float64":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _journal_row(obj: dict, where: str) -> dict:
+    """A journal row checked against `COLUMNS` (names, JSON types, status values); a knob missing
+    from it (added since it was written) is the default it ran at. Else InvalidInput at `where`."""
+    unknown = [k for k in obj if k not in COLUMNS]
+    if unknown:
+        raise InvalidInput(where, f"not a study row: unknown column {unknown[0]!r}"[:160])
+    row = {**{k: getattr(ScenarioConfig(), k) for k in KNOBS if k not in obj}, **obj}
+    for c, dtype in _DTYPES.items():
+        v = row.get(c)
+        if v is None:
+            if c in _ROW_REQUIRED:
+                raise InvalidInput(where, f"not a study row: {c} is missing")
+        elif not _valid(v, dtype):
+            null = "" if c in _ROW_REQUIRED else " or null"
+            raise InvalidInput(where, f"{c}: expected {_KINDS[dtype]}{null}, got {v!r}"[:160])
+    if row["status"] not in ("ok", "warning", "error"):
+        raise InvalidInput(where, f"status: expected ok, warning or error, got {row['status']!r}"[:160])
+    return row
+
+
 def _read_journal(path: Path) -> tuple[list[dict], dict[str, dict | None]]:
-    """Rows and grids (id → spec) of a journal; a torn last line (a kill mid-write) is skipped."""
+    """Rows and grids (id → spec) of a journal. A torn last line (a kill mid-write) is skipped;
+    any other line that is not a format line or a study row (`COLUMNS`) is InvalidInput naming it."""
     rows: list[dict] = []
     grids: dict[str, dict | None] = {}
+    if path.is_dir():
+        raise InvalidInput(str(path), "is a directory, not a study journal")
     try:
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")
     except FileNotFoundError:
         return rows, grids
     except OSError as e:
-        raise InvalidInput(str(path), f"cannot read the study journal: {e}") from None
+        raise InvalidInput(str(path), f"cannot read the study journal: {e.strerror or e}") from None
+    fix = "fix or delete that line (the journal holds the finished cells not yet in the table)"
     for n, line in enumerate(lines):
         if not line.strip():
             continue
+        where = f"{path}, line {n + 1}"
         try:
             obj = json.loads(line)
-        except (ValueError, RecursionError):  # the last line: a kill mid-write, expected
-            (log.info if n >= len(lines) - 2 else log.warning)(
-                "%s: line %d is not a complete record (skipped)", path, n + 1)
-            continue
-        if isinstance(obj, dict) and obj.get("format") == JOURNAL_FORMAT:
-            if isinstance(obj.get("grid"), str):
-                spec = obj.get("spec")
-                grids[obj["grid"]] = spec if isinstance(spec, dict) else grids.get(obj["grid"])
-        elif isinstance(obj, dict) and isinstance(obj.get("cell"), str):
-            rows.append(obj)
+        except (ValueError, RecursionError):
+            if n == len(lines) - 1:  # no newline after it: a kill mid-write, expected
+                log.info("%s: the last line is not a complete record (skipped)", path)
+                continue
+            raise InvalidInput(where, f"not a JSON record; {fix}") from None
+        if isinstance(obj, dict) and "format" in obj and "cell" not in obj:
+            if obj["format"] != JOURNAL_FORMAT or not isinstance(obj.get("grid"), str):
+                raise InvalidInput(where, f"not the format line of {JOURNAL_FORMAT} (another optcache "
+                                   f"version?); {fix}")
+            spec = obj.get("spec")
+            grids[obj["grid"]] = spec if isinstance(spec, dict) else grids.get(obj["grid"])
+        elif isinstance(obj, dict):
+            try:
+                rows.append(_journal_row(obj, where))
+            except InvalidInput as e:
+                raise InvalidInput(e.field, f"{e.message}; {fix}") from None
+        else:
+            raise InvalidInput(where, f"expected a study row (a JSON object), got {type(obj).__name__}; {fix}")
     return rows, grids
+
+
+def _not_a_directory(path: Path) -> None:
+    """A study table's path must not be a directory (read as one, it would lack every column)."""
+    if path.is_dir():
+        raise InvalidInput(str(path), "is a directory, not a study table (the Parquet file "
+                           "`optcache study --out` writes)")
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
     """The Parquet table at `path` (tidy) and the grids (id → spec) that wrote it; a file of
     another schema (not a study table, or written by a newer optcache) is InvalidInput."""
+    _not_a_directory(path)
     df = read_parquet(path)
     prov = df.attrs.get("optcache")
     if isinstance(prov, dict):
@@ -500,9 +625,16 @@ class _Lock:
         except ImportError:  # pragma: no cover - not POSIX: no lock
             log.warning("no fcntl: %s is not locked against a second study", self.out)
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent, str(self.out))
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except IsADirectoryError:
+                raise InvalidInput(str(self.path), "is a directory, not the study's lock file: "
+                                   "remove it, or choose another --out") from None
+            except OSError as e:  # no permission, a read-only file system
+                raise InvalidInput(str(self.path), f"cannot create the study's lock file: "
+                                   f"{e.strerror or e}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -534,7 +666,10 @@ class _Journal:
 
     def __init__(self, out: Path, grid: str, spec: dict | None = None):
         self.path = journal_path(out)
-        self.f = open(self.path, "a", encoding="utf-8")  # closed by close()
+        try:
+            self.f = open(self.path, "a", encoding="utf-8")  # closed by close()
+        except OSError as e:  # a directory in its place, no permission
+            raise InvalidInput(str(self.path), f"cannot write the study journal: {e.strerror or e}") from None
         self._write({"format": JOURNAL_FORMAT, "grid": grid, "spec": spec})
 
     def _write(self, obj: dict) -> None:
@@ -614,13 +749,21 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
     atomically. Error rows are kept as finished unless `retry_errors`. `out` in use by another
     study is InvalidInput; so is a table written by another grid, unless `extend`. On SIGINT (or
     an `Interrupt`) it saves and raises `StudyInterrupted`. `limits` bound the scenario sizes.
+    `grid` may also be a table in the grid file's layout (`Grid.from_dict`) or a grid file's path.
+    Every argument is checked before anything is written (numpy numbers count as numbers).
     """
-    if not isinstance(grid, Grid):
-        grid = Grid.from_toml(grid)
-    if engine not in engines.ENGINES:
-        raise InvalidInput("engine", f"unknown engine {engine!r}; choose from {', '.join(engines.ENGINES)}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise InvalidInput("workers", f"must be a positive integer, got {workers!r}")
+    limits = _limits(limits)
+    grid = _as_grid(grid, limits)
+    workers = engines.check(engine, scheduler, _py(workers))
+    checkpoint_seconds = _py(checkpoint_seconds)
+    if isinstance(checkpoint_seconds, bool) or not isinstance(checkpoint_seconds, numbers.Real) \
+            or math.isnan(checkpoint_seconds) or checkpoint_seconds < 0:
+        raise InvalidInput("checkpoint_seconds", "must be a number of seconds >= 0 (inf: only at the "
+                           f"end), got {checkpoint_seconds!r}")
+    if out is not None:
+        if not isinstance(out, (str, os.PathLike)):
+            raise InvalidInput("out", f"expected a file path or None, got {type(out).__name__}")
+        _not_a_directory(Path(out))
     todo_all = cells(grid, limits)
     if out is None:
         rows: list[dict] = []
@@ -641,6 +784,18 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
         table = _run_locked(out, todo_all, engine, scheduler, workers, progress, retry_errors,
                             checkpoint_seconds, extend, grid.to_dict())
     return table
+
+
+def _as_grid(grid: Any, limits: Limits) -> Grid:
+    """`run_study`'s grid argument as a Grid: a Grid, a table (`Grid.from_dict`) or a grid file."""
+    if isinstance(grid, Grid):
+        return grid
+    if isinstance(grid, Mapping):
+        return Grid.from_dict(grid)
+    if isinstance(grid, (str, os.PathLike)):
+        return Grid.from_toml(grid, limits)
+    raise InvalidInput("grid", "expected a Grid, a table in the grid file's layout or a grid file "
+                       f"path, got {type(grid).__name__}")
 
 
 def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,

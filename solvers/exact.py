@@ -29,7 +29,7 @@ from optcache.schedule import Schedule
 from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
 from optcache.solvers.highs import check_options as check_highs_options
 from optcache.solvers.pyomo_mip import DIRECT, get_solver
-from optcache.solvers.registry import register
+from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,16 @@ def solve_by_station(inst: Instance, method: str, solve_one: StationSolver,
                                       extras={"time_limit": time_limit, "stations_optimal": optimal})
 
 
+@option_check("milp")
+def check_milp_options(solver: str, solver_options: dict | None, **_: object) -> None:
+    """milp's solver is one this machine knows and runs, and it takes `solver_options`: checked
+    before any build, and by the registry for the CLI and study grids (refused at load)."""
+    if solver == DIRECT:
+        check_highs_options(solver_options)
+    else:
+        get_solver(solver, solver_options)
+
+
 @register("milp", exact=True, options=("time_limit", "gap", "threads", "solver", "solver_options"))
 def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_GAP,
          threads: int = 1, solver: str = DIRECT, solver_options: dict | None = None) -> MethodResult:
@@ -329,14 +339,11 @@ def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_G
     started = time.perf_counter()  # the checks below count against the time limit
     for n in range(inst.n_stations):  # a station too large is refused before any is solved
         check_size(inst.station_data(n))
+    check_milp_options(solver, solver_options)  # unknown or missing: refused before any build
     if solver == DIRECT:
-        check_highs_options(solver_options)  # refused before any build
-
         def one(d, **kw):
             return solve_station(d, gap=gap, threads=threads, solver_options=solver_options, **kw)
     else:
-        get_solver(solver, solver_options)  # unknown or missing: refused before any build
-
         def one(d, **kw):
             return solve_station_pyomo(d, solver=solver, solver_options=solver_options, gap=gap,
                                        threads=threads, **kw)

@@ -11,6 +11,7 @@ import importlib
 import inspect
 import logging
 import math
+import numbers
 import re
 import time
 from collections.abc import Callable
@@ -38,7 +39,11 @@ OPTION_RULES: dict[str, str] = {
                       "string or boolean",
 }
 """Options shared by several methods, checked here for the CLI, studies and the API alike
-(docs/formulation.md §14); method-specific options (horizon, forecast, ...) are checked by the method."""
+(docs/formulation.md §14); method-specific options (horizon, forecast, ...) are checked by the
+method's own check (`option_check`), which `check_options` runs too."""
+
+TABLE_OPTIONS = ("solver_options",)
+"""Options whose one value is a table (a study grid's table is one value, not a sweep)."""
 
 OPTION_HELP: dict[str, str] = {
     **{k: v.rsplit(": ", 1)[0] for k, v in OPTION_RULES.items()},
@@ -92,6 +97,7 @@ class MethodSpec:
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
+_CHECKS: dict[str, Callable[..., None]] = {}
 _loaded = False
 
 
@@ -101,6 +107,17 @@ def register(name: str, *, exact: bool = False, options: tuple[str, ...] = ()) -
     def deco(func: Callable[..., MethodResult]) -> Callable[..., MethodResult]:
         doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = MethodSpec(name, func, exact, doc[0] if doc else "", options)
+        return func
+
+    return deco
+
+
+def option_check(name: str) -> Callable:
+    """Decorator: register method `name`'s own check of its options, run by `check_options` (so
+    by the CLI, study grids and `run` alike) with every option the method takes, defaults filled in."""
+
+    def deco(func: Callable[..., None]) -> Callable[..., None]:
+        _CHECKS[name] = func
         return func
 
     return deco
@@ -132,11 +149,14 @@ def get(name: str) -> MethodSpec:
 
 
 def check_option(name: str, value: Any, where: str | None = None) -> Any:
-    """`value` if it is valid for the shared option `name` (OPTION_RULES), else InvalidInput."""
+    """`value` if it is valid for the shared option `name` (OPTION_RULES), else InvalidInput;
+    numpy numbers are accepted as the Python numbers they equal (and returned as those)."""
     where = where or name
     if name not in OPTION_RULES or value is None:
         return value
-    number = not isinstance(value, bool) and isinstance(value, (int, float))
+    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if number:  # numpy scalars as plain int/float: JSON, labels and solvers take those
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
     if name == "solver":
         ok = isinstance(value, str) and _SOLVER_NAME.fullmatch(value) is not None
     elif name == "solver_options":
@@ -154,41 +174,62 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
 
 
 def _check_solver_options(value: Any, where: str) -> dict:
-    """A mapping of option name → finite number, string or boolean, passed to a solver as is."""
+    """A mapping of option name → finite number, string or boolean, passed to a solver as is
+    (numpy numbers as the Python numbers they equal)."""
     if not isinstance(value, dict):
         raise InvalidInput(where, f"expected a table of name → value, got {type(value).__name__}")
+    out = {}
     for k, v in value.items():
         if not isinstance(k, str) or not _SOLVER_NAME.fullmatch(k.replace("/", "_")):
             raise InvalidInput(where, f"bad option name {k!r}"[:160])
+        if isinstance(v, numbers.Real) and not isinstance(v, bool):
+            v = int(v) if isinstance(v, numbers.Integral) else float(v)
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
             raise InvalidInput(f"{where}.{k}", f"expected a finite number, a string or a boolean, got {v!r}"[:160])
-    return dict(value)
+        out[k] = v
+    return out
 
 
-def check_options(name: str, options: dict) -> dict:
-    """The options given (None dropped) if method `name` takes them and their values are valid."""
+def _defaults(spec: MethodSpec) -> dict[str, Any]:
+    """The default of each option `spec` takes, from its function's signature (None if none)."""
+    params = inspect.signature(spec.func).parameters
+    return {k: (params[k].default if k in params and params[k].default is not inspect.Parameter.empty
+                else None) for k in spec.options}
+
+
+def check_options(name: str, options: dict, where: str | None = None) -> dict:
+    """The options given (None dropped) if method `name` takes them and their values are valid,
+    each alone (`check_option`) and together (the method's `option_check`); errors are named
+    `where.OPTION` if `where` is given (a study grid's `options.METHOD`)."""
     spec = get(name)
     given = {k: v for k, v in options.items() if v is not None}
+    pre = f"{where}." if where else ""
     bad = sorted(k for k in given if k not in spec.options)
     if bad:
         new = RENAMED.get(bad[0])
         if new in spec.options:
-            raise InvalidInput(bad[0], f"renamed: {name} takes {new!r} (--{new.replace('_', '-')} "
+            raise InvalidInput(pre + bad[0], f"renamed: {name} takes {new!r} (--{new.replace('_', '-')} "
                                f"on the command line) for what {bad[0]!r} meant")
-        raise InvalidInput(bad[0], f"method {name!r} takes no option {bad[0]!r} (it takes: {', '.join(spec.options) or 'none'})")
-    return {k: check_option(k, v) for k, v in given.items()}
+        raise InvalidInput(pre + bad[0], f"method {name!r} takes no option {bad[0]!r} (it takes: "
+                           f"{', '.join(spec.options) or 'none'})")
+    checked = {k: check_option(k, v, pre + k) for k, v in given.items()}
+    check = _CHECKS.get(name)
+    if check is not None:
+        try:
+            check(**{**_defaults(spec), **checked})
+        except InvalidInput as e:
+            if where:
+                raise InvalidInput(pre + e.field, e.message) from None
+            raise
+    return checked
 
 
 def describe(name: str) -> dict:
     """A method as `optcache methods --json` lists it: name, exact, description, and each option
     with its default (from the method's signature) and meaning."""
     spec = get(name)
-    params = inspect.signature(spec.func).parameters
-    opts = []
-    for k in spec.options:
-        default = params[k].default if k in params else None
-        opts.append({"name": k, "default": None if default is inspect.Parameter.empty else default,
-                     "help": OPTION_HELP.get(k, "")})
+    opts = [{"name": k, "default": default, "help": OPTION_HELP.get(k, "")}
+            for k, default in _defaults(spec).items()]
     return {"name": spec.name, "exact": spec.exact, "description": spec.description, "options": opts}
 
 
@@ -197,8 +238,12 @@ def run(name: str, inst, **options) -> MethodResult:
 
     A solver that stops without an answer (`SolverFailed`) or runs out of memory gives a result
     with status 'error' and a one-line message, not an exception."""
+    from optcache.instance import require_instance  # numpy: not at import (`--help` stays light)
     from optcache.results import MethodResult
 
+    if not isinstance(name, str):
+        raise InvalidInput("method", f"expected a method name (a string), got {type(name).__name__}")
+    require_instance(inst)
     spec = get(name)
     opts = check_options(name, options)
     t0 = time.perf_counter()

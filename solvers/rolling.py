@@ -30,7 +30,7 @@ from optcache.instance import Instance, StationData
 from optcache.logs import PROGRESS_SECONDS, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
-from optcache.solvers.registry import register
+from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
 log = logging.getLogger(__name__)
@@ -227,13 +227,10 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     return a, x, records, version
 
 
-@register("rolling", options=("horizon", "forecast", "window_solver", "tail", "time_limit",
-                              "window_time_limit", "gap", "threads"))
-def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_solver: str = "lagrange",
-            tail: str = "none", time_limit: float | None = None,
-            window_time_limit: float | None = None, gap: float = WINDOW_GAP,
-            threads: int = 1) -> MethodResult:
-    """Rolling horizon: §6 over the next H slots (oracle or mean forecast), first slot applied."""
+@option_check("rolling")
+def check_options(horizon: int, forecast: str, window_solver: str, tail: str, **_: object) -> None:
+    """rolling's own option rules, in one place: run by `rolling` and by the registry's
+    `check_options` (the CLI, study grids), so a bad value is refused before any run."""
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise InvalidInput("horizon", f"must be a positive integer, got {horizon!r}")
     for field, value, allowed in (("forecast", forecast, FORECASTS),
@@ -242,6 +239,16 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
             raise InvalidInput(field, f"must be one of {', '.join(allowed)}, got {value!r}")
     if tail == "relaxed" and window_solver != "lagrange":
         raise InvalidInput("tail", "'relaxed' needs window_solver='lagrange' (the tail is its pair graphs)")
+
+
+@register("rolling", options=("horizon", "forecast", "window_solver", "tail", "time_limit",
+                              "window_time_limit", "gap", "threads"))
+def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_solver: str = "lagrange",
+            tail: str = "none", time_limit: float | None = None,
+            window_time_limit: float | None = None, gap: float = WINDOW_GAP,
+            threads: int = 1) -> MethodResult:
+    """Rolling horizon: §6 over the next H slots (oracle or mean forecast), first slot applied."""
+    check_options(horizon, forecast, window_solver, tail)
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     per_station, records, version = [], [], None

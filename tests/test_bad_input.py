@@ -398,6 +398,7 @@ def test_the_python_api_names_what_is_wrong():
     from optcache.instance import load_instance
     from optcache.scenario import generate
     from optcache.schedule import Schedule
+    from optcache.solvers import registry
 
     inst = load_instance(HAND_INSTANCE)
     cases = [
@@ -406,6 +407,9 @@ def test_the_python_api_names_what_is_wrong():
         (lambda: evaluate(None, Schedule.all_cloud(inst)), "inst", "got NoneType"),
         (lambda: evaluate(inst.to_dict(), Schedule.all_cloud(inst)), "inst", "got dict"),
         (lambda: evaluate(inst, None), "schedule", "got NoneType"),
+        (lambda: registry.run(["laot"], inst), "method", "expected a method name (a string), got list"),
+        (lambda: registry.run("laot", None), "inst", "got NoneType"),
+        (lambda: registry.run("laot", inst.to_dict()), "inst", "got dict"),
     ]
     z = np.zeros((inst.slots, inst.n_pairs))
     for value, message in [(np.nan, "must be finite, got nan"), (np.inf, "must be finite, got inf"),

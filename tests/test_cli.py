@@ -75,3 +75,26 @@ def test_rolling_with_the_relaxed_tail_on_the_hand_instance(capsys):
     assert roll["status"] == "ok" and roll["bound"] is None
     assert roll["cost"] >= opt["bound"] * (1 - 1e-12)
     assert opt["cost"] <= STATIC_COST
+
+
+@pytest.mark.parametrize("args, grid_options", [
+    (["--method", "rolling", "--horizon", "-1"], "horizon = -1"),
+    (["--method", "rolling", "--forecast", "psychic"], 'forecast = "psychic"'),
+    (["--method", "rolling", "--tail", "relaxed", "--window-solver", "milp"],
+     'tail = "relaxed"\nwindow_solver = "milp"'),
+    (["--method", "milp", "--solver", "nosuchsolver"], 'solver = "nosuchsolver"'),
+    (["--method", "milp", "--solver-option", "nosuch=1"], "solver_options = {nosuch = 1}"),
+])
+def test_solve_and_a_study_grid_refuse_the_same_option_values(tmp_path, capsys, args, grid_options):
+    """One check per rule (the registry's, the method's own included): `solve` and a study grid
+    refuse a value with the same line, the grid's naming the option under options.METHOD."""
+    assert main(["solve", str(HAND_INSTANCE), *args]) == 2
+    solved = capsys.readouterr().err.strip().splitlines()
+    method = args[1]
+    grid = tmp_path / "g.toml"
+    grid.write_text(f'methods = ["{method}"]\n[options.{method}]\n{grid_options}\n')
+    assert main(["study", str(grid), "--out", str(tmp_path / "r.parquet"), "--no-progress"]) == 2
+    studied = capsys.readouterr().err.strip().splitlines()
+    assert len(solved) == len(studied) == 1
+    assert studied[0] == solved[0].replace("error: ", f"error: options.{method}.", 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]

@@ -354,7 +354,13 @@ def test_figures_without_a_swept_knob_or_without_ok_rows(tmp_path):
     df = S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0]), None, workers=1,
                      progress=False)
     assert [p.name for p in figures(df, tmp_path / "a")] == ["cost_by_method.png"]
-    assert figures(df.assign(status="error"), tmp_path / "b") == []
+    assert json.loads((tmp_path / "a" / "figures.json").read_text())["figures"][0]["table"] == \
+        "cost_by_method.csv"
+    for bad in (df.assign(status="error"), df.iloc[:0]):  # nothing to draw is an input error
+        with pytest.raises(InvalidInput, match="no figures: no row with status ok") as e:
+            figures(bad, tmp_path / "b")
+        assert e.value.field == "results"
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.fixture
@@ -390,3 +396,213 @@ def test_exact_methods_get_one_thread_swept_options_and_the_best_bound(tmp_path,
     assert df.set_index("label")["gap"]["fake-exact[time_limit=5]"] == pytest.approx(0.1)
     names = [p.name for p in figures(df, tmp_path)]
     assert names == ["cost_by_method.png", "gap_to_best_bound.png"]
+
+
+# --------------------------------------------------------------------------- refused before anything runs
+SMALL = '[knobs]\nstations = 1\nservices = 2\nslots = 3\n'
+ROLLING = 'methods = ["rolling"]\n' + SMALL + '[options.rolling]\n'
+MILP = 'methods = ["milp"]\n' + SMALL + '[options.milp]\n'
+TINY_TOML = 'methods = ["all-cloud", "static"]\nseeds = [0]\n[knobs]\nstations = 1\nservices = 3\nslots = 4\n'
+
+
+def study_args(grid: Path, out: Path) -> list[str]:
+    return ["study", str(grid), "--out", str(out), "--workers", "1", "--no-progress"]
+
+
+@pytest.mark.parametrize("text, field, says", [
+    (ROLLING + "horizon = -1\n", "options.rolling.horizon", "must be a positive integer, got -1"),
+    (ROLLING + "horizon = 2.5\n", "options.rolling.horizon", "must be a positive integer, got 2.5"),
+    (ROLLING + "horizon = [3, -1]\n", "options.rolling.horizon", "got -1"),
+    (ROLLING + 'forecast = "psychic"\n', "options.rolling.forecast", "one of oracle, mean, got 'psychic'"),
+    (ROLLING + 'window_solver = "laot"\n', "options.rolling.window_solver", "got 'laot'"),
+    (ROLLING + 'tail = "relaxed"\nwindow_solver = "milp"\n', "options.rolling.tail",
+     "'relaxed' needs window_solver='lagrange'"),
+    (ROLLING + 'tail = ["none", "relaxed"]\nwindow_solver = ["lagrange", "milp"]\n', "options.rolling.tail",
+     "in the run rolling[tail=relaxed,window_solver=milp]"),
+    (MILP + 'solver = "nosuchsolver"\n', "options.milp.solver", "unknown solver 'nosuchsolver'"),
+    (MILP + "solver_options = {nosuch = 1}\n", "options.milp.solver_options.nosuch", "HiGHS refuses 1"),
+])
+def test_method_option_rules_refuse_the_grid_at_load(tmp_path, capsys, text, field, says):
+    """Each method's own rules (registry.option_check) hold when the grid is loaded: one line,
+    exit 2, nothing written; not an error row per cell and exit 0."""
+    grid = write(tmp_path / "g.toml", text)
+    with pytest.raises(InvalidInput) as e:
+        S.Grid.from_toml(grid)
+    assert e.value.field == field and says in e.value.message
+    assert main(study_args(grid, tmp_path / "r.parquet")) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {field}: {e.value.message}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
+
+
+def test_solver_options_table_is_one_value_not_a_sweep(tmp_path):
+    effort = {"mip_heuristic_effort": 0.1}
+    g = S.Grid.from_toml(write(tmp_path / "g.toml", MILP + "solver_options = {mip_heuristic_effort = 0.1}\n"))
+    assert g.options == {"milp": {"solver_options": (effort,)}}
+    knobs = {"stations": 1, "services": 2, "slots": 3}
+    assert S.Grid(methods=["milp"], knobs=knobs, options={"milp": {"solver_options": effort}}) == g
+    (cell,) = S.cells(g)
+    assert cell["options"] == {"solver_options": effort, "threads": 1}
+    assert cell["label"] == 'milp[solver_options={"mip_heuristic_effort":0.1}]'
+    row = S.run_cell(cell)  # the table reaches the solver: HiGHS takes it, the cell is ok
+    assert row["status"] == "ok" and json.loads(row["options"])["solver_options"] == effort
+    # a list of tables is a sweep, and the grid's recorded layout reads back as the same cells
+    two = S.Grid.from_toml(write(tmp_path / "g2.toml", MILP + "solver_options = [{mip_heuristic_effort = 0.1},"
+                                 " {mip_heuristic_effort = 0.2}]\n"))
+    assert len(S.cells(two)) == 2
+    assert [c["cell"] for c in S.cells(S.Grid.from_dict(two.to_dict()))] == [c["cell"] for c in S.cells(two)]
+    with pytest.raises(InvalidInput, match="repeated values") as e:
+        S.Grid(methods=["milp"], knobs=knobs, options={"milp": {"solver_options": [effort, effort]}})
+    assert e.value.field == "options.milp.solver_options"
+    with pytest.raises(InvalidInput, match="expected a scalar value") as e:  # other options take no table
+        S.Grid(methods=["milp"], knobs=knobs, options={"milp": {"time_limit": {"a": 1}}})
+    assert e.value.field == "options.milp.time_limit"
+
+
+@pytest.mark.parametrize("bad, says", [
+    ('{"cell": "abc"}', "not a study row: instance is missing"),
+    ("cost=NaN", "cost: expected a number or null, got 'NaN'"),
+    ("seed=true", "seed: expected an integer, got True"),
+    ("colour=red", "unknown column 'colour'"),
+    ("status=fine", "status: expected ok, warning or error, got 'fine'"),
+    ("[1, 2]", "expected a study row (a JSON object), got list"),
+    ('{"cell": "abc", "instance": ', "not a JSON record"),  # torn, but not the last line
+    ('{"format": "optcache/study-journal@9", "grid": "x"}', "not the format line of optcache/study-journal@1"),
+])
+def test_corrupt_journal_line_is_one_error_naming_the_file_and_line(tmp_path, capsys, bad, says):
+    out = tmp_path / "r.parquet"
+    cs = S.cells(tiny_grid(methods=["all-cloud", "static"], seeds=[0]))
+    row = S.run_cell(cs[0])
+    if "=" in bad and not bad.startswith("{"):
+        key, value = bad.split("=")
+        bad = json.dumps({**row, key: {"true": True}.get(value, value)})
+    header = json.dumps({"format": S.JOURNAL_FORMAT, "grid": S.grid_id(cs)})
+    S.journal_path(out).write_text(f"{header}\n{bad}\n{json.dumps(row)}\n")
+    where = f"{S.journal_path(out)}, line 2"
+    with pytest.raises(InvalidInput) as e:
+        S.read_results(out)
+    assert e.value.field == where and says in e.value.message
+    grid = write(tmp_path / "g.toml", TINY_TOML)
+    for args in (study_args(grid, out), ["figures", str(out), "--out", str(tmp_path / "fig")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {where}: ") and says in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml", "r.parquet.journal"]
+
+
+def test_journal_reads_nan_numbers_rows_without_a_newer_knob_and_a_torn_last_line(tmp_path):
+    out = tmp_path / "r.parquet"
+    cs = S.cells(tiny_grid(methods=["all-cloud", "static"], seeds=[0]))
+    rows = [S.run_cell(c) for c in cs]
+    rows[0]["gap"] = float("nan")  # written as the JSON extension NaN, read back as NaN
+    old = {k: v for k, v in rows[1].items() if k != "route"}  # written before the knob existed
+    lines = [json.dumps({"format": S.JOURNAL_FORMAT, "grid": S.grid_id(cs)}), json.dumps(rows[0]),
+             json.dumps(old)]
+    S.journal_path(out).write_text("\n".join(lines) + "\n" + json.dumps(rows[0])[:30])
+    pd.testing.assert_frame_equal(S.read_results(out), S.tidy(rows))
+
+
+@pytest.mark.parametrize("env", ["abc", "0"])
+def test_bad_workers_environment_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch, env):
+    monkeypatch.setenv("OPTCACHE_WORKERS", env)
+    market = ROOT / "benchmarks" / "grids" / "claims" / "market_references.toml"  # kind = "market"
+    for grid in (write(tmp_path / "g.toml", TINY_TOML), market):
+        assert main(["study", str(grid), "--out", str(tmp_path / "new.parquet"), "--no-progress"]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"error: OPTCACHE_WORKERS: must be a positive integer, got {env!r}"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
+
+
+def test_figures_of_a_table_without_ok_rows_is_exit_2_and_creates_nothing(tmp_path, capsys):
+    table = tmp_path / "r.parquet"
+    df = S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0]), None, workers=1, progress=False)
+    S.write_results(df.assign(status="error"), table)
+    assert main(["figures", str(table), "--out", str(tmp_path / "fig")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {table}: no figures: no row with status ok (2 rows: 2 error)"]
+    assert not (tmp_path / "fig").exists()
+
+
+def test_unwritable_output_paths_are_one_line_naming_the_path(tmp_path, capsys):
+    grid = write(tmp_path / "g.toml", TINY_TOML)
+    base = write(tmp_path / "base.json", "{}")
+    table = tmp_path / "r.parquet"
+    assert main(study_args(grid, table)) == 0
+    (tmp_path / "l.parquet.lock").mkdir()
+    capsys.readouterr()
+    file_in_the_way = f"cannot write: {base} is not a directory"
+    for args, line in [
+        (study_args(grid, base / "x.parquet"), f"error: {base / 'x.parquet'}: {file_in_the_way}"),
+        (["figures", str(table), "--out", str(base / "figs")], f"error: {base / 'figs'}: {file_in_the_way}"),
+        (["figures", str(table), "--out", str(base)], f"error: {base}: {file_in_the_way}"),
+        (study_args(grid, tmp_path / "l.parquet"), f"error: {tmp_path / 'l.parquet.lock'}: is a directory, "
+                                                   "not the study's lock file: remove it, or choose another --out"),
+    ]:
+        assert main(args) == 2, args
+        assert capsys.readouterr().err.strip().splitlines() == [line]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.json", "g.toml", "l.parquet.lock", "r.parquet"]
+
+
+def test_a_directory_given_as_the_results_file_says_so(tmp_path, capsys):
+    grid = write(tmp_path / "g.toml", TINY_TOML)
+    folder = tmp_path / "d"
+    folder.mkdir()
+    line = f"error: {folder}: is a directory, not a study table (the Parquet file `optcache study --out` writes)"
+    for args in (["figures", str(folder), "--out", str(tmp_path / "fig")], study_args(grid, folder)):
+        assert main(args) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [line]
+    with pytest.raises(InvalidInput, match="is a directory") as e:
+        S.run_study(tiny_grid(), folder, workers=1, progress=False)
+    assert e.value.field == str(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "g.toml"] and not any(folder.iterdir())
+
+
+def test_gap_to_best_bound_is_zero_within_rounding_and_negative_beyond(tmp_path, monkeypatch):
+    """A certified bound a few ulps above the cost is rounding (0 in the table and the figures'
+    CSV); one above it by more than GAP_ROUNDING stays visible as a negative gap."""
+    def exact(above):
+        def run(inst, **opts):
+            res = registry.run("static", inst)
+            res.method, res.termination = "rounded", "optimal"
+            res.bound = above(res.cost)
+            return res
+        return run
+
+    for name, above in (("rounded", lambda c: np.nextafter(np.nextafter(c, np.inf), np.inf)),
+                        ("invalid", lambda c: c * (1 + 1e-9))):
+        spec = registry.MethodSpec(name, exact(above), True, "test double", ())
+        monkeypatch.setitem(registry._REGISTRY, name, spec)
+    rounded = S.run_study(tiny_grid(methods=["static", "rounded"], seeds=[0]), None, workers=1, progress=False)
+    row = rounded.set_index("method").loc["rounded"]
+    assert row["bound"] > row["cost"] and row["best_bound"] == row["bound"]  # 2 ulps above: rounding
+    assert rounded["gap_to_best_bound"].tolist() == [0.0, 0.0]
+    figures(rounded, tmp_path)
+    assert pd.read_csv(tmp_path / "gap_to_best_bound.csv")["gap_to_best_bound_pct"].tolist() == [0.0, 0.0]
+    invalid = S.run_study(tiny_grid(methods=["static", "invalid"], seeds=[0]), None, workers=1, progress=False)
+    assert invalid["gap_to_best_bound"].tolist() == pytest.approx([-1e-9, -1e-9], rel=1e-3)
+
+
+def test_run_study_takes_a_mapping_and_numpy_numbers_and_refuses_other_arguments(tmp_path):
+    spec = {"methods": ["laot", "all-cloud"], "seeds": [0, 1], "knobs": {"stations": 1, "services": 2, "slots": [3, 4]}}
+    plain = S.run_study(spec, None, workers=1, progress=False)
+    assert len(plain) == 8 and (plain["status"] == "ok").all()
+    as_numpy = S.Grid(methods=np.array(["laot", "all-cloud"]), seeds=[np.int64(0), np.int64(1)],
+                      knobs={"stations": np.int64(1), "services": np.int32(2), "slots": np.array([3, 4])})
+    same = S.run_study(as_numpy, None, workers=np.int64(1), progress=False, checkpoint_seconds=np.float32(5))
+    drop = list(S.TIMING_COLUMNS)
+    pd.testing.assert_frame_equal(plain.drop(columns=drop), same.drop(columns=drop))
+    g = S.Grid(methods=["rolling"], seeds=np.int64(2), knobs={"vanishing": np.float32(0.5)},
+               options={"rolling": {"horizon": np.int64(2), "threads": [np.int64(1), np.int64(2)]}})
+    assert (g.seeds, g.knobs) == ((0, 1), {"vanishing": (0.5,)})
+    assert g.options == {"rolling": {"horizon": (2,), "threads": (1, 2)}}
+    assert type(g.options["rolling"]["horizon"][0]) is int
+    checked = registry.check_options("milp", {"threads": np.int64(2), "time_limit": np.float32(1.5)})
+    assert checked == {"threads": 2, "time_limit": 1.5} and type(checked["threads"]) is int
+    for args, kw, field in [((None,), {}, "grid"), ((spec,), {"limits": 5}, "limits"),
+                            ((spec,), {"checkpoint_seconds": -1}, "checkpoint_seconds"),
+                            ((spec,), {"checkpoint_seconds": float("nan")}, "checkpoint_seconds"),
+                            ((spec,), {"workers": np.int64(0)}, "workers"), ((spec, 5), {}, "out"),
+                            ((spec, tmp_path / "x.parquet"), {"scheduler": "tcp://h:1"}, "scheduler")]:
+        with pytest.raises(InvalidInput) as e:
+            S.run_study(*args, progress=False, **kw)
+        assert e.value.field == field
+    assert list(tmp_path.iterdir()) == []

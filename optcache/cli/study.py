@@ -41,10 +41,12 @@ def study(
     130 or 143; rerunning the command resumes."""
     from concurrent.futures.process import BrokenProcessPool
 
+    from optcache import engines
     from optcache.study import StudyInterrupted, cells, journal_path, load_grid, run_study
     from optcache.study import read as read_results
 
     g = load_grid(grid)
+    engines.check(engine, scheduler, workers)  # bad settings ($OPTCACHE_WORKERS) before any write
     if getattr(g, "to_dict", lambda: {})().get("kind") == "market":  # docs/claims.md
         from optcache.market.sweep import run_market_study
 
@@ -88,8 +90,15 @@ def figures(
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no window, whatever the environment
+    from optcache.errors import InvalidInput
     from optcache.figures import figures as draw
     from optcache.study import read
 
-    for path in draw(read(results), out, format=fmt, dpi=dpi):
+    try:
+        paths = draw(read(results), out, format=fmt, dpi=dpi)
+    except InvalidInput as e:
+        if e.field != "results":
+            raise
+        raise InvalidInput(str(results), e.message) from None  # the file, not the argument's name
+    for path in paths:
         typer.echo(str(path))

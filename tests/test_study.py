@@ -606,3 +606,19 @@ def test_run_study_takes_a_mapping_and_numpy_numbers_and_refuses_other_arguments
             S.run_study(*args, progress=False, **kw)
         assert e.value.field == field
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_market_study_refuses_bad_run_settings_before_writing(tmp_path, monkeypatch):
+    """The API, not only the CLI: the market table was written (empty) in a `finally` when the
+    engine refused its settings."""
+    from optcache.market.sweep import load_market_grid, run_market_study
+
+    grid = load_market_grid(ROOT / "benchmarks" / "grids" / "claims" / "market_references.toml")
+    out = tmp_path / "m.parquet"
+    monkeypatch.setenv("OPTCACHE_WORKERS", "abc")
+    with pytest.raises(InvalidInput, match="OPTCACHE_WORKERS"):
+        run_market_study(grid, out, progress=False)
+    monkeypatch.delenv("OPTCACHE_WORKERS")
+    with pytest.raises(InvalidInput, match="workers"):
+        run_market_study(grid, out, workers=0, progress=False)
+    assert list(tmp_path.iterdir()) == []

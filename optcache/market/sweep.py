@@ -294,6 +294,7 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     when the run stops on an exception or a signal, with the cells finished so far)."""
     from optcache import engines
 
+    workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
     todo = market_cells(grid)
     gid = _digest(sorted(c["cell"] for c in todo))
     old = pd.DataFrame(columns=list(MARKET_COLUMNS))

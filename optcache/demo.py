@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optcache.instance import make_folder, write_atomic
 from optcache.scenario import ScenarioConfig, generate
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
     from optcache.solvers import registry
 
     methods = DEMO_METHODS if methods is None else methods
+    out = make_folder(out, str(out))  # before minutes of solving, not after
     cfg = ScenarioConfig(seed=seed)
     inst = generate(cfg)
     echo("Scenario (paper section VI-A defaults):")
@@ -90,8 +92,7 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
              "best bound and the cheapest schedule):")
         echo((100 * bracket).rename(columns={"above_opt_min": "at least, %", "above_opt_max": "at most, %"})
              .to_string(float_format=lambda v: f"{v:.2f}"))
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "summary.csv")
+    write_atomic(out / "summary.csv", table.to_csv())
     _figure(table, out / "cost_breakdown.png")
     echo(f"\nwrote {out / 'summary.csv'} and {out / 'cost_breakdown.png'}")
     if market:
@@ -113,10 +114,10 @@ def _market(out: Path, echo: Callable[[str], None]) -> None:
     result = evaluate(data.subset(data.scored), {"dqmsb": policy})
     table = tidy(result)
     echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    table.to_csv(out / "market.csv", index=False)
+    write_atomic(out / "market.csv", table.to_csv(index=False))
     curve = load_checkpoint(path)[1].get("curve")
     if curve:
-        pd.DataFrame(curve).to_csv(out / "market_training_curve.csv", index=False)
+        write_atomic(out / "market_training_curve.csv", pd.DataFrame(curve).to_csv(index=False))
     echo(f"wrote {out / 'market.csv'}")
 
 

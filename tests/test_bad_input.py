@@ -449,3 +449,19 @@ def test_export_of_a_station_too_large_names_its_requests(tmp_path, capsys):
     cap = capsys.readouterr()
     check_one_line(code, cap.err, "stations[0].requests", cap.out)
     assert "too large for an exact solve" in cap.err and not out.exists()
+
+
+def test_demo_refuses_an_unwritable_out_before_running_anything(tmp_path, capsys, monkeypatch):
+    """`optcache demo --out FILE/x` ran every method for minutes, then died in mkdir."""
+    from optcache.solvers import registry
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a method ran before --out was checked")
+
+    monkeypatch.setattr(registry, "run", no_run)
+    (tmp_path / "a_file").write_text("keep")
+    out = tmp_path / "a_file" / "demo"
+    code = main(["demo", "--out", str(out)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, str(out), "")
+    assert "a_file is not a directory" in cap.err

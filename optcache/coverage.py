@@ -8,6 +8,7 @@ the orbit at orbital speed; Earth's rotation (~0.5 km/s at the equator, under 7 
 from __future__ import annotations
 
 import math
+import numbers
 
 from optcache.errors import InvalidInput
 
@@ -15,20 +16,34 @@ EARTH_RADIUS_M = 6371e3  # mean Earth radius E
 EARTH_MU = 3.986004418e14  # standard gravitational parameter GM of the Earth (m^3/s^2)
 ALTITUDE_M = 550e3  # default LEO altitude l (Starlink-like shell)
 MIN_ELEVATION_DEG = 10.0  # default minimum elevation ε_min
+MAX_LENGTH_M = 1e9
+"""Largest altitude or Earth radius taken (the market's cap on altitude_m): beyond it the period
+and the coverage time overflow to inf."""
+
+
+def _real(v: object, name: str) -> float:
+    """`v` as a float if it is a real number (not a bool, a string or None), else InvalidInput."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise InvalidInput(name, f"expected a number, got {type(v).__name__}")
+    try:
+        return float(v)
+    except OverflowError:  # an int beyond a float
+        raise InvalidInput(name, f"must be finite, got an integer of {len(str(v))} digits") from None
 
 
 def _check_altitude(altitude_m: float, earth_radius_m: float = EARTH_RADIUS_M) -> None:
-    """Both lengths must be positive and finite: the geometry divides by E + l."""
-    if not math.isfinite(altitude_m) or altitude_m <= 0:
-        raise InvalidInput("altitude_m", f"must be > 0, got {altitude_m}")
-    if not math.isfinite(earth_radius_m) or earth_radius_m <= 0:
-        raise InvalidInput("earth_radius_m", f"must be > 0, got {earth_radius_m}")
+    """Both lengths must be positive and finite (the geometry divides by E + l), at most MAX_LENGTH_M."""
+    for name, v in (("altitude_m", altitude_m), ("earth_radius_m", earth_radius_m)):
+        v = _real(v, name)
+        if not math.isfinite(v) or not 0 < v <= MAX_LENGTH_M:
+            raise InvalidInput(name, f"must be in (0, {MAX_LENGTH_M:g}] m, got {v}")
 
 
 def _check(altitude_m: float, min_elevation_deg: float,
            earth_radius_m: float = EARTH_RADIUS_M) -> None:
     """Elevation in [0, 90) degrees: at 90 degrees the visible cap shrinks to a point."""
     _check_altitude(altitude_m, earth_radius_m)
+    min_elevation_deg = _real(min_elevation_deg, "min_elevation_deg")
     if not math.isfinite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
         raise InvalidInput("min_elevation_deg", f"must be in [0, 90) degrees, got {min_elevation_deg}")
 
@@ -41,7 +56,8 @@ def central_angle_max(altitude_m: float = ALTITUDE_M, min_elevation_deg: float =
     """
     _check(altitude_m, min_elevation_deg, earth_radius_m)
     eps = math.radians(min_elevation_deg)
-    return math.acos(earth_radius_m * math.cos(eps) / (earth_radius_m + altitude_m)) - eps
+    # at 0 when rounding makes it negative (an altitude of nanometres above a tiny elevation)
+    return max(math.acos(earth_radius_m * math.cos(eps) / (earth_radius_m + altitude_m)) - eps, 0.0)
 
 
 def orbital_speed(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_RADIUS_M) -> float:
@@ -67,8 +83,13 @@ def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN
 
 def slots_in_coverage(coverage_s: float, slot_seconds: float) -> int:
     """Whole slots that fit in a coverage window (30b): the satellite may win only in these."""
+    coverage_s, slot_seconds = _real(coverage_s, "coverage_s"), _real(slot_seconds, "slot_seconds")
     if not math.isfinite(coverage_s) or coverage_s < 0:
         raise InvalidInput("coverage_s", f"must be >= 0, got {coverage_s}")
     if not math.isfinite(slot_seconds) or slot_seconds <= 0:
         raise InvalidInput("slot_seconds", f"must be > 0, got {slot_seconds}")
-    return int(math.floor(coverage_s / slot_seconds + 1e-9))
+    n = coverage_s / slot_seconds
+    if not math.isfinite(n):
+        raise InvalidInput("slot_seconds", f"{slot_seconds} s is too short for a {coverage_s} s window "
+                           "(the slot count overflows)")
+    return int(math.floor(n + 1e-9))

@@ -65,6 +65,14 @@ def test_slots_in_coverage():
     (lambda: cov.orbital_period(float("inf")), "altitude_m"),
     (lambda: cov.slots_in_coverage(-1.0, 60), "coverage_s"),
     (lambda: cov.slots_in_coverage(476.5, 0), "slot_seconds"),
+    (lambda: cov.coverage_time("550000"), "altitude_m"),
+    (lambda: cov.coverage_time(None), "altitude_m"),
+    (lambda: cov.coverage_time(True), "altitude_m"),
+    (lambda: cov.coverage_time(10**400), "altitude_m"),  # beyond a float: OverflowError before
+    (lambda: cov.coverage_time(1e300), "altitude_m"),  # inf before
+    (lambda: cov.orbital_period(1e300), "altitude_m"),
+    (lambda: cov.coverage_time(550e3, "10"), "min_elevation_deg"),
+    (lambda: cov.slots_in_coverage(1e308, 1e-308), "slot_seconds"),  # OverflowError before
 ])
 def test_other_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
@@ -76,3 +84,12 @@ def test_other_bad_input_names_the_argument(call, name):
 def test_bad_input_names_the_argument(args, name):
     with pytest.raises(ValueError, match=name):
         cov.central_angle_max(*args)
+
+
+def test_coverage_time_is_never_negative():
+    """At nanometre altitudes and tiny elevations rounding made λ_max − ε negative (−2.8e-11 s)."""
+    for h in (1e-300, 1e-12, 4e-10, 1e-6):
+        for eps in (0.0, 1e-12, 1e-6):
+            assert cov.coverage_time(h, eps) >= 0.0
+    assert cov.coverage_time(1e-300, 1e-12) == 0.0
+    assert cov.coverage_time(cov.MAX_LENGTH_M, 10.0) > cov.coverage_time(550e3, 10.0)

@@ -7,6 +7,9 @@ seed fixes every number; nothing here touches numpy's global random state.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
 from optcache.coverage import ALTITUDE_M  # satellite altitude l = 550 km, one source
@@ -26,11 +29,33 @@ MC_SAMPLES = 2000  # Monte Carlo fading samples per user
 _LINKS = ("ground", "satellite")
 
 
+def _show(a: np.ndarray, bad: np.ndarray) -> str:
+    """The first offending value (and where, for an array): a message stays one short line."""
+    if a.ndim == 0:
+        return f"{a.item()!r}"
+    at = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{a[at].item()!r} at {list(at)} (shape {a.shape})"
+
+
 def _as_float(name: str, v) -> np.ndarray:
-    """Reject NaN/inf early: they would silently poison every rate downstream."""
-    a = np.asarray(v, dtype=float)
-    if not np.all(np.isfinite(a)):
-        raise InvalidInput(name, f"must be finite, got {v}")
+    """Reject non-numbers and NaN/inf early: they would silently poison every rate downstream."""
+    if isinstance(v, (str, bytes)) or v is None:
+        raise InvalidInput(name, f"expected numbers, got {type(v).__name__}")
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidInput(name, f"expected numbers: {e}"[:160]) from None
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise InvalidInput(name, f"must be finite, got {_show(a, bad)}")
+    return a
+
+
+def _finite(name: str, a: np.ndarray, why: str) -> np.ndarray:
+    """A result that must be finite (inputs in range can still overflow together)."""
+    bad = ~np.isfinite(a)
+    if np.any(bad):
+        raise InvalidInput(name, f"{why} overflows ({_show(np.asarray(a), np.asarray(bad))})")
     return a
 
 
@@ -38,7 +63,7 @@ def _positive(name: str, v) -> np.ndarray:
     """A strictly positive quantity (bandwidth, distance, a divisor), as a float array."""
     a = _as_float(name, v)
     if np.any(a <= 0):
-        raise InvalidInput(name, f"must be > 0, got {v}")
+        raise InvalidInput(name, f"must be > 0, got {_show(a, a <= 0)}")
     return a
 
 
@@ -46,7 +71,7 @@ def _nonnegative(name: str, v) -> np.ndarray:
     """A quantity that may be zero (power, gain, interference), as a float array."""
     a = _as_float(name, v)
     if np.any(a < 0):
-        raise InvalidInput(name, f"must be >= 0, got {v}")
+        raise InvalidInput(name, f"must be >= 0, got {_show(a, a < 0)}")
     return a
 
 
@@ -58,7 +83,9 @@ def _check_link(link: str) -> None:
 def noise_power(bandwidth_hz, density_dbm_per_hz: float = NOISE_DBM_PER_HZ):
     """AWGN power σ² = N0 · B in watts: the σ² of eq. (2) for a given band."""
     b = _positive("bandwidth_hz", bandwidth_hz)
-    return 10 ** ((density_dbm_per_hz - 30) / 10) * b
+    density = float(_as_float("density_dbm_per_hz", density_dbm_per_hz))
+    with np.errstate(over="ignore"):
+        return _finite("density_dbm_per_hz", np.power(10.0, (density - 30) / 10) * b, "N0 · B")
 
 
 def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
@@ -68,7 +95,8 @@ def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
     g = _nonnegative("gain", gain)
     i = _nonnegative("interference_w", interference_w)
     n = _positive("noise_w", noise_w)
-    return b * np.log2(1.0 + p * g / (i + n))
+    with np.errstate(over="ignore"):  # log1p: exact where the SNR is tiny (B ~ 1e30 Hz)
+        return _finite("tx_power_w", b * np.log1p(p * g / (i + n)) / np.log(2.0), "B log2(1 + p g / (I + σ²))")
 
 
 def rayleigh_power(rng: np.random.Generator, size, mean: float = 1.0) -> np.ndarray:
@@ -89,7 +117,8 @@ def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: fl
     _positive("omega", omega)
     los = np.sqrt(rng.gamma(m, omega / m, size)) * np.exp(1j * rng.uniform(0, 2 * np.pi, size))
     scatter = np.sqrt(b) * (rng.standard_normal(size) + 1j * rng.standard_normal(size))
-    return np.abs(los + scatter) ** 2
+    with np.errstate(over="ignore"):
+        return _finite("b", np.abs(los + scatter) ** 2, "|h|²")
 
 
 def shadowed_rician_mean_power(b: float = SR_B, m: float = SR_M, omega: float = SR_OMEGA) -> float:
@@ -103,7 +132,8 @@ def shadowed_rician_mean_power(b: float = SR_B, m: float = SR_M, omega: float = 
 def path_loss_gain(distance_m, link: str = "ground", carrier_hz: float = CARRIER_HZ, *,
                    exponent: float = PATH_LOSS_EXPONENT,
                    ref_distance_m: float = REF_DISTANCE_M):
-    """Large-scale power gain (≤ 1) of a link of the given length.
+    """Large-scale power gain (≤ 1) of a link of the given length; within λ/4π of the antenna,
+    where the far-field formulas exceed 1, it is 1.
 
     ground: log-distance, g = (λ / 4π d0)² · (d0 / max(d, d0))^exponent (free space up to d0);
     satellite: free space, g = (λ / 4π d)² · G_ant with G_ant = SAT_ANTENNA_GAIN_DB; λ = c / f.
@@ -113,11 +143,12 @@ def path_loss_gain(distance_m, link: str = "ground", carrier_hz: float = CARRIER
     _check_link(link)
     lam = SPEED_OF_LIGHT / f
     if link == "satellite":
-        return (lam / (4 * np.pi * d)) ** 2 * 10 ** (SAT_ANTENNA_GAIN_DB / 10)
+        with np.errstate(over="ignore"):  # d → 0: inf, then 1
+            return np.minimum((lam / (4 * np.pi * d)) ** 2 * 10 ** (SAT_ANTENNA_GAIN_DB / 10), 1.0)
     n = float(_positive("exponent", exponent))
     d0 = float(_positive("ref_distance_m", ref_distance_m))
     g0 = (lam / (4 * np.pi * d0)) ** 2
-    return g0 * (d0 / np.maximum(d, d0)) ** n
+    return np.minimum(g0 * (d0 / np.maximum(d, d0)) ** n, 1.0)
 
 
 def _default_distances(rng: np.random.Generator, n_users: int, link: str) -> np.ndarray:
@@ -139,10 +170,11 @@ def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_h
     noise_w defaults to σ² = N0 · B (NOISE_DBM_PER_HZ). Ground draws Rayleigh, satellite shadowed-Rician.
     path_loss_exponent is the ground links' exponent of `path_loss_gain` (unused by the satellite).
     """
-    if int(n_users) != n_users or n_users < 1:
-        raise InvalidInput("n_users", f"must be an integer >= 1, got {n_users}")
-    if int(samples) != samples or samples < 1:
-        raise InvalidInput("samples", f"must be an integer >= 1, got {samples}")
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInput("rng", f"expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    for name, v in (("n_users", n_users), ("samples", samples)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v != int(v) or v < 1:
+            raise InvalidInput(name, f"must be an integer >= 1, got {v!r}")
     n_users, samples = int(n_users), int(samples)
     _positive("bandwidth_hz", bandwidth_hz)
     p = float(_nonnegative("tx_power_w", tx_power_w))
@@ -167,4 +199,7 @@ def access_cost(input_mb, expected_rates_bps) -> np.ndarray:
     (8e6 bit per MB) at the cell's mean expected rate; one value per service."""
     rates = _positive("expected_rates_bps", expected_rates_bps)
     d = _nonnegative("input_mb", input_mb)
-    return d * 8e6 / rates.mean()
+    if rates.size == 0:
+        raise InvalidInput("expected_rates_bps", "needs at least one user's rate")
+    with np.errstate(over="ignore"):
+        return _finite("expected_rates_bps", d * 8e6 / rates.mean(), "d · 8e6 / mean rate")

@@ -218,4 +218,11 @@ def _channel_access_cost(rng: np.random.Generator, input_mb: list[float], cfg: S
     noise = channel.noise_power(A.BANDWIDTH_HZ, cfg.noise_dbm_per_hz)
     rates = channel.expected_uplink_rates(rng, max(cfg.users, 1), noise_w=noise, link=link,
                                           path_loss_exponent=cfg.path_loss_exponent)
-    return channel.access_cost(np.asarray(input_mb), rates)
+    cost = channel.access_cost(np.asarray(input_mb), rates)
+    most = RANGES["stations[].access_cost[]"].hi
+    if not np.all(cost <= most):  # each knob in its range, together an uplink that carries nothing
+        raise InvalidInput("noise_dbm_per_hz", f"with path_loss_exponent={cfg.path_loss_exponent:g} and "
+                           f"users={cfg.users}, the channel's uplink gives an access cost of "
+                           f"{float(cost.max()):.3g} s per request, over {most:g}: a lower noise density "
+                           "or path-loss exponent is needed")
+    return cost

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optcache import channel as ch
+from optcache.errors import InvalidInput
 
 
 def test_rate_formula_by_hand():
@@ -181,3 +182,47 @@ def test_generator_channel_access_cost_is_per_service_and_positive():
     # same station: cost proportional to the input size d_i (one mean rate per station)
     d = np.array([s.input_mb for s in inst.services])
     assert np.allclose(a[0] / d, a[0, 0] / d[0])
+
+
+def test_rate_at_a_huge_bandwidth_is_its_wideband_limit():
+    """B log2(1 + S/(N0 B)) → S/(N0 ln 2) as B grows; log2(1 + x) lost x below 1e-16 and gave 0."""
+    s = 0.2 * 1e-10
+    for b in (1e20, 1e30, 1e100):
+        r = float(ch.uplink_rate(b, 0.2, 1e-10, 0.0, ch.noise_power(b)))
+        assert r == pytest.approx(s / (ch.noise_power(1.0) * math.log(2)), rel=1e-6)
+
+
+def test_gain_never_exceeds_one():
+    """Within λ/4π of the antenna the far-field formulas exceed 1 (142285 at 1 mm, inf at 1e-300 m)."""
+    assert float(ch.path_loss_gain(1e-3, "satellite")) == 1.0
+    assert float(ch.path_loss_gain(1e-300, "satellite")) == 1.0
+    assert float(ch.path_loss_gain(100.0, "ground", carrier_hz=1.0)) == 1.0
+    assert 0 < float(ch.path_loss_gain(550e3, "satellite")) < 1
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: ch.uplink_rate(20e6, 1e200, 1e200, 0, 1), "tx_power_w"),  # inf before
+    (lambda: ch.noise_power(20e6, float("nan")), "density_dbm_per_hz"),  # NaN before
+    (lambda: ch.noise_power(20e6, 1e6), "density_dbm_per_hz"),  # OverflowError before
+    (lambda: ch.access_cost([1.0], []), "expected_rates_bps"),  # NaN before
+    (lambda: ch.access_cost([1e305], [1e-300]), "expected_rates_bps"),  # inf before
+    (lambda: ch.expected_uplink_rates(np.random.default_rng(0), "abc"), "n_users"),
+    (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 2, samples=float("nan")), "samples"),
+    (lambda: ch.expected_uplink_rates(None, 2), "rng"),
+    (lambda: ch.uplink_rate("a", 1, 1, 0, 1), "bandwidth_hz"),
+])
+def test_overflow_and_bad_types_name_the_argument(call, name):
+    with pytest.raises(InvalidInput) as e:
+        call()
+    assert e.value.field == name and len(str(e.value)) < 200
+
+
+def test_scenario_channel_knobs_that_make_the_uplink_useless_are_named():
+    """Each knob in its range, together an access cost of 1.9e16 s: the error named
+    stations[0].access_cost[0], a field the user never set."""
+    from optcache.scenario import generate
+
+    with pytest.raises(InvalidInput, match="path_loss_exponent=6") as e:
+        generate(slots=2, services=2, stations=1, access="channel", users=1, noise_dbm_per_hz=-100,
+                 path_loss_exponent=6)
+    assert e.value.field == "noise_dbm_per_hz"

@@ -161,3 +161,29 @@ def test_bad_checkpoint_content_is_exit_2(checkpoint, tmp_path, capsys, case, wh
     assert out.out == ""
     assert out.err.startswith(f"error: {path}: {where}: ") and why in out.err, out.err
     assert len(out.err.strip().splitlines()) == 1, out.err
+
+
+EMPTY = ["--seed", "0", "--slots", "1", "--services", "1", "--stations", "2", "--users", "1",
+         "--train-instances", "20", "--episodes", "1", "--no-progress"]
+"""One slot, one service, one user: the first held-out episode (the only one with --eval-instances 1
+after the warm-up) has no request, so no auction round; training ones do (seed 0)."""
+
+
+def test_held_out_without_rounds_is_one_line(tmp_path, capsys):
+    """Was a reshape traceback in `_append`, then efficiencies of 0/0: now exit 2 naming the cause."""
+    out = tmp_path / "e0.pt"
+    err = _one_line_error(capsys, ["market", "train", "--out", str(out), *EMPTY, "--eval-instances", "1"])
+    assert err.startswith("error: ") and "held-out episodes have no auction rounds" in err
+    assert not out.exists()
+    assert main(["market", "train", "--out", str(out), *EMPTY, "--eval-instances", "30"]) == 0
+    err = _one_line_error(capsys, ["market", "evaluate", "--checkpoint", str(out), "--eval-instances", "1"])
+    assert "held-out episodes have no auction rounds" in err
+
+
+def test_rho_column_is_never_inf():
+    from optcache.cli.market import rho_cell
+
+    assert rho_cell({"rho": None, "rho_infinite": 1.0}) == "∞"
+    assert rho_cell({"rho": 1.5, "rho_infinite": 0.25}) == "1.500*"
+    assert rho_cell({"rho": 2.0, "rho_infinite": 0.0}) == "2.000"
+    assert rho_cell({"total_surplus": 1.0}) == "-"

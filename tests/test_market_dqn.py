@@ -286,3 +286,25 @@ def test_learning_beats_untrained_and_every_fixed_rho():
         rho = float(M.rho_of_action(a, args.n_actions))
         fixed = M.surplus(M.msb(ev.v, ev.x0, ev.eligible, rho), ev.v, ev.v0, ev.eligible)["total_surplus"]
         assert total > fixed, f"ρ = {rho:.3f} scores {fixed:.1f} >= trained {total:.1f}"
+
+
+def test_training_without_held_out_rounds_says_why():
+    """Held-out episodes without requests would make every efficiency 0/0: refused, naming them."""
+    args = Args(seed=3, **TINY)
+    held = market_dataset(args.market, args.eval_seeds())
+    with pytest.raises(InvalidInput, match="held-out episodes have no auction rounds") as err:
+        train(args, eval_data=held.subset(np.zeros(held.n, bool)))
+    assert err.value.field == "eval_instances"
+
+
+def test_policy_refuses_another_number_of_stations(tiny):
+    """The Q-network's input size depends on N: other bids are one InvalidInput, not a torch error."""
+    pol = tiny.policy
+    x = np.ones((2, 4))  # trained on 3 stations
+    with pytest.raises(InvalidInput, match="expects 3") as err:
+        pol.mechanism(x, 1.0, None, np.zeros((2, 3)))
+    assert err.value.field == "bids"
+    other = market_dataset(MarketConfig(slots=40, services=6, stations=2), [7, 8])
+    with pytest.raises(InvalidInput, match="expects 3") as err:
+        pol.outcome(other)
+    assert err.value.field == "rounds"

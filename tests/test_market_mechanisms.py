@@ -226,3 +226,143 @@ def test_spa_is_not_homogeneous():
     _, v, x0, el, pub = _profiles(5)
     base = M.spa(v, x0, el)
     assert not np.array_equal(M.spa(v * 0.2, x0, el).z, base.z)
+
+
+# --------------------------------------------------------------------------- robustness (sweep 8)
+def _rounds(v: np.ndarray, m0: float, x0: float = 1.0) -> Rounds:
+    R = v.shape[0]
+    return Rounds(episode=np.zeros(R, int), slot=np.arange(R), service=np.zeros(R, int),
+                  requests=np.ones(R, int), c=np.ones(R), m=v, m0=m0, eligible=np.ones(R, bool),
+                  log_inv_beta=np.ones(R), context_tokens=np.ones(R), x0=np.full(R, x0),
+                  x2_mean=np.ones(R), scored=np.ones(R, bool), n_slots=R)
+
+
+def test_best_fixed_rho_considers_infinity():
+    """One station: every ratio x_(1)/x_(2) is infinite, so only ρ = ∞ hands rounds to the satellite."""
+    v = np.array([[3.0], [4.0]])
+    # satellite worth 10 per round: ρ = ∞ gives 10 + 10 = 20 > 3 + 4
+    assert best_fixed_rho(_rounds(v, 10.0)) == (np.inf, 20.0)
+    assert M.surplus(M.optimal(v, 1.0, True, rho=np.inf), v, 10.0, True)["total_surplus"] == 20.0
+    # satellite worth 1: ρ = 1 (ties to the smallest ρ) keeps 7
+    assert best_fixed_rho(_rounds(v, 1.0)) == (1.0, 7.0)
+    # x_(1) = x_(2) = 0: the satellite wins at every ρ; no ∞ needed to score it
+    assert best_fixed_rho(_rounds(np.zeros((1, 2)), 5.0)) == (1.0, 5.0)
+
+
+def test_evaluate_reports_infinite_rho_finitely():
+    from optcache.market.experiment import evaluate
+
+    res = evaluate(_rounds(np.array([[3.0], [4.0]]), 10.0))
+    m = res["mechanisms"]["best_fixed_rho"]
+    assert m["rho"] is None and m["rho_infinite"] == 1.0 and m["efficiency"] == 1.0
+    assert res["mechanisms"]["best_fixed_action"]["rho"] == 1.0
+
+
+def test_evaluate_without_rounds_is_refused():
+    from optcache.market.experiment import evaluate
+
+    with pytest.raises(InvalidInput, match="held-out episodes have no auction rounds"):
+        evaluate(_rounds(np.zeros((0, 2)), 1.0))
+    with pytest.raises(InvalidInput, match="no auction rounds") as e:
+        M.surplus(M.msb(np.zeros((0, 2)), 1.0), np.zeros((0, 2)), 1.0, True)
+    assert e.value.field == "rounds"
+
+
+def test_first_best_of_zero_is_efficiency_one():
+    out = M.msb(np.zeros((1, 2)), 0.0)
+    assert M.surplus(out, np.zeros((1, 2)), 0.0, True)["efficiency"] == 1.0
+
+
+def test_optimal_applies_infinite_rho_only_to_its_round():
+    x = np.array([[3.0, 1.0], [2.0, 5.0]])
+    out = M.optimal(x, 1.0, None, rho=np.array([np.inf, 1.0]))
+    # round 1: ρ = ∞, the satellite wins and pays x0 = 1; round 2: station 2 beats χ = 1·2, pays 2
+    assert _row(out, 0) == ([1.0, 0.0, 0.0], [1.0, 0.0, 0.0])
+    assert _row(out, 1) == ([0.0, 0.0, 1.0], [0.0, 0.0, 2.0])
+    assert _row(out, 1) == _row(M.optimal(x, 1.0, None, rho=np.array([1.0, 1.0])), 1)
+
+
+@pytest.mark.parametrize("rho", [-np.inf, 0.5, np.nan, [1.0, 2.0, 3.0]])
+def test_optimal_refuses_bad_rho(rho):
+    with pytest.raises(InvalidInput) as e:
+        M.optimal(np.array([[3.0, 1.0], [2.0, 5.0]]), 1.0, None, rho=rho)
+    assert e.value.field == "rho"
+
+
+@pytest.mark.parametrize("x0, eligible, field", [
+    (1.0, "no", "eligible"), (1.0, [np.nan, 0], "eligible"), (1.0, [2, -1], "eligible"),
+    (1.0, [True, False, True], "eligible"), ([1.0, 2.0, 3.0], None, "x0"), ("1", None, "x0"),
+])
+def test_check_bids_refuses_bad_x0_and_eligible(x0, eligible, field):
+    with pytest.raises(InvalidInput) as e:
+        M.msb(np.array([[3.0, 1.0], [2.0, 5.0]]), x0, eligible)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("x", [[["a", "b"]], [[1j, 2.0]], [[1.0, 2.0], [3.0]]])
+def test_check_bids_refuses_non_real_bids(x):
+    with pytest.raises(InvalidInput) as e:
+        M.spa(x, 1.0)
+    assert e.value.field == "bids"
+
+
+def test_eligible_as_zero_one_is_accepted():
+    # round 1 in coverage: χ = max(x_(2), x0) = 4 ≥ 3, the satellite wins; round 2 out: station 2
+    for el in ([1, 0], [1.0, 0.0], np.array([True, False])):
+        assert M.myopic(np.array([[3.0, 1.0], [2.0, 5.0]]), 4.0, el).winner.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("v, v0, field", [
+    (np.ones((3, 2)), 1.0, "v"), (np.array([[np.nan, 1.0], [1.0, 1.0]]), 1.0, "v"),
+    (np.array([[-1.0, 1.0], [1.0, 1.0]]), 1.0, "v"), (np.ones((2, 2)), -1.0, "v0"),
+    (np.ones((2, 2)), [1.0, 2.0, 3.0], "v0"),
+])
+def test_surplus_and_utilities_refuse_bad_values(v, v0, field):
+    out = M.msb(np.array([[3.0, 1.0], [2.0, 5.0]]), 1.0)
+    for f in (lambda: M.surplus(out, v, v0, True), lambda: M.utilities(out, v, v0)):
+        with pytest.raises(InvalidInput) as e:
+            f()
+        assert e.value.field == field
+
+
+@pytest.mark.parametrize("a", [-1, 10, np.nan, 1.5])
+def test_rho_of_action_refuses_bad_actions(a):
+    with pytest.raises(InvalidInput) as e:
+        M.rho_of_action(np.array([a]), 10)
+    assert e.value.field == "action"
+
+
+def test_rho_of_action_bounds():
+    assert M.rho_of_action(np.array([0, 5]), 10).tolist() == [1.0, 10 ** 0.5]
+    with pytest.raises(InvalidInput) as e:
+        M.rho_of_action(0, 0)
+    assert e.value.field == "n_actions"
+
+
+def test_dqmsb_refuses_wrong_length_actions_and_zero_scale():
+    x = np.array([[3.0, 1.0, 1.0], [2.0, 5.0, 1.0]])
+    with pytest.raises(InvalidInput, match="one action per round") as e:
+        M.dqmsb_critical(x, 1.0, None, lambda s: np.zeros(3, int), 10)
+    assert e.value.field == "action"
+    with pytest.raises(InvalidInput) as e:
+        M.dqmsb_critical(x, 1.0, None, lambda s: -np.ones(2), 10)
+    assert e.value.field == "action"
+    for scale in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(InvalidInput) as e:
+            M.literal_state(x, 1.0, scale)
+        assert e.value.field == "scale"
+
+
+def test_states_of_no_rounds():
+    assert M.critical_state(np.zeros((0, 3)), np.zeros((0, 3))).shape == (0, 4)
+    assert M.literal_state(np.zeros((0, 3)), np.zeros(0), 1.0, np.zeros((0, 3))).shape == (0, 7)
+
+
+def test_sweep_cell_without_rounds_is_refused():
+    """A market-study cell whose held-out episodes have no round was a row of NaN efficiencies."""
+    from optcache.market.sweep import run_market_cell
+
+    config = MarketConfig(slots=1, services=1, stations=2, users=1).to_dict()
+    with pytest.raises(InvalidInput, match="no auction rounds") as e:
+        run_market_cell({"cell": "c0", "seed": 0, "config": config, "train": {"eval_instances": 1}})
+    assert e.value.field == "cell c0"

@@ -122,3 +122,37 @@ def test_bad_market_config():
     with pytest.raises(InvalidInput, match="policy"):
         episode_rounds(MarketConfig(slots=3, services=2, stations=2, policy="nope"), seed=0)
     assert math.isfinite(MarketConfig().cloud_match)
+
+
+@pytest.mark.parametrize("s", [1e-16, 9.9e-7, 0.0])
+def test_slot_seconds_has_a_lower_bound(s):
+    """A slot of 1e-16 s made the orbital period in slots overflow (OverflowError in coverage_mask)."""
+    with pytest.raises(InvalidInput, match=">= 1e-06") as e:
+        MarketConfig(slot_seconds=s)
+    assert e.value.field == "slot_seconds"
+
+
+def test_shortest_slot_still_builds_a_mask():
+    mask = coverage_mask(MarketConfig(slot_seconds=MarketConfig.MIN_SLOT_SECONDS), 5, np.random.default_rng(0))
+    # the pass (minutes) outlasts 5 µs: every slot from its drawn start (slot 4 here) is covered
+    assert mask.tolist() == [False, False, False, False, True]
+
+
+@pytest.mark.parametrize("v1, v0", [([1.0, np.nan], [2.0, 3.0]), ([-1.0, 1.0], [2.0, 3.0]),
+                                    ([1.0, 2.0], [2.0]), ([["a"]], [["b"]])])
+def test_contract_price_refuses_bad_history(v1, v0):
+    """A NaN in the history gave x0 = nan, a negative value a price from nonsense."""
+    with pytest.raises(InvalidInput) as e:
+        contract_price(v1, v0)
+    assert e.value.field == "history"
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, float("nan"), True])
+def test_episode_seed_must_be_an_integer(seed):
+    from optcache.market.valuations import market_dataset
+
+    config = MarketConfig(slots=4, services=2, stations=2)
+    for f in (lambda: episode_rounds(config, seed), lambda: market_dataset(config, [seed, 2])):
+        with pytest.raises(InvalidInput, match="must be an integer") as e:
+            f()
+        assert e.value.field == "seed"

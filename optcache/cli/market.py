@@ -151,8 +151,19 @@ def evaluate(
     fb = result["first_best"]
     typer.echo(f"{'first_best':16s} {fb['total_surplus']:12.1f} {fb['ground_surplus']:12.1f} "
                f"{fb['satellite_surplus']:12.1f} {1.0:10.4f}")
+    starred = False
     for name, m in result["mechanisms"].items():
-        rho = m.get("rho")
         typer.echo(f"{name:16s} {m['total_surplus']:12.1f} {m['ground_surplus']:12.1f} "
-                   f"{m['satellite_surplus']:12.1f} {m['efficiency']:10.4f} "
-                   + (f"{rho:7.3f}" if rho is not None else f"{'-':>7s}"))
+                   f"{m['satellite_surplus']:12.1f} {m['efficiency']:10.4f} {rho_cell(m):>7s}")
+        starred |= rho_cell(m).endswith("*")
+    if starred:
+        typer.echo("* mean of the finite ρ; some rounds in coverage have ρ = ∞ (all go to the satellite)")
+
+
+def rho_cell(m: dict) -> str:
+    """The mean-ρ column: '-' without ρ (spa, no round in coverage), '∞' if every ρ is infinite,
+    the mean finite ρ with '*' if only some are (never 'inf': a mean with ∞ in it says nothing)."""
+    rho, inf = m.get("rho"), m.get("rho_infinite", 0.0)
+    if rho is None:
+        return "∞" if inf > 0 else "-"
+    return f"{rho:.3f}" + ("*" if inf > 0 else "")

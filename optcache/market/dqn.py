@@ -295,6 +295,9 @@ class DQMSB:
     def mechanism(self, x, x0, eligible=None, public: np.ndarray | None = None) -> M.Outcome:
         """Run DQMSB on bids x (R, N), contract price x0, coverage, public features (R, 3)."""
         pub = public if self.args.public_features else None
+        N = np.shape(x)[1] if np.ndim(x) == 2 else None
+        if N is not None and N != self.args.market.stations:  # the network's input size depends on N
+            raise InvalidInput("bids", f"have {N} ground stations, the policy expects {self.args.market.stations}")
         pol = lambda s: self.actions(_pad(s))  # noqa: E731
         if self.args.state == "critical":
             return M.dqmsb_critical(x, x0, eligible, pol, self.n_actions, pub)
@@ -302,6 +305,7 @@ class DQMSB:
 
     def outcome(self, rounds: Rounds) -> M.Outcome:
         """DQMSB on a dataset's rounds with truthful ground bids x = v."""
+        _check_stations(self.args, rounds, "rounds")
         return self.mechanism(rounds.v, rounds.x0, rounds.eligible, public_features(rounds))
 
 
@@ -402,6 +406,9 @@ def train(args: Args, *, progress: bool = False, train_data: Rounds | None = Non
         if learn.n == 0:  # an auction round is a (slot, service) with requests
             raise InvalidInput("market", "no training round has the satellite in coverage" if train_data.n
                                else "the training episodes have no requests, hence no auction rounds")
+        if held.n == 0:  # its efficiency would be 0/0 every epoch
+            raise InvalidInput("eval_instances", "the held-out episodes have no auction rounds (no requests); "
+                               "use more or longer episodes")
         fb = M.first_best(learn.v, learn.v0, learn.eligible)
         scale = float(fb.mean())
         policy = DQMSB.untrained(args, state_scale=scale, reward_scale=scale)

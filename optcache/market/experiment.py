@@ -1,7 +1,7 @@
 """Score every mechanism on a dataset's rounds: the `optcache market evaluate` contract and tidy rows.
 
 References: the first-best (every round to its highest-value eligible bidder) and the best fixed ρ
-in hindsight on the scored rounds themselves, over ρ ∈ [1, ∞) (`best_fixed_rho`, exact) and over
+in hindsight on the scored rounds themselves, over ρ ∈ [1, ∞] (`best_fixed_rho`, exact) and over
 DQMSB's own levels ρ = 10^{a/|A|} (`best_fixed_action`; the paper's action set caps ρ below 10).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from optcache.errors import InvalidInput
 from optcache.market import mechanisms as M
 from optcache.market.valuations import Rounds
 
@@ -26,20 +27,23 @@ def optimal_rhos(rounds: Rounds) -> np.ndarray:
 
 
 def best_fixed_rho(rounds: Rounds) -> tuple[float, float]:
-    """The ρ ≥ 1 maximising MSB's total surplus on these rounds, and that surplus (exact).
+    """The ρ ∈ [1, ∞] maximising MSB's total surplus on these rounds, and that surplus (exact).
 
     In coverage the top bidder wins iff x_(1)/x_(2) > ρ, so the surplus only changes at the ratios:
-    the candidates are ρ = 1 and every ratio (at ρ = ratio that round goes to the satellite).
+    the candidates are ρ = 1, every finite ratio (at ρ = ratio that round goes to the satellite)
+    and ρ = ∞ (every round in coverage to the satellite; a round with x_(2) = 0 < x_(1) has an
+    infinite ratio, e.g. always with one station). ρ = ∞ is returned as `math.inf`; run it with
+    `mechanisms.optimal`, which accepts it. Ties go to the smallest ρ.
     """
     v, v0, el = rounds.v, rounds.v0, rounds.eligible
     _, x1, x2 = M.top_two(v)
     base = float(x1[~el].sum())
     x1, x2, v0 = x1[el], x2[el], v0[el]
     with np.errstate(divide="ignore"):
-        ratio = np.where(x2 > 0, x1 / np.where(x2 > 0, x2, 1.0), np.inf)
+        ratio = np.where(x2 > 0, x1 / np.where(x2 > 0, x2, 1.0), np.where(x1 > 0, np.inf, 0.0))
     order = np.argsort(ratio, kind="stable")
     r, gain = ratio[order], (v0 - x1)[order]  # moving a round to the satellite adds v0 - x_(1)
-    cands = np.concatenate([[1.0], r[(r >= 1) & np.isfinite(r)]])
+    cands = np.concatenate([[1.0], r[(r >= 1) & np.isfinite(r)], [np.inf]])
     # surplus(ρ) = Σ x_(1) + Σ_{ratio ≤ ρ} (v0 - x_(1))
     cum = np.concatenate([[0.0], np.cumsum(gain)])
     k = np.searchsorted(r, cands, side="right")
@@ -64,7 +68,7 @@ def outcomes(rounds: Rounds, policies: dict | None = None, rho: float | None = N
     out = {"spa": M.spa(x, x0, el), "myopic": M.myopic(x, x0, el),
            "optimal": M.optimal(x, x0, el, rho=optimal_rhos(rounds))}
     if rho is not None:
-        out["best_fixed_rho"] = M.msb(x, x0, el, rho)
+        out["best_fixed_rho"] = M.optimal(x, x0, el, rho=rho)  # accepts ρ = ∞
     if rho_action is not None:
         out["best_fixed_action"] = M.msb(x, x0, el, rho_action)
     for name, pol in (policies or {}).items():
@@ -79,6 +83,9 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
     "dqmsb") to trained `DQMSB` policies.
     """
     v, v0, el = rounds.v, rounds.v0, rounds.eligible
+    if rounds.n == 0:  # every efficiency would be 0/0
+        raise InvalidInput("rounds", "the held-out episodes have no auction rounds (no requests); "
+                           "use more or longer episodes")
     fb = M.first_best(v, v0, el)
     sat_first = el & (v0 > v.max(axis=1))
     first = {"total_surplus": float(fb.sum()), "ground_surplus": float(fb[~sat_first].sum()),
@@ -91,19 +98,22 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
         s = M.surplus(out, v, v0, el)
         entry = {k: s[k] for k in SURPLUS_KEYS}
         entry.update(revenue=s["revenue"], satellite_share=s["satellite_share"])
-        if name == "best_fixed_rho":
-            entry["rho"] = rho
-        if name == "best_fixed_action":
-            entry["rho"] = rho_action
-        if name == "optimal":
-            entry["rho"] = float(np.mean(optimal_rhos(rounds)))
+        if name in ("best_fixed_rho", "best_fixed_action", "optimal") or name in (policies or {}):
+            entry.update(rho_summary(out.rho[el]))
         if name in (policies or {}):
-            r = out.rho[el]
-            entry.update(state=policies[name].args.state, rho=float(np.mean(r)) if r.size else float("nan"))
+            entry["state"] = policies[name].args.state
         mech[name] = entry
     return {"first_best": first, "mechanisms": mech, "rounds": int(rounds.n),
             "rounds_in_coverage": int(el.sum()), "satellite_first_best_share": float(sat_first[el].mean())
             if el.any() else 0.0}
+
+
+def rho_summary(rho: np.ndarray) -> dict:
+    """{"rho": mean of the finite ρ (None if there is none), "rho_infinite": share of rounds with ρ = ∞}
+    over the rounds in coverage: a mean with an ∞ in it would say nothing; both always finite."""
+    inf = np.isinf(rho)
+    return {"rho": float(rho[~inf].mean()) if (~inf).any() else None,
+            "rho_infinite": float(inf.mean()) if rho.size else 0.0}
 
 
 TIDY_COLUMNS = {
@@ -114,7 +124,8 @@ TIDY_COLUMNS = {
     "efficiency": "total surplus / first-best",
     "revenue": "Σ payments",
     "satellite_share": "fraction of rounds the satellite wins",
-    "rho": "mean ρ over rounds in coverage (nan for spa)",
+    "rho": "mean finite ρ over rounds in coverage (nan for spa, or if every ρ is ∞)",
+    "rho_infinite": "share of rounds in coverage with ρ = ∞ (the satellite wins them all)",
 }
 
 

@@ -46,19 +46,60 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------- helpers
+def _as_real(a, field: str) -> np.ndarray:
+    """`a` as a float array; strings, complex numbers, objects and ragged nests are one InvalidInput."""
+    try:
+        arr = np.asarray(a)
+    except ValueError:  # ragged nested sequences
+        raise InvalidInput(field, "expected a rectangular array of numbers") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InvalidInput(field, f"expected real numbers, got {arr.dtype} values")
+    return arr.astype(float)
+
+
+def _per_round(a, R: int, field: str) -> np.ndarray:
+    """A scalar or an (R,) array as (R,); any other shape is one InvalidInput naming `field`."""
+    if a.ndim == 0 or a.shape == (R,):
+        return np.broadcast_to(a, (R,)).copy()
+    raise InvalidInput(field, f"expected a scalar or one value per round ({R},), got shape {a.shape}")
+
+
 def check_bids(x: np.ndarray, x0: np.ndarray | float, eligible: np.ndarray | bool | None = None):
-    """Validate shapes and signs; return x (R, N) float, x0 (R,), eligible (R,) bool."""
-    x = np.asarray(x, dtype=float)
+    """Validate types, shapes and signs; return x (R, N) float, x0 (R,), eligible (R,) bool.
+
+    `eligible` must be bools or 0/1: anything else (strings, NaN, -1) would be truthy by accident."""
+    x = _as_real(x, "bids")
     if x.ndim != 2 or x.shape[1] < 1:
         raise InvalidInput("bids", f"expected an array (rounds, ground bidders), got shape {x.shape}")
     R = x.shape[0]
-    x0 = np.broadcast_to(np.asarray(x0, dtype=float), (R,)).copy()
-    el = np.ones(R, bool) if eligible is None else np.broadcast_to(np.asarray(eligible, bool), (R,)).copy()
+    x0 = _per_round(_as_real(x0, "x0"), R, "x0")
+    if eligible is None:
+        el = np.ones(R, bool)
+    else:
+        try:
+            e = np.asarray(eligible)
+        except ValueError:
+            raise InvalidInput("eligible", "expected bools or 0/1, one per round") from None
+        if e.dtype != bool:
+            if not (np.issubdtype(e.dtype, np.integer) or np.issubdtype(e.dtype, np.floating)) \
+                    or not np.all((e == 0) | (e == 1)):
+                raise InvalidInput("eligible", "expected bools or 0/1, one per round")
+        el = _per_round(e.astype(bool), R, "eligible")
     if not np.all(np.isfinite(x)) or np.any(x < 0):
         raise InvalidInput("bids", "ground bids must be finite and >= 0")
     if not np.all(np.isfinite(x0)) or np.any(x0 < 0):
         raise InvalidInput("x0", "the satellite's contract price must be finite and >= 0")
     return x, x0, el
+
+
+def _check_rho(rho, R: int, *, infinite: bool) -> np.ndarray:
+    """ρ per round (R,), every value ≥ 1 (+∞ only if `infinite`): ρ < 1, −∞ and NaN are refused."""
+    rho = _per_round(_as_real(rho, "rho"), R, "rho")
+    ok = (rho >= 1) & (np.isfinite(rho) | (infinite & (rho == np.inf)))
+    if not np.all(ok):
+        raise InvalidInput("rho", "the price-scaling factor must be " + ("a number >= 1 or +inf" if infinite
+                                                                          else "finite and >= 1"))
+    return rho
 
 
 def top_two(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,9 +149,7 @@ def threshold(x, x0, eligible, chi: np.ndarray, rho: np.ndarray | None = None) -
 def msb(x, x0, eligible=None, rho: float | np.ndarray = 1.0) -> Outcome:
     """Modified second bid (31)-(32) with price-scaling factor ρ ≥ 1 (a scalar or one per round)."""
     x, x0, el = check_bids(x, x0, eligible)
-    rho = np.broadcast_to(np.asarray(rho, float), (x.shape[0],))
-    if not np.all(np.isfinite(rho)) or np.any(rho < 1):
-        raise InvalidInput("rho", "the price-scaling factor must be finite and >= 1")
+    rho = _check_rho(rho, x.shape[0], infinite=False)
     _, _, x2 = top_two(x)
     return threshold(x, x0, el, rho * x2, rho)
 
@@ -148,12 +187,15 @@ def optimal_rho(x0_mean: float, x2_mean: float) -> float:
 
 
 def optimal(x, x0, eligible=None, *, rho: float | np.ndarray) -> Outcome:
-    """MSB with the historical ρ (from `optimal_rho`, one per episode): `msb` under another name."""
-    rho = np.asarray(rho, float)
-    if np.any(np.isinf(rho)):  # E[x_(2)] = 0: the ground can never beat the satellite
-        x, x0, el = check_bids(x, x0, eligible)
-        return threshold(x, x0, el, np.full(x.shape[0], np.inf), np.broadcast_to(rho, (x.shape[0],)))
-    return msb(x, x0, eligible, rho)
+    """MSB with the historical ρ (from `optimal_rho`, one per episode); ρ = +∞ (E[x_(2)] = 0 < x0)
+    hands that round, and only that round, to the satellite when it is in coverage. ρ < 1 (−∞ too)
+    is refused."""
+    x, x0, el = check_bids(x, x0, eligible)
+    rho = _check_rho(rho, x.shape[0], infinite=True)
+    _, _, x2 = top_two(x)
+    inf = np.isinf(rho)
+    chi = np.where(inf, np.inf, np.where(inf, 1.0, rho) * x2)  # never ∞·0
+    return threshold(x, x0, el, chi, rho)
 
 
 # --------------------------------------------------------------------------- DQMSB
@@ -161,9 +203,29 @@ ActionPolicy = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of states (R, d) to action indices (R,) in 0..|A|-1 (a trained Q-network's argmax)."""
 
 
+def _check_n_actions(n_actions) -> int:
+    if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)) or n_actions < 1:
+        raise InvalidInput("n_actions", f"must be an integer >= 1, got {n_actions!r}"[:120])
+    return int(n_actions)
+
+
 def rho_of_action(a: np.ndarray, n_actions: int) -> np.ndarray:
-    """ρ = 10^{a/|A|} (paper, section V-B)."""
-    return 10.0 ** (np.asarray(a, float) / n_actions)
+    """ρ = 10^{a/|A|} (paper, section V-B); actions must be integers in 0..|A|-1, so 1 ≤ ρ < 10
+    (a negative action would let the winner pay below x_(2))."""
+    n = _check_n_actions(n_actions)
+    a = _as_real(a, "action")
+    if not np.all(np.isfinite(a)) or np.any(a != np.round(a)) or np.any((a < 0) | (a > n - 1)):
+        raise InvalidInput("action", f"actions must be integers in 0..{n - 1}")
+    return 10.0 ** (a / n)
+
+
+def _policy_rho(policy: ActionPolicy, state: np.ndarray, n_actions: int) -> np.ndarray:
+    """ρ of the policy's actions on `state`, one action per round (else InvalidInput)."""
+    a = _as_real(policy(state), "action")
+    if a.shape != (state.shape[0],):
+        raise InvalidInput("action", f"the policy must return one action per round ({state.shape[0]},), "
+                           f"got shape {a.shape}")
+    return rho_of_action(a, n_actions)
 
 
 def critical_state(x: np.ndarray, public: np.ndarray | None = None) -> np.ndarray:
@@ -184,6 +246,9 @@ def critical_state(x: np.ndarray, public: np.ndarray | None = None) -> np.ndarra
 
 def literal_state(x: np.ndarray, x0: np.ndarray, scale: float, public: np.ndarray | None = None) -> np.ndarray:
     """The paper's state S_k = x^k: every bid (x0, x_1..x_N) by bidder, divided by a fixed scale."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(scale) or scale <= 0:
+        raise InvalidInput("scale", f"must be a finite number > 0, got {scale!r}"[:120])
     x = np.asarray(x, float)
     R = x.shape[0]
     feats = np.column_stack([np.broadcast_to(np.asarray(x0, float), (R,)), x]) / scale
@@ -191,9 +256,14 @@ def literal_state(x: np.ndarray, x0: np.ndarray, scale: float, public: np.ndarra
 
 
 def _append(feats: np.ndarray, public: np.ndarray | None, R: int) -> np.ndarray:
+    """`feats` with the public features (R,) or (R, k) appended; works for R = 0 rounds too."""
     if public is None:
         return feats
-    public = np.asarray(public, float).reshape(R, -1)
+    public = _as_real(public, "public")
+    if public.ndim == 1 and public.shape == (R,):
+        public = public[:, None]
+    if public.ndim != 2 or public.shape[0] != R:
+        raise InvalidInput("public", f"expected ({R}, k) public features, got shape {public.shape}")
     return np.column_stack([feats, public])
 
 
@@ -202,7 +272,7 @@ def dqmsb_critical(x, x0, eligible, policy: ActionPolicy, n_actions: int,
     """DQMSB in critical form: χ_n = ρ(x_{-n})·max(x_{-n}); strategy-proof, homogeneous of degree one."""
     x, x0, el = check_bids(x, x0, eligible)
     _, _, x2 = top_two(x)
-    rho = rho_of_action(policy(critical_state(x, public)), n_actions)
+    rho = _policy_rho(policy, critical_state(x, public), n_actions)
     return threshold(x, x0, el, rho * x2, rho)
 
 
@@ -211,14 +281,29 @@ def dqmsb_literal(x, x0, eligible, policy: ActionPolicy, n_actions: int, scale: 
     """DQMSB with the paper's state (all bids): one ρ per round that every bid, the winner's too, moves."""
     x, x0, el = check_bids(x, x0, eligible)
     _, _, x2 = top_two(x)
-    rho = rho_of_action(policy(literal_state(x, x0, scale, public)), n_actions)
+    rho = _policy_rho(policy, literal_state(x, x0, scale, public), n_actions)
     return threshold(x, x0, el, rho * x2, rho)
 
 
 # --------------------------------------------------------------------------- accounting
+def check_values(out: Outcome, v, v0, eligible=None):
+    """Validate values against an outcome: v (R, N) and v0 (scalar or (R,)) finite and >= 0, the
+    shapes the outcome's; returns v, v0 (R,), eligible (R,) bool (a mismatch is InvalidInput)."""
+    R, N1 = out.z.shape
+    try:
+        v, v0, el = check_bids(v, v0, eligible)
+    except InvalidInput as e:
+        raise InvalidInput({"bids": "v", "x0": "v0"}.get(e.field, e.field), e.message) from None
+    if v.shape != (R, N1 - 1):
+        raise InvalidInput("v", f"expected values of shape {(R, N1 - 1)} (the outcome's rounds and "
+                           f"ground bidders), got {v.shape}")
+    return v, v0, el
+
+
 def utilities(out: Outcome, v: np.ndarray, v0: np.ndarray) -> np.ndarray:
     """Each bidder's quasi-linear utility z·(v - p), (R, N+1) with the satellite in column 0."""
-    vals = np.column_stack([np.broadcast_to(np.asarray(v0, float), (out.z.shape[0],)), np.asarray(v, float)])
+    v, v0, _ = check_values(out, v, v0)
+    vals = np.column_stack([v0, v])
     return out.z * (vals - out.p)
 
 
@@ -230,13 +315,17 @@ def first_best(v: np.ndarray, v0: np.ndarray, eligible: np.ndarray) -> np.ndarra
 
 
 def surplus(out: Outcome, v: np.ndarray, v0: np.ndarray, eligible: np.ndarray) -> dict:
-    """Totals over rounds: total, ground and satellite surplus Σ v z, revenue Σ p, efficiency vs first-best."""
-    v = np.asarray(v, float)
-    v0 = np.broadcast_to(np.asarray(v0, float), (v.shape[0],))
+    """Totals over rounds: total, ground and satellite surplus Σ v z, revenue Σ p, efficiency vs first-best.
+
+    No rounds is InvalidInput (efficiency would be 0/0); a first-best of 0 (every value 0) gives
+    efficiency 1, since every allocation reaches it."""
+    v, v0, eligible = check_values(out, v, v0, eligible)
+    if v.shape[0] == 0:
+        raise InvalidInput("rounds", "no auction rounds to score (efficiency is undefined)")
     ground = float((out.z[:, 1:] * v).sum())
     sat = float((out.z[:, 0] * v0).sum())
     fb = float(first_best(v, v0, eligible).sum())
     total = ground + sat
     return {"total_surplus": total, "ground_surplus": ground, "satellite_surplus": sat,
-            "revenue": float(out.p.sum()), "satellite_share": float(out.z[:, 0].mean()) if len(v) else 0.0,
-            "efficiency": total / fb if fb > 0 else float("nan")}
+            "revenue": float(out.p.sum()), "satellite_share": float(out.z[:, 0].mean()),
+            "efficiency": total / fb if fb > 0 else 1.0}

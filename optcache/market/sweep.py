@@ -219,6 +219,9 @@ def _market_row(cell: dict, config: MarketConfig, args, t0: float) -> dict:
 
     data = market_dataset(config, args.eval_seeds())
     held = data.subset(data.scored)
+    if held.n == 0:  # refused, not a row of NaN efficiencies (0/0)
+        raise InvalidInput(f"cell {cell['cell']}", "the held-out episodes have no auction rounds (no "
+                           "requests); use more slots, services, users or eval_instances")
     row: dict[str, Any] = {"cell": cell["cell"], "seed": cell["seed"], **config.to_dict()}
     policies, res = {}, None
     if cell["train"] is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -85,8 +86,11 @@ class MarketConfig:
     """Caching policy run by every station (registry name)."""
     cloud_match: float = CLOUD_MATCH
     """m_0: the satellite's (cloud's) match."""
+    MIN_SLOT_SECONDS: ClassVar[float] = 1e-6
+    """Shortest market slot, s: the coverage pass and the orbital period are counted in slots."""
     slot_seconds: float = MARKET_SLOT_SECONDS
-    """Length of a market slot in seconds (coverage window in slots)."""
+    """Length of a market slot in seconds (coverage window in slots), in [`MIN_SLOT_SECONDS` = 1e-6, 1e6]:
+    shorter slots would make the orbital period overflow an integer count of slots."""
     altitude_m: float = coverage.ALTITUDE_M
     """Satellite altitude l (m)."""
     min_elevation_deg: float = coverage.MIN_ELEVATION_DEG
@@ -163,12 +167,13 @@ class MarketConfig:
 
         DEFAULT_LIMITS.check_cells(self.slots, self.services, self.stations, what="services",
                                    where="slots")
-        floats = {"cloud_match": 1e12, "slot_seconds": 1e6, "altitude_m": 1e9}
-        for name, hi in floats.items():
+        floats = {"cloud_match": (0.0, 1e12), "slot_seconds": (self.MIN_SLOT_SECONDS, 1e6), "altitude_m": (0.0, 1e9)}
+        for name, (lo, hi) in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(v) or not (0 < v <= hi):
-                raise InvalidInput(name, f"must be a finite number > 0 and <= {hi:g}, got {v!r}"[:120])
+                    or not math.isfinite(v) or not (0 < v <= hi) or v < lo:
+                low = "> 0" if lo == 0 else f">= {lo:g}"
+                raise InvalidInput(name, f"must be a finite number {low} and <= {hi:g}, got {v!r}"[:120])
         v = self.min_elevation_deg
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
                 or not 0 <= v < 90:
@@ -298,6 +303,7 @@ def caching_policy(name: str) -> str:
 
 def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
     """Simulate one episode: generate the scenario for `seed`, then `instance_rounds`."""
+    _check_seed(seed)
     inst = generate(replace(config.scenario, seed=int(seed)))
     return instance_rounds(inst, config, seed, episode)
 
@@ -354,6 +360,12 @@ def pareto_matches(rng: np.random.Generator, shape: tuple[int, ...], alpha: floa
     return PARETO_MEDIAN * 2.0 ** (-1.0 / alpha) * u ** (-1.0 / alpha)
 
 
+def _check_seed(seed) -> None:
+    """Seeds are integers: int('a') or int(nan) would be a raw error, int(1.5) a silent 1."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidInput("seed", f"must be an integer, got {seed!r}"[:120])
+
+
 # --------------------------------------------------------------------------- the satellite's contract
 def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
     """x_0 = argmax_x mean[(v_0 - v_(1)) · 1(v_(1) ≤ x)] over historical rounds (paper, section V-A).
@@ -363,8 +375,15 @@ def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
     prefix of the rounds sorted by v_(1). The price returned is the midpoint between the last
     v_(1) taken and the next one (0 if taking none is best), so ties at the boundary cannot matter.
     """
-    v1 = np.asarray(v1, float)
-    v0 = np.asarray(v0, float)
+    try:
+        v1 = np.asarray(v1, float)
+        v0 = np.asarray(v0, float)
+    except (TypeError, ValueError):
+        raise InvalidInput("history", "values must be real numbers") from None
+    if v1.ndim != 1 or v0.shape != v1.shape:  # a NaN or mismatched history would give a NaN price
+        raise InvalidInput("history", f"expected two value arrays of one shape (R,), got {v1.shape} and {v0.shape}")
+    if not (np.all(np.isfinite(v1)) and np.all(np.isfinite(v0))) or np.any(v1 < 0) or np.any(v0 < 0):
+        raise InvalidInput("history", "values must be finite and >= 0")
     if v1.size == 0:
         return 0.0
     order = np.argsort(v1, kind="stable")

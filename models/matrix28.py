@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optcache.dynamics import State, aged_kappa
-from optcache.evaluator import accepted, capacity_shares
+from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
 
 INF = float("inf")
@@ -197,9 +197,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     gain = data.comp_unit - data.offload_unit  # cost of serving one request at the edge, net
     # (3) and (5) as shares of their capacities; a pair that alone exceeds one is never loaded (or
     # never serves) and stays out of its row
-    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
-    fits = data.s <= accepted(data.G)
-    serves = fits & (data.flops_per_request <= accepted(data.E))
+    mem, bud, fits, serves = capacity_rows(data)
     c, k0 = data.acc_coef, data.kappa0
     for p in range(P):
         k, w, dl = float(data.k[p]), float(data.w[p]), float(data.delta[p])

@@ -25,7 +25,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from optcache.dynamics import State
-from optcache.evaluator import accepted, capacity_shares
+from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
 from optcache.models.matrix28 import new_tangent_points, tangent_grid
 
@@ -75,9 +75,7 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot; (3) and (5) as
     # shares of their capacities (E ~ 3e14 FLOP would otherwise wreck the LP's scaling): a pair that
     # alone exceeds one is never loaded, or never serves, and stays out of its row
-    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
-    fits = data.s <= accepted(data.G)
-    serves = fits & (data.flops_per_request <= accepted(data.E))
+    mem, bud, fits, serves = capacity_rows(data)
     for t in range(T):
         for p in range(P):
             if not fits[p]:

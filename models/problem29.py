@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyomo.environ as pyo
 
 from optcache.dynamics import State
-from optcache.evaluator import accepted, capacity_shares
+from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
 
 LOAD_TIE_BREAK = 1e-6
@@ -28,9 +28,7 @@ def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteMode
     m.kappa = pyo.Var(m.P, bounds=lambda m, p: (0, w[p]))
     # (29b) and (29c) as shares of their capacities (FLOP counts ~1e14 spoil the scaling): a pair
     # that alone exceeds one is never loaded, or never serves, and stays out of its row
-    mem, bud = capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E)
-    fits = data.s <= accepted(data.G)
-    serves = fits & (data.flops_per_request <= accepted(data.E))
+    mem, bud, fits, serves = capacity_rows(data)
     for p in range(data.P):
         if not fits[p]:
             m.a[p].fix(0)

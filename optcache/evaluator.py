@@ -10,6 +10,7 @@ Costs are finite and non-negative or absent: a pair whose decisions leave their 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,26 @@ def capacity_shares(use: np.ndarray, limit: float) -> np.ndarray:
     use = np.asarray(use, float)
     cap = accepted(limit)
     return np.divide(use, cap, out=np.zeros(len(use)), where=use <= cap)
+
+
+class CapacityRows(NamedTuple):
+    """Rows (3) and (5) as every solver model writes them (shares of `accepted` capacities)."""
+
+    mem: np.ndarray
+    """Each pair's memory as a share of the capacity (0 where it does not fit alone)."""
+    bud: np.ndarray
+    """Each pair's FLOP per request as a share of the budget (0 where one request does not fit)."""
+    fits: np.ndarray
+    """Pairs that fit the memory alone: the others are never loaded."""
+    serves: np.ndarray
+    """Pairs that fit and can serve one request within the budget: the others never serve."""
+
+
+def capacity_rows(data: StationData) -> CapacityRows:
+    """The station's rows (3) and (5) scaled for a solver, and which pairs can take part in them."""
+    fits = data.s <= accepted(data.G)
+    return CapacityRows(capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E),
+                        fits, fits & (data.flops_per_request <= accepted(data.E)))
 
 
 def _exceeds(lhs: np.ndarray, rhs: float) -> np.ndarray:

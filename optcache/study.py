@@ -66,6 +66,7 @@ from optcache.instance import (
 )
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
+from optcache.results import ROUNDING
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ assert list(_DTYPES) == list(COLUMNS)
 
 _SORT = [*KNOBS, "seed", "method", "options", "cell"]
 
-GAP_ROUNDING = 1e-12
+GAP_ROUNDING = ROUNDING
 """A gap_to_best_bound in [−GAP_ROUNDING, 0) is rounding (a bound equal to the cost, computed
 apart) and reads 0; below it, it stays visible: the bound is invalid."""
 

@@ -154,9 +154,8 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
     where = where or name
     if name not in OPTION_RULES or value is None:
         return value
-    number = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if number:  # numpy scalars as plain int/float: JSON, labels and solvers take those
-        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+    value = _plain(value)
+    number = not isinstance(value, bool) and isinstance(value, (int, float))
     if name == "solver":
         ok = isinstance(value, str) and _SOLVER_NAME.fullmatch(value) is not None
     elif name == "solver_options":
@@ -173,6 +172,14 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
     return value
 
 
+def _plain(v: Any) -> Any:
+    """A numpy (or other) real number as the Python int or float it equals: JSON, labels and
+    solvers take those; anything else (bools included) unchanged."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return int(v) if isinstance(v, numbers.Integral) else float(v)
+    return v
+
+
 def _check_solver_options(value: Any, where: str) -> dict:
     """A mapping of option name → finite number, string or boolean, passed to a solver as is
     (numpy numbers as the Python numbers they equal)."""
@@ -182,8 +189,7 @@ def _check_solver_options(value: Any, where: str) -> dict:
     for k, v in value.items():
         if not isinstance(k, str) or not _SOLVER_NAME.fullmatch(k.replace("/", "_")):
             raise InvalidInput(where, f"bad option name {k!r}"[:160])
-        if isinstance(v, numbers.Real) and not isinstance(v, bool):
-            v = int(v) if isinstance(v, numbers.Integral) else float(v)
+        v = _plain(v)
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
             raise InvalidInput(f"{where}.{k}", f"expected a finite number, a string or a boolean, got {v!r}"[:160])
         out[k] = v

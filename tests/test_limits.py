@@ -291,14 +291,14 @@ def test_highs_refusing_a_model_is_an_error_result(monkeypatch):
     """A model HiGHS refuses is an error result, not a crash. Valid instances no longer reach it
     (flops per token 1e24 did, through a budget row divided by E, before pairs that exceed a
     capacity alone were left out of its row), so an infinite coefficient is injected."""
-    import optcache.models.matrix28 as matrix28
+    import optcache.evaluator as evaluator
 
     inst = load_instance(HAND_INSTANCE)
     assert registry.run("milp", inst, time_limit=10).status == "ok"
     d = json.loads(HAND_INSTANCE.read_text())
     big = parse_instance(_set(d, ["models", 0, "flops_per_token"], 1e24))
     assert registry.run("milp", big, time_limit=10).status == "ok"  # the pair can never serve
-    monkeypatch.setattr(matrix28, "capacity_shares", lambda use, limit: np.full(len(use), np.inf))
+    monkeypatch.setattr(evaluator, "capacity_shares", lambda use, limit: np.full(len(use), np.inf))
     res = registry.run("milp", inst, time_limit=10)
     assert res.status == "error" and "HiGHS refused" in res.message
     assert registry.run("laot", inst).status == "ok"  # the evaluator scores it

@@ -197,7 +197,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     gain = data.comp_unit - data.offload_unit  # cost of serving one request at the edge, net
     # (3) and (5) as shares of their capacities; a pair that alone exceeds one is never loaded (or
     # never serves) and stays out of its row
-    mem, bud, fits, serves = capacity_rows(data)
+    mem, bud, mem_rhs, bud_rhs, fits, serves = capacity_rows(data)
     c, k0 = data.acc_coef, data.kappa0
     for p in range(P):
         k, w, dl = float(data.k[p]), float(data.w[p]), float(data.delta[p])
@@ -304,9 +304,9 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     _check_deadline(deadline)
     for t in range(T):
         if fits.any():
-            mm.row([int(a_col[t, p]) for p in np.nonzero(fits)[0]], list(mem[fits]), hi=1.0)  # (3)
+            mm.row([int(a_col[t, p]) for p in np.nonzero(fits)[0]], list(mem[fits]), hi=mem_rhs)  # (3)
         if (R[t] * serves).any():
-            mm.row([int(x_col[t, p]) for p in np.nonzero(serves)[0]], list(bud[serves]), hi=1.0)  # (5)
+            mm.row([int(x_col[t, p]) for p in np.nonzero(serves)[0]], list(bud[serves]), hi=bud_rhs)  # (5)
     mm.a_col, mm.x_col = a_col, x_col
     for (t, p), pts in (tangents or {}).items():
         if R[t, p] > 0:

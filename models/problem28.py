@@ -75,18 +75,18 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     # (3) memory, (4) edge only if cached, (5) compute budget in FLOP per slot; (3) and (5) as
     # shares of their capacities (E ~ 3e14 FLOP would otherwise wreck the LP's scaling): a pair that
     # alone exceeds one is never loaded, or never serves, and stays out of its row
-    mem, bud, fits, serves = capacity_rows(data)
+    mem, bud, mem_rhs, bud_rhs, fits, serves = capacity_rows(data)
     for t in range(T):
         for p in range(P):
             if not fits[p]:
                 m.a[t, p].fix(0)
             if not serves[p]:
                 m.x[t, p].fix(0)
-    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(mem[p] * m.a[t, p] for p in m.P if fits[p]) <= 1
+    m.memory_3 = pyo.Constraint(m.T, rule=lambda m, t: sum(mem[p] * m.a[t, p] for p in m.P if fits[p]) <= mem_rhs
                                 if fits.any() else pyo.Constraint.Skip)
     m.edge_only_if_cached_4 = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] <= int(R[t, p]) * m.a[t, p])
     m.compute_budget_5 = pyo.Constraint(
-        m.T, rule=lambda m, t: sum(bud[p] * m.x[t, p] for p in m.P if R[t, p] > 0 and serves[p]) <= 1
+        m.T, rule=lambda m, t: sum(bud[p] * m.x[t, p] for p in m.P if R[t, p] > 0 and serves[p]) <= bud_rhs
         if any(R[t, p] > 0 and serves[p] for p in range(P)) else pyo.Constraint.Skip)
     # x = Σ j z_j, Σ z_j ≤ a
     m.edge_count = pyo.Constraint(m.TP_req, rule=lambda m, t, p: m.x[t, p] == sum(

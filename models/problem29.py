@@ -28,15 +28,15 @@ def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteMode
     m.kappa = pyo.Var(m.P, bounds=lambda m, p: (0, w[p]))
     # (29b) and (29c) as shares of their capacities (FLOP counts ~1e14 spoil the scaling): a pair
     # that alone exceeds one is never loaded, or never serves, and stays out of its row
-    mem, bud, fits, serves = capacity_rows(data)
+    mem, bud, mem_rhs, bud_rhs, fits, serves = capacity_rows(data)
     for p in range(data.P):
         if not fits[p]:
             m.a[p].fix(0)
         if not serves[p]:
             m.x[p].fix(0)
-    m.memory_29b = pyo.Constraint(rule=lambda m: sum(mem[p] * m.a[p] for p in m.P if fits[p]) <= 1
+    m.memory_29b = pyo.Constraint(rule=lambda m: sum(mem[p] * m.a[p] for p in m.P if fits[p]) <= mem_rhs
                                   if fits.any() else pyo.Constraint.Skip)
-    m.compute_budget_29c = pyo.Constraint(rule=lambda m: sum(bud[p] * m.x[p] for p in m.P if serves[p]) <= 1
+    m.compute_budget_29c = pyo.Constraint(rule=lambda m: sum(bud[p] * m.x[p] for p in m.P if serves[p]) <= bud_rhs
                                           if serves.any() else pyo.Constraint.Skip)
     m.edge_only_if_cached_4 = pyo.Constraint(m.P, rule=lambda m, p: m.x[p] <= int(R[p]) * m.a[p])
     # (28c) with (18): a cached pair's context K_{t-1} + k x stays within w (K resets when a = 0)

@@ -57,22 +57,37 @@ def accepted(limit: float) -> float:
     return limit + TOL * max(1.0, abs(limit))
 
 
+def capacity_scale(limit: float) -> float:
+    """What rows (3) and (5) are divided by in every solver model (FLOP counts ~1e14 would spoil
+    the scaling): the limit itself, so that a pair filling it has share exactly 1 (HiGHS 1.16
+    called a station infeasible whose shares were 1 − 1e-9 against a right-hand side of 1), and
+    `accepted(limit)` for a limit below the tolerance (0, 1e-300), which would give huge shares."""
+    return limit if limit >= TOL * max(1.0, abs(limit)) else accepted(limit)
+
+
 def capacity_shares(use: np.ndarray, limit: float) -> np.ndarray:
-    """Each pair's use of row (3) or (5) as a share of `accepted(limit)`, 0 for a pair whose use
-    alone exceeds it (solvers never load it, or never let it serve): the rows' scaling in every
-    solver model (FLOP counts ~1e14, and a near-zero capacity, would spoil it)."""
+    """Each pair's use of row (3) or (5) divided by `capacity_scale(limit)`, 0 for a pair whose
+    use alone exceeds `accepted(limit)` (solvers never load it, or never let it serve)."""
     use = np.asarray(use, float)
-    cap = accepted(limit)
-    return np.divide(use, cap, out=np.zeros(len(use)), where=use <= cap)
+    return np.divide(use, capacity_scale(limit), out=np.zeros(len(use)), where=use <= accepted(limit))
+
+
+def capacity_rhs(limit: float) -> float:
+    """The right-hand side of a row written with `capacity_shares`: the accepted capacity."""
+    return accepted(limit) / capacity_scale(limit)
 
 
 class CapacityRows(NamedTuple):
-    """Rows (3) and (5) as every solver model writes them (shares of `accepted` capacities)."""
+    """Rows (3) and (5) as every solver model writes them (`capacity_shares`, `capacity_rhs`)."""
 
     mem: np.ndarray
     """Each pair's memory as a share of the capacity (0 where it does not fit alone)."""
     bud: np.ndarray
     """Each pair's FLOP per request as a share of the budget (0 where one request does not fit)."""
+    mem_rhs: float
+    """Right-hand side of the memory row."""
+    bud_rhs: float
+    """Right-hand side of the budget row."""
     fits: np.ndarray
     """Pairs that fit the memory alone: the others are never loaded."""
     serves: np.ndarray
@@ -83,6 +98,7 @@ def capacity_rows(data: StationData) -> CapacityRows:
     """The station's rows (3) and (5) scaled for a solver, and which pairs can take part in them."""
     fits = data.s <= accepted(data.G)
     return CapacityRows(capacity_shares(data.s, data.G), capacity_shares(data.flops_per_request, data.E),
+                        capacity_rhs(data.G), capacity_rhs(data.E),
                         fits, fits & (data.flops_per_request <= accepted(data.E)))
 
 

@@ -177,3 +177,26 @@ def test_a_certified_bound_never_exceeds_its_own_cost():
         r = registry.run(method, inst)
         assert r.termination == "optimal"
         assert r.bound <= r.cost and 0.0 <= r.gap <= 1e-12
+
+
+def test_a_pair_that_fills_the_memory_exactly():
+    """Found by hypothesis (tests/test_methods_property.py): G = 3 GB, two 3-GB pairs, a budget of 0
+    with 0 FLOP per token. With the rows divided by the accepted capacity, each pair's share was
+    1 − 1e-9 against a right-hand side of 1 and HiGHS 1.16 called the station infeasible; the rows
+    are now divided by G itself (a share of exactly 1 against 1 + 1e-9)."""
+    from optcache.instance import Instance, Model, Pair, Service, Station
+    from optcache.solvers.lagrange import lagrange_station
+
+    inst = Instance(2, 0.0, 1.0, (Model("m0", 3.0, 0.0, 5), Model("m1", 3.0, 0.0, 5)),
+                    (Service("s0", 0.0, 0), Service("s1", 0.0, 2)),
+                    (Pair(0, 0, 0.0, 0.2, 0.0, 0.5), Pair(1, 1, 0.0, 0.2, 0.0, 0.0)),
+                    (Station("n1", 3.0, 0.0, 4.0, 2.0, (0.0, 0.0), np.array([[2, 1], [0, 2]])),))
+    d = inst.station_data(0)
+    opt, _, _ = brute_force(d)
+    # all-cloud, 2 × 0.5 over 2 slots: pair 0 at the edge would pay 1/ln 5 ≈ 0.62 per request for
+    # accuracy (α = 0, β = 0.2, κ = 0) against the cloud's 0.5; pair 1's cloud is free
+    assert opt == pytest.approx(0.5, abs=1e-12)
+    for solve in (solve_station, solve_station_reference, lagrange_station):
+        r = solve(d, gap=1e-9)
+        assert r.termination == "optimal", solve.__name__
+        assert r.cost == pytest.approx(opt, rel=1e-9, abs=1e-12) and r.bound <= opt + 1e-12

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optcache.evaluator import capacity_shares
+from optcache.evaluator import capacity_rhs, capacity_shares
 from optcache.solvers.highs import quiet_highs
 from optcache.solvers.lagrange.decomposition import Decomposition
 from optcache.solvers.lagrange.graph import PairBounds
@@ -81,15 +81,15 @@ class Master:
         h, inf = self.h, self.hs.kHighsInf
         P, M, B = d.P, dec.memory_slots, dec.budget_slots
         self.slack_cost = SLACK_FACTOR * (sum(dec.all_cloud_cost(p) for p in range(P)) + d.lam * P + 1e-6)
-        # (3) and (5) as shares of their capacities (right-hand side 1); a pair that alone exceeds
-        # one never uses it (its graph says so)
+        # (3) and (5) scaled as every solver model writes them (evaluator.capacity_scale); a pair
+        # that alone exceeds one never uses it (its graph says so)
         self.mem_coef = capacity_shares(d.s, d.G)
         self.bud_coef = capacity_shares(d.flops_per_request, d.E)
         self.r_mem, self.r_bud, self.r_cut = P, P + len(M), P + len(M) + len(B)
         e = (0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         h.addRows(P, np.ones(P), np.ones(P), *e)
-        h.addRows(len(M), np.full(len(M), -inf), np.ones(len(M)), *e)
-        h.addRows(len(B), np.full(len(B), -inf), np.ones(len(B)), *e)
+        self.rhs = np.concatenate([np.full(len(M), capacity_rhs(d.G)), np.full(len(B), capacity_rhs(d.E))])
+        h.addRows(len(M) + len(B), np.full(len(M) + len(B), -inf), self.rhs.copy(), *e)
         self.n_hcols = 0
         for p in range(P):  # an artificial 'schedule' per pair using no capacity
             self._slack_col(p, 1.0)
@@ -98,7 +98,6 @@ class Master:
         self.cuts: list[Cut] = []
         self._cut_entries = (np.zeros(0, np.int64), np.zeros((0, P)), np.zeros((0, P)), np.zeros(0, np.int64))
         """The cuts' rows stacked (slot, α, β, cut index), one per slot of each cut."""
-        self.rhs = np.ones(len(M) + len(B))
         self.n = 0
         self.hcol = np.zeros(64, np.int64)
         self.A = np.zeros((64, d.T))

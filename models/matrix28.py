@@ -18,10 +18,42 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optcache.dynamics import State, aged_kappa
+from optcache.errors import InvalidInput
 from optcache.evaluator import capacity_rows
-from optcache.instance import StationData
+from optcache.instance import StationData, require_station_data
 
 INF = float("inf")
+
+
+def check_inputs(data: StationData, state0: State | None, tangents: dict | None) -> State:
+    """The builders' arguments, checked once at the edge (InvalidInput naming the argument); the
+    start state, cold for None. Tangent points are finite κ̂ at a (slot, pair) of the station."""
+    require_station_data(data)
+    st = State.check(state0, data.P)
+    if tangents is None:
+        return st
+    if not isinstance(tangents, dict):
+        raise InvalidInput("tangents", f"expected a dict (slot, pair) -> points, got {type(tangents).__name__}")
+    for key, pts in tangents.items():
+        if (not isinstance(key, tuple) or len(key) != 2
+                or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in key)
+                or not (0 <= key[0] < data.T and 0 <= key[1] < data.P)):
+            raise InvalidInput("tangents", f"a key must be a (slot, pair) index pair within ({data.T}, "
+                               f"{data.P}), got {key!r}"[:160])
+        try:
+            v = np.asarray(list(pts), dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"tangents[{key}]", "expected a list of numbers") from None
+        if not np.isfinite(v).all():
+            raise InvalidInput(f"tangents[{key}]", "tangent points must be finite")
+    return st
+
+
+def check_deadline_arg(deadline: float | None) -> None:
+    """A deadline is None or a finite `time.perf_counter()` value (NaN would never be reached)."""
+    if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                 or not np.isfinite(deadline)):
+        raise InvalidInput("deadline", f"expected a finite time.perf_counter() value, got {deadline!r}"[:160])
 
 
 def new_tangent_points(have: list, points, w: float) -> list[float]:
@@ -184,7 +216,11 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
 
     Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError: the time limit of a
     solve covers building its model."""
-    st = state0 or State.cold(data.P)
+    st = check_inputs(data, state0, tangents)
+    check_deadline_arg(deadline)
+    if isinstance(initial_tangents, bool) or not isinstance(initial_tangents, (int, np.integer)) \
+            or initial_tangents < 1:
+        raise InvalidInput("initial_tangents", f"must be a positive integer, got {initial_tangents!r}"[:160])
     T, P = data.T, data.P
     R = data.R.astype(np.int64)
     mm = MatrixModel(data=data, scale=1.0 / T, state0=st)

@@ -27,7 +27,7 @@ import pyomo.environ as pyo
 from optcache.dynamics import State
 from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
-from optcache.models.matrix28 import new_tangent_points, tangent_grid
+from optcache.models.matrix28 import check_inputs, new_tangent_points, tangent_grid
 
 INITIAL_TANGENTS = 6
 """Tangent points per (t, p) before the first solve: geometric between the smallest κ a served
@@ -42,7 +42,7 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     The objective is the slot average (27) of all five terms, constants included, so it compares
     directly with the evaluator's cost.
     """
-    st = state0 or State.cold(data.P)
+    st = check_inputs(data, state0, tangents)
     T, P = data.T, data.P
     R = data.R
     m = pyo.ConcreteModel(name="problem28")

@@ -11,7 +11,7 @@ import pyomo.environ as pyo
 
 from optcache.dynamics import State
 from optcache.evaluator import capacity_rows
-from optcache.instance import StationData
+from optcache.instance import StationData, check_index, require_station_data
 
 LOAD_TIE_BREAK = 1e-6
 """Weight of each new load in (29)'s objective, relative to one token of κ: a pure tie-breaker."""
@@ -19,6 +19,9 @@ LOAD_TIE_BREAK = 1e-6
 
 def build_problem29(data: StationData, t: int, state: State) -> pyo.ConcreteModel:
     """Problem (29) at slot t (0-based) from `state`; variables a[p], x[p], y[p], kappa[p]."""
+    require_station_data(data)
+    t = check_index(t, data.T, "t", "slot")
+    state = State.check(state, data.P, "state")
     R, k, w, dl = data.R[t], data.k, data.w, data.delta
     m = pyo.ConcreteModel(name="problem29")
     m.P = pyo.RangeSet(0, data.P - 1)

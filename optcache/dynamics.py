@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optcache.errors import InvalidInput
+
 
 @dataclass(frozen=True)
 class State:
@@ -23,6 +25,26 @@ class State:
         """Slot 0: nothing cached, empty contexts (a[0] = 0, K[0] = κ[0] = 0)."""
         z = np.zeros(P)
         return cls(z.copy(), z.copy(), z.copy())
+
+    @classmethod
+    def check(cls, state: object, P: int, field: str = "state0") -> State:
+        """`state` (cold for None) if it is a State of `P` pairs with a 0/1 cache and finite,
+        non-negative K and κ, else InvalidInput naming `field`: a start state a builder or a
+        solver is handed (rolling windows, the API)."""
+        if state is None:
+            return cls.cold(P)
+        if not isinstance(state, cls):
+            raise InvalidInput(field, f"expected an optcache.dynamics.State, got {type(state).__name__}")
+        for name in ("cached", "K", "kappa"):
+            v = np.asarray(getattr(state, name))
+            if v.dtype.kind not in "biuf" or v.shape != (P,):
+                raise InvalidInput(f"{field}.{name}", f"expected {P} real numbers (one per pair), "
+                                   f"got shape {v.shape} of {v.dtype}")
+            if not (np.isfinite(v).all() and (v >= 0).all()):
+                raise InvalidInput(f"{field}.{name}", "must be finite and >= 0")
+        if not np.isin(state.cached, (0, 1)).all():
+            raise InvalidInput(f"{field}.cached", "must be 0 or 1 for every pair")
+        return state
 
 
 def aged_kappa(kappa, tokens, delta):

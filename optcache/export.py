@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from optcache.errors import InvalidInput, SolverFailed
-from optcache.instance import Instance, atomic_path
+from optcache.instance import Instance, atomic_path, check_index, require_instance, require_path
 from optcache.provenance import EXPORT_SCHEMA, SOLVER_PACKAGES, provenance
 from optcache.schedule import Schedule
 
@@ -80,14 +80,20 @@ def export_problem28(inst: Instance, path: str | os.PathLike, *, station: int = 
     from optcache.evaluator import evaluate_station
     from optcache.solvers.exact import check_size
 
-    path = Path(path)
+    require_instance(inst)
+    path = require_path(path)
+    if fmt is not None and not isinstance(fmt, str):
+        raise InvalidInput("--format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
     fmt = (fmt or (path.suffix.lstrip(".").lower() if path.suffix.lower() in (".lp", ".mps") else "lp")).lower()
     if fmt not in FORMATS:
         raise InvalidInput("--format", f"must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if form not in FORMS:
         raise InvalidInput("--form", f"must be one of {', '.join(FORMS)}, got {form!r}")
-    if isinstance(station, bool) or not 0 <= station < inst.n_stations:
-        raise InvalidInput("--station", f"must be in [0, {inst.n_stations - 1}], got {station}")
+    station = check_index(station, inst.n_stations, "--station")
+    if schedule is not None and (not isinstance(schedule, Schedule)
+                                 or len(schedule.stations) != inst.n_stations):
+        raise InvalidInput("schedule", f"expected an optcache Schedule of the instance's {inst.n_stations} "
+                           "stations")
     data = inst.station_data(station)
     try:
         check_size(data)

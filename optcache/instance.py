@@ -159,11 +159,12 @@ def _list(d: Any, path: str, length: int | None = None) -> list:
     return d
 
 
-def _show(v: Any) -> str:
+def show_value(v: Any) -> str:
     """A value for an error message, short even for a 1000-digit integer."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and len(str(abs(int(v)))) > 20:
-        n = len(str(abs(int(v))))
-        return f"{'-' if v < 0 else ''}{str(abs(int(v)))[0]}e{n - 1} (an integer of {n} digits)"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and abs(int(v)) >= 10**20:
+        e = math.log10(abs(int(v)))  # str() of an integer of over 4300 digits raises
+        n = int(e) + 1
+        return f"{'-' if v < 0 else ''}{int(10 ** (e - int(e)) + 1e-9)}e{n - 1} (an integer of {n} digits)"
     return str(v)[:24]
 
 
@@ -187,9 +188,9 @@ def check_value(v: Any, where: str, rng: Range, n_items: int | None = None) -> A
     if rng.index_of is not None:
         lo, hi = 0, max((n_items or 0) - 1, 0)
     if v < lo or (rng.lo_open and v == lo):
-        raise InvalidInput(where, f"must be {'>' if rng.lo_open else '>='} {format_bound(lo)}, got {_show(given)}")
+        raise InvalidInput(where, f"must be {'>' if rng.lo_open else '>='} {format_bound(lo)}, got {show_value(given)}")
     if v > hi or (rng.hi_open and v == hi):
-        raise InvalidInput(where, f"must be {'<' if rng.hi_open else '<='} {format_bound(hi)}, got {_show(given)}")
+        raise InvalidInput(where, f"must be {'<' if rng.hi_open else '<='} {format_bound(hi)}, got {show_value(given)}")
     return v if rng.integer else float(v) + 0.0  # + 0.0: -0.0 is written as 0.0
 
 
@@ -336,15 +337,19 @@ class Instance:
 
     def station_data(self, n: int) -> StationData:
         """Station `n` (0-based) as numpy arrays over pairs, the solvers' view."""
-        return StationData.from_instance(self, n)
+        return StationData.from_instance(self, check_index(n, self.n_stations, "n"))
 
     def with_requests(self, n: int, requests: np.ndarray) -> Instance:
         """A copy whose station n has other requests (forecasts, windows)."""
+        n = check_index(n, self.n_stations, "n")
+        R = request_matrix(requests, "requests")
+        if R.ndim != 2 or R.shape[0] < 1:
+            raise InvalidInput("requests", f"expected a (slots, pairs) matrix, got shape {R.shape}")
         st = list(self.stations)
         s = st[n]
         st[n] = Station(s.name, s.gpu_memory_gb, s.compute_budget_flops, s.compute_flops_per_s,
-                        s.backhaul_mb_per_s, s.access_cost, np.asarray(requests, dtype=np.int64))
-        T = int(np.asarray(requests).shape[0])
+                        s.backhaul_mb_per_s, s.access_cost, R)
+        T = R.shape[0]
         others = [x if i == n else Station(x.name, x.gpu_memory_gb, x.compute_budget_flops,
                   x.compute_flops_per_s, x.backhaul_mb_per_s, x.access_cost, x.requests[:T])
                   for i, x in enumerate(st)]
@@ -369,12 +374,35 @@ def _check_fields(obj: Any, where: str, group: str, names: tuple[str, ...]) -> N
         check_value(getattr(obj, name), f"{where}.{name}", RANGES[f"{group}[].{name}"])
 
 
-def _check_requests(R: np.ndarray, where: str) -> None:
-    """The request matrix's range, reported at its first bad entry."""
+def request_matrix(R: Any, where: str) -> np.ndarray:
+    """`R` as the int64 request matrix, or InvalidInput at its first bad entry: requests are
+    whole, finite counts within range (a fraction is refused, not truncated by the cast)."""
     rng = RANGES["stations[].requests[][]"]
-    if R.size and (R.min() < rng.lo or R.max() > rng.hi):
-        t, p = np.argwhere((R < rng.lo) | (R > rng.hi))[0]
-        check_value(int(R[t, p]), f"{where}[{t}][{p}]", rng)
+    try:
+        A = np.asarray(R)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise InvalidInput(where, f"expected a slots × pairs matrix of counts: {e}"[:160]) from None
+    if A.dtype.kind not in "iuf":
+        raise InvalidInput(where, f"expected integer counts, got an array of {A.dtype}")
+    if A.dtype.kind == "f":
+        bad = ~np.isfinite(A) | (A != np.round(A)) | (A < rng.lo) | (A > rng.hi)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            check_value(float(A[idx]), where + "".join(f"[{i}]" for i in idx), rng)
+    elif A.size and (A.min() < rng.lo or A.max() > rng.hi):
+        idx = tuple(int(i) for i in np.argwhere((A < rng.lo) | (A > rng.hi))[0])
+        check_value(int(A[idx]), where + "".join(f"[{i}]" for i in idx), rng)
+    return A.astype(np.int64, copy=False)
+
+
+def check_index(v: Any, count: int, where: str, what: str = "station") -> int:
+    """`v` as a 0-based index into `count` items (negative indices are refused, not counted from
+    the end), or InvalidInput naming `where`."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise InvalidInput(where, f"expected a {what} index (an integer), got {json_kind(v)}")
+    if not 0 <= v < count:
+        raise InvalidInput(where, f"must be a {what} index in [0, {count - 1}], got {show_value(v)}")
+    return int(v)
 
 
 def validate(inst: Instance) -> None:
@@ -412,10 +440,9 @@ def validate(inst: Instance) -> None:
                                f"expected {len(inst.services)} entries, got {len(s.access_cost)}")
         for i, c in enumerate(s.access_cost):
             check_value(c, f"{w}.access_cost[{i}]", RANGES["stations[].access_cost[]"])
-        R = np.asarray(s.requests)
+        R = request_matrix(s.requests, f"{w}.requests")
         if R.shape != (T, P):
             raise InvalidInput(f"{w}.requests", f"expected shape ({T}, {P}) (slots, pairs), got {R.shape}")
-        _check_requests(R, f"{w}.requests")
 
 
 def _requests(rows: Any, where: str, T: int, P: int) -> np.ndarray:
@@ -440,11 +467,11 @@ def parse_instance(d: Any, limits: Limits | None = None) -> Instance:
     """Parse and validate the JSON interchange object of docs/formulation.md §14.
 
     Instances over `limits.max_cells` request cells are refused before their requests are read."""
-    limits = limits or DEFAULT_LIMITS
+    limits = require_limits(limits)
     d = _obj(d, "instance")
     fmt = d.get("format")
     if fmt != FORMAT:
-        raise InvalidInput("format", f"expected {FORMAT!r}, got {_show(fmt)!r}")
+        raise InvalidInput("format", f"expected {FORMAT!r}, got {show_value(fmt)!r}")
     T = _num(d, "slots", "", "slots")
     models = []
     for j, m in enumerate(_list(d.get("models"), "models")):
@@ -501,9 +528,26 @@ def _depth(obj: Any) -> int:
     return deepest if isinstance(obj, (list, dict)) else 0
 
 
+def require_limits(limits: Any) -> Limits:
+    """`limits`, DEFAULT_LIMITS for None; anything else is InvalidInput naming the argument."""
+    if limits is None:
+        return DEFAULT_LIMITS
+    if not isinstance(limits, Limits):
+        raise InvalidInput("limits", f"expected an optcache.instance.Limits, got {type(limits).__name__}")
+    return limits
+
+
+def require_path(path: Any, field: str = "path") -> Path:
+    """`path` as a Path if it is a str or os.PathLike naming something, else InvalidInput."""
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InvalidInput(field, f"expected a file path (a str or os.PathLike), got {path!r}"[:160])
+    return Path(path)
+
+
 def read_text(path: str | os.PathLike, what: str, limits: Limits | None = None) -> str:
     """A file's text if it exists, fits `limits.max_file_bytes` and has no over-long number."""
-    limits = limits or DEFAULT_LIMITS
+    limits = require_limits(limits)
+    path = require_path(path)
     try:
         size = os.stat(path).st_size
         if size > limits.max_file_bytes:
@@ -528,7 +572,7 @@ def read_text(path: str | os.PathLike, what: str, limits: Limits | None = None) 
 
 def check_depth(obj: Any, path: str | os.PathLike, limits: Limits | None = None) -> Any:
     """`obj` if nested at most `limits.max_depth` deep, else InvalidInput naming the file."""
-    limits = limits or DEFAULT_LIMITS
+    limits = require_limits(limits)
     if _depth(obj) > limits.max_depth:
         raise InvalidInput(str(path), f"nested deeper than {limits.max_depth} levels "
                            "(optcache.instance.Limits.max_depth)")
@@ -538,7 +582,7 @@ def check_depth(obj: Any, path: str | os.PathLike, limits: Limits | None = None)
 def _read_parsed(path: str | os.PathLike, what: str, limits: Limits | None, loads, malformed) -> Any:
     """`loads` of a file's text within `limits`: size, digits, nesting; a parse error is
     InvalidInput with `malformed(error)` as its message."""
-    limits = limits or DEFAULT_LIMITS
+    limits = require_limits(limits)
     text = read_text(path, what, limits)
     try:
         obj = loads(text)
@@ -639,6 +683,14 @@ def require_instance(obj: Any, field: str = "inst") -> Instance:
     return obj
 
 
+def require_station_data(obj: Any, field: str = "data") -> StationData:
+    """`obj` if it is a StationData (`Instance.station_data(n)` makes one), else InvalidInput."""
+    if not isinstance(obj, StationData):
+        raise InvalidInput(field, "expected an optcache StationData (Instance.station_data(n) makes "
+                           f"one), got {type(obj).__name__}")
+    return obj
+
+
 def _existing(path: Path) -> Path:
     """The nearest of `path` and its parents that exists (what a new file or folder goes under)."""
     return next((f for f in (path, *path.parents) if f.exists()), Path("."))
@@ -662,7 +714,7 @@ def check_writable(path: str | os.PathLike) -> None:
     """Refuse an output path that cannot be written (a directory, below a regular file, a folder
     without write permission) before any work is done: minutes of work would otherwise end in a
     failed write."""
-    path = Path(path)
+    path = require_path(path)
     if path.is_dir():
         raise InvalidInput(str(path), "cannot write: it is a directory")
     folder = _existing(path.parent)
@@ -677,7 +729,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     """A temporary path beside `path` to write to; on success it gets the mode a plain `open`
     would give (0o666 less the umask, not mkstemp's 0o600) and is renamed onto `path`, so
     nothing is ever half-written. On failure the temporary file is removed."""
-    path = Path(path)
+    path = require_path(path)
     check_writable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

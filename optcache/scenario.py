@@ -15,7 +15,6 @@ from optcache import assumptions as A
 from optcache.channel import MC_SAMPLES, NOISE_DBM_PER_HZ, PATH_LOSS_EXPONENT
 from optcache.errors import InvalidInput
 from optcache.instance import (
-    DEFAULT_LIMITS,
     RANGES,
     Instance,
     Limits,
@@ -24,6 +23,7 @@ from optcache.instance import (
     Service,
     Station,
     format_bound,
+    require_limits,
 )
 
 KNOB_RANGES: dict[str, tuple[float, float]] = {
@@ -153,7 +153,7 @@ def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = No
     cfg = config or ScenarioConfig(**knobs)
     if config is not None and knobs:
         cfg = ScenarioConfig(**{**asdict(config), **knobs})
-    (limits or DEFAULT_LIMITS).check_cells(cfg.slots, cfg.services, cfg.stations, what="services")
+    require_limits(limits).check_cells(cfg.slots, cfg.services, cfg.stations, what="services")
     rng = np.random.default_rng(cfg.seed)
 
     kinds = list(A.MODEL_KINDS.items())

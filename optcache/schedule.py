@@ -17,6 +17,7 @@ from optcache.instance import (
     check_value,
     json_kind,
     read_json,
+    require_instance,
     write_atomic,
 )
 
@@ -53,18 +54,19 @@ class Schedule:
     @classmethod
     def from_arrays(cls, per_station: list[tuple[np.ndarray, np.ndarray]]) -> Schedule:
         """From one (a, x) pair of (T, P) arrays per station; values outside the schedule's range
-        (RANGES: NaN, inf, beyond ±1e100) are refused like in a file, naming the first."""
+        (RANGES: NaN, inf, beyond ±1e100), complex or non-numeric entries and a pair of
+        different shapes are refused like in a file, naming the first."""
+        if not isinstance(per_station, (list, tuple)):
+            raise InvalidInput("per_station", "expected a list of (cached, edge_requests) pairs, "
+                               f"got {type(per_station).__name__}")
         out = []
         for n, pair in enumerate(per_station):
-            arrs = []
-            for key, v in zip(("cached", "edge_requests"), pair, strict=True):
-                arr = np.asarray(v, float)
-                rng = RANGES[f"stations[].{key}[][]"]
-                bad = ~((arr >= rng.lo) & (arr <= rng.hi))  # NaN compares false
-                if bad.any():
-                    at = tuple(int(i) for i in np.argwhere(bad)[0])
-                    check_value(float(arr[at]), f"stations[{n}].{key}" + "".join(f"[{i}]" for i in at), rng)
-                arrs.append(arr)
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise InvalidInput(f"stations[{n}]", "expected a (cached, edge_requests) pair of arrays")
+            arrs = [_array(v, f"stations[{n}].{key}") for key, v in zip(KEYS, pair, strict=True)]
+            if arrs[0].shape != arrs[1].shape:
+                raise InvalidInput(f"stations[{n}].edge_requests",
+                                   f"shape {arrs[1].shape} differs from cached {arrs[0].shape}")
             out.append(StationSchedule(*arrs))
         return cls(tuple(out))
 
@@ -88,8 +90,34 @@ class Schedule:
         return parse_schedule(d, inst)
 
 
+KEYS = ("cached", "edge_requests")
+"""A station schedule's two matrices, a and x, in the file's and the arrays' order."""
+
+
+def _array(v: Any, where: str) -> np.ndarray:
+    """`v` as a float (T, P) array of values within the schedule's range (RANGES), or
+    InvalidInput at its first bad entry; complex and non-numeric arrays are refused, not cast."""
+    try:
+        arr = np.asarray(v)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise InvalidInput(where, f"expected a (slots, pairs) array: {e}"[:160]) from None
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInput(where, f"expected real numbers, got an array of {arr.dtype}")
+    if arr.ndim != 2:
+        raise InvalidInput(where, f"expected a (slots, pairs) array, got shape {arr.shape}")
+    arr = arr.astype(float, copy=False)
+    rng = RANGES[f"stations[].{where.rsplit('.', 1)[-1]}[][]"]
+    bad = ~((arr >= rng.lo) & (arr <= rng.hi))  # NaN compares false
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        check_value(float(arr[at]), where + "".join(f"[{i}]" for i in at), rng)
+    return arr
+
+
 def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
     """Parse a schedule object; with an instance, also check that its shapes fit it."""
+    if inst is not None:
+        require_instance(inst)
     if not isinstance(d, dict):
         raise InvalidInput("schedule", f"expected an object, got {json_kind(d)}")
     if "stations" not in d and isinstance(d.get("schedule"), dict):
@@ -104,7 +132,7 @@ def parse_schedule(d: Any, inst: Instance | None = None) -> Schedule:
         if not isinstance(s, dict):
             raise InvalidInput(f"stations[{n}]", "expected an object")
         arrs = []
-        for key in ("cached", "edge_requests"):
+        for key in KEYS:
             where = f"stations[{n}].{key}"
             if key not in s:
                 raise InvalidInput(where, "missing")
@@ -143,4 +171,6 @@ def load_schedule(path: str | os.PathLike, inst: Instance | None = None,
 
 def save_schedule(schedule: Schedule, path: str | os.PathLike) -> None:
     """Write `schedule` as `optcache/schedule@1` JSON, atomically."""
+    if not isinstance(schedule, Schedule):
+        raise InvalidInput("schedule", f"expected an optcache Schedule, got {type(schedule).__name__}")
     write_atomic(path, json.dumps(schedule.to_dict()))

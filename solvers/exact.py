@@ -19,14 +19,14 @@ import pyomo.environ as pyo
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput, SolverFailed
 from optcache.evaluator import evaluate_station
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, require_station_data
 from optcache.models.matrix28 import add_tangents, build_matrix28, estimate_columns
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
 from optcache.models.problem28 import build_problem28, schedule_from
 from optcache.models.problem29 import build_problem29
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
-from optcache.solvers.highs import MatrixSolver, highs_solver, solve_model
+from optcache.solvers.highs import MatrixSolver, highs_solver, highs_version, solve_model
 from optcache.solvers.highs import check_options as check_highs_options
 from optcache.solvers.pyomo_mip import DIRECT, get_solver
 from optcache.solvers.registry import option_check, register
@@ -102,6 +102,32 @@ class StationSolver(Protocol):
                  terminal=None) -> StationSolve: ...
 
 
+def check_station_call(data: StationData, state0: State | None, time_limit: float | None,
+                       gap: float, warm_start=None) -> tuple[State, float | None, float, tuple | None]:
+    """A `StationSolver`'s arguments checked at its edge like the registry's options (a NaN
+    limit would never be reached, a NaN gap never met): the start state (cold for None), the
+    limit and the gap as plain floats, the warm start as two float (T, P) arrays; InvalidInput
+    naming the argument otherwise."""
+    from optcache.solvers.registry import check_option
+
+    require_station_data(data)
+    st = State.check(state0, data.P)
+    if time_limit is not None:
+        time_limit = float(check_option("time_limit", time_limit))
+    if gap is None:
+        raise InvalidInput("gap", "must be a number in [0, 1), got None")
+    if warm_start is not None:
+        try:
+            ws = Schedule.from_arrays([warm_start]).stations[0]
+        except InvalidInput as e:
+            raise InvalidInput("warm_start", f"{e.field.removeprefix('stations[0].')}: {e.message}") from None
+        if ws.cached.shape != (data.T, data.P):
+            raise InvalidInput("warm_start", f"expected ({data.T}, {data.P}) arrays (slots, pairs), "
+                               f"got {ws.cached.shape}")
+        warm_start = (ws.cached, ws.edge_requests)
+    return st, time_limit, float(check_option("gap", gap)), warm_start
+
+
 def _log_round(method: str, rounds: int, info, evaluated: float | None, best: float, bound: float,
                tangents: int) -> None:
     """One INFO line per outer-approximation round: what the MILP gave and what it certifies."""
@@ -131,8 +157,8 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     if terminal is not None:
         raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
+    st, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
     deadline = None if time_limit is None else t0 + time_limit
-    st = state0 or State.cold(data.P)
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
@@ -146,9 +172,9 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         solver = MatrixSolver(mm, threads=threads, options=solver_options)
     except TimeoutError:  # the time limit covers the build: the incumbent and the trivial bound
         return StationSolve(best_a, best_x, best, float(min(bound, best)), "time_limit",
-                            time.perf_counter() - t0, time.perf_counter() - tb, 0, 0)
+                            time.perf_counter() - t0, time.perf_counter() - tb, 0, 0, highs_version())
     build_seconds = time.perf_counter() - tb
-    nodes, rounds, termination, version = 0, 0, "time_limit", ""
+    nodes, rounds, termination, version = 0, 0, "time_limit", highs_version()
     history: list[dict] = []
     while rounds < MAX_ROUNDS:
         left = None if deadline is None else deadline - time.perf_counter()
@@ -214,9 +240,9 @@ def solve_station_pyomo(data: StationData, state0: State | None = None, *, solve
     if terminal is not None:
         raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
+    st, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
     deadline = None if time_limit is None else t0 + time_limit
     opt = get_solver(solver, solver_options)
-    st = state0 or State.cold(data.P)
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
@@ -298,7 +324,7 @@ def solve_by_station(inst: Instance, method: str, solve_one: StationSolver,
     from optcache.solvers.policies import replace_station
 
     t0 = time.perf_counter() if started is None else started
-    per, bound, nodes, term, version, optimal = [], 0.0, 0, "optimal", "", 0
+    per, bound, nodes, term, version, optimal = [], 0.0, 0, "optimal", highs_version(), 0
     for n in range(inst.n_stations):
         left = None if time_limit is None else \
             max(time_limit - (time.perf_counter() - t0), 1e-3) / (inst.n_stations - n)
@@ -356,7 +382,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     solver = highs_solver()
-    per, version, fallback = [], "", 0
+    per, version, fallback = [], highs_version(), 0
     for n in range(inst.n_stations):
         data = inst.station_data(n)
         st = State.cold(data.P)

@@ -13,6 +13,7 @@ import logging
 import math
 import numbers
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
         ok = isinstance(value, str) and _SOLVER_NAME.fullmatch(value) is not None
     elif name == "solver_options":
         return _check_solver_options(value, where)
+    elif number and isinstance(value, int) and abs(value) > sys.float_info.max:  # 10**400
+        ok = False
     elif name in ("time_limit", "window_time_limit"):
         ok = number and math.isfinite(value) and value > 0
     elif name == "gap":
@@ -168,7 +171,10 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
         ok = number and float(value).is_integer() and 1 <= value <= 1024
         value = int(value) if ok else value
     if not ok:
-        raise InvalidInput(where, f"must be {OPTION_RULES[name].rsplit(': ', 1)[1]}, got {value!r}"[:160])
+        from optcache.instance import show_value
+
+        got = show_value(value) if isinstance(value, int) and not isinstance(value, bool) else repr(value)
+        raise InvalidInput(where, f"must be {OPTION_RULES[name].rsplit(': ', 1)[1]}, got {got}"[:160])
     return value
 
 
@@ -208,6 +214,9 @@ def check_options(name: str, options: dict, where: str | None = None) -> dict:
     each alone (`check_option`) and together (the method's `option_check`); errors are named
     `where.OPTION` if `where` is given (a study grid's `options.METHOD`)."""
     spec = get(name)
+    if not isinstance(options, dict):
+        raise InvalidInput(where or "options", f"expected a dict of option name → value, got "
+                           f"{type(options).__name__}")
     given = {k: v for k, v in options.items() if v is not None}
     pre = f"{where}." if where else ""
     bad = sorted(k for k in given if k not in spec.options)

@@ -30,6 +30,7 @@ from optcache.instance import Instance, StationData
 from optcache.logs import PROGRESS_SECONDS, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
+from optcache.solvers.highs import highs_version
 from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
@@ -173,7 +174,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     records = []
     prev, planned = None, 0  # the last plan and how many of its slots are still real decisions
     relaxed = None
-    version = None
+    version = highs_version()
     last = time.monotonic()
     for t in range(T):
         t1 = min(t + horizon, T)

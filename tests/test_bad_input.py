@@ -465,3 +465,86 @@ def test_demo_refuses_an_unwritable_out_before_running_anything(tmp_path, capsys
     cap = capsys.readouterr()
     check_one_line(code, cap.err, str(out), "")
     assert "a_file is not a directory" in cap.err
+
+
+def test_the_lower_level_api_refuses_what_it_would_get_wrong(tmp_path):
+    """Builders, station solvers, instances and schedules at their edges: silent wrong answers
+    (a fraction truncated, a NaN request, index -1 counted from the end, a complex part
+    dropped, a NaN limit never reached or gap never met, NaN tangents) and raw errors found by
+    the API sweep are one InvalidInput naming the argument."""
+    import dataclasses
+
+    import numpy as np
+
+    from optcache.dynamics import State
+    from optcache.export import export_problem28
+    from optcache.instance import load_instance
+    from optcache.models.matrix28 import build_matrix28
+    from optcache.models.problem28 import build_problem28
+    from optcache.models.problem29 import build_problem29
+    from optcache.schedule import Schedule, load_schedule, parse_schedule, save_schedule
+    from optcache.solvers import registry
+    from optcache.solvers.exact import solve_station
+    from optcache.solvers.lagrange import lagrange_station
+
+    inst = load_instance(HAND_INSTANCE)
+    d = inst.station_data(0)
+    T, P = d.T, d.P
+    z = np.zeros((T, P))
+    st = inst.stations[0]
+    R = np.asarray(st.requests)
+    half, nan = R + 0.5, R.astype(float)
+    nan[0, 0] = np.nan
+    sched = tmp_path / "s.json"
+    save_schedule(Schedule.all_cloud(inst), sched)
+    cases = [
+        (lambda: inst.station_data(1), "n", "station index in [0, 0], got 1"),
+        (lambda: inst.station_data(-1), "n", "got -1"),
+        (lambda: inst.station_data(0.0), "n", "expected a station index"),
+        (lambda: inst.with_requests(0, np.full((T, P), 0.7)), "requests[0][0]", "must be an integer, got 0.7"),
+        (lambda: inst.with_requests(0, np.full((T, P), 1e30)), "requests[0][0]", "must be <= 1e15, got 1e+30"),
+        (lambda: inst.with_requests(-1, R), "n", "got -1"),
+        (lambda: dataclasses.replace(inst, stations=(dataclasses.replace(st, requests=half),)),
+         "stations[0].requests[0][0]", "must be an integer"),
+        (lambda: dataclasses.replace(inst, stations=(dataclasses.replace(st, requests=nan),)),
+         "stations[0].requests[0][0]", "must be finite, got nan"),
+        (lambda: Schedule.from_arrays([(z + 1j, z)]), "stations[0].cached", "complex128"),
+        (lambda: Schedule.from_arrays([(z, z, z)]), "stations[0]", "(cached, edge_requests) pair"),
+        (lambda: Schedule.from_arrays([(z, np.zeros((T, P + 1)))]), "stations[0].edge_requests", "differs"),
+        (lambda: Schedule.from_arrays(None), "per_station", "got NoneType"),
+        (lambda: save_schedule({"stations": []}, tmp_path / "x.json"), "schedule", "got dict"),
+        (lambda: save_schedule(Schedule.all_cloud(inst), None), "path", "got None"),
+        (lambda: load_schedule(sched, limits=5), "limits", "got int"),
+        (lambda: parse_schedule({"stations": []}, "inst"), "inst", "got str"),
+        (lambda: export_problem28(inst, tmp_path / "x.lp", station=0.0), "--station", "expected a station index"),
+        (lambda: export_problem28(inst, tmp_path / "x.lp", fmt=3), "--format", "got 3"),
+        (lambda: export_problem28(inst, None), "path", "got None"),
+        (lambda: export_problem28(inst, tmp_path / "x.lp", schedule={}), "schedule", "Schedule"),
+        (lambda: build_problem29(d, T, State.cold(P)), "t", f"slot index in [0, {T - 1}], got {T}"),
+        (lambda: build_problem29(d, -1, State.cold(P)), "t", "got -1"),
+        (lambda: build_problem29(d, 0, State.cold(P + 1)), "state.cached", f"expected {P} real numbers"),
+        (lambda: build_problem29(inst, 0, State.cold(P)), "data", "got Instance"),
+        (lambda: build_matrix28(d, tangents={(1, 1): [float("nan")]}), "tangents[(1, 1)]", "finite"),
+        (lambda: build_matrix28(d, tangents={(99, 0): [1.0]}), "tangents", "got (99, 0)"),
+        (lambda: build_matrix28(d, initial_tangents=-1), "initial_tangents", "got -1"),
+        (lambda: build_matrix28(d, deadline=float("nan")), "deadline", "got nan"),
+        (lambda: build_problem28(d, tangents=[1, 2]), "tangents", "got list"),
+        (lambda: lagrange_station(d, time_limit=float("nan")), "time_limit", "got nan"),
+        (lambda: lagrange_station(d, time_limit="5"), "time_limit", "got '5'"),
+        (lambda: lagrange_station(d, gap=float("nan")), "gap", "got nan"),
+        (lambda: lagrange_station(d, gap=2.0), "gap", "got 2.0"),
+        (lambda: lagrange_station(d, state0="x"), "state0", "got str"),
+        (lambda: lagrange_station(d, warm_start="ab"), "warm_start", "pair of arrays"),
+        (lambda: solve_station(d, time_limit=-1), "time_limit", "got -1"),
+        (lambda: solve_station(None), "data", "got NoneType"),
+        (lambda: registry.run("lagrange", inst, time_limit=10**400), "time_limit", "an integer of 401 digits"),
+        (lambda: registry.check_options("laot", None), "options", "got NoneType"),
+    ]
+    for call, field, message in cases:
+        with pytest.raises(InvalidInput) as err:
+            call()
+        assert err.value.field == field and message in str(err.value), (field, str(err.value))
+    assert not (tmp_path / "x.lp").exists() and not (tmp_path / "x.json").exists()
+    # whole counts held as floats, and numpy indices, are what they say
+    assert inst.with_requests(np.int64(0), R.astype(float)) == inst
+    assert np.array_equal(inst.station_data(np.int64(0)).R, R)

@@ -22,7 +22,7 @@ from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
-from optcache.solvers.exact import StationSolve, solve_by_station, trivial_bound
+from optcache.solvers.exact import StationSolve, check_station_call, solve_by_station, trivial_bound
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
 from optcache.solvers.lagrange.graph import PairBounds, PairGraph
@@ -53,7 +53,8 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     and cost and bound then include it.
     """
     t0 = time.perf_counter()
-    deadline = t0 + (np.inf if time_limit is None else float(time_limit))
+    state0, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
+    deadline = t0 + (np.inf if time_limit is None else time_limit)
     warm = _feasible(data, state0, warm_start)
     try:
         s = Search(data, state0, deadline, gap, terminal)

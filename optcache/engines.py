@@ -157,6 +157,7 @@ def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
     """
     try:
         from distributed import Client, LocalCluster, as_completed
+        from distributed.client import ClosedClientError
     except ImportError as e:  # pragma: no cover - dask is a dependency
         raise SolverUnavailable(f"engine 'dask' needs dask[distributed]: {e}") from None
 
@@ -173,7 +174,7 @@ def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
     elif isinstance(scheduler, str):
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as e:
+        except (OSError, ValueError) as e:  # unreachable; a malformed address (check() refuses most)
             raise InvalidInput("scheduler", f"cannot connect to {scheduler!r}: {e}") from None
     elif isinstance(scheduler, Client):
         client, own_client = scheduler, False
@@ -181,7 +182,10 @@ def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
         raise InvalidInput("scheduler", f"expected an address or a distributed.Client, got {type(scheduler).__name__}")
 
     try:
-        futures = client.map(_dask_call, [func] * len(items), items, pure=False)
+        try:
+            futures = client.map(_dask_call, [func] * len(items), items, pure=False)
+        except ClosedClientError:  # closed after check()
+            raise InvalidInput("scheduler", "the distributed.Client is closed") from None
         index = {f.key: i for i, f in enumerate(futures)}
         where = "local cluster" if cluster is not None else str(scheduler if isinstance(scheduler, str) else "client")
         with _bar(len(items), f"{desc} (dask, {where})", progress) as bar:
@@ -195,6 +199,24 @@ def run_dask(func: Callable, items: Sequence, *, scheduler: Any = None,
             cluster.close()
 
 
+def _check_address(address: str) -> None:
+    """A scheduler address distributed can parse ("tcp://host:8786"), before a study writes
+    anything; whether a scheduler answers there is known only when the client connects."""
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address
+
+    try:
+        scheme, loc = parse_address(address)
+        backend = registry.get_backend(scheme)
+        try:
+            backend.get_address_host_port(loc)
+        except NotImplementedError:  # inproc:// and the like have no host and port
+            pass
+    except ValueError as e:
+        raise InvalidInput("scheduler", f"not a scheduler address ({e}); expected e.g. "
+                           "'tcp://host:8786'"[:200]) from None
+
+
 def check(engine: str, scheduler: Any = None, workers: int | None = None) -> int | None:
     """Refuse bad run settings (engine, scheduler, workers, `$OPTCACHE_WORKERS`) before a study
     writes anything; returns `workers` as a plain int (numpy integers are integers too)."""
@@ -206,14 +228,19 @@ def check(engine: str, scheduler: Any = None, workers: int | None = None) -> int
         workers = int(workers)
     if engine == "local" and scheduler is not None:
         raise InvalidInput("scheduler", "only the dask engine takes a scheduler")
-    if engine == "dask" and scheduler is not None and not isinstance(scheduler, str):
+    if engine == "dask" and scheduler is not None:
         try:
             from distributed import Client
         except ImportError as e:  # pragma: no cover - dask is a dependency
             raise SolverUnavailable(f"engine 'dask' needs dask[distributed]: {e}") from None
-        if not isinstance(scheduler, Client):
+        if isinstance(scheduler, str):
+            _check_address(scheduler)
+        elif not isinstance(scheduler, Client):
             raise InvalidInput("scheduler", "expected an address or a distributed.Client, "
                                f"got {type(scheduler).__name__}")
+        elif scheduler.status in ("closing", "closed"):
+            raise InvalidInput("scheduler", "the distributed.Client is closed; pass a running "
+                               "Client or a scheduler address")
     if workers is None and (engine == "local" or scheduler is None):
         default_workers()  # a bad $OPTCACHE_WORKERS is refused now, not when the first cell starts
     return workers

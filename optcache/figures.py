@@ -20,20 +20,24 @@ Redrawing reads only the table, so figures never rerun anything.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
+from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from optcache.errors import InvalidInput
 from optcache.evaluator import TERMS
-from optcache.instance import atomic_path, make_folder, write_atomic
+from optcache.instance import atomic_path, make_folder, require_path
 from optcache.provenance import FIGURES_SCHEMA, provenance
-from optcache.study import KNOBS
+from optcache.study import KNOBS, check_costs, require_table, typed_column
 
 COST_UNIT = "cost units"
 """The paper's (abstract) unit of every cost term; λ, l_0 and l_{n,i} are in it."""
@@ -78,6 +82,20 @@ TERM_COLORS = dict(zip(TERMS, ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#817
 """One colour per cost term, the same in every figure."""
 
 FORMATS = ("png", "pdf", "svg")
+
+DPI_RANGE = (10, 2400)
+"""Resolutions `save` and `figures` take: 2400 dpi is print quality; far more exhausts memory."""
+
+
+def check_image(fmt: Any, dpi: Any, fields: tuple[str, str] = ("fmt", "dpi")) -> tuple[str, int]:
+    """`fmt` one of FORMATS and `dpi` an integer in DPI_RANGE, else InvalidInput naming the
+    argument (`fields`: the names the caller gives them)."""
+    if not isinstance(fmt, str) or fmt not in FORMATS:
+        raise InvalidInput(fields[0], f"must be one of {', '.join(FORMATS)}, got {fmt!r}"[:160])
+    lo, hi = DPI_RANGE
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral) or not lo <= dpi <= hi:
+        raise InvalidInput(fields[1], f"must be an integer in [{lo}, {hi}], got {dpi!r}"[:160])
+    return fmt, int(dpi)
 
 
 def family(method: str) -> str:
@@ -131,14 +149,36 @@ def _axes(ax, **kw) -> tuple[Figure, plt.Axes]:
     if ax is None:
         fig, ax = plt.subplots(**kw)
         return fig, ax
+    if not isinstance(ax, Axes):
+        raise InvalidInput("ax", f"expected a matplotlib Axes or None, got {type(ax).__name__}")
     return ax.figure, ax
+
+
+def _table(df: Any, floats: tuple[str, ...], field: str = "df", needs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """`df` checked for drawing, with a label column and the columns `floats` as floats: a
+    non-empty DataFrame with them and `needs`, whose ok rows have finite costs >= 0."""
+    require_table(df, (*needs, *floats), field)
+    if df.empty:
+        raise InvalidInput(field, "no rows to draw")
+    check_costs(df, lambda i: f"{field}, row {df.index[i]}")
+    return _ensure_label(df.assign(**{c: typed_column(df, c, "float64", field) for c in floats}))
+
+
+def _knob(df: pd.DataFrame, knob: Any) -> str:
+    """`knob` if it names a column of `df`, else InvalidInput naming the argument."""
+    if not isinstance(knob, str) or knob not in df:
+        have = [k for k in KNOBS if k in df]
+        raise InvalidInput("knob", f"expected a column of the table, got {knob!r} (its knobs: "
+                           f"{', '.join(have) or 'none'})"[:160])
+    return knob
 
 
 # --------------------------------------------------------------------------- source tables
 def cost_table(df: pd.DataFrame, knob: str) -> pd.DataFrame:
     """What `cost_vs_knob` plots: per knob value and label, the mean and standard deviation of
     the cost over seeds and how many rows they average."""
-    df = _ensure_label(df)
+    df = _table(df, ("cost",))
+    knob = _knob(df, knob)
     g = df.groupby([knob, "label"])["cost"]
     out = g.agg(cost_mean="mean", cost_std="std", n="size").reset_index()
     out["method"] = out["label"].map(_method_of(df))
@@ -148,8 +188,8 @@ def cost_table(df: pd.DataFrame, knob: str) -> pd.DataFrame:
 def terms_table(df: pd.DataFrame, knob: str | None) -> pd.DataFrame:
     """What `terms_vs_knob` and `cost_by_method` plot: the mean of each cost term per label (and
     knob value)."""
-    df = _ensure_label(df)
-    keys = [knob, "label"] if knob else ["label"]
+    df = _table(df, TERMS)
+    keys = [_knob(df, knob), "label"] if knob is not None else ["label"]
     out = df.groupby(keys)[list(TERMS)].mean().reset_index()
     out["method"] = out["label"].map(_method_of(df))
     return out
@@ -157,7 +197,7 @@ def terms_table(df: pd.DataFrame, knob: str | None) -> pd.DataFrame:
 
 def gap_table(df: pd.DataFrame) -> pd.DataFrame:
     """What `gap_by_method` plots: each row's gap to the best certified bound, in percent."""
-    df = _ensure_label(df)
+    df = _table(df, ("gap_to_best_bound",), needs=("instance",))
     out = df[["instance", "label", "method"]].copy() if "method" in df else df[["instance", "label"]].copy()
     out["gap_to_best_bound_pct"] = 100.0 * df["gap_to_best_bound"].astype(float)
     return out.reset_index(drop=True)
@@ -168,7 +208,8 @@ def cost_vs_knob(df: pd.DataFrame, knob: str, ax: plt.Axes | None = None) -> Fig
     """Mean cost of every method label against `knob` over the seeds (their spread is in the
     source table, `cost_table`), one line per label, line style by method family (`FAMILIES`:
     thick for exact methods, dashed for references). Returns the figure."""
-    df = _ensure_label(df)
+    df = _table(df, ("cost",))
+    knob = _knob(df, knob)
     fig, ax = _axes(ax, figsize=(7.2, 4.2))
     t = cost_table(df, knob)
     methods = _method_of(df)
@@ -191,8 +232,11 @@ def cost_vs_knob(df: pd.DataFrame, knob: str, ax: plt.Axes | None = None) -> Fig
 def terms_vs_knob(df: pd.DataFrame, knob: str, axes=None) -> Figure:
     """The five cost terms (stacked bars) against `knob`, one facet per method label; `axes` an
     array with at least one axes per label. Returns the figure."""
-    df = _ensure_label(df)
+    df = _table(df, TERMS)
+    knob = _knob(df, knob)
     labels = _labels(df)
+    if axes is not None and not all(isinstance(a, Axes) for a in np.asarray(axes, dtype=object).ravel()):
+        raise InvalidInput("axes", "expected matplotlib Axes (an array of them, one per method) or None")
     if axes is None:
         ncols = min(4, len(labels))
         nrows = -(-len(labels) // ncols)
@@ -234,7 +278,7 @@ def terms_vs_knob(df: pd.DataFrame, knob: str, axes=None) -> Figure:
 def cost_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
     """The five cost terms (stacked bars) of every method label at one scenario point (rows
     averaged per label); `df` a study table or one row per method with the five terms."""
-    df = _ensure_label(df)
+    df = _table(df, TERMS)
     fig, ax = _axes(ax, figsize=(max(5.0, 0.7 * df["label"].nunique() + 2), 4.2))
     t = terms_table(df, None).set_index("label").loc[_labels(df)]
     pos = np.arange(len(t))
@@ -254,7 +298,7 @@ def cost_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
 def gap_by_method(df: pd.DataFrame, ax: plt.Axes | None = None) -> Figure:
     """Box plot (with the points) of each method label's gap to the best certified bound on
     the same instance, in percent (0: certified optimal). Returns the figure."""
-    df = _ensure_label(df)
+    df = _table(df, ("gap_to_best_bound",), needs=("instance",))
     labels = _labels(df)
     t = gap_table(df)
     fig, ax = _axes(ax, figsize=(max(5.0, 0.8 * len(labels) + 1.5), 4.2))
@@ -277,10 +321,19 @@ def claim_heatmap(table: pd.DataFrame, x: str, y: str, value: str, level: float,
     (e.g. a verdict table of `optcache.claims`), `value` is drawn as a heat map with each cell's
     value written in it, and the paper's claimed value `level` as a contour (dashed, labelled).
     `percent` multiplies values and level by 100."""
-    for c in (x, y, value):
+    require_table(table, (), "table")
+    for arg, c in (("x", x), ("y", y), ("value", value)):
+        if not isinstance(c, str):
+            raise InvalidInput(arg, f"expected a column name, got {c!r}"[:160])
         if c not in table:
-            raise InvalidInput(c, f"not a column of the table ({', '.join(map(str, table.columns))})")
-    grid = table.pivot_table(index=y, columns=x, values=value, aggfunc="mean").sort_index().sort_index(axis=1)
+            raise InvalidInput(c, f"not a column of the table ({', '.join(map(str, table.columns))})"[:160])
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level):
+        raise InvalidInput("level", f"must be a finite number (the claimed value), got {level!r}"[:160])
+    values = typed_column(table, value, "float64", value)
+    if np.isinf(values).any():
+        raise InvalidInput(value, f"must be finite (or missing), got {values[np.isinf(values)].iloc[0]}")
+    grid = table.assign(**{value: values}).pivot_table(index=y, columns=x, values=value, aggfunc="mean")
+    grid = grid.sort_index().sort_index(axis=1)
     if grid.empty:
         raise InvalidInput(value, "no values to draw")
     fig, ax = _axes(ax, figsize=(5.2, 3.8))
@@ -306,16 +359,28 @@ def claim_heatmap(table: pd.DataFrame, x: str, y: str, value: str, level: float,
     return fig
 
 
-def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 150, fmt: str | None = None) -> Path:
-    """savefig to a temporary file beside `path`, then rename (the user's umask); closes `fig`."""
+def _savefig(fig: Figure, path: Path, fmt: str, dpi: int) -> None:
     from optcache import __version__
 
-    path = Path(path)
-    fmt = fmt or path.suffix.lstrip(".") or "png"
-    meta = {"Creator": f"optcache {__version__}"}
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", format=fmt, metadata={"Creator": f"optcache {__version__}"})
+
+
+def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 150, fmt: str | None = None) -> Path:
+    """savefig to a temporary file beside `path`, then rename (the user's umask); closes `fig`.
+    `fmt` (default: the suffix of `path`, else png) is one of FORMATS, `dpi` within DPI_RANGE."""
+    if not isinstance(fig, Figure):
+        raise InvalidInput("fig", f"expected a matplotlib Figure, got {type(fig).__name__}")
     try:
+        path = require_path(path)
+        suffix = path.suffix[1:]
+        if fmt is None and suffix not in ("", *FORMATS):
+            raise InvalidInput(str(path), f"the suffix .{suffix} is not an image format of "
+                               f"{', '.join(FORMATS)}; pass fmt")
+        fmt, dpi = check_image((suffix or "png") if fmt is None else fmt, dpi)
+        if suffix in FORMATS and suffix != fmt:
+            raise InvalidInput(str(path), f"the suffix .{suffix} says another format than fmt={fmt!r}")
         with atomic_path(path, suffix=f".{fmt}") as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=fmt, metadata=meta)
+            _savefig(fig, tmp, fmt, dpi)
     finally:
         plt.close(fig)
     return path
@@ -328,39 +393,61 @@ def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = 
 
     cost_vs_<knob> and terms_vs_<knob> for every swept knob (cost_by_method if none), from rows
     with status ok; gap_to_best_bound if some exact method gave a bound. A table without a row
-    with status ok has no figures: InvalidInput (field `results`), and nothing is created."""
-    if format not in FORMATS:
-        raise InvalidInput("--format", f"must be one of {', '.join(FORMATS)}, got {format!r}")
-    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral) or not 10 <= dpi <= 2400:
-        raise InvalidInput("--dpi", f"must be an integer in [10, 2400], got {dpi!r}")
+    with status ok has no figures: InvalidInput (field `results`), and nothing is created.
+
+    Every check and drawing happens before the folder is touched. The set is then written as a
+    whole: each file to a temporary beside it, and only when all are written is the old
+    figures.json removed and the files renamed into place, figures.json last. A failure while
+    writing leaves the folder as it was (folders this call created are removed)."""
+    format, dpi = check_image(format, dpi, ("--format", "--dpi"))
+    require_table(results, ("status",), "results")
     ok = results[results["status"] == "ok"]
     if ok.empty:
         counts = ", ".join(f"{n} {st}" for st, n in results["status"].value_counts().items())
         what = f"{len(results)} rows: {counts}" if len(results) else "the table is empty"
         raise InvalidInput("results", f"no figures: no row with status ok ({what})")
-    out = make_folder(out_dir, str(out_dir))
-    written: list[tuple[str, Figure, pd.DataFrame, dict]] = []
-    knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
-    for k in knobs:
-        s = knob_slice(ok, k)
-        written.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
-                        {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
-        written.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
-                        {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
-    if not knobs:
-        written.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None),
-                        {"y": COST_LABEL}))
-    gaps = ok[np.isfinite(ok["gap_to_best_bound"].astype(float))]
-    if not gaps.empty:
-        written.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
-                        {"y": "gap to the best certified bound [%]"}))
-    paths, entries = [], []
-    for name, fig, table, units in written:
-        paths.append(save(fig, out / f"{name}.{format}", dpi=dpi, fmt=format))
-        write_atomic(out / f"{name}.csv", table.to_csv(index=False))
-        entries.append({"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units})
-    manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
-                "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),
-                                         study=results.attrs.get("optcache"))}
-    write_atomic(out / "figures.json", json.dumps(manifest, indent=1, default=str))
-    return paths
+    if "label" not in ok and "method" not in ok:
+        raise InvalidInput("results", "missing column label (or method)")
+    ok = _table(ok, ("cost", *TERMS, "gap_to_best_bound"), "results", needs=("instance",))
+    out = require_path(out_dir, "out_dir")
+    drawn: list[tuple[str, Figure, pd.DataFrame, dict]] = []
+    try:
+        knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
+        for k in knobs:
+            s = knob_slice(ok, k)
+            drawn.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
+                          {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
+            drawn.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
+                          {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
+        if not knobs:
+            drawn.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None), {"y": COST_LABEL}))
+        gaps = ok[np.isfinite(ok["gap_to_best_bound"])]
+        if not gaps.empty:
+            drawn.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
+                          {"y": "gap to the best certified bound [%]"}))
+        entries = [{"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units}
+                   for name, _, _, units in drawn]
+        manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
+                    "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),
+                                             study=results.attrs.get("optcache"))}
+        created = [f for f in (out, *out.parents) if not f.exists()]  # the deepest first
+        make_folder(out, str(out))
+        try:
+            with ExitStack() as files:  # each atomic_path renames on exit, in reverse order
+                manifest_tmp = files.enter_context(atomic_path(out / "figures.json"))
+                for name, fig, table, _ in drawn:
+                    tmp = files.enter_context(atomic_path(out / f"{name}.{format}", suffix=f".{format}"))
+                    _savefig(fig, tmp, format, dpi)
+                    files.enter_context(atomic_path(out / f"{name}.csv")).write_bytes(
+                        table.to_csv(index=False).encode())
+                manifest_tmp.write_bytes(json.dumps(manifest, indent=1, default=str).encode())
+                (out / "figures.json").unlink(missing_ok=True)  # no manifest over a half-renamed set
+        except BaseException:
+            with suppress(OSError):  # stops at the first folder that is not empty
+                for folder in created:
+                    folder.rmdir()
+            raise
+    finally:
+        for _, fig, _, _ in drawn:
+            plt.close(fig)
+    return [out / e["figure"] for e in entries]

@@ -43,7 +43,7 @@ import numbers
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,8 @@ from optcache.instance import (
     make_folder,
     read_parquet,
     read_toml,
+    require_limits,
+    require_path,
 )
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
@@ -171,7 +173,8 @@ def _label(method: str, opts: Mapping[str, Any]) -> str:
 
 
 def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
-    """Check knob names against ScenarioConfig and each value with ScenarioConfig's own checks."""
+    """Check knob names against ScenarioConfig and the values' form; `_check_points` checks the
+    values themselves, together, as the grid's scenario points use them."""
     if not isinstance(knobs, Mapping):
         raise InvalidInput(where, "expected a table of scenario knobs")
     out = {}
@@ -183,15 +186,34 @@ def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
         vals = grid_values(v, f"{where}.{name}")
         if _KNOB_TYPES[name] is float:  # 1 and 1.0 are the same knob value (and the same cell id)
             vals = tuple(float(x) if isinstance(x, int) else x for x in vals)
-        for x in vals:
-            try:
-                ScenarioConfig(**{name: x})
-            except InvalidInput as e:
-                raise InvalidInput(f"{where}.{name}", e.message) from None
-            except TypeError as e:
-                raise InvalidInput(f"{where}.{name}", f"bad value {x!r}: {e}") from None
         out[name] = vals
     return out
+
+
+def _check_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...]) -> None:
+    """Every distinct scenario point the grid runs is a valid ScenarioConfig (ranges, and rules
+    between knobs such as beta_min <= beta_max); a knobs value every sweep overrides is checked
+    alone. Errors name the knob where the grid sets it: `knobs.NAME` or `sweep[i].NAME`."""
+    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
+    spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
+    seen: set[tuple] = set()  # sweeps may share points: each is checked once
+    for i, sweep in spaces:
+        spec = {**knobs, **sweep} if i is not None else sweep
+        for point in _product(spec):
+            if len(spaces) > 1:
+                key = tuple(sorted(point.items()))
+                if key in seen:
+                    continue
+                seen.add(key)
+            try:
+                ScenarioConfig(**point)
+            except InvalidInput as e:
+                where = f"sweep[{i}]" if i is not None and e.field in sweep else "knobs"
+                message = e.message if e.field in spec else f"{e.message} ({e.field}'s default)"
+                shown = {k: v for k, v in point.items() if len(spec[k]) > 1 or (i is not None and k in sweep)}
+                if len(shown) > (e.field in shown):
+                    message += ", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
+                raise InvalidInput(f"{where}.{e.field}", message[:200]) from None
 
 
 @dataclass(frozen=True)
@@ -246,6 +268,7 @@ class Grid:
             raise InvalidInput("grid", f"{n_points} scenario points × {len(seeds)} seeds × {n_runs} "
                                f"method runs = {n_points * len(seeds) * n_runs:.3g} cells, over "
                                f"optcache.study.MAX_GRID_CELLS = {MAX_GRID_CELLS}")
+        _check_points(knobs, sweeps)
         for m, opts in options.items():  # the method's own rules, between options too (registry)
             runs = _product(opts)
             for run in runs:
@@ -321,7 +344,10 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
     """
     from optcache.solvers import registry
 
-    limits = _limits(limits)
+    if not isinstance(grid, Grid):
+        raise InvalidInput("grid", f"expected an optcache.study.Grid (Grid.from_dict reads a table), "
+                           f"got {type(grid).__name__}")
+    limits = require_limits(limits)
     points = []
     for sweep in grid.sweeps or ({},):
         points += _product({**grid.knobs, **sweep})
@@ -348,15 +374,6 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
         for c in out.values():
             c["limits"] = limits
     return list(out.values())
-
-
-def _limits(limits: Any) -> Limits:
-    """`limits`, DEFAULT_LIMITS for None; anything else is InvalidInput naming the argument."""
-    if limits is None:
-        return DEFAULT_LIMITS
-    if not isinstance(limits, Limits):
-        raise InvalidInput("limits", f"expected an optcache.instance.Limits, got {type(limits).__name__}")
-    return limits
 
 
 def grid_id(grid_cells: list[dict]) -> str:
@@ -396,30 +413,98 @@ def empty_table() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
 
 
+def require_table(df: Any, columns: Iterable[str] = (), field: str = "df") -> pd.DataFrame:
+    """`df` if it is a DataFrame with `columns`, else InvalidInput naming the argument (`field`)
+    and the columns it lacks."""
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput(field, f"expected a pandas DataFrame (a study table), got {type(df).__name__}")
+    missing = [c for c in columns if c not in df]
+    if missing:
+        shown = ", ".join(missing[:6]) + (f", … ({len(missing)} in all)" if len(missing) > 6 else "")
+        raise InvalidInput(field, f"missing column{'s' if len(missing) > 1 else ''} {shown}")
+    return df
+
+
+def typed_column(df: pd.DataFrame, column: str, dtype: str, field: str = "df") -> pd.Series:
+    """`df[column]` as `dtype`, or InvalidInput at `field` naming the column and its first value
+    that does not convert (a string, None in an integer column, an integer beyond the type)."""
+    col = df[column]
+    try:
+        return col.astype(dtype)
+    except (TypeError, ValueError, OverflowError):
+        for i, v in enumerate(col):
+            try:
+                pd.Series([v], dtype=object).astype(dtype)
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidInput(field, f"{column}: expected {_KINDS.get(dtype, dtype)}, got "
+                                   f"{_py(v)!r} (row {df.index[i]})"[:160]) from None
+        raise
+
+
+def check_costs(df: pd.DataFrame, where: Callable[[int], str]) -> None:
+    """Refuse a row with status ok whose cost or a term is not a finite number >= 0, or whose
+    bound is infinite: no evaluation gives one. InvalidInput at `where(row position)`."""
+    ok = (df["status"] == "ok").to_numpy() if "status" in df else np.ones(len(df), bool)
+    for c in ("cost", *TERMS, "bound"):
+        if c not in df:
+            continue
+        try:
+            v = df[c].to_numpy(dtype="float64", na_value=np.nan)
+        except (TypeError, ValueError, OverflowError):  # strings, 10**400: not a finite number
+            v = np.array([_float(x) for x in df[c]], dtype="float64")
+        if c == "bound":
+            bad = ok & df[c].notna().to_numpy() & ~np.isfinite(v)
+        else:
+            bad = ok & ~(np.isfinite(v) & (v >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            rule = "finite (or missing)" if c == "bound" else "a finite number >= 0"
+            raise InvalidInput(where(i), f"{c}: must be {rule} in a row with status ok, got "
+                               f"{_py(df[c].iloc[i])!r}"[:160])
+
+
+def _float(x: Any) -> float:
+    """`x` as a float: inf if it is too large for one, NaN if it is not a number."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def with_best_bound(df: pd.DataFrame) -> pd.DataFrame:
     """Set best_bound (largest exact bound per instance) and gap_to_best_bound = (cost − it)/|cost|,
     clamped to 0 within GAP_ROUNDING (rounding, not a bound above the cost)."""
-    df = df.copy()
-    bound = df["bound"].astype("float64")
+    df = require_table(df, ("instance", "exact", "bound", "cost")).copy()
+    bound = typed_column(df, "bound", "float64")
     certified = bound.where(df["exact"].astype(bool) & np.isfinite(bound))
     df["best_bound"] = certified.groupby(df["instance"]).transform("max")
-    cost = df["cost"].astype("float64")
+    cost = typed_column(df, "cost", "float64")
     gap = (cost - df["best_bound"]) / cost.abs().clip(lower=1e-10)
     df["gap_to_best_bound"] = gap.mask((gap < 0) & (gap >= -GAP_ROUNDING), 0.0)
     return df
 
 
 def tidy(rows: pd.DataFrame | list[dict]) -> pd.DataFrame:
-    """Columns in `COLUMNS` order with fixed dtypes, gaps recomputed, rows sorted by knobs/seed/method."""
-    df = pd.DataFrame(rows) if isinstance(rows, list) else rows.copy()
+    """Columns in `COLUMNS` order with fixed dtypes, gaps recomputed, rows sorted by knobs/seed/method.
+    Rows without a column of `_ROW_REQUIRED`, or with a value its column can't hold, are InvalidInput."""
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    elif isinstance(rows, list):
+        df = pd.DataFrame(rows)
+    else:
+        raise InvalidInput("rows", f"expected a DataFrame or a list of row dicts, got {type(rows).__name__}")
     if df.empty:
         return empty_table()
+    require_table(df, _ROW_REQUIRED, "rows")
     for c in COLUMNS:
         if c not in df:
             df[c] = None
     df = df[list(COLUMNS)]
-    df = df.astype({c: t for c, t in _DTYPES.items() if t not in ("str", "Int64")})
-    df["nodes"] = pd.array([None if pd.isna(v) else int(v) for v in df["nodes"]], dtype="Int64")
+    for c, t in _DTYPES.items():
+        if t != "str":
+            df[c] = typed_column(df, c, t, "rows")
     for c, t in _DTYPES.items():
         if t == "str":
             df[c] = pd.Series([None if pd.isna(v) else str(v) for v in df[c]], index=df.index,
@@ -453,6 +538,8 @@ _ROW_REQUIRED = ("cell", "instance", "seed", *KNOBS, "method", "label", "options
                  "termination")
 """Columns every journal row has (`run_cell` sets them even for an error row); the rest may be null."""
 
+_FLOAT_MAX = float(np.finfo("float64").max)
+
 _KINDS = {"str": "a string", "int64": "an integer", "float64": "a number", "bool": "true or false",
           "Int64": "an integer"}
 
@@ -469,8 +556,9 @@ def _valid(value: Any, dtype: str) -> bool:
 
 
 def _journal_row(obj: dict, where: str) -> dict:
-    """A journal row checked against `COLUMNS` (names, JSON types, status values); a knob missing
-    from it (added since it was written) is the default it ran at. Else InvalidInput at `where`."""
+    """A journal row checked against `COLUMNS` (names, JSON types that fit the column, status
+    values); a knob missing from it (added since it was written) is the default it ran at. Else
+    InvalidInput at `where`; `_check_rows` checks the values."""
     unknown = [k for k in obj if k not in COLUMNS]
     if unknown:
         raise InvalidInput(where, f"not a study row: unknown column {unknown[0]!r}"[:160])
@@ -483,6 +571,10 @@ def _journal_row(obj: dict, where: str) -> dict:
         elif not _valid(v, dtype):
             null = "" if c in _ROW_REQUIRED else " or null"
             raise InvalidInput(where, f"{c}: expected {_KINDS[dtype]}{null}, got {v!r}"[:160])
+        elif dtype == "float64" and isinstance(v, int) and abs(v) > _FLOAT_MAX:
+            raise InvalidInput(where, f"{c}: must be a finite number, got an integer of {len(str(abs(v)))} digits")
+        elif c == "nodes" and not 0 <= v < 2**63:  # knobs and seed: ScenarioConfig's ranges (_check_rows)
+            raise InvalidInput(where, f"{c}: must be an integer in [0, 2^63 - 1], got {v}"[:160])
     if row["status"] not in ("ok", "warning", "error"):
         raise InvalidInput(where, f"status: expected ok, warning or error, got {row['status']!r}"[:160])
     return row
@@ -492,6 +584,7 @@ def _read_journal(path: Path) -> tuple[list[dict], dict[str, dict | None]]:
     """Rows and grids (id → spec) of a journal. A torn last line (a kill mid-write) is skipped;
     any other line that is not a format line or a study row (`COLUMNS`) is InvalidInput naming it."""
     rows: list[dict] = []
+    numbers: list[int] = []
     grids: dict[str, dict | None] = {}
     if path.is_dir():
         raise InvalidInput(str(path), "is a directory, not a study journal")
@@ -525,9 +618,27 @@ def _read_journal(path: Path) -> tuple[list[dict], dict[str, dict | None]]:
                 rows.append(_journal_row(obj, where))
             except InvalidInput as e:
                 raise InvalidInput(e.field, f"{e.message}; {fix}") from None
+            numbers.append(n + 1)
         else:
             raise InvalidInput(where, f"expected a study row (a JSON object), got {type(obj).__name__}; {fix}")
+    try:
+        _check_rows(pd.DataFrame(rows), lambda i: f"{path}, line {numbers[i]}")
+    except InvalidInput as e:
+        raise InvalidInput(e.field, f"{e.message}; {fix}") from None
     return rows, grids
+
+
+def _check_rows(df: pd.DataFrame, where: Callable[[int], str]) -> None:
+    """Refuse rows no study writes: knobs or seed outside ScenarioConfig's rules, or an ok row
+    with impossible costs (`check_costs`). InvalidInput at `where(row position)`."""
+    df = df.reset_index(drop=True)
+    for cols in ([c for c in KNOBS if c in df], ["seed"] if "seed" in df else []):  # distinct values only
+        for i, *values in df[cols].drop_duplicates().itertuples(name=None) if cols else ():
+            try:
+                ScenarioConfig(**dict(zip(cols, _py(values), strict=True)))
+            except InvalidInput as e:
+                raise InvalidInput(where(i), f"{e.field}: {e.message}") from None
+    check_costs(df, where)
 
 
 def _not_a_directory(path: Path) -> None:
@@ -551,13 +662,17 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
     missing = [c for c in COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a study table: missing columns {', '.join(missing)}")
+    _check_rows(df, lambda i: f"{path}, row {i}")
     grids: dict[str, dict | None] = {}
     if isinstance(prov, dict) and isinstance(prov.get("grid"), dict):
         grids = {g: (v if isinstance(v, dict) else None) for g, v in prov["grid"].items() if isinstance(g, str)}
     else:  # written before provenance (schema optcache/study@0): grid ids only
         ids = df.attrs.get("optcache_grids", [])
         grids = {g: None for g in ids if isinstance(g, str)} if isinstance(ids, list) else {}
-    return tidy(df), grids
+    try:
+        return tidy(df), grids
+    except InvalidInput as e:  # a column of another type
+        raise InvalidInput(str(path), f"not a study table: {e.message}") from None
 
 
 def _load(out: Path) -> tuple[pd.DataFrame, dict[str, dict | None]]:
@@ -580,8 +695,9 @@ def study_provenance(grids: dict[str, dict | None] | list[str] | None) -> dict:
 def read(path: str | os.PathLike) -> pd.DataFrame:
     """A study table from its Parquet file and journal (cells finished since the last
     compaction), its provenance in `df.attrs["optcache"]`. A missing or unreadable file, a file
-    that is not a study table or one written with a newer schema is InvalidInput."""
-    path = Path(path)
+    that is not a study table or one written with a newer schema is InvalidInput, and so is a
+    row no study writes (a knob out of range, an ok row with a NaN or negative cost)."""
+    path = require_path(path)
     if not path.exists() and not journal_path(path).exists():
         raise InvalidInput(str(path), "results file not found")
     df, grids = _load(path)
@@ -604,7 +720,7 @@ def write_results(df: pd.DataFrame, path: str | os.PathLike,
     import pyarrow.parquet as pq
 
     prov = study_provenance(grids)
-    df = df.copy(deep=False)
+    df = require_table(df).copy(deep=False)
     df.attrs = {"optcache": prov, "optcache_grids": list(prov["grid"])}
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -753,7 +869,7 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
     `grid` may also be a table in the grid file's layout (`Grid.from_dict`) or a grid file's path.
     Every argument is checked before anything is written (numpy numbers count as numbers).
     """
-    limits = _limits(limits)
+    limits = require_limits(limits)
     grid = _as_grid(grid, limits)
     workers = engines.check(engine, scheduler, _py(workers))
     checkpoint_seconds = _py(checkpoint_seconds)

@@ -251,7 +251,7 @@ def test_export_writes_the_relaxation_as_lp_and_mps(optimum, small, tmp_path):
     for v in (values["m.lp"], values["n.lp"]):  # a relaxation: below the certified optimum
         assert v <= direct.cost * (1 + 1e-9) and v >= 0.9 * direct.cost
     r = cli("export", str(small), "--out", str(tmp_path / "y.lp"), "--station", "1")
-    assert r.returncode == 2 and r.stderr.startswith("error: --station: must be in [0, 0]")
+    assert r.returncode == 2 and r.stderr.startswith("error: --station: must be a station index in [0, 0]")
 
 
 # --------------------------------------------------------------------------- 3. provenance

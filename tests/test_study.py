@@ -622,3 +622,132 @@ def test_run_market_study_refuses_bad_run_settings_before_writing(tmp_path, monk
     with pytest.raises(InvalidInput, match="workers"):
         run_market_study(grid, out, workers=0, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- input handling (sweep9)
+def test_grid_checks_its_knobs_together_at_the_points_it_runs(tmp_path):
+    """Each knob was checked alone with the others at their defaults: a valid pair such as
+    beta_min = 0.95, beta_max = 0.99 was refused, an invalid one accepted until the run."""
+    for knobs in ({"beta_min": 0.95, "beta_max": 0.99}, {"beta_min": 0.3, "beta_max": 0.5}):
+        (cell,) = S.cells(S.Grid(methods=["laot"], knobs=knobs))
+        assert {k: cell["knobs"][k] for k in knobs} == knobs
+    ok = S.Grid(methods=["laot"], knobs={"beta_min": 0.95}, sweeps=[{"beta_max": [0.96, 0.99]}])
+    assert len(S.cells(ok)) == 2
+    for knobs, sweeps, field, says in [
+        ({"beta_min": 0.9, "beta_max": 0.6}, (), "knobs.beta_min", "must be <= beta_max = 0.6, got 0.9"),
+        ({"users": 10**12, "access": "channel"}, (), "knobs.users", "must be <= 1000 with access='channel'"),
+        ({"beta_max": 0.5}, (), "knobs.beta_min", "got 0.6 (beta_min's default)"),
+        ({"users": [10, 5000], "access": ["paper", "channel"]}, (), "knobs.users",
+         "at the point users=5000, access=channel"),
+        ({"beta_min": 0.9}, [{"beta_max": [0.95]}, {"beta_max": [0.99, 0.5]}], "knobs.beta_min",
+         "at the point beta_max=0.5"),
+        ({"beta_max": 0.99}, [{"beta_min": [0.3, 0.995]}], "sweep[0].beta_min", "got 0.995"),
+        ({"slots": 0}, [{"slots": [3]}], "knobs.slots", "got 0"),  # overridden by every sweep: alone
+        ({"slots": 4}, [{"services": [2]}, {"slots": [3, 0]}], "sweep[1].slots", "got 0"),
+    ]:
+        with pytest.raises(InvalidInput) as e:
+            S.Grid(methods=["laot"], knobs=knobs, sweeps=sweeps)
+        assert e.value.field == field and says in e.value.message, e.value
+    with pytest.raises(InvalidInput) as e:  # at load, from a file too
+        S.Grid.from_toml(write(tmp_path / "g.toml", 'methods = ["laot"]\n[knobs]\nbeta_min = 0.9\nbeta_max = 0.6\n'))
+    assert e.value.field == "knobs.beta_min"
+
+
+def test_dask_scheduler_that_is_no_address_or_a_closed_client_is_one_error(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from optcache import engines
+
+    spec = {"methods": ["laot"], "knobs": {"slots": 3, "stations": 1, "services": 2}}
+    for address in ("notanaddress", "foo://h:1", "tcp://h:port"):
+        with pytest.raises(InvalidInput) as e:
+            S.run_study(spec, tmp_path / "r.parquet", engine="dask", scheduler=address, progress=False)
+        assert e.value.field == "scheduler" and "not a scheduler address" in e.value.message
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        client = Client(cluster)
+        client.close()
+        with pytest.raises(InvalidInput, match="^scheduler: the distributed.Client is closed"):
+            S.run_study(spec, tmp_path / "r.parquet", engine="dask", scheduler=client, progress=False)
+        with pytest.raises(InvalidInput, match="^scheduler: the distributed.Client is closed"):
+            list(engines.run_dask(S.run_cell, S.cells(S.Grid(**spec)), scheduler=client, progress=False))
+    assert list(tmp_path.iterdir()) == []  # refused before the study wrote anything
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"cost": -5.0}, "cost: must be a finite number >= 0 in a row with status ok, got -5.0"),
+    ({"cost": float("nan")}, "cost: must be a finite number >= 0 in a row with status ok, got nan"),
+    ({"cost": "1e400"}, "cost: must be a finite number >= 0 in a row with status ok, got inf"),
+    ({"switching": -0.5}, "switching: must be a finite number >= 0"),
+    ({"bound": float("inf")}, "bound: must be finite (or missing) in a row with status ok"),
+    ({"seed": -3}, "seed: must be an integer in [0, "),
+    ({"users": -1}, "users: must be an integer in [0, "),
+    ({"beta_min": 0.95}, "beta_min: must be <= beta_max"),
+    ({"slots": 10**30}, "slots: must be an integer in [1, "),  # was an OverflowError in pandas
+    ({"nodes": 10**30}, "nodes: must be an integer in [0, 2^63 - 1]"),
+    ({"cost": 10**400}, "cost: must be a finite number, got an integer of 401 digits"),
+])
+def test_journal_rows_no_study_writes_are_refused_naming_the_line(tmp_path, capsys, change, says):
+    out = tmp_path / "r.parquet"
+    cs = S.cells(tiny_grid(methods=["all-cloud", "static"], seeds=[0]))
+    row = S.run_cell(cs[0])
+    assert row["status"] == "ok"
+    bad = json.dumps({**row, **change})
+    if change.get("cost") == "1e400":
+        bad = bad.replace('"cost": "1e400"', '"cost": 1e400')
+    header = json.dumps({"format": S.JOURNAL_FORMAT, "grid": S.grid_id(cs)})
+    S.journal_path(out).write_text(f"{header}\n{json.dumps(row)}\n{bad}\n")
+    with pytest.raises(InvalidInput) as e:
+        S.read(out)
+    assert e.value.field == f"{S.journal_path(out)}, line 3" and says in e.value.message
+    assert e.value.message.endswith("; fix or delete that line (the journal holds the finished cells not yet in the table)")
+    assert main(["figures", str(out), "--out", str(tmp_path / "fig")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {S.journal_path(out)}, line 3: {says}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.parquet.journal"]
+
+
+def test_parquet_rows_no_study_writes_are_refused_naming_the_row(tmp_path):
+    df = S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0]), None, workers=1, progress=False)
+    path = tmp_path / "r.parquet"
+    for column, value, says in [("cost", np.nan, "cost: must be a finite number >= 0 in a row with status ok, got nan"),
+                                ("accuracy", -1.0, "accuracy: must be a finite number >= 0"),
+                                ("seed", -3, "seed: must be an integer in [0, ")]:
+        bad = df.copy()
+        bad.loc[1, column] = value
+        S.write_results(bad, path)
+        with pytest.raises(InvalidInput) as e:
+            S.read(path)
+        assert e.value.field == f"{path}, row 1" and says in e.value.message
+    S.write_results(df.assign(status="error", cost=np.nan, switching=np.nan), path)  # error rows: no cost
+    assert S.read(path)["cost"].isna().all()
+    bad = df.assign(cost=["x", "y"])
+    bad.to_parquet(path)
+    with pytest.raises(InvalidInput, match=r"row 0: cost: must be a finite number >= 0 .* got 'x'"):
+        S.read(path)
+
+
+def test_table_functions_refuse_wrong_arguments_naming_them(tmp_path):
+    row = {"cell": "c", "instance": "i", "seed": 0, "method": "laot", "status": "ok", "cost": 1.0}
+    good = S.run_study(tiny_grid(methods=["static"], seeds=[0]), None, workers=1, progress=False)
+    for call, field, says in [
+        (lambda: S.tidy([row]), "rows", "missing columns slots, services, gpus, users, stations, vanishing, … (20 in all)"),
+        (lambda: S.tidy(pd.DataFrame({"x": [1]})), "rows", "missing columns cell, instance, seed"),
+        (lambda: S.tidy(None), "rows", "expected a DataFrame or a list of row dicts, got NoneType"),
+        (lambda: S.tidy({"cell": "c"}), "rows", "got dict"),
+        (lambda: S.tidy(good.assign(seed=None)), "rows", "seed: expected an integer, got None"),
+        (lambda: S.tidy(good.assign(nodes="many")), "rows", "nodes: expected an integer, got 'many'"),
+        (lambda: S.with_best_bound(pd.DataFrame({"cost": [1.0]})), "df", "missing columns instance, exact, bound"),
+        (lambda: S.with_best_bound(good.drop(columns="exact")), "df", "missing column exact"),
+        (lambda: S.with_best_bound(good.assign(bound="x")), "df", "bound: expected a number, got 'x'"),
+        (lambda: S.with_best_bound([row]), "df", "expected a pandas DataFrame"),
+        (lambda: S.cells({"methods": ["laot"]}), "grid", "expected an optcache.study.Grid"),
+        (lambda: S.Grid.from_toml(write(tmp_path / "g.toml", TINY_TOML), limits=3), "limits", "got int"),
+        (lambda: S.load_grid(tmp_path / "g.toml", limits=3), "limits", "got int"),
+        (lambda: S.read(None), "path", "expected a file path"),
+        (lambda: S.read(3), "path", "expected a file path"),
+        (lambda: S.write_results([row], tmp_path / "r.parquet"), "df", "expected a pandas DataFrame"),
+    ]:
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == field and says in e.value.message, e.value
+    assert S.tidy([]).empty and list(S.tidy([])) == list(S.COLUMNS)

@@ -156,11 +156,16 @@ def _axes(ax, **kw) -> tuple[Figure, plt.Axes]:
 
 def _table(df: Any, floats: tuple[str, ...], field: str = "df", needs: tuple[str, ...] = ()) -> pd.DataFrame:
     """`df` checked for drawing, with a label column and the columns `floats` as floats: a
-    non-empty DataFrame with them and `needs`, whose ok rows have finite costs >= 0."""
+    non-empty DataFrame with them and `needs`, whose ok rows have finite costs >= 0. Only those
+    rows are drawn (a failed run has no cost: it would be drawn as 0)."""
     require_table(df, (*needs, *floats), field)
     if df.empty:
         raise InvalidInput(field, "no rows to draw")
     check_costs(df, lambda i: f"{field}, row {df.index[i]}")
+    if "status" in df:
+        df = df[df["status"] == "ok"]
+        if df.empty:
+            raise InvalidInput(field, "no rows to draw: none has status ok")
     return _ensure_label(df.assign(**{c: typed_column(df, c, "float64", field) for c in floats}))
 
 

@@ -164,3 +164,20 @@ def test_figures_writes_the_whole_set_or_nothing(table, tmp_path, monkeypatch):
     manifest = json.loads((out / "figures.json").read_text())
     assert [f["figure"] for f in manifest["figures"]] == ["cost_by_method.png", "gap_to_best_bound.png"]
     assert all((out / f["figure"]).exists() and (out / f["table"]).exists() for f in manifest["figures"])
+
+
+def test_only_ok_rows_are_drawn(table):
+    """A method whose runs all failed has no cost: it is left out, not drawn as a 0-height bar;
+    the means are those of the ok rows alone (all-cloud's cost at slots = 3, by hand from the
+    table)."""
+    failed = table.assign(status=np.where(table["method"] == "static", "error", "ok"))
+    for c in ("cost", "switching"):
+        failed.loc[failed["method"] == "static", c] = np.nan
+    terms = F.terms_table(failed, None)
+    assert list(terms["label"]) == ["all-cloud"]
+    costs = F.cost_table(failed, "slots")
+    cloud3 = table[(table["method"] == "all-cloud") & (table["slots"] == 3)]["cost"]
+    assert list(costs["label"]) == ["all-cloud", "all-cloud"]
+    assert costs.loc[costs["slots"] == 3, "cost_mean"].item() == pytest.approx(cloud3.mean(), rel=1e-12)
+    refused(lambda: F.cost_by_method(failed[failed["method"] == "static"]), "df",
+            "no rows to draw: none has status ok")

@@ -1,6 +1,6 @@
 """The caching claims of the paper's section VI-B, measured on its Fig. 3 grid.
 
-Run: .venv/bin/python benchmarks/claims.py [--seeds 5]
+Run: .venv/bin/python benchmarks/claims.py [--seeds 5] [--out FILE]
 
 Claim 1, "the satellite-enabled architecture cuts total provisioning cost by an average of 41 % and
 by no less than 20 % in every configuration": the paper does not define the comparison. optcache's
@@ -12,20 +12,20 @@ off the ground gateways). Relaying in every slot is an upper bound on what one s
 save. Claim 2, "least-AoT keeps the lowest average total cost" among FIFO, LFU and least-AoT: the
 mean cost per grid point (LRU reported too).
 
-Writes benchmarks/results/claims_fig3.csv: one row per (knob, value, seed, method, variant) with the
-evaluator's cost; prints the two summaries.
+--seeds N is a count: seeds 0..N−1 at every point (not a list of seed ids as in the other scripts).
+Writes benchmarks/results/claims_fig3.csv (or --out, atomically): one row per (knob, value, seed,
+variant, method) with the evaluator's cost; prints the two summaries.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
 import pandas as pd
+from common import Parser, check_outputs, positive_int, write_csv
 
 from optcache import assumptions as A
-from optcache.instance import write_atomic
 from optcache.scenario import generate
 from optcache.solvers import registry
 
@@ -63,11 +63,16 @@ def run(seeds: int) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=positive_int, default=5, metavar="N",
+                    help="number of seeds N: seeds 0..N-1 at every grid point (a count, not a list of "
+                         "seed ids; default: 5)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "claims_fig3.csv",
+                    help="output CSV (default: benchmarks/results/claims_fig3.csv)")
     args = ap.parse_args()
+    check_outputs(ap, "--out", args.out)
     df = run(args.seeds)
-    write_atomic(RESULTS / "claims_fig3.csv", df.to_csv(index=False))
+    write_csv(args.out, df)
 
     point = df.groupby(["knob", "value", "variant", "method"])["cost"].mean().unstack("variant")
     for v in ("relay", "relay+nobackhaul"):
@@ -85,7 +90,7 @@ def main() -> None:
     rel = ground[["fifo", "lru", "lfu"]].div(ground["laot"], axis=0)
     print("cost of each policy / least-AoT's, per knob (mean over the knob's points):")
     print(rel.groupby("knob").mean().to_string(float_format=lambda x: f"{x:.4f}"))
-    print(f"wrote {RESULTS / 'claims_fig3.csv'}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

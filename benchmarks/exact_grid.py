@@ -11,25 +11,49 @@ as the first incumbent) within --time-limit; a point not certified there is solv
 method's distance to the optimum is bounded by the certified bound: over_bound = (cost − bound)/cost
 of the longest run. The seeds are ones no other benchmark here uses.
 
-Writes benchmarks/results/exact_grid.csv, one row per (knob, value, seed, run), columns:
-knob, value, seed, run ('limit' or 'retry'), time_limit, termination, cost, bound, gap, seconds,
-build_seconds, root_bound, root_seconds, root_primal, nodes, cuts, lns_improvements, coupled_memory,
-coupled_budget (numbers of slots where memory (3) and the budget (5) can bind), load1; and
-benchmarks/results/exact_grid_policies.csv: knob, value, seed, method, cost, bound (of the
-longest exact run), over_bound.
+Points are read from the grid's `[[sweep]]` tables only (each moves one knob from the paper's
+defaults); its `[knobs]`, `methods` and `seeds` are not used, and a grid without `[[sweep]]`
+(e.g. grids/small.toml) is refused. Points that draw the same station are solved once: the
+default station (slots 100 = services 10 = GPUs 24 = users 10) appears in every sweep of fig3.toml
+and is solved as `slots=100`, so the default grid has 18 points. Seeds given twice run once.
+
+Writes benchmarks/results/exact_grid.csv (or --out), one row per (knob, value, seed, run), columns:
+knob, value, seed, coupled_memory, coupled_budget (numbers of slots where memory (3) and the
+budget (5) can bind), run ('limit' or 'retry'), time_limit, termination, cost, bound, gap,
+seconds, build_seconds, root_bound, root_seconds, root_primal, nodes, cuts, lns_improvements,
+load1. The root_* columns, cuts and lns_improvements are empty when the limit came before the
+pair graphs were built (the row then has the warm start's cost and the trivial bound). And
+OUT_policies.csv beside it (benchmarks/results/exact_grid_policies.csv): knob, value, seed,
+coupled_memory, coupled_budget, method (laot, fifo, lru, lfu, and lagrange: the cheapest
+schedule of the exact runs), cost, bound (of the longest exact run), over_bound. Both files are
+rewritten atomically after every station, so a stopped run leaves the stations done so far
+(nothing resumes from them). rolling_grid.py reads benchmarks/results/exact_grid_SEED.csv: give
+`--out benchmarks/results/exact_grid_SEED.csv` for that (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
-import tomllib
 from pathlib import Path
 
 import pandas as pd
+from common import (
+    Parser,
+    check_outputs,
+    distinct,
+    distinct_stations,
+    parse_points,
+    retry_limit,
+    seed_id,
+    show,
+    time_limit,
+    write_csv,
+)
 
+from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
+from optcache.instance import read_toml
 from optcache.scenario import generate
 from optcache.solvers.lagrange import coupled_slots, lagrange_station
 from optcache.solvers.policies import replace_station
@@ -39,39 +63,72 @@ RESULTS = HERE / "results"
 POLICIES = ("laot", "fifo", "lru", "lfu")
 
 
-def grid_points(grid: Path) -> list[tuple[str, int]]:
-    """(knob, value) of every sweep point of a study grid TOML."""
-    spec = tomllib.loads(grid.read_text())
-    return [(k, v) for sweep in spec["sweep"] for k, vs in sweep.items() for v in vs]
+def grid_points(grid: Path) -> list[str]:
+    """KNOB=VALUE of every point of a study grid TOML's `[[sweep]]` tables (InvalidInput if it
+    has none: this script only runs one-knob sweeps around the defaults)."""
+    spec = read_toml(grid, "grid")
+    sweeps = spec.get("sweep") if isinstance(spec, dict) else None
+    if not isinstance(sweeps, list) or not sweeps or not all(isinstance(s, dict) for s in sweeps):
+        raise InvalidInput(str(grid), "no [[sweep]] tables: this script solves one-knob sweeps around the "
+                           "paper's defaults (like grids/fig3.toml); give --points instead")
+    points = []
+    for sweep in sweeps:
+        for k, vs in sweep.items():
+            for v in vs if isinstance(vs, list) else [vs]:
+                points.append(f"{k}={v}")
+    return points
 
 
 def solve(d, limit: float) -> dict:
     t0 = time.perf_counter()
     s = lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=replace_station(d, "laot"))
-    h = s.history[0]
+    # no history: out of time before the pair graphs were built (warm start and trivial bound)
+    h = s.history[0] if s.history else {}
     return {"time_limit": limit, "termination": s.termination, "cost": s.cost, "bound": s.bound,
             "gap": s.gap, "seconds": time.perf_counter() - t0, "build_seconds": s.build_seconds,
-            "root_bound": h["root_bound"], "root_seconds": h["root_seconds"],
-            "root_primal": h["root_primal"], "nodes": s.nodes, "cuts": h["cuts"],
-            "lns_improvements": h["lns_improvements"], "load1": os.getloadavg()[0]}
+            "root_bound": h.get("root_bound"), "root_seconds": h.get("root_seconds"),
+            "root_primal": h.get("root_primal"), "nodes": s.nodes, "cuts": h.get("cuts"),
+            "lns_improvements": h.get("lns_improvements"), "load1": os.getloadavg()[0]}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--grid", type=Path, default=HERE / "grids" / "fig3.toml")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
-    ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--retry-limit", type=float, default=600.0)
-    ap.add_argument("--points", nargs="*", default=None, help="knob=value points (default: the grid)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "exact_grid.csv")
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", type=Path, default=HERE / "grids" / "fig3.toml",
+                    help="study grid TOML whose [[sweep]] tables give the points when --points is "
+                         "not given ([knobs] and seeds are not used; default: grids/fig3.toml)")
+    ap.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=[101, 102, 103],
+                    help="scenario seeds, a list of seed ids (default: 101 102 103)")
+    ap.add_argument("--time-limit", type=time_limit, default=60.0,
+                    help="seconds for each station's first lagrange run, pair graphs included (default: 60)")
+    ap.add_argument("--retry-limit", type=retry_limit, default=600.0,
+                    help="seconds for a second run of a station the first did not certify; 0: no retry "
+                         "(default: 600)")
+    ap.add_argument("--points", nargs="+", default=None, metavar="KNOB=VALUE",
+                    help="points to solve instead of the grid's, e.g. slots=20 users=25 (knobs: slots, "
+                         "services, gpus, users, models)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "exact_grid.csv",
+                    help="CSV of the exact runs; OUT_policies.csv is written beside it "
+                         "(default: benchmarks/results/exact_grid.csv)")
     args = ap.parse_args()
-    points = grid_points(args.grid)
-    if args.points:
-        points = [(p.split("=")[0], int(p.split("=")[1])) for p in args.points]
+    if args.points is None:
+        try:
+            texts = grid_points(args.grid)
+        except InvalidInput as e:
+            ap.fail("--grid", str(e))
+        points = parse_points(ap, texts, "--grid")
+    else:
+        points = parse_points(ap, args.points)
+    points, notes = distinct_stations(points)
+    seeds = distinct(args.seeds)
+    policies_out = args.out.with_name(args.out.stem + "_policies.csv")
+    check_outputs(ap, "--out", args.out, policies_out)
+    for note in notes:
+        print(note, flush=True)
+
     lagrange_station(generate(slots=3, services=2, stations=1, seed=0).station_data(0))  # compile
     rows, pol = [], []
     for knob, value in points:
-        for seed in args.seeds:
+        for seed in seeds:
             d = generate(stations=1, seed=seed, **{knob: value}).station_data(0)
             mem, bud = coupled_slots(d)
             base = {"knob": knob, "value": value, "seed": seed, "coupled_memory": len(mem),
@@ -80,7 +137,7 @@ def main() -> None:
             if runs[0]["termination"] != "optimal" and args.retry_limit > 0:
                 runs.append(dict(base, run="retry", **solve(d, args.retry_limit)))
             for r in runs:
-                print({k: (round(v, 7) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
+                print(show(r, 7), flush=True)
             rows += runs
             bound = max(r["bound"] for r in runs)
             best = min(r["cost"] for r in runs)
@@ -89,9 +146,8 @@ def main() -> None:
                 cost = evaluate_station(d, a, x).cost
                 pol.append(dict(base, method=m, cost=cost, bound=bound, over_bound=(cost - bound) / cost))
             pol.append(dict(base, method="lagrange", cost=best, bound=bound, over_bound=(best - bound) / best))
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(rows).to_csv(args.out, index=False)
-            pd.DataFrame(pol).to_csv(args.out.with_name(args.out.stem + "_policies.csv"), index=False)
+            write_csv(args.out, pd.DataFrame(rows))
+            write_csv(policies_out, pd.DataFrame(pol))
     print(f"wrote {args.out}")
 
 

@@ -15,18 +15,22 @@ the same time limit:
   accuracy term), so its dual bound is a valid bound on (28); every incumbent a peer reports is
   mapped back to a schedule and re-scored by the evaluator, which gives its true cost.
 For each method the trace (seconds, bound, incumbent's true cost) is sampled at 10, 30 and 60 s
-(the best values reached by then) and the time at which incumbent and bound first met within
-1e-4 is recorded (`certified_s`, empty if never).
+(the best values reached by then: with a --time-limit below a sample time, that sample holds the
+run's final values, e.g. bound_60 of a 3-s run is its 3-s bound) and the time at which incumbent
+and bound first met within 1e-4 is recorded (`certified_s`, empty if never).
 
-Writes benchmarks/results/exact_peers.csv (knob, value, seed, method, bound_10, incumbent_10,
-bound_30, incumbent_30, bound_60, incumbent_60, certified_s, final_bound, final_incumbent, load1),
-exact_peers_trace.csv (the raw traces: knob, value, seed, method, seconds, bound, incumbent) and
-a figure exact_peers.png (relative gap against time, one panel per station).
+Writes benchmarks/results/exact_peers.csv (or --out: knob, value, seed, method, bound_10,
+incumbent_10, bound_30, incumbent_30, bound_60, incumbent_60, certified_s, final_bound,
+final_incumbent, load1), OUT_trace.csv beside it (the raw traces: knob, value, seed, method,
+seconds, bound, incumbent; bound -inf: no bound yet, incumbent inf: no schedule yet) and a
+figure OUT.png (relative gap against time, one panel per station). The tables are rewritten
+atomically after every station (nothing resumes from them; --merge keeps an earlier run's rows
+that are not re-run). Points that draw the same station (slots=100 and services=10 are both the
+default station) and seeds given twice run once.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -34,10 +38,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import (
+    Parser,
+    check_outputs,
+    distinct,
+    distinct_stations,
+    parse_points,
+    save_figure,
+    seed_id,
+    show,
+    time_limit,
+    write_csv,
+)
 
 from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
-from optcache.instance import write_atomic
 from optcache.models.matrix28 import build_matrix28
 from optcache.scenario import generate
 from optcache.solvers.exact import solve_station
@@ -55,7 +70,9 @@ POINTS = ("slots=20", "slots=40", "slots=60", "slots=100", "services=6", "servic
 
 def run_lagrange(d, limit):
     s = lagrange_station(d, time_limit=limit, gap=GAP, warm_start=replace_station(d, "laot"))
-    rows = [(r["seconds"], r["bound"], r["incumbent"]) for r in s.history[0]["progress"]]
+    # no history: out of time before the pair graphs were built (warm start and trivial bound)
+    progress = s.history[0]["progress"] if s.history else []
+    rows = [(r["seconds"], r["bound"], r["incumbent"]) for r in progress]
     return rows + [(s.seconds, s.bound, s.cost)]
 
 
@@ -190,65 +207,85 @@ def figure(traces: pd.DataFrame, path: Path) -> None:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    save_figure(fig, path, dpi=150)
+    plt.close(fig)
+
+
+def trace_path(out: Path) -> Path:
+    return out.with_name(out.stem + "_trace.csv")
 
 
 def save(args, table: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
     """Write the table and the traces (with --merge, over the rows of an earlier run that were not
     re-run); returns all traces."""
     key = ["knob", "value", "seed", "method"]
-    trace_path = args.out.with_name(args.out.stem + "_trace.csv")
-    if args.merge and args.out.exists() and trace_path.exists():
+    tpath = trace_path(args.out)
+    if args.merge and args.out.exists() and tpath.exists():
         redone = set(table[key].apply(tuple, axis=1))
 
         def rest(old):
             return old[~old[key].apply(tuple, axis=1).isin(redone)]
         table = pd.concat([rest(pd.read_csv(args.out)), table], ignore_index=True)
-        trace = pd.concat([rest(pd.read_csv(trace_path)), trace], ignore_index=True)
-    for df, path in ((table, args.out), (trace, trace_path)):
-        write_atomic(path, df.to_csv(index=False))
+        trace = pd.concat([rest(pd.read_csv(tpath)), trace], ignore_index=True)
+    for df, path in ((table, args.out), (trace, tpath)):
+        write_csv(path, df)
     return trace
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--points", nargs="*", default=list(POINTS))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[101])
-    ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", nargs="+", default=list(POINTS), metavar="KNOB=VALUE",
+                    help="stations to solve, e.g. slots=20 gpus=40 (knobs: slots, services, gpus, users, "
+                         f"models; default: {' '.join(POINTS)})")
+    ap.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=[101],
+                    help="scenario seeds, a list of seed ids (default: 101)")
+    ap.add_argument("--time-limit", type=time_limit, default=60.0,
+                    help="seconds for each method on each station (default: 60)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                    help="methods to run (default: all; scip-mps needs pyscipopt)")
     ap.add_argument("--merge", action="store_true",
                     help="replace only the re-run (station, method) rows of an existing --out")
-    ap.add_argument("--out", type=Path, default=RESULTS / "exact_peers.csv")
+    ap.add_argument("--out", type=Path, default=RESULTS / "exact_peers.csv",
+                    help="output CSV; OUT_trace.csv and OUT.png are written beside it "
+                         "(default: benchmarks/results/exact_peers.csv)")
     args = ap.parse_args()
+    points, notes = distinct_stations(parse_points(ap, args.points))
+    seeds = distinct(args.seeds)
+    methods = distinct(args.methods)
     try:
         import pyscipopt  # noqa: F401
 
         have_scip = True
     except ImportError:
-        print("pyscipopt not installed (pip install -e '.[bench]'): SCIP rows skipped")
         have_scip = False
+        if methods == ["scip-mps"]:
+            ap.fail("--methods", "scip-mps needs pyscipopt (pip install -e '.[bench]')")
+    check_outputs(ap, "--out", args.out, trace_path(args.out), args.out.with_suffix(".png"))
+    if not have_scip and "scip-mps" in methods:
+        print("pyscipopt not installed (pip install -e '.[bench]'): SCIP rows skipped")
+    for note in notes:
+        print(note, flush=True)
     lagrange_station(generate(slots=3, services=2, stations=1, seed=0).station_data(0))  # compile
     rows, traces = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for point in args.points:
-            knob, value = point.split("=")
-            for seed in args.seeds:
-                d = generate(stations=1, seed=seed, **{knob: int(value)}).station_data(0)
+        for knob, value in points:
+            for seed in seeds:
+                d = generate(stations=1, seed=seed, **{knob: value}).station_data(0)
                 mps = Path(tmp) / f"{knob}{value}-{seed}.mps"
-                cols = export_mps(d, mps) if any(m.endswith("-mps") for m in args.methods) else None
+                cols = export_mps(d, mps) if any(m.endswith("-mps") for m in methods) else None
                 runs = {"lagrange": lambda d=d: run_lagrange(d, args.time_limit),
                         "milp": lambda d=d: run_milp(d, args.time_limit),
                         "highs-mps": lambda d=d, mps=mps, cols=cols: run_highs_mps(d, mps, cols, args.time_limit)}
                 if have_scip:
                     runs["scip-mps"] = lambda d=d, mps=mps, cols=cols: run_scip_mps(d, mps, cols, args.time_limit)
                 for method, fn in runs.items():
-                    if method not in args.methods:
+                    if method not in methods:
                         continue
                     summary, tr = summarise(fn(), args.time_limit)
-                    key = {"knob": knob, "value": int(value), "seed": seed, "method": method}
+                    key = {"knob": knob, "value": value, "seed": seed, "method": method}
                     rows.append({**key, **summary, "load1": os.getloadavg()[0]})
                     traces.append(tr.assign(**key))
-                    print(rows[-1], flush=True)
+                    print(show(rows[-1]), flush=True)
                 alltr = save(args, pd.DataFrame(rows), pd.concat(traces, ignore_index=True))
     figure(alltr, args.out.with_suffix(".png"))
     print(f"wrote {args.out}")

@@ -7,20 +7,22 @@ variants of one of them that drop a coupling or the context window: the root bou
 `lagrange` with memory and the budget priced by one multiplier per row (no cuts), the root
 bound with the slot polytope's target cuts (the combined decomposition), the optimum
 (certified by `lagrange`, gap 1e-6, no time limit), and root gaps (optimum − bound)/optimum.
-Writes benchmarks/results/exact_relaxations.csv with columns: instance, variant, slots,
+Writes benchmarks/results/exact_relaxations.csv (or --out) with columns: instance, variant, slots,
 rows_bound, rows_seconds, cuts_bound, cuts_seconds, cuts, optimum, optimum_seconds, nodes,
-rows_gap, cuts_gap.
+rows_gap, cuts_gap. It is rewritten atomically after every row (seven in all), so a stopped run
+leaves the rows done so far (nothing resumes from them). No option sets the instances or a
+limit: the optima are solved without a time limit.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import Parser, check_outputs, write_csv
 
 from optcache.scenario import generate
 from optcache.solvers.lagrange import PairBounds, lagrange_station
@@ -39,9 +41,11 @@ def root(d, cuts: bool) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT,
+                    help="output CSV (default: benchmarks/results/exact_relaxations.csv)")
     args = ap.parse_args()
+    check_outputs(ap, "--out", args.out)
     lagrange_station(generate(slots=3, services=2, stations=1, seed=0).station_data(0))  # compile
     cases = [("seed=11,slots=20", dict(seed=11, slots=20)), ("seed=1,slots=20", dict(seed=1, slots=20)),
              ("seed=1,slots=30", dict(seed=1, slots=30)), ("seed=101,slots=40", dict(seed=101, slots=40))]
@@ -65,8 +69,7 @@ def main() -> None:
                    "rows_gap": (opt.cost - rb) / opt.cost, "cuts_gap": (opt.cost - cb) / opt.cost}
             print({k: (round(v, 7) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
             rows.append(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(args.out, index=False)
+            write_csv(args.out, pd.DataFrame(rows))
     print(f"wrote {args.out}")
 
 

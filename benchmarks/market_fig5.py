@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/market_fig5.py            # default Args(), seeds 0 1 2 (~3 min)
     .venv/bin/python benchmarks/market_fig5.py --quick    # a small config, seed 0 (~30 s)
 
-Writes to benchmarks/results/ (or --out):
+Writes to the folder benchmarks/results/ (or --out, a folder), each file atomically; with --quick
+the names end in _quick (market_fig5_quick.csv, market_fig5_quick_summary.csv,
+market_fig5_quick.png), so a quick run does not replace the full run's files:
 - market_fig5.csv, one row per (seed, state, series, epoch): `series` is dqmsb (the held-out
   greedy policy after each epoch) or a constant baseline (spa, myopic, optimal, best_fixed_rho,
   best_fixed_action, first_best) repeated over the epochs; columns seed, state, series, epoch, total_surplus,
@@ -16,7 +18,6 @@ Writes to benchmarks/results/ (or --out):
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import Parser, check_out_dir, distinct, integer, save_figure, write_csv  # noqa: E402
 
+from optcache.errors import InvalidInput  # noqa: E402
 from optcache.market.dqn import Args, public_features, train  # noqa: E402
 from optcache.market.experiment import evaluate, manipulability  # noqa: E402
 from optcache.market.valuations import market_dataset  # noqa: E402
@@ -87,19 +90,30 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     axes[0].legend(fontsize=7)
     fig.suptitle("DQMSB convergence (Fig. 5): held-out surplus per training epoch")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small config, one seed")
-    ap.add_argument("--seeds", type=int, nargs="*", default=None)
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small config, one seed; files named market_fig5_quick*")
+    ap.add_argument("--seeds", type=integer, nargs="+", metavar="SEED", default=None,
+                    help="training seeds, a list of seed ids in [0, 999] (default: 0 1 2; 0 with --quick)")
     ap.add_argument("--no-literal", action="store_true", help="skip the literal-state comparison")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help="output folder, not a file (default: benchmarks/results)")
     ns = ap.parse_args()
-    seeds = ns.seeds if ns.seeds is not None else ([0] if ns.quick else [0, 1, 2])
+    seeds = distinct(ns.seeds) if ns.seeds is not None else ([0] if ns.quick else [0, 1, 2])
     base = Args(**QUICK) if ns.quick else Args()
+    for seed in seeds:
+        try:
+            replace(base, seed=seed)
+        except InvalidInput as e:
+            ap.fail("--seeds", f"{e.field}: {e.message}")
+    suffix = "_quick" if ns.quick else ""
+    names = [f"market_fig5{suffix}.csv", f"market_fig5{suffix}_summary.csv", f"market_fig5{suffix}.png"]
+    check_out_dir(ap, "--out", ns.out, names)
     tables, summaries = [], []
     for seed in seeds:
         for state in ("critical",) if ns.no_literal else ("critical", "literal"):
@@ -112,12 +126,10 @@ def main() -> None:
                   f"{s['dqmsb_over_best_fixed']:.4f}, efficiency dqmsb {s['dqmsb_efficiency']:.4f} spa "
                   f"{s['spa_efficiency']:.4f} optimal {s['optimal_efficiency']:.4f}, manipulable "
                   f"{s['manipulable_share']:.3f}, {s['train_seconds']:.1f} s", flush=True)
-    ns.out.mkdir(parents=True, exist_ok=True)
     table = pd.concat(tables, ignore_index=True)[["seed", "state", "series", "epoch", *PARTS, "seconds"]]
-    suffix = "_quick" if ns.quick else ""
-    table.to_csv(ns.out / f"market_fig5{suffix}.csv", index=False)
-    pd.DataFrame(summaries).to_csv(ns.out / f"market_fig5{suffix}_summary.csv", index=False)
-    plot(table, ns.out / f"market_fig5{suffix}.png")
+    write_csv(ns.out / names[0], table)
+    write_csv(ns.out / names[1], pd.DataFrame(summaries))
+    plot(table, ns.out / names[2])
     print(f"wrote {ns.out}/market_fig5{suffix}.csv, _summary.csv, .png")
 
 

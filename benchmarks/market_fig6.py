@@ -5,17 +5,21 @@
 
 For every setting (one knob moved from the paper's defaults: 5 stations, 10 services, 24 GPUs,
 10 users) a critical-form DQMSB is trained on that setting's training episodes and every mechanism
-is scored on its held-out episodes. Writes to benchmarks/results/ (or --out):
+is scored on its held-out episodes. Writes to the folder benchmarks/results/ (or --out, a folder),
+each file atomically; with --quick the names end in _quick (market_fig6_quick.csv, .png):
 - market_fig6.csv: one row per (knob, value, seed, mechanism) with columns knob, value, seed,
   mechanism (first_best, spa, myopic, optimal, best_fixed_rho, best_fixed_action, dqmsb), total_surplus,
-  ground_surplus, satellite_surplus, efficiency, revenue, satellite_share, rho (mean ρ in coverage),
-  train_seconds (of that setting's DQMSB);
+  ground_surplus, satellite_surplus, efficiency, revenue, satellite_share, rho (the mean of the
+  finite ρ over the rounds in coverage: rounds with ρ = ∞, which the satellite wins, are left out,
+  and their share, `tidy()`'s rho_infinite, is not in this table), train_seconds (of that
+  setting's DQMSB). Empty (NaN): revenue, satellite_share and rho of
+  first_best, rho of spa and myopic (ρ is reported for optimal, best_fixed_rho,
+  best_fixed_action and dqmsb only), and rho wherever every ρ is ∞;
 - market_fig6.png: per knob, grouped bars per mechanism, ground (solid) + satellite (hatched).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +30,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import Parser, check_out_dir, distinct, integer, save_figure, write_csv  # noqa: E402
 
+from optcache.errors import InvalidInput  # noqa: E402
 from optcache.market.dqn import Args, train  # noqa: E402
 from optcache.market.experiment import evaluate, tidy  # noqa: E402
 from optcache.market.valuations import market_dataset  # noqa: E402
@@ -71,24 +77,35 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     np.atleast_1d(axes)[0].set_ylabel("held-out surplus (ground solid, satellite hatched)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 values per knob, small training config")
-    ap.add_argument("--seeds", type=int, nargs="*", default=[0])
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="3 values per knob, small training config; files named market_fig6_quick*")
+    ap.add_argument("--seeds", type=integer, nargs="+", metavar="SEED", default=[0],
+                    help="training seeds, a list of seed ids in [0, 999] (default: 0)")
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help="output folder, not a file (default: benchmarks/results)")
     ns = ap.parse_args()
     base = Args(**QUICK) if ns.quick else Args()
+    seeds = distinct(ns.seeds)
+    for seed in seeds:
+        try:
+            replace(base, seed=seed)
+        except InvalidInput as e:
+            ap.fail("--seeds", f"{e.field}: {e.message}")
+    suffix = "_quick" if ns.quick else ""
+    check_out_dir(ap, "--out", ns.out, [f"market_fig6{suffix}.csv", f"market_fig6{suffix}.png"])
     sweeps = QUICK_SWEEPS if ns.quick else SWEEPS
     cache: dict[tuple, pd.DataFrame] = {}
     rows = []
     defaults = base.market
     for knob, values in sweeps.items():
         for value in values:
-            for seed in ns.seeds:
+            for seed in seeds:
                 key = (replace(defaults, **{knob: value}), seed)
                 if key not in cache:  # the default setting appears in every sweep: train it once
                     cache[key] = setting(base, knob, value, seed)
@@ -101,9 +118,7 @@ def main() -> None:
     df = pd.concat(rows, ignore_index=True)
     cols = ["knob", "value", "seed", "mechanism", "total_surplus", "ground_surplus", "satellite_surplus",
             "efficiency", "revenue", "satellite_share", "rho", "train_seconds"]
-    ns.out.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if ns.quick else ""
-    df[cols].to_csv(ns.out / f"market_fig6{suffix}.csv", index=False)
+    write_csv(ns.out / f"market_fig6{suffix}.csv", df[cols])
     plot(df, ns.out / f"market_fig6{suffix}.png")
     print(f"wrote {ns.out}/market_fig6{suffix}.csv and .png")
 

@@ -1,26 +1,36 @@
 """Gaps of the §8 policies and the rolling horizon to the certified optimum.
 
 Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/policy_gaps.py
-         [--seeds 20] [--horizon 4] [--default-horizons 12] [--skip-default]
+         [--seeds 20] [--horizon 4] [--default-horizons 12] [--skip-default] [--out-dir DIR]
 
-Part 1: seeded small instances generate(slots=12, services=5, gpus=G, stations=1, seed=s) for G in
+Part 1: seeded small instances generate(slots=12, services=5, gpus=G, stations=1, seed=s) for
+s = 0..N−1 (--seeds N is a count, not a list of seed ids as in the other scripts) and G in
 --gpus (default 4 and 8); per instance and method the relative gap (cost - optimum)/optimum, where
 the optimum is milp's cost certified by its bound (gap ≤ 1e-6). Part 2: the paper's default
 station 0 (generate(stations=1, seed=0) is station 0 of generate(seed=0)): the full solve by
 `lagrange` (gap 1e-4, one thread), then rolling with each horizon in --default-horizons, each
 forecast and each tail, timed in the same run: gap to the optimum and time ratio to the full solve.
-Writes benchmarks/results/policy_gaps.csv (one row per instance and method: gpus, seed, method,
-cost, optimum, bound, gap, seconds, load1) and benchmarks/results/rolling_default.csv (one row per
-rolling variant; columns in `default_station`).
+Writes benchmarks/results/policy_gaps.csv (part 1; one row per instance and method: gpus, seed,
+method, cost, optimum, bound, seconds, gap, load1) and benchmarks/results/rolling_default.csv
+(part 2; one row per rolling variant; columns in `default_station`), each atomically when its
+part ends; --out-dir puts both in another folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import pandas as pd
+from common import (
+    Parser,
+    check_out_dir,
+    check_station,
+    distinct,
+    positive_int,
+    time_limit,
+    write_csv,
+)
 
 from optcache.scenario import generate
 from optcache.solvers import registry
@@ -88,30 +98,42 @@ def default_station(horizons: list[int], time_limit: float) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--horizon", type=int, default=4, help="rolling horizon on the small instances")
-    ap.add_argument("--gpus", type=int, nargs="+", default=[4, 8],
-                    help="GPUs per station on the small instances (4: 320 GB, 8: 640 GB)")
-    ap.add_argument("--default-horizons", type=int, nargs="+", default=[12])
-    ap.add_argument("--time-limit", type=float, default=300.0, help="for the full default solve")
-    ap.add_argument("--skip-small", action="store_true")
-    ap.add_argument("--skip-default", action="store_true")
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=positive_int, default=20, metavar="N",
+                    help="number of seeds N of part 1: seeds 0..N-1 (a count, not a list of seed ids; default: 20)")
+    ap.add_argument("--horizon", type=positive_int, default=4,
+                    help="rolling horizon on the small instances (default: 4)")
+    ap.add_argument("--gpus", type=positive_int, nargs="+", default=[4, 8],
+                    help="GPUs per station on the small instances (4: 320 GB, 8: 640 GB; default: 4 8)")
+    ap.add_argument("--default-horizons", type=positive_int, nargs="+", default=[12],
+                    help="rolling horizons of part 2, on the paper's default station (default: 12)")
+    ap.add_argument("--time-limit", type=time_limit, default=300.0,
+                    help="seconds for part 2's full lagrange solve (default: 300)")
+    ap.add_argument("--skip-small", action="store_true", help="skip part 1 (small instances against milp)")
+    ap.add_argument("--skip-default", action="store_true", help="skip part 2 (rolling on the default station)")
+    ap.add_argument("--out-dir", type=Path, default=RESULTS,
+                    help="folder of policy_gaps.csv and rolling_default.csv (default: benchmarks/results)")
     args = ap.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.skip_small and args.skip_default:
+        ap.fail("--skip-default", "with --skip-small there is nothing to run")
+    gpus = distinct(args.gpus)
+    for g in gpus:
+        check_station(ap, "--gpus", str(g), slots=12, services=5, gpus=g)
+    names = ([] if args.skip_small else ["policy_gaps.csv"]) + ([] if args.skip_default else ["rolling_default.csv"])
+    check_out_dir(ap, "--out-dir", args.out_dir, names)
     pd.set_option("display.width", 160)
 
     if not args.skip_small:
-        df = pd.concat([small_gaps(args.seeds, args.horizon, g) for g in args.gpus], ignore_index=True)
-        df.to_csv(RESULTS / "policy_gaps.csv", index=False)
+        df = pd.concat([small_gaps(args.seeds, args.horizon, g) for g in gpus], ignore_index=True)
+        write_csv(args.out_dir / "policy_gaps.csv", df)
         summary = (df[df["method"] != "milp"].groupby(["gpus", "method"], sort=False)["gap"]
                    .agg(mean_gap="mean", worst_gap="max", instances="count").reset_index())
         print(summary.to_string(index=False, float_format=lambda v: f"{100 * v:.2f}%"))
-        print(f"wrote {RESULTS / 'policy_gaps.csv'}")
+        print(f"wrote {args.out_dir / 'policy_gaps.csv'}")
     if not args.skip_default:
-        d = default_station(args.default_horizons, args.time_limit)
-        d.to_csv(RESULTS / "rolling_default.csv", index=False)
-        print(f"wrote {RESULTS / 'rolling_default.csv'}")
+        d = default_station(distinct(args.default_horizons), args.time_limit)
+        write_csv(args.out_dir / "rolling_default.csv", d)
+        print(f"wrote {args.out_dir / 'rolling_default.csv'}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 """Pair-slot decisions per second of the §8 policies: readable reference vs compiled batch kernel.
 
 Run: .venv/bin/python benchmarks/policy_throughput.py [--instances 200] [--reference-instances 4]
+     [--repeats 5] [--out FILE]
 
 `fast` times the batch kernel alone, `reference` the readable loop, `registered` the method as the
-CLI runs it (one instance at a time, evaluator scoring included). The paper's default scenario (generate(seed=s): 5 stations × 100 slots × 10 pairs) over many seeds;
-single thread (NUMBA_NUM_THREADS=1, no parallel loop). The compile time is measured apart, in fresh
-processes with an empty cache and then a warm one, and excluded from the throughput. Writes
-benchmarks/results/policy_throughput.csv with columns
-impl, policy, instances, stations, decisions, seconds, decisions_per_s, load1 (1-minute load average).
+CLI runs it (one instance at a time, evaluator scoring included). The paper's default scenario
+(generate(seed=s): 5 stations × 100 slots × 10 pairs) over many seeds; single thread
+(NUMBA_NUM_THREADS=1, no parallel loop). `fast` runs the stations of --instances instances (seeds
+0..N−1) as one batch, --repeats times, and keeps the best. `reference` runs the stations of the
+first --reference-instances (R) of them once; `registered` runs 5·R instances (seeds 0..5R−1,
+as many instances as the reference has stations), after one untimed warm-up call. The compile
+time is measured apart, in fresh processes with an empty cache and then a warm one, and excluded
+from the throughput. Writes benchmarks/results/policy_throughput.csv (or --out) with columns
+impl, policy, instances, stations, decisions, seconds, decisions_per_s, load1 (1-minute load
+average), compile_s_cold and compile_s_cached (seconds of the kernel's first call in a fresh
+process with an empty numba cache, then with that cache: the same on every row).
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ import os
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -25,6 +31,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import Parser, check_outputs, positive_int, write_csv  # noqa: E402
 
 from optcache.scenario import generate  # noqa: E402
 from optcache.solvers import registry  # noqa: E402
@@ -54,11 +61,21 @@ def first_call_seconds(cache_dir: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--instances", type=int, default=200, help="seeds batched in the fast kernel")
-    ap.add_argument("--reference-instances", type=int, default=4, help="seeds for the reference")
-    ap.add_argument("--repeats", type=int, default=5, help="fast runs per policy (best is kept)")
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--instances", type=positive_int, default=200,
+                    help="instances (seeds 0..N-1, 5 stations each) batched in the fast kernel (default: 200)")
+    ap.add_argument("--reference-instances", type=positive_int, default=4,
+                    help="R: the first R of those instances run by the reference loop; the registered "
+                         "method runs 5·R instances (default: 4)")
+    ap.add_argument("--repeats", type=positive_int, default=5,
+                    help="fast runs per policy, the best is kept (default: 5)")
+    ap.add_argument("--out", type=Path, default=OUT,
+                    help="output CSV (default: benchmarks/results/policy_throughput.csv)")
     args = ap.parse_args()
+    if args.reference_instances > args.instances:
+        ap.fail("--reference-instances", f"must be <= --instances ({args.instances}): the reference "
+                f"runs the first of those instances, got {args.reference_instances}")
+    check_outputs(ap, "--out", args.out)
 
     with tempfile.TemporaryDirectory() as d:
         cold = first_call_seconds(d)
@@ -98,11 +115,10 @@ def main() -> None:
     df["load1"] = os.getloadavg()[0]
     df["compile_s_cold"] = cold
     df["compile_s_cached"] = warm
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT, index=False)
+    write_csv(args.out, df)
     with pd.option_context("display.width", 160, "display.float_format", "{:,.4g}".format):
         print(df.to_string(index=False))
-    print(f"wrote {OUT}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -9,44 +9,102 @@ least-AoT, and `rolling` (H = --horizon, oracle forecast, relaxed tail, lagrange
 time limit covering the whole method, each scored by the evaluator. With L the best `lagrange`
 bound and U the cheapest schedule known (lagrange's incumbent or a schedule found here), a method
 of cost c is between (c − U)/U and (c − L)/L above the optimum (`optcache.demo.optimum_bracket`).
+The numba kernels are compiled or loaded from numba's cache before the first timed run
+(`optcache.warmup`), so neither `seconds` nor rolling's own time limit pays for them.
 
-Writes benchmarks/results/rolling_grid.csv, one row per (knob, value, seed, method), columns:
-knob, value, seed, method ('laot' or 'rolling'), cost, seconds, lagrange_cost, bound, best
-(= U), above_opt_min = (cost − best)/best,
-above_opt_max = (cost − bound)/bound, load1.
+Reads DIR/exact_grid_SEED.csv for every seed (DIR: --exact-dir, default benchmarks/results; note
+that exact_grid.py's own default --out is exact_grid.csv, so give it
+`--out benchmarks/results/exact_grid_SEED.csv` as benchmarks/RESULTS.md does). A missing file, or
+a --points point with no row in some seed's file, is refused before any work.
+
+Writes benchmarks/results/rolling_grid.csv (or --out), one row per (knob, value, seed, method),
+columns: knob, value, seed, method ('laot' or 'rolling'), cost, seconds, lagrange_cost, bound,
+best (= U), above_opt_min = (cost − best)/best, above_opt_max = (cost − bound)/bound, load1. It is
+rewritten atomically after every station (nothing resumes from it). The table does not say
+whether rolling ran out of its time limit (the remaining slots then follow the last window's
+plan): rolling reports that on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import (
+    Parser,
+    check_outputs,
+    distinct,
+    parse_points,
+    positive_int,
+    seed_id,
+    show,
+    time_limit,
+    write_csv,
+)
 
 from optcache.demo import optimum_bracket
-from optcache.instance import write_atomic
 from optcache.scenario import generate
 from optcache.solvers import registry
+from optcache.warmup import warmup
 
 RESULTS = Path(__file__).resolve().parent / "results"
+EXACT_COLUMNS = ("knob", "value", "seed", "cost", "bound")
+
+
+def read_exact(ap: Parser, folder: Path, seeds: list[int]) -> pd.DataFrame:
+    """exact_grid.py's tables for `seeds`, or a one-line error naming the file that is missing
+    or not such a table."""
+    tables = []
+    for s in seeds:
+        path = folder / f"exact_grid_{s}.csv"
+        if not path.is_file():
+            ap.fail("--seeds", f"{s}: {path} not found (run exact_grid.py --seeds {s} --out {path} "
+                    "first, or see --exact-dir)")
+        try:
+            t = pd.read_csv(path)
+        except (OSError, ValueError) as e:
+            ap.fail("--exact-dir", f"{path}: cannot read: {e}")
+        missing = [c for c in EXACT_COLUMNS if c not in t]
+        if missing:
+            ap.fail("--exact-dir", f"{path}: not an exact_grid.py table (no column {', '.join(missing)})")
+        tables.append(t)
+    return pd.concat(tables)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
-    ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--horizon", type=int, default=12)
-    ap.add_argument("--points", nargs="*", default=None, help="knob=value points (default: all)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "rolling_grid.csv")
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=[101, 102, 103],
+                    help="scenario seeds, a list of seed ids; each needs DIR/exact_grid_SEED.csv "
+                         "(default: 101 102 103)")
+    ap.add_argument("--time-limit", type=time_limit, default=60.0,
+                    help="seconds for each station's whole rolling run (default: 60)")
+    ap.add_argument("--horizon", type=positive_int, default=12, help="rolling horizon H in slots (default: 12)")
+    ap.add_argument("--points", nargs="+", default=None, metavar="KNOB=VALUE",
+                    help="only these points of the exact_grid tables, e.g. slots=20 (default: all their rows)")
+    ap.add_argument("--exact-dir", type=Path, default=RESULTS,
+                    help="folder of exact_grid.py's exact_grid_SEED.csv tables (default: benchmarks/results)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "rolling_grid.csv",
+                    help="output CSV (default: benchmarks/results/rolling_grid.csv)")
     args = ap.parse_args()
-    exact = pd.concat([pd.read_csv(RESULTS / f"exact_grid_{s}.csv") for s in args.seeds])
+    seeds = distinct(args.seeds)
+    points = parse_points(ap, args.points) if args.points is not None else None
+    exact = read_exact(ap, args.exact_dir, seeds)
     exact = exact.groupby(["knob", "value", "seed"], sort=False).agg(
         lagrange_cost=("cost", "min"), bound=("bound", "max")).reset_index()
-    if args.points:
+    if points is not None:
         keep = exact["knob"] + "=" + exact["value"].astype(str)
-        exact = exact[keep.isin(args.points)]
+        for knob, value in points:
+            for s in seeds:
+                if not ((keep == f"{knob}={value}") & (exact["seed"] == s)).any():
+                    ap.fail("--points", f"{knob}={value}: no row for seed {s} in "
+                            f"{args.exact_dir / f'exact_grid_{s}.csv'}")
+        exact = exact[keep.isin([f"{k}={v}" for k, v in points])]
+    if exact.empty:
+        ap.fail("--seeds", f"no rows in the exact_grid tables of {args.exact_dir}")
+    check_outputs(ap, "--out", args.out)
+    warmup()  # numba kernels compiled or loaded before the first timed run
     rows = []
     for _, e in exact.iterrows():
         inst = generate(stations=1, seed=int(e["seed"]), **{e["knob"]: int(e["value"])})
@@ -66,8 +124,8 @@ def main() -> None:
                          "lagrange_cost": e["lagrange_cost"], "bound": e["bound"],
                          "best": table["cost"].min(), **bracket.loc[method].to_dict(),
                          "load1": os.getloadavg()[0]})
-            print({k: (round(v, 5) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
-        write_atomic(args.out, pd.DataFrame(rows).to_csv(index=False))
+            print(show(rows[-1], 5), flush=True)
+        write_csv(args.out, pd.DataFrame(rows))
     print(f"wrote {args.out}")
 
 

@@ -1,0 +1,201 @@
+"""What the benchmark scripts share on the command line: one-line errors, option types, points.
+
+Every script checks its whole command line, its output paths included, before it draws an
+instance or solves anything: a bad value is one line on stderr,
+`SCRIPT: error: argument --OPTION: why`, with exit status 2, and no file is written. Tables and
+figures are written with `optcache.instance.write_atomic` / `atomic_path` (a temporary file in
+the same folder, then a rename), so an output is either the old file or the complete new one.
+
+The validation rules are optcache's own: `registry.check_option` for time limits and threads,
+`ScenarioConfig` for knob values (and `Limits.check_cells` for the size of what they draw),
+`instance.check_writable` for outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
+from typing import NoReturn
+
+from optcache.errors import InvalidInput
+from optcache.instance import DEFAULT_LIMITS, atomic_path, check_writable, make_folder, write_atomic
+from optcache.scenario import KNOB_RANGES, ScenarioConfig
+from optcache.solvers.registry import check_option
+
+POINT_KNOBS = ("slots", "services", "gpus", "users", "models")
+"""The knobs a KNOB=VALUE point may move: the integer knobs of `ScenarioConfig` other than
+`stations` and `seed`, which every point fixes (station 0 of `generate(stations=1, seed=SEED,
+KNOB=VALUE)`)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, `prog: error: message`, with exit status 2
+    (argparse's own print the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+    def fail(self, option: str, message: str) -> NoReturn:
+        """A one-line error naming `option`, as argparse words its own."""
+        self.error(f"argument {option}: {message}")
+
+
+def _text(v: str) -> str:
+    return repr(v) if not v.strip() or v != v.strip() else v
+
+
+def time_limit(text: str) -> float:
+    """argparse type: seconds, a finite number > 0 (the registry's `time_limit` rule)."""
+    try:
+        return float(check_option("time_limit", float(text)))
+    except (ValueError, InvalidInput):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {_text(text)}") from None
+
+
+def retry_limit(text: str) -> float:
+    """argparse type: seconds, a finite number >= 0 (0: no retry)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0: no retry), got {_text(text)}")
+    return v
+
+
+def threads(text: str) -> int:
+    """argparse type: solver threads, an integer in [1, 1024] (the registry's `threads` rule)."""
+    try:
+        return int(check_option("threads", int(text)))
+    except (ValueError, InvalidInput):
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, 1024], got {_text(text)}") from None
+
+
+def integer(text: str) -> int:
+    """argparse type: an integer (its range is checked where it is used)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {_text(text)}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (counts, horizons, repeats)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {_text(text)}")
+    return v
+
+
+def seed_id(text: str) -> int:
+    """argparse type: a scenario seed, an integer in [0, 2^63 - 1] (`ScenarioConfig.seed`)."""
+    lo, hi = KNOB_RANGES["seed"]
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"must be an integer seed in [0, 2^63 - 1], got {_text(text)}")
+    return v
+
+
+def distinct(values: Iterable) -> list:
+    """`values` without repeats, in their first order (a seed given twice is run once)."""
+    return list(dict.fromkeys(values))
+
+
+def check_station(parser: Parser, option: str, what: str, **knobs) -> ScenarioConfig:
+    """The one-station config of `knobs` (which `generate(stations=1, **knobs)` would draw), or
+    a one-line error naming `option` if a knob is out of its range or the instance too large."""
+    try:
+        cfg = ScenarioConfig(**{"stations": 1, **knobs})
+        DEFAULT_LIMITS.check_cells(cfg.slots, cfg.services, cfg.stations, what="services")
+    except InvalidInput as e:
+        parser.fail(option, f"{what}: {e.field}: {e.message}")
+    return cfg
+
+
+def parse_points(parser: Parser, texts: list[str], option: str = "--points") -> list[tuple[str, int]]:
+    """KNOB=VALUE texts as (knob, value) pairs, each checked against the scenario's knobs and
+    their ranges; a one-line error naming `option` otherwise."""
+    points = []
+    for text in texts:
+        knob, sep, value = text.partition("=")
+        try:
+            v = int(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            parser.fail(option, f"{text!r} is not KNOB=INTEGER (e.g. slots=20)")
+        if knob not in POINT_KNOBS:
+            why = "is not a knob a point can move" if knob in KNOB_RANGES else "is not a scenario knob"
+            parser.fail(option, f"{knob!r} in {text!r} {why} (knobs: {', '.join(POINT_KNOBS)})")
+        check_station(parser, option, text, **{knob: v})
+        points.append((knob, v))
+    return points
+
+
+def distinct_stations(points: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[str]]:
+    """`points` with each station once: two points that draw the same station
+    (`generate(stations=1, slots=100)` is `generate(stations=1, services=10)`: both are the
+    paper's defaults) keep the first. Returns the points kept and one note per point dropped."""
+    kept: dict[ScenarioConfig, tuple[str, int]] = {}
+    notes = []
+    for knob, value in points:
+        key = ScenarioConfig(stations=1, **{knob: value})
+        if key in kept:
+            k0, v0 = kept[key]
+            if (k0, v0) != (knob, value):
+                notes.append(f"{knob}={value} is the same station as {k0}={v0}: solved once, as {k0}={v0}")
+            continue
+        kept[key] = (knob, value)
+    return list(kept.values()), notes
+
+
+def check_outputs(parser: Parser, option: str, *paths: Path) -> None:
+    """A one-line error naming `option` unless every path can be written (not a directory, under
+    a folder that exists or can be made, with write permission); checked before any work, and
+    the folders are then made (`instance.make_folder`), which a run would do when it writes."""
+    try:
+        for path in paths:
+            check_writable(path)
+        for path in paths:
+            make_folder(Path(path).parent, str(path))
+    except InvalidInput as e:
+        parser.fail(option, f"{e.field}: {e.message}")
+
+
+def check_out_dir(parser: Parser, option: str, folder: Path, names: Iterable[str]) -> None:
+    """As `check_outputs` for the files `names` in the output folder `folder`."""
+    if folder.exists() and not folder.is_dir():
+        parser.fail(option, f"{folder}: cannot write: it is not a directory")
+    check_outputs(parser, option, *(folder / n for n in names))
+
+
+def write_csv(path: Path, df) -> None:
+    """A table as CSV, written atomically (the old file or the whole new one, never a part)."""
+    write_atomic(path, df.to_csv(index=False))
+
+
+def save_figure(fig, path: Path, **kwargs) -> None:
+    """`fig.savefig` to a temporary file beside `path`, then renamed onto it."""
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, **kwargs)
+
+
+def show(row: dict, digits: int | None = None) -> dict:
+    """A result row for printing: plain Python floats (rounded to `digits`), enums as their values."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, Enum):
+            v = v.value
+        elif isinstance(v, float):
+            v = float(v) if digits is None else round(float(v), digits)
+        out[k] = v
+    return out

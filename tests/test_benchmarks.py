@@ -1,0 +1,260 @@
+"""The benchmark scripts (benchmarks/*.py): a bad command line is refused in one line naming the
+option (exit 2) before any work and without writing anything; --help documents every option;
+tiny valid runs write the columns of the committed tables. Every script runs as a subprocess in a
+temporary folder, its outputs under tmp_path: the committed tables in benchmarks/results/ are
+never written."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name != "common.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+def run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCH / script), *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+
+
+def tree(folder: Path) -> list[Path]:
+    return sorted(p.relative_to(folder) for p in folder.rglob("*"))
+
+
+def header(path: Path) -> list[str]:
+    return path.read_text().splitlines()[0].split(",")
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A folder with a regular file in it (`afile`), an empty folder (`adir`) and a one-row
+    exact_grid table (`ex/exact_grid_101.csv`) for rolling_grid.py."""
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "ex").mkdir()
+    rows = (RESULTS / "exact_grid_101.csv").read_text().splitlines()[:2]
+    (tmp_path / "ex" / "exact_grid_101.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path
+
+
+# (script, arguments, the option the one-line error must name); {t} is the test's folder
+BAD = [
+    # item 1-2: time limits, threads, retry limit, repeats
+    ("exact_grid.py", "--points slots=20 --time-limit -1 --out {t}/o.csv", "--time-limit"),
+    ("exact_grid.py", "--points slots=20 --time-limit nan --out {t}/o.csv", "--time-limit"),
+    ("exact_grid.py", "--points slots=20 --time-limit 0 --out {t}/o.csv", "--time-limit"),
+    ("exact_grid.py", "--points slots=20 --retry-limit -5 --out {t}/o.csv", "--retry-limit"),
+    ("lagrange_default.py", "--seeds 0 --time-limit nan --out {t}/o.csv", "--time-limit"),
+    ("exact_peers.py", "--points services=2 --methods milp --time-limit -1 --out {t}/o.csv", "--time-limit"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --time-limit inf --out {t}/o.csv", "--time-limit"),
+    ("solve_scaling.py", "--quick --axes slots --threads 0 --out {t}/o.csv", "--threads"),
+    ("solve_scaling.py", "--quick --axes slots --time-limit -1 --out {t}/o.csv", "--time-limit"),
+    ("policy_gaps.py", "--time-limit nan --out-dir {t}/o", "--time-limit"),
+    ("policy_throughput.py", "--repeats 0 --out {t}/o.csv", "--repeats"),
+    # item 3-4: malformed or unknown points, missing inputs
+    ("exact_grid.py", "--points slots=abc --out {t}/o.csv", "--points"),
+    ("exact_grid.py", "--points slots --out {t}/o.csv", "--points"),
+    ("exact_grid.py", "--points foo=3 --out {t}/o.csv", "--points"),
+    ("exact_grid.py", "--points slots=0 --out {t}/o.csv", "--points"),
+    ("exact_peers.py", "--points slots --out {t}/o.csv", "--points"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --points foo=3 --out {t}/o.csv", "--points"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --points slots=21 --out {t}/o.csv", "--points"),
+    ("rolling_grid.py", "--seeds 7 --exact-dir {t}/ex --out {t}/o.csv", "--seeds"),
+    # item 5-6: empty lists and counts below 1
+    ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
+    ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
+    ("exact_grid.py", "--seeds --points slots=20 --out {t}/o.csv", "--seeds"),
+    ("market_fig5.py", "--quick --seeds --out {t}/o", "--seeds"),
+    ("market_fig6.py", "--quick --seeds --out {t}/o", "--seeds"),
+    ("policy_gaps.py", "--seeds 0 --skip-default --out-dir {t}/o", "--seeds"),
+    ("policy_gaps.py", "--skip-small --skip-default --out-dir {t}/o", "--skip-default"),
+    ("policy_throughput.py", "--instances 0 --out {t}/o.csv", "--instances"),
+    ("policy_throughput.py", "--reference-instances 0 --out {t}/o.csv", "--reference-instances"),
+    ("claims.py", "--seeds 0 --out {t}/o.csv", "--seeds"),
+    # item 7: a bad later point writes nothing (all points are checked first)
+    ("exact_grid.py", "--points services=2 foo=3 --time-limit 1 --out {t}/o.csv", "--points"),
+    # item 8: outputs that cannot be written, refused before the work
+    ("exact_grid.py", "--points slots=20 --out {t}/adir", "--out"),
+    ("exact_grid.py", "--points slots=20 --out {t}/afile/o.csv", "--out"),
+    ("exact_peers.py", "--points slots=20 --out {t}/adir", "--out"),
+    ("lagrange_default.py", "--seeds 0 --out {t}/adir", "--out"),
+    ("solve_scaling.py", "--quick --axes slots --out {t}/adir", "--out"),
+    ("exact_relaxations.py", "--out {t}/adir", "--out"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --out {t}/adir", "--out"),
+    ("claims.py", "--out {t}/adir", "--out"),
+    ("policy_throughput.py", "--out {t}/afile/o.csv", "--out"),
+    ("policy_gaps.py", "--skip-default --out-dir {t}/afile", "--out-dir"),
+    ("market_fig5.py", "--quick --no-literal --out {t}/afile", "--out"),
+    ("claims_summary.py", "--tables {t}/adir --out-dir {t}/o", "--tables"),
+    # item 11: options that did not do what they said
+    ("exact_grid.py", f"--grid {BENCH}/grids/small.toml --out {{t}}/o.csv", "--grid"),
+    ("lagrange_default.py", "--seeds 0 1 --rolling-seeds 5 --out {t}/o.csv", "--rolling-seeds"),
+    ("solve_scaling.py", "--axes pairs --slots-values 12 --out {t}/o.csv", "--slots-values"),
+    ("policy_throughput.py", "--instances 2 --reference-instances 3 --out {t}/o.csv", "--reference-instances"),
+]
+
+
+@pytest.mark.parametrize("script, args, option", BAD, ids=[f"{s}:{a.split(' --out')[0]}" for s, a, _ in BAD])
+def test_a_bad_command_line_is_one_line_and_writes_nothing(work, script, args, option):
+    before = tree(work)
+    r = run(script, *args.format(t=work).split(), cwd=work)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"{script}: error: argument {option}: "), lines[0]
+    assert r.stdout == ""
+    assert tree(work) == before
+
+
+def _options(help_text: str) -> dict[str, str]:
+    """Each option of an argparse --help (its first flag) and the help text argparse shows for it."""
+    section = help_text.split("options:", 1)[1]
+    entries: dict[str, str] = {}
+    flag = None
+    for line in section.splitlines():
+        m = re.match(r"  (-\S+)(.*)", line)
+        if m:
+            flag = m.group(1).rstrip(",")
+            rest = m.group(2)
+            # the invocation is followed by two spaces and the help, or the help is on the next line
+            entries[flag] = rest.split("  ", 1)[1].strip() if re.search(r"\S\s{2,}\S", line[2:]) else ""
+        elif flag and line.strip():
+            entries[flag] = (entries[flag] + " " + line.strip()).strip()
+    return entries
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_describes_the_script_and_every_option(tmp_path, script):
+    stamps = {p: p.stat().st_mtime_ns for p in RESULTS.rglob("*")}
+    r = run(script, "--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("usage: ")
+    doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
+    assert " ".join(doc.splitlines()[0].split()) in " ".join(r.stdout.split())
+    options = _options(r.stdout)
+    assert "--out" in options or "--out-dir" in options
+    assert all(options.values()), {k: v for k, v in options.items() if not v}
+    assert tree(tmp_path) == []
+    assert {p: p.stat().st_mtime_ns for p in RESULTS.rglob("*")} == stamps  # claims_summary ran nothing
+
+
+def test_seeds_is_a_count_where_it_is_one(tmp_path):
+    for script in ("claims.py", "policy_gaps.py"):
+        r = run(script, "--help", cwd=tmp_path)
+        assert "a count, not a list of seed ids" in " ".join(r.stdout.split())
+
+
+def _common():
+    spec = importlib.util.spec_from_file_location("benchmarks_common", BENCH / "common.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_fig3_grid_is_18_distinct_stations():
+    """The default point is in all four sweeps of fig3.toml; exact_grid.py solves it once, which
+    gives the 18 points benchmarks/RESULTS.md lists."""
+    common = _common()
+    spec = tomllib.loads((BENCH / "grids" / "fig3.toml").read_text())
+    texts = [f"{k}={v}" for sweep in spec["sweep"] for k, vs in sweep.items() for v in vs]
+    points, notes = common.distinct_stations(common.parse_points(common.Parser(), texts))
+    assert len(texts) == 21 and len(points) == 18 and len(notes) == 3
+    results = (BENCH / "RESULTS.md").read_text()
+    listed = re.search(r'P="(slots=20 [^"]*)"', results).group(1).split()
+    assert [f"{k}={v}" for k, v in points] == listed
+
+
+def test_the_documented_columns_are_the_committed_ones():
+    """Item 12: every column of the committed tables is named in its script's docstring."""
+    pairs = {"exact_grid.py": ["exact_grid_101.csv", "exact_grid_101_policies.csv"],
+             "lagrange_default.py": ["lagrange_default.csv"], "rolling_grid.py": ["rolling_grid_101.csv"],
+             "exact_peers.py": ["exact_peers.csv", "exact_peers_trace.csv"],
+             "policy_throughput.py": ["policy_throughput.csv"], "solve_scaling.py": ["solve_scaling.csv"],
+             "policy_gaps.py": ["policy_gaps.csv"], "claims.py": ["claims_fig3.csv"],
+             "market_fig5.py": ["market_fig5.csv"], "market_fig6.py": ["market_fig6.csv"]}
+    for script, tables in pairs.items():
+        doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
+        for table in tables:
+            missing = [c for c in header(RESULTS / table) if not re.search(rf"\b{c}\b", doc)]
+            assert not missing, (script, table, missing)
+
+
+def test_a_time_limit_shorter_than_the_build_gives_the_warm_start(tmp_path):
+    """Item 1: out of time before the pair graphs are built, lagrange returns no history; the row
+    has the warm start's cost, the trivial bound and empty root columns. The two points are the
+    same station: it is solved once."""
+    r = run("exact_grid.py", "--seeds", "101", "--points", "slots=100", "services=10", "--time-limit", "0.05",
+            "--retry-limit", "0", "--out", str(tmp_path / "out" / "eg.csv"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "services=10 is the same station as slots=100" in r.stdout
+    df = pd.read_csv(tmp_path / "out" / "eg.csv")
+    assert list(df.columns) == header(RESULTS / "exact_grid_101.csv")
+    assert len(df) == 1 and df["termination"].iloc[0] == "time_limit"
+    assert df[["root_bound", "root_seconds", "root_primal", "cuts"]].isna().all().all()
+    assert df["bound"].iloc[0] <= df["cost"].iloc[0]
+    pol = pd.read_csv(tmp_path / "out" / "eg_policies.csv")
+    assert list(pol.columns) == header(RESULTS / "exact_grid_101_policies.csv")
+    assert sorted(pol["method"]) == ["fifo", "lagrange", "laot", "lfu", "lru"]
+
+
+def test_lagrange_default_short_limit_and_repeated_seed(tmp_path):
+    out = tmp_path / "ld.csv"
+    r = run("lagrange_default.py", "--seeds", "0", "0", "--rolling-seeds", "--time-limit", "0.05",
+            "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Termination." not in r.stdout  # enums print as their values
+    df = pd.read_csv(out)
+    assert list(df.columns) == header(RESULTS / "lagrange_default.csv")
+    assert list(df["method"]) == ["lagrange", "laot"]
+    assert df["root_bound"].isna().all()
+
+
+def test_exact_peers_short_limit(tmp_path):
+    out = tmp_path / "ep.csv"
+    r = run("exact_peers.py", "--seeds", "101", "--points", "slots=100", "--methods", "lagrange",
+            "--time-limit", "0.05", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(out).columns) == header(RESULTS / "exact_peers.csv")
+    assert list(pd.read_csv(tmp_path / "ep_trace.csv").columns) == header(RESULTS / "exact_peers_trace.csv")
+    assert (tmp_path / "ep.png").stat().st_size > 0
+
+
+def test_claims_writes_its_table_where_told(tmp_path):
+    out = tmp_path / "claims.csv"
+    r = run("claims.py", "--seeds", "1", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == header(RESULTS / "claims_fig3.csv")
+    assert set(df["seed"]) == {0} and len(df) == 21 * 3 * 5
+
+
+def test_claims_summary_writes_its_verdicts_where_told(tmp_path):
+    r = run("claims_summary.py", "--out-dir", str(tmp_path / "v"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    written = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert written == sorted(p.name for p in (RESULTS / "claims").glob("verdicts_*.csv"))
+    for name in written:
+        assert header(tmp_path / "v" / name) == header(RESULTS / "claims" / name)
+
+
+@pytest.mark.slow
+def test_rolling_grid_from_an_exact_table(work):
+    r = run("rolling_grid.py", "--seeds", "101", "--exact-dir", str(work / "ex"), "--time-limit", "0.5",
+            "--horizon", "4", "--out", str(work / "rg.csv"), cwd=work)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(work / "rg.csv")
+    assert list(df.columns) == header(RESULTS / "rolling_grid_101.csv")
+    assert list(df["method"]) == ["laot", "rolling"]

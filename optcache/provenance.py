@@ -8,6 +8,7 @@ metadata (`importlib.metadata`), which imports nothing.
 
 from __future__ import annotations
 
+import numbers
 import platform
 from importlib import metadata
 from typing import Any
@@ -32,6 +33,8 @@ MARKET_PACKAGES = ("numpy", "pandas", "torch")
 
 def package_version(name: str) -> str | None:
     """The installed version of distribution `name`, or None if it is not installed."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("name", f"expected a distribution name, got {name!r}"[:160])
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -49,7 +52,12 @@ def provenance(schema: str, *, packages: tuple[str, ...] = CORE_PACKAGES, seed: 
                solver: str | None = None, solver_version: str | None = None,
                grid: Any = None, **extra: Any) -> dict:
     """The provenance record of a result: its schema, the optcache, Python and package versions,
-    the solver (name and version) and seed where there is one, and a study's grid."""
+    the solver (name and version) and seed where there is one, and a study's grid. `extra`
+    adds fields; it cannot replace the recorded ones."""
+    if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
+        raise InvalidInput("packages", f"expected a tuple of distribution names, got {packages!r}"[:160])
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)  # a numpy integer is not JSON
     rec: dict[str, Any] = {
         "schema": schema,
         "optcache": optcache_version(),
@@ -61,6 +69,9 @@ def provenance(schema: str, *, packages: tuple[str, ...] = CORE_PACKAGES, seed: 
         rec["solver"] = {"name": solver, "version": solver_version}
     if grid is not None:
         rec["grid"] = grid
+    clash = sorted(set(extra) & {"schema", "optcache", "python", "packages", "seed", "solver", "grid"})
+    if clash:
+        raise InvalidInput(clash[0], "is recorded by provenance itself; pass it by its own argument")
     rec.update(extra)
     return rec
 
@@ -70,12 +81,14 @@ def parse_schema(schema: Any) -> tuple[str, int] | None:
     if not isinstance(schema, str) or "@" not in schema:
         return None
     family, _, version = schema.rpartition("@")
-    return (family, int(version)) if version.isdigit() else None
+    return (family, int(version)) if version.isascii() and version.isdigit() else None  # not '²'
 
 
 def check_schema(found: Any, expected: str, where: str) -> None:
     """Refuse (InvalidInput) a file of another kind than `expected` or of a newer version."""
     want, got = parse_schema(expected), parse_schema(found)
+    if want is None:
+        raise InvalidInput("expected", f"not a schema of the form 'optcache/KIND@VERSION': {expected!r}"[:160])
     if got is None or got[0] != want[0]:
         raise InvalidInput(where, f"not an {want[0]} file (schema {found!r})")
     if got[1] > want[1]:

@@ -274,6 +274,35 @@ def _grid(path: Path, time_limit: int) -> Path:
     return path
 
 
+def test_provenance_records_what_it_is_given_and_refuses_the_rest():
+    """Schemas are ASCII 'kind@N' ('@²' made int() raise, '@١' read as 1); a seed is JSON even as
+    a numpy integer; packages are names, not a string read letter by letter; extra fields cannot
+    overwrite the recorded versions."""
+    from optcache.errors import InvalidInput
+    from optcache.provenance import (
+        STUDY_SCHEMA,
+        check_schema,
+        package_version,
+        parse_schema,
+        provenance,
+    )
+
+    assert parse_schema("optcache/study@12") == ("optcache/study", 12)
+    assert parse_schema("optcache/study@²") is None and parse_schema("optcache/study@١") is None
+    with pytest.raises(InvalidInput, match="not an optcache/study file"):
+        check_schema("optcache/study@²", STUDY_SCHEMA, "f.parquet")
+    rec = provenance(STUDY_SCHEMA, packages=("numpy",), seed=np.int64(3), study={"a": 1})
+    assert json.loads(json.dumps(rec))["seed"] == 3 and rec["study"] == {"a": 1}
+    assert list(rec["packages"]) == ["numpy"] and rec["packages"]["numpy"] == np.__version__
+    for call, field in [(lambda: provenance(STUDY_SCHEMA, packages="numpy"), "packages"),
+                        (lambda: provenance(STUDY_SCHEMA, python="x"), "python"),
+                        (lambda: package_version(None), "name"),
+                        (lambda: check_schema("optcache/study@1", "garbage", "f"), "expected")]:
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == field
+
+
 def test_study_table_carries_schema_versions_and_grid(tmp_path, capsys):
     import pyarrow.parquet as pq
 

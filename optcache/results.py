@@ -34,7 +34,9 @@ class Termination(StrEnum):
     OPTIMAL = "optimal"
     """Gap <= the requested gap, certified by the bound."""
     TIME_LIMIT = "time_limit"
-    """The incumbent at the time limit: ok, not proven optimal."""
+    """Stopped before proving the requested gap: the incumbent at the time limit, or, for a gap
+    below what the bound resolves numerically (gap = 0 on costs dominated by large fixed
+    terms), with nothing left to try. ok, not proven within that gap; `gap` says how close."""
     HEURISTIC = "heuristic"
     """A method without a bound."""
     INFEASIBLE = "infeasible"

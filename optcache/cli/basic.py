@@ -158,7 +158,8 @@ def solve(
         "rolling and slot decide the slots left by a cheap rule.")] = None,
     gap: Annotated[float | None, typer.Option(
         metavar="FRACTION", help="Relative gap (cost − bound)/cost at which an exact method "
-        "stops, e.g. 1e-4 (0.01 %); 0 proves optimality. Default: the method's.")] = None,
+        "stops, e.g. 1e-4 (0.01 %); 0 asks for optimality to the bound's numerical resolution "
+        "(about 1e-7 where large fixed costs dominate). Default: the method's.")] = None,
     threads: Annotated[int | None, typer.Option(metavar="N", help="Solver threads (default 1).")] = None,
     solver: Annotated[str | None, typer.Option(
         metavar="NAME", help="milp's MILP solver: highs (highspy directly, the default) or any "

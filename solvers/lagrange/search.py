@@ -42,7 +42,8 @@ ROOT_TOL = 1e-7
 """Relative tolerance of column generation at the root (master LP value against the best L)."""
 
 NODE_TOL = 1e-6
-"""Relative tolerance of column generation below the root."""
+"""Relative tolerance of column generation below the root; a tenth of the requested gap where
+that is finer (gap = 0: a tenth of GAP_FLOOR), so that a leaf can close to the gap asked for."""
 
 SEPARATION_TOL = 3e-3
 """At the root, cuts are first separated once column generation is within this relative gap;
@@ -222,6 +223,7 @@ class Search:
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
                  quiet: bool = False):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
+        self.node_tol = min(NODE_TOL, 0.1 * max(gap, GAP_FLOOR))
         self.t0 = time.perf_counter()
         # past the deadline the graphs' construction raises TimeoutError, but not with a terminal
         # value: a window's bound needs its graphs (and a window's are quick to build)
@@ -359,6 +361,10 @@ class Search:
                 Lc, center, sols_c = L, us, sols
                 if separate:  # the root: each L is a bound of the whole problem
                     self.progress(Lc, 1)
+            if not new and alpha == 0.0 and not separate:
+                # a Kelley step at the LP's duals priced nothing new: L is the LP value up to the
+                # LP's own tolerances, which a tolerance finer than them would wait for forever
+                return ColGen(Lc, center, lp, sols_c, True)
             alpha = 0.5 if new else 0.0  # mispricing: a pure Kelley step next
         return ColGen(Lc, center, lp, sols_c)
 
@@ -618,7 +624,7 @@ class Search:
                 if node.bound >= self.level() or any(b.empty() for b in node.bounds):
                     self.pruned = min(self.pruned, node.bound)  # (an emptied node's values are
                     continue  # in `pruned` already)
-                cg = self.colgen(node.bounds, node.u, NODE_TOL)
+                cg = self.colgen(node.bounds, node.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(cg.L):
                     continue
@@ -644,7 +650,7 @@ class Search:
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue
-                kcg = self.colgen(bs, cg.u, NODE_TOL)
+                kcg = self.colgen(bs, cg.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(kcg.L):
                     continue

@@ -173,7 +173,7 @@ def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = No
                         int(thought[i])) for i in range(cfg.services)]
     pairs = [Pair(service=i, model=int(mapping[i]),
                   zero_shot_accuracy=A.IMAGEBIND_ACCURACY[modalities[modality[i]]],
-                  cot_beta=float(round(beta[i], 4)), vanishing=float(cfg.vanishing),
+                  cot_beta=float(min(max(round(beta[i], 4), cfg.beta_min), cfg.beta_max)), vanishing=float(cfg.vanishing),
                   cloud_cost=_cloud_price(cfg.route)) for i in range(cfg.services)]
 
     flops_per_s = cfg.gpus * A.GPU_GFLOPS_PER_W * 1e9 * A.GPU_POWER_W

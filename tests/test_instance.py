@@ -285,3 +285,17 @@ def test_every_assumption_is_documented():
     assert len(names) >= 25
     missing = [n for n in names if f"| `{n}` |" not in table]
     assert not missing, f"undocumented assumptions: {missing}"
+
+
+def test_rounded_beta_stays_within_the_knobs_range():
+    """β is rounded to 4 decimals; at the ends of the documented [1e-12, 0.999999] that gave 0 or
+    1, outside the instance's own range, and `generate` failed naming pairs[0].cot_beta, a field
+    the user never set (found by a scenario sweep)."""
+    from optcache.scenario import generate
+
+    for lo, hi in [(1e-12, 1e-12), (1e-6, 1e-5), (0.9999, 0.999999), (0.12345, 0.12345)]:
+        inst = generate(slots=2, services=3, stations=1, beta_min=lo, beta_max=hi)
+        betas = [p.cot_beta for p in inst.pairs]
+        assert all(lo <= b <= hi for b in betas), (lo, hi, betas)
+    assert [p.cot_beta for p in generate(slots=2, services=3, stations=1, beta_min=0.12345,
+                                         beta_max=0.12345).pairs] == [0.12345] * 3

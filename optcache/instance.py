@@ -114,7 +114,8 @@ class Limits:
     """Longest run of digits in a number (Python refuses integers of 4300 digits, slowly); shorter
     numbers are parsed, so that one beyond its field's range is refused naming the field."""
     max_cells: int = 2_000_000
-    """Largest instance, in request cells: slots × pairs × stations (~2 s to load and run laot)."""
+    """Largest instance, in request cells: slots × pairs × stations (~2 s to load and run laot
+    when wide; longer with many stations or slots per pair, docs/formulation.md §14)."""
 
     def __post_init__(self) -> None:
         for name in ("max_file_bytes", "max_depth", "max_digits", "max_cells"):

@@ -110,6 +110,20 @@ def distinct(values: Iterable) -> list:
     return list(dict.fromkeys(values))
 
 
+def check_seeds(parser: Parser, option: str, base, seeds: Iterable[int]) -> list[int]:
+    """`seeds` without repeats, each a valid seed of the dataclass `base` (a DQMSB `Args`), or a
+    one-line error naming `option`."""
+    from dataclasses import replace
+
+    seeds = distinct(seeds)
+    for seed in seeds:
+        try:
+            replace(base, seed=seed)
+        except InvalidInput as e:
+            parser.fail(option, f"{e.field}: {e.message}")
+    return seeds
+
+
 def check_station(parser: Parser, option: str, what: str, **knobs) -> ScenarioConfig:
     """The one-station config of `knobs` (which `generate(stations=1, **knobs)` would draw), or
     a one-line error naming `option` if a knob is out of its range or the instance too large."""

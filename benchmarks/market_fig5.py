@@ -27,9 +27,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import Parser, check_out_dir, distinct, integer, save_figure, write_csv  # noqa: E402
+from common import Parser, check_out_dir, check_seeds, integer, save_figure, write_csv  # noqa: E402
 
-from optcache.errors import InvalidInput  # noqa: E402
 from optcache.market.dqn import Args, public_features, train  # noqa: E402
 from optcache.market.experiment import evaluate, manipulability  # noqa: E402
 from optcache.market.valuations import market_dataset  # noqa: E402
@@ -104,13 +103,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS,
                     help="output folder, not a file (default: benchmarks/results)")
     ns = ap.parse_args()
-    seeds = distinct(ns.seeds) if ns.seeds is not None else ([0] if ns.quick else [0, 1, 2])
     base = Args(**QUICK) if ns.quick else Args()
-    for seed in seeds:
-        try:
-            replace(base, seed=seed)
-        except InvalidInput as e:
-            ap.fail("--seeds", f"{e.field}: {e.message}")
+    seeds = check_seeds(ap, "--seeds", base, ns.seeds if ns.seeds is not None else ([0] if ns.quick else [0, 1, 2]))
     suffix = "_quick" if ns.quick else ""
     names = [f"market_fig5{suffix}.csv", f"market_fig5{suffix}_summary.csv", f"market_fig5{suffix}.png"]
     check_out_dir(ap, "--out", ns.out, names)

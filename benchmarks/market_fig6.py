@@ -30,9 +30,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import Parser, check_out_dir, distinct, integer, save_figure, write_csv  # noqa: E402
+from common import Parser, check_out_dir, check_seeds, integer, save_figure, write_csv  # noqa: E402
 
-from optcache.errors import InvalidInput  # noqa: E402
 from optcache.market.dqn import Args, train  # noqa: E402
 from optcache.market.experiment import evaluate, tidy  # noqa: E402
 from optcache.market.valuations import market_dataset  # noqa: E402
@@ -91,12 +90,7 @@ def main() -> None:
                     help="output folder, not a file (default: benchmarks/results)")
     ns = ap.parse_args()
     base = Args(**QUICK) if ns.quick else Args()
-    seeds = distinct(ns.seeds)
-    for seed in seeds:
-        try:
-            replace(base, seed=seed)
-        except InvalidInput as e:
-            ap.fail("--seeds", f"{e.field}: {e.message}")
+    seeds = check_seeds(ap, "--seeds", base, ns.seeds)
     suffix = "_quick" if ns.quick else ""
     check_out_dir(ap, "--out", ns.out, [f"market_fig6{suffix}.csv", f"market_fig6{suffix}.png"])
     sweeps = QUICK_SWEEPS if ns.quick else SWEEPS

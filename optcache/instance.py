@@ -375,24 +375,36 @@ def _check_fields(obj: Any, where: str, group: str, names: tuple[str, ...]) -> N
         check_value(getattr(obj, name), f"{where}.{name}", RANGES[f"{group}[].{name}"])
 
 
+def real_array(v: Any, where: str, kinds: str = "biuf", what: str = "real numbers") -> np.ndarray:
+    """`v` as a numpy array of `what` (dtype kinds `kinds`), or InvalidInput naming `where`:
+    ragged lists, strings and complex numbers are refused, not cast."""
+    try:
+        arr = np.asarray(v)
+    except (TypeError, ValueError) as e:  # ragged nested lists
+        raise InvalidInput(where, f"expected an array of numbers: {e}"[:160]) from None
+    if arr.dtype.kind not in kinds:
+        raise InvalidInput(where, f"expected {what}, got an array of {arr.dtype}")
+    return arr
+
+
+def check_entries(arr: np.ndarray, bad: np.ndarray, where: str, rng: Range) -> None:
+    """InvalidInput at the first entry of `arr` flagged in `bad`, worded by `check_value`
+    (`where[t][p]`: must be finite, an integer, within `rng`)."""
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        v = arr[idx]
+        check_value(int(v) if arr.dtype.kind in "iu" else float(v), where + "".join(f"[{i}]" for i in idx), rng)
+
+
 def request_matrix(R: Any, where: str) -> np.ndarray:
     """`R` as the int64 request matrix, or InvalidInput at its first bad entry: requests are
     whole, finite counts within range (a fraction is refused, not truncated by the cast)."""
     rng = RANGES["stations[].requests[][]"]
-    try:
-        A = np.asarray(R)
-    except (TypeError, ValueError) as e:  # ragged nested lists
-        raise InvalidInput(where, f"expected a slots × pairs matrix of counts: {e}"[:160]) from None
-    if A.dtype.kind not in "iuf":
-        raise InvalidInput(where, f"expected integer counts, got an array of {A.dtype}")
+    A = real_array(R, where, "iuf", "integer counts")
     if A.dtype.kind == "f":
-        bad = ~np.isfinite(A) | (A != np.round(A)) | (A < rng.lo) | (A > rng.hi)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            check_value(float(A[idx]), where + "".join(f"[{i}]" for i in idx), rng)
+        check_entries(A, ~np.isfinite(A) | (A != np.round(A)) | (A < rng.lo) | (A > rng.hi), where, rng)
     elif A.size and (A.min() < rng.lo or A.max() > rng.hi):
-        idx = tuple(int(i) for i in np.argwhere((A < rng.lo) | (A > rng.hi))[0])
-        check_value(int(A[idx]), where + "".join(f"[{i}]" for i in idx), rng)
+        check_entries(A, (A < rng.lo) | (A > rng.hi), where, rng)
     return A.astype(np.int64, copy=False)
 
 

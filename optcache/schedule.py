@@ -14,9 +14,11 @@ from optcache.instance import (
     RANGES,
     Instance,
     Limits,
+    check_entries,
     check_value,
     json_kind,
     read_json,
+    real_array,
     require_instance,
     write_atomic,
 )
@@ -97,20 +99,12 @@ KEYS = ("cached", "edge_requests")
 def _array(v: Any, where: str) -> np.ndarray:
     """`v` as a float (T, P) array of values within the schedule's range (RANGES), or
     InvalidInput at its first bad entry; complex and non-numeric arrays are refused, not cast."""
-    try:
-        arr = np.asarray(v)
-    except (TypeError, ValueError) as e:  # ragged nested lists
-        raise InvalidInput(where, f"expected a (slots, pairs) array: {e}"[:160]) from None
-    if arr.dtype.kind not in "biuf":
-        raise InvalidInput(where, f"expected real numbers, got an array of {arr.dtype}")
+    arr = real_array(v, where)
     if arr.ndim != 2:
         raise InvalidInput(where, f"expected a (slots, pairs) array, got shape {arr.shape}")
     arr = arr.astype(float, copy=False)
     rng = RANGES[f"stations[].{where.rsplit('.', 1)[-1]}[][]"]
-    bad = ~((arr >= rng.lo) & (arr <= rng.hi))  # NaN compares false
-    if bad.any():
-        at = tuple(int(i) for i in np.argwhere(bad)[0])
-        check_value(float(arr[at]), where + "".join(f"[{i}]" for i in at), rng)
+    check_entries(arr, ~((arr >= rng.lo) & (arr <= rng.hi)), where, rng)  # NaN compares false
     return arr
 
 

@@ -308,3 +308,73 @@ def test_policy_refuses_another_number_of_stations(tiny):
     with pytest.raises(InvalidInput, match="expects 3") as err:
         pol.outcome(other)
     assert err.value.field == "rounds"
+
+
+# --------------------------------------------------------------------------- Args and train (sweep 9, items 20, 23)
+SMALL = MarketConfig(slots=12, services=2, stations=3, users=5, gpus=2)
+FEW = dict(episodes=3, train_instances=2, eval_instances=2, learning_starts=0, batch_size=4, hidden=8,
+           buffer_size=100)
+
+
+def test_training_efficiencies_stay_within_one():
+    """This run's untrained policy and curve reached the first-best and read 1.0000000000000002."""
+    res = train(Args(seed=3, market=SMALL, **FEW))
+    assert res.untrained["efficiency"] == 1.0
+    assert res.curve["efficiency"].between(0, 1).all() and res.curve["efficiency"].max() == 1.0
+
+
+def test_args_take_numpy_numbers_as_their_values():
+    """np.float32(0.5) was 'out of range' while np.float64 passed; numpy values are stored as Python
+    numbers (a checkpoint and config_key hold them)."""
+    a = Args(gamma=np.float32(0.5), learning_rate=np.float32(0.25), tau=np.float64(0.5), seed=np.int64(2),
+             hidden=np.int32(8))
+    assert (a.gamma, a.learning_rate, a.tau, a.seed, a.hidden) == (0.5, 0.25, 0.5, 2, 8)
+    assert all(type(getattr(a, k)) is float for k in ("gamma", "learning_rate", "tau"))
+    assert type(a.seed) is int and type(a.hidden) is int
+    assert a == Args(gamma=0.5, learning_rate=0.25, tau=0.5, seed=2, hidden=8)
+    b = Args(public_features=np.bool_(False), market=MarketConfig(cloud_match=np.float32(200.0)))
+    assert b.public_features is False and type(b.market.cloud_match) is float
+    from optcache.market.dqn import config_key
+
+    assert config_key(b) == config_key(Args(public_features=False, market=MarketConfig(cloud_match=200.0)))
+    with pytest.raises(InvalidInput, match="out of range") as e:
+        Args(gamma=np.float32("nan"))
+    assert e.value.field == "gamma"
+    with pytest.raises(InvalidInput, match="must be an integer") as e:
+        Args(hidden=np.float64(8.0))
+    assert e.value.field == "hidden"
+
+
+def test_exploration_may_not_decay_upward():
+    with pytest.raises(InvalidInput, match="must be <= start_e = 0.1") as e:
+        Args(start_e=0.1, end_e=0.9)
+    assert e.value.field == "end_e"
+    assert Args(start_e=0.5, end_e=0.5).end_e == 0.5
+
+
+@pytest.mark.parametrize("name, value, fragment", [
+    ("episodes", 0, "must be an integer in [1, 1000000], got 0"),
+    ("hidden", -1, "must be an integer in [1, 1024], got -1"),
+    ("learning_rate", float("nan"), "out of range: nan"),
+    ("state", "paper", "must be one of critical, literal"),
+    ("market", {"slots": 0}, "slots"),
+])
+def test_train_checks_args_set_after_construction(name, value, fragment):
+    """Args is mutable: episodes = 0 gave an empty curve, hidden = -1 a raw torch RuntimeError."""
+    args = Args(seed=0, market=SMALL, **FEW)
+    setattr(args, name, value)
+    with pytest.raises(InvalidInput) as e:
+        train(args)
+    assert e.value.field.startswith(name) and fragment in str(e.value), str(e.value)
+    assert getattr(args, name) is value  # the caller's object is left as it was
+
+
+def test_train_refuses_what_is_not_args_or_rounds():
+    with pytest.raises(InvalidInput, match="expected an optcache.market.dqn.Args .*got dict") as e:
+        train({"seed": 0})
+    assert e.value.field == "args"
+    args = Args(seed=0, market=SMALL, **FEW)
+    for name in ("train_data", "eval_data"):
+        with pytest.raises(InvalidInput, match="expected Rounds .*got list") as e:
+            train(args, **{name: [1]})
+        assert e.value.field == name

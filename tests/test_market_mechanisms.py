@@ -366,3 +366,34 @@ def test_sweep_cell_without_rounds_is_refused():
     with pytest.raises(InvalidInput, match="no auction rounds") as e:
         run_market_cell({"cell": "c0", "seed": 0, "config": config, "train": {"eval_instances": 1}})
     assert e.value.field == "cell c0"
+
+
+# --------------------------------------------------------------------------- efficiency in [0, 1] (sweep 9, item 20)
+def test_efficiency_of_one_plus_rounding_is_one():
+    """0.6 + (0.8 + 0.9) is 2.3000000000000003 but 0.6 + 0.8 + 0.9 is 2.3: SPA reaches the
+    first-best here, and its efficiency read 1.0000000000000002."""
+    from optcache.results import ROUNDING
+
+    v, v0 = np.array([[0.6], [0.3], [0.0]]), np.array([0.0, 0.8, 0.9])
+    s = M.surplus(M.spa(v, v0, True), v, v0, True)
+    assert s["total_surplus"] == 2.3000000000000003 and s["total_surplus"] / 2.3 > 1
+    assert s["efficiency"] == 1.0 and s["total_surplus"] / 2.3 <= 1 + ROUNDING
+
+
+def test_an_outcome_above_the_first_best_is_refused():
+    """More than rounding above the first-best is no rounding: here the satellite wins a round out of coverage."""
+    v, v0 = np.array([[0.6], [0.3], [0.0]]), np.array([0.0, 0.8, 0.9])
+    out = M.spa(v, v0, True)
+    with pytest.raises(InvalidInput, match="exceeds the first-best 1.8") as e:
+        M.surplus(out, v, v0, np.array([True, False, True]))
+    assert e.value.field == "out"
+
+
+def test_surplus_names_values_not_bids():
+    out = M.spa(np.ones((1, 2)), 1.0)
+    with pytest.raises(InvalidInput, match="the satellite's value must be finite") as e:
+        M.surplus(out, np.ones((1, 2)), -1.0, True)
+    assert e.value.field == "v0"
+    with pytest.raises(InvalidInput, match="ground values must be finite") as e:
+        M.surplus(out, -np.ones((1, 2)), 1.0, True)
+    assert e.value.field == "v"

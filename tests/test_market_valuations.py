@@ -156,3 +156,48 @@ def test_episode_seed_must_be_an_integer(seed):
         with pytest.raises(InvalidInput, match="must be an integer") as e:
             f()
         assert e.value.field == "seed"
+
+
+# --------------------------------------------------------------------------- arguments (sweep 9, item 17)
+SMALL = MarketConfig(slots=10, services=2, stations=3, users=5, gpus=2)
+
+
+@pytest.mark.parametrize("config, seeds, warmup, field, fragment", [
+    (SMALL, None, 1, "seeds", "at least 2 integer seeds (history, then a scored episode), got NoneType"),
+    (SMALL, 3, 1, "seeds", "got int"),
+    (SMALL, [], 1, "seeds", "got 0"),
+    (SMALL, [4], 1, "seeds", "got 1"),
+    (SMALL.to_dict(), [0, 1], 1, "config", "expected a MarketConfig (MarketConfig.from_dict reads a table), got dict"),
+    (None, [0, 1], 1, "config", "got NoneType"),
+    (SMALL, [0, 1], "1", "warmup", "must be an integer in 1..1 (at least one scored episode), got '1'"),
+    (SMALL, [0, 1, 2], 1.5, "warmup", "must be an integer in 1..2"),
+    (SMALL, [0, 1, 2], True, "warmup", "got True"),
+    (SMALL, [0, 1, 2], 3, "warmup", "got 3"),
+])
+def test_market_dataset_refuses_bad_arguments(config, seeds, warmup, field, fragment):
+    """None or a count as seeds, a dict as config, a string warmup were raw errors; warmup=1.5
+    silently acted as 2; no seeds blamed warmup."""
+    from optcache.market.valuations import market_dataset
+
+    with pytest.raises(InvalidInput) as e:
+        market_dataset(config, seeds, warmup=warmup)
+    assert e.value.field == field and fragment in e.value.message, str(e.value)
+
+
+def test_market_dataset_takes_numpy_seeds_and_warmup():
+    from optcache.market.valuations import market_dataset
+
+    plain = market_dataset(SMALL, [0, 1, 2], warmup=2)
+    d = market_dataset(SMALL, np.arange(3), warmup=np.int64(2))
+    assert np.array_equal(d.scored, plain.scored) and np.array_equal(d.x0, plain.x0, equal_nan=True)
+    assert d.scored.sum() == (d.episode == 2).sum() > 0  # only the third episode is scored
+
+
+def test_with_history_refuses_too_few_episodes():
+    with pytest.raises(InvalidInput, match="at least 2") as e:
+        with_history([], warmup=1)
+    assert e.value.field == "episodes"
+    parts = [_episode(0, [[1.0, 0.5]], [True]), _episode(1, [[2.0, 1.5]], [True])]
+    with pytest.raises(InvalidInput, match="got 1.0") as e:
+        with_history(parts, warmup=1.0)
+    assert e.value.field == "warmup"

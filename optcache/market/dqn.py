@@ -29,7 +29,7 @@ import io
 import math
 import os
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,25 +130,41 @@ class Args:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
                 raise InvalidInput(name, f"must be an integer in [{lo}, {hi}], got {v!r}"[:120])
+            setattr(self, name, int(v))  # a numpy integer is not JSON (checkpoints, config_key)
         if self.state not in STATES:
             raise InvalidInput("state", f"must be one of {', '.join(STATES)}, got {self.state!r}")
         if self.reward not in REWARDS:
             raise InvalidInput("reward", f"must be one of {', '.join(REWARDS)}, got {self.reward!r}")
-        if not isinstance(self.public_features, bool):
+        if not isinstance(self.public_features, (bool, np.bool_)):
             raise InvalidInput("public_features", "must be true or false")
+        self.public_features = bool(self.public_features)
         floats = {"learning_rate": (0.0, False, None), "gamma": (0.0, True, 1.0), "tau": (0.0, False, 1.0),
                   "start_e": (0.0, True, 1.0), "end_e": (0.0, True, 1.0),
                   "exploration_fraction": (0.0, False, 1.0)}
         for name, (lo, lo_closed, hi) in floats.items():
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < lo or (v == lo and not lo_closed) or (hi is not None and v > hi):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(v) or v < lo or (v == lo and not lo_closed) or (hi is not None and v > hi):
                 raise InvalidInput(name, f"out of range: {v!r}")
+            if isinstance(v, np.generic):
+                setattr(self, name, v.item())
         if self.gamma >= 1:
             raise InvalidInput("gamma", "must be < 1")
+        if self.end_e > self.start_e:
+            raise InvalidInput("end_e", f"must be <= start_e = {self.start_e} (ε decays from start_e to end_e), "
+                               f"got {self.end_e}")
         if self.buffer_size * state_dim(self) > MAX_BUFFER_FLOATS:
             raise InvalidInput("buffer_size", f"{self.buffer_size} transitions of {state_dim(self)} "
                                f"features exceed {MAX_BUFFER_FLOATS:.0e} floats per replay array")
+
+    @classmethod
+    def require(cls, args, where: str = "args") -> Args:
+        """A checked copy of `args` (fields set since construction are checked again); InvalidInput
+        naming `where` if it is not an Args (`Args.from_dict` reads a table)."""
+        if not isinstance(args, cls):
+            raise InvalidInput(where, f"expected an optcache.market.dqn.Args (Args.from_dict reads a table), "
+                               f"got {type(args).__name__}")
+        return replace(args)
 
     def to_dict(self) -> dict:
         """The hyperparameters as a plain dict (checkpoints, provenance); `market` flat, as
@@ -392,6 +408,10 @@ def train(args: Args, *, progress: bool = False, train_data: Rounds | None = Non
     from optcache.progress import progress_bar
 
     t_start = time.perf_counter()
+    args = Args.require(args)
+    for name, data in (("train_data", train_data), ("eval_data", eval_data)):
+        if data is not None and not isinstance(data, Rounds):
+            raise InvalidInput(name, f"expected Rounds (market_dataset makes them) or None, got {type(data).__name__}")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
@@ -611,7 +631,7 @@ def cached_policy(args: Args | None = None, *, progress: bool = False,
     import logging
 
     log = logging.getLogger(__name__)
-    args = args or Args()
+    args = Args() if args is None else Args.require(args)
     path = cached_policy_path(args)
     if path.exists() and not retrain:
         try:

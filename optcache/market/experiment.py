@@ -7,6 +7,8 @@ DQMSB's own levels ρ = 10^{a/|A|} (`best_fixed_action`; the paper's action set 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -82,7 +84,12 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
     `rounds` should be the scored rounds of a held-out dataset; `policies` maps names (e.g.
     "dqmsb") to trained `DQMSB` policies.
     """
+    if not isinstance(rounds, Rounds):
+        raise InvalidInput("rounds", "expected the Rounds of a market dataset (market_dataset(...) "
+                           f"and its .subset(scored)), got {type(rounds).__name__}")
+    policies = _check_policies(policies)
     v, v0, el = rounds.v, rounds.v0, rounds.eligible
+    M.check_bids(v, v0, el, values=True)  # before the first-best and best ρ are computed from them
     if rounds.n == 0:  # every efficiency would be 0/0
         raise InvalidInput("rounds", "the held-out episodes have no auction rounds (no requests); "
                            "use more or longer episodes")
@@ -108,6 +115,28 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
             if el.any() else 0.0}
 
 
+REFERENCES = ("first_best", "spa", "myopic", "optimal", "best_fixed_rho", "best_fixed_action")
+"""Names `evaluate` gives its own rows; a policy may not take one."""
+
+
+def _check_policies(policies) -> dict:
+    """`policies` as a dict of name → trained DQMSB ({} for None); anything else is InvalidInput."""
+    if policies is None:
+        return {}
+    if not isinstance(policies, Mapping):
+        raise InvalidInput("policies", f"expected a mapping of name → DQMSB policy, got {type(policies).__name__}")
+    if policies:
+        from optcache.market.dqn import DQMSB  # a policy exists: torch is loaded already
+
+        for name, pol in policies.items():
+            if not isinstance(name, str) or name in REFERENCES:
+                raise InvalidInput("policies", f"a policy's name must be a string other than "
+                                   f"{', '.join(REFERENCES)}, got {name!r}"[:160])
+            if not isinstance(pol, DQMSB):
+                raise InvalidInput(f"policies.{name}", f"expected a trained DQMSB policy, got {type(pol).__name__}")
+    return dict(policies)
+
+
 def rho_summary(rho: np.ndarray) -> dict:
     """{"rho": mean of the finite ρ (None if there is none), "rho_infinite": share of rounds with ρ = ∞}
     over the rounds in coverage: a mean with an ∞ in it would say nothing; both always finite."""
@@ -130,7 +159,18 @@ TIDY_COLUMNS = {
 
 
 def tidy(result: dict, **labels) -> pd.DataFrame:
-    """One row per mechanism (and one for the first-best) with `labels` as extra columns."""
+    """One row per mechanism (and one for the first-best) with `labels` as extra columns: scalars
+    named other than `TIDY_COLUMNS` (a label never replaces a measured column)."""
+    if not isinstance(result, Mapping) or not isinstance(result.get("first_best"), Mapping) \
+            or not isinstance(result.get("mechanisms"), Mapping) \
+            or not all(isinstance(e, Mapping) for e in result["mechanisms"].values()):
+        raise InvalidInput("result", "expected evaluate()'s result (a dict of first_best and mechanisms), "
+                           f"got {type(result).__name__}")
+    for k, v in labels.items():
+        if k in TIDY_COLUMNS:
+            raise InvalidInput(k, "is a column tidy fills from the result; give the label another name")
+        if not pd.api.types.is_scalar(v):
+            raise InvalidInput(k, f"a label is one value for every row, got {type(v).__name__}")
     rows = [{"mechanism": "first_best", **result["first_best"]}]
     rows += [{"mechanism": k, **v} for k, v in result["mechanisms"].items()]
     df = pd.DataFrame(rows)

@@ -64,15 +64,18 @@ def _per_round(a, R: int, field: str) -> np.ndarray:
     raise InvalidInput(field, f"expected a scalar or one value per round ({R},), got shape {a.shape}")
 
 
-def check_bids(x: np.ndarray, x0: np.ndarray | float, eligible: np.ndarray | bool | None = None):
+def check_bids(x: np.ndarray, x0: np.ndarray | float, eligible: np.ndarray | bool | None = None,
+               *, values: bool = False):
     """Validate types, shapes and signs; return x (R, N) float, x0 (R,), eligible (R,) bool.
 
-    `eligible` must be bools or 0/1: anything else (strings, NaN, -1) would be truthy by accident."""
-    x = _as_real(x, "bids")
+    `eligible` must be bools or 0/1: anything else (strings, NaN, -1) would be truthy by accident.
+    With `values`, x and x0 are values v, v0 and errors name them so."""
+    fx, f0 = ("v", "v0") if values else ("bids", "x0")
+    x = _as_real(x, fx)
     if x.ndim != 2 or x.shape[1] < 1:
-        raise InvalidInput("bids", f"expected an array (rounds, ground bidders), got shape {x.shape}")
+        raise InvalidInput(fx, f"expected an array (rounds, ground bidders), got shape {x.shape}")
     R = x.shape[0]
-    x0 = _per_round(_as_real(x0, "x0"), R, "x0")
+    x0 = _per_round(_as_real(x0, f0), R, f0)
     if eligible is None:
         el = np.ones(R, bool)
     else:
@@ -86,9 +89,9 @@ def check_bids(x: np.ndarray, x0: np.ndarray | float, eligible: np.ndarray | boo
                 raise InvalidInput("eligible", "expected bools or 0/1, one per round")
         el = _per_round(e.astype(bool), R, "eligible")
     if not np.all(np.isfinite(x)) or np.any(x < 0):
-        raise InvalidInput("bids", "ground bids must be finite and >= 0")
+        raise InvalidInput(fx, f"ground {'values' if values else 'bids'} must be finite and >= 0")
     if not np.all(np.isfinite(x0)) or np.any(x0 < 0):
-        raise InvalidInput("x0", "the satellite's contract price must be finite and >= 0")
+        raise InvalidInput(f0, f"the satellite's {'value' if values else 'contract price'} must be finite and >= 0")
     return x, x0, el
 
 
@@ -290,10 +293,7 @@ def check_values(out: Outcome, v, v0, eligible=None):
     """Validate values against an outcome: v (R, N) and v0 (scalar or (R,)) finite and >= 0, the
     shapes the outcome's; returns v, v0 (R,), eligible (R,) bool (a mismatch is InvalidInput)."""
     R, N1 = out.z.shape
-    try:
-        v, v0, el = check_bids(v, v0, eligible)
-    except InvalidInput as e:
-        raise InvalidInput({"bids": "v", "x0": "v0"}.get(e.field, e.field), e.message) from None
+    v, v0, el = check_bids(v, v0, eligible, values=True)
     if v.shape != (R, N1 - 1):
         raise InvalidInput("v", f"expected values of shape {(R, N1 - 1)} (the outcome's rounds and "
                            f"ground bidders), got {v.shape}")
@@ -318,7 +318,11 @@ def surplus(out: Outcome, v: np.ndarray, v0: np.ndarray, eligible: np.ndarray) -
     """Totals over rounds: total, ground and satellite surplus Σ v z, revenue Σ p, efficiency vs first-best.
 
     No rounds is InvalidInput (efficiency would be 0/0); a first-best of 0 (every value 0) gives
-    efficiency 1, since every allocation reaches it."""
+    efficiency 1, since every allocation reaches it. An efficiency above 1 by at most
+    `optcache.results.ROUNDING` (sums taken in another order) is reported as 1; further above, the
+    outcome is InvalidInput (a round given twice, or to the satellite out of coverage)."""
+    from optcache.results import ROUNDING
+
     v, v0, eligible = check_values(out, v, v0, eligible)
     if v.shape[0] == 0:
         raise InvalidInput("rounds", "no auction rounds to score (efficiency is undefined)")
@@ -326,6 +330,10 @@ def surplus(out: Outcome, v: np.ndarray, v0: np.ndarray, eligible: np.ndarray) -
     sat = float((out.z[:, 0] * v0).sum())
     fb = float(first_best(v, v0, eligible).sum())
     total = ground + sat
+    efficiency = total / fb if fb > 0 else 1.0
+    if efficiency > 1 + ROUNDING:
+        raise InvalidInput("out", f"total surplus {total:.6g} exceeds the first-best {fb:.6g}: the "
+                           "allocation gives a round twice, or to the satellite out of coverage")
     return {"total_surplus": total, "ground_surplus": ground, "satellite_surplus": sat,
             "revenue": float(out.p.sum()), "satellite_share": float(out.z[:, 0].mean()),
-            "efficiency": total / fb if fb > 0 else 1.0}
+            "efficiency": min(efficiency, 1.0)}

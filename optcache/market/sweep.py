@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
-from optcache.instance import grid_seeds, grid_values, read_parquet
-from optcache.market.valuations import MarketConfig
+from optcache.instance import check_writable, grid_seeds, grid_values, read_parquet, require_path
+from optcache.market.valuations import MarketConfig, caching_policy
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +81,57 @@ def _digest(obj: Any) -> str:
 
 
 def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
+    """Knob names and the values' form; `_check_points` checks the values together, per point."""
     if not isinstance(knobs, Mapping):
         raise InvalidInput(where, "expected a table of market knobs")
     out = {}
     for name, v in knobs.items():
         if name not in MARKET_KNOBS:
             raise InvalidInput(f"{where}.{name}", f"unknown market knob; choose from {', '.join(MARKET_KNOBS)}")
-        vals = grid_values(v, f"{where}.{name}")
-        for x in vals:
-            try:
-                MarketConfig(**{name: x})
-            except InvalidInput as e:
-                raise InvalidInput(f"{where}.{name}", e.message) from None
-        out[name] = vals
+        out[name] = grid_values(v, f"{where}.{name}")
     return out
+
+
+def _points(spec: dict[str, tuple]) -> list[dict]:
+    """The product of a table of knob lists, as one dict per point (grid order)."""
+    names = list(spec)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(spec[k] for k in names))]
+
+
+def _check_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...],
+                  train: dict | None) -> None:
+    """Every distinct point is a valid MarketConfig with a registered policy (and valid `train`
+    Args on it), as `optcache.study._check_points` does for scenarios; errors name `knobs.NAME`,
+    `sweep[i].NAME` or `train.NAME`, with the point when a knob is swept."""
+    from optcache.market.dqn import Args
+
+    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
+    spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
+    seen: set[str] = set()  # sweeps may share points: each is checked once
+    for i, sweep in spaces:
+        spec = {**knobs, **sweep} if i is not None else sweep
+        for point in _points(spec):
+            key = json.dumps(point, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            shown = {k: v for k, v in point.items() if len(spec[k]) > 1 or (i is not None and k in sweep)}
+            try:
+                config = MarketConfig(**point)
+                caching_policy(config.policy)
+            except InvalidInput as e:
+                where = f"sweep[{i}]" if i is not None and e.field in sweep else "knobs"
+                message = e.message if e.field in spec else f"{e.message} ({e.field}'s default)"
+                if len(shown) > (e.field in shown):
+                    message += ", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
+                raise InvalidInput(f"{where}.{e.field}", message[:200]) from None
+            if train is not None and i is not None:  # a shadowed knob alone never trains
+                try:
+                    Args.from_dict({**train, "market": config}, where="train")
+                except InvalidInput as e:
+                    message = e.message + (", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
+                                           if shown else "")
+                    raise InvalidInput(e.field, message[:200]) from None
 
 
 @dataclass(frozen=True)
@@ -113,8 +150,6 @@ class MarketGrid:
     """Also measure how often a station gains by misreporting under the trained DQMSB."""
 
     def __post_init__(self) -> None:
-        from optcache.market.dqn import Args
-
         seeds = grid_seeds(self.seeds, 1000, 999, "[0, 999] (Args.seed)")
         knobs = _knob_values(self.knobs, "knobs")
         if isinstance(self.sweeps, Mapping) or not isinstance(self.sweeps, (list, tuple)):
@@ -127,12 +162,12 @@ class MarketGrid:
             for k in ("seed", "market"):
                 if k in train:
                     raise InvalidInput(f"train.{k}", "set by the cell (its seed and market point)")
-            Args.from_dict(dict(train), where="train")  # checks names and ranges
             train = dict(train)
         if not isinstance(self.manipulability, bool):
             raise InvalidInput("manipulability", "must be true or false")
         if self.manipulability and train is None:
             raise InvalidInput("manipulability", "needs a [train] table (it measures the trained DQMSB)")
+        _check_points(knobs, sweeps, train)
         object.__setattr__(self, "seeds", tuple(seeds))
         object.__setattr__(self, "knobs", knobs)
         object.__setattr__(self, "sweeps", sweeps)
@@ -169,10 +204,8 @@ def market_cells(grid: MarketGrid) -> list[dict]:
     """The grid's cells in grid order, without duplicates: {cell, seed, config (dict), train}."""
     out: dict[str, dict] = {}
     for sweep in grid.sweeps or ({},):
-        spec = {**grid.knobs, **sweep}
-        names = list(spec)
-        for combo in itertools.product(*(spec[k] for k in names)):
-            config = MarketConfig(**dict(zip(names, combo, strict=True))).to_dict()
+        for point in _points({**grid.knobs, **sweep}):
+            config = MarketConfig(**point).to_dict()
             for seed in grid.seeds:
                 cell = _digest({"config": config, "seed": seed, "train": grid.train,
                                 "manipulability": grid.manipulability})
@@ -265,12 +298,33 @@ def tidy_market(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
 
 
 def read_market(path: str | os.PathLike) -> pd.DataFrame:
-    """A market study table; its provenance (grids included) in `df.attrs["optcache"]`."""
+    """A market study table; its provenance (grids included) in `df.attrs["optcache"]`. A file
+    written with a newer schema, or with malformed provenance, is InvalidInput naming it."""
+    return _read_market(path)[0]
+
+
+def _read_market(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, dict | None]]:
+    """The table at `path` and the grids (id → its TOML layout) recorded in its provenance."""
+    from optcache.provenance import STUDY_SCHEMA, check_schema
+
+    path = require_path(path)
+    if path.is_dir():
+        raise InvalidInput(str(path), "is a directory, not a market study table (a Parquet file)")
     df = read_parquet(path)
+    prov = df.attrs.get("optcache")
+    grids = {}
+    if prov is not None:  # None: written before provenance
+        if not isinstance(prov, dict):
+            raise InvalidInput(str(path), f"malformed provenance: expected a table, got {type(prov).__name__}")
+        check_schema(prov.get("schema"), STUDY_SCHEMA, str(path))
+        grids = prov.get("grid", {})
+        if not isinstance(grids, dict) or not all(isinstance(g, str) and (v is None or isinstance(v, dict))
+                                                  for g, v in grids.items()):
+            raise InvalidInput(str(path), "malformed provenance: `grid` is not a table of grid id → grid")
     missing = [c for c in MARKET_COLUMNS if c not in df]
     if missing:
         raise InvalidInput(str(path), f"not a market study table: missing columns {', '.join(missing)}")
-    return df
+    return df, dict(grids)
 
 
 def _write(df: pd.DataFrame, out: Path, grids: dict) -> None:
@@ -298,13 +352,21 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     from optcache import engines
 
     workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
+    if not isinstance(grid, MarketGrid):
+        raise InvalidInput("grid", "expected a MarketGrid (MarketGrid.from_dict or load_market_grid "
+                           f"make one), got {type(grid).__name__}")
+    if out is not None:
+        out = require_path(out, "out")
+        try:
+            check_writable(out)
+        except InvalidInput as e:
+            raise InvalidInput("out", f"{e.field}: {e.message}") from None
     todo = market_cells(grid)
     gid = _digest(sorted(c["cell"] for c in todo))
     old = pd.DataFrame(columns=list(MARKET_COLUMNS))
     grids: dict = {}
-    if out is not None and Path(out).exists():
-        old = read_market(out)
-        grids = dict((pd.read_parquet(out).attrs.get("optcache") or {}).get("grid") or {})
+    if out is not None and out.exists():
+        old, grids = _read_market(out)
         todo = [c for c in todo if c["cell"] not in set(old["cell"])]
     grids[gid] = grid.to_dict()
     rows: list[dict] = []
@@ -316,7 +378,7 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
         parts = [d for d in (old, pd.DataFrame(rows)) if len(d)]
         table = tidy_market(pd.concat(parts, ignore_index=True) if parts else [])
         if out is not None:
-            _write(table, Path(out), grids)
+            _write(table, out, grids)
             log.info("wrote %s: %d rows (%d run now)", out, len(table), len(rows))
     return table
 

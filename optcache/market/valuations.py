@@ -188,6 +188,10 @@ class MarketConfig:
             raise InvalidInput("pareto_shape", f"must be a number in [1.05, 20], got {v!r}"[:120])
         if not isinstance(self.policy, str):
             raise InvalidInput("policy", "must be a registered caching method name")
+        for name in ("cloud_match", "slot_seconds", "altitude_m", "min_elevation_deg", "pareto_shape"):
+            v = getattr(self, name)
+            if isinstance(v, np.generic):  # a numpy number is not JSON (checkpoints, cell ids)
+                object.__setattr__(self, name, v.item())
 
     def to_dict(self) -> dict:
         """The configuration as a flat dict (checkpoints, provenance, study columns): the scenario's
@@ -366,6 +370,13 @@ def _check_seed(seed) -> None:
         raise InvalidInput("seed", f"must be an integer, got {seed!r}"[:120])
 
 
+def _check_warmup(warmup, episodes: int) -> None:
+    """`warmup` is an integer in 1..episodes-1: 1.5 would silently act as 2, "1" a raw TypeError."""
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or not 1 <= warmup < episodes:
+        raise InvalidInput("warmup", f"must be an integer in 1..{episodes - 1} (at least one scored "
+                           f"episode), got {warmup!r}"[:160])
+
+
 # --------------------------------------------------------------------------- the satellite's contract
 def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
     """x_0 = argmax_x mean[(v_0 - v_(1)) · 1(v_(1) ≤ x)] over historical rounds (paper, section V-A).
@@ -404,8 +415,11 @@ def with_history(parts: list[Rounds], warmup: int = 1, contract: str = "paper") 
     Only rounds in coverage enter the history (the satellite can win nothing else). Episodes before
     `warmup` are history only (`scored` False, no x0).
     """
-    if warmup < 1 or warmup >= len(parts):
-        raise InvalidInput("warmup", f"must be in 1..{len(parts) - 1} (at least one scored episode), got {warmup}")
+    if not isinstance(parts, (list, tuple)) or len(parts) < 2:
+        raise InvalidInput("episodes", "expected a list of at least 2 episodes' Rounds (history, then a scored one)")
+    _check_warmup(warmup, len(parts))
+    if contract not in CONTRACTS:
+        raise InvalidInput("contract", f"must be one of {', '.join(CONTRACTS)}, got {contract!r}"[:120])
     out = []
     v1_hist, v0_hist, x2_hist = [], [], []
     for e, p in enumerate(parts):
@@ -413,8 +427,6 @@ def with_history(parts: list[Rounds], warmup: int = 1, contract: str = "paper") 
         if e >= warmup:
             v1 = np.concatenate(v1_hist)
             v0 = np.concatenate(v0_hist)
-            if contract not in CONTRACTS:
-                raise InvalidInput("contract", f"must be one of {', '.join(CONTRACTS)}, got {contract!r}")
             x0 = contract_price(v1, v0) if contract == "paper" else (float(v0.mean()) if v0.size else 0.0)
             x2 = float(np.mean(np.concatenate(x2_hist))) if v1.size else 0.0
             p = replace(p, x0=np.full(R, x0), x2_mean=np.full(R, x2), scored=np.ones(R, bool))
@@ -431,5 +443,17 @@ def with_history(parts: list[Rounds], warmup: int = 1, contract: str = "paper") 
 
 def market_dataset(config: MarketConfig, seeds: list[int], warmup: int = 1) -> Rounds:
     """Episodes for `seeds` (the first `warmup` are history only), with contract prices from history."""
+    if not isinstance(config, MarketConfig):
+        raise InvalidInput("config", "expected a MarketConfig (MarketConfig.from_dict reads a table), "
+                           f"got {type(config).__name__}")
+    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
+        seeds = list(seeds)
+    if not isinstance(seeds, (list, tuple, range)) or len(seeds) < 2:
+        shown = len(seeds) if isinstance(seeds, (list, tuple, range)) else type(seeds).__name__
+        raise InvalidInput("seeds", f"expected a list of at least 2 integer seeds (history, then a "
+                           f"scored episode), got {shown}")
+    for s in seeds:  # all checked before any episode is simulated
+        _check_seed(s)
+    _check_warmup(warmup, len(seeds))
     parts = [episode_rounds(config, s, e) for e, s in enumerate(seeds)]
     return with_history(parts, warmup, config.contract)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from optcache.instance import make_folder, write_atomic
+from optcache.errors import InvalidInput
+from optcache.instance import make_folder, require_path, write_atomic
 from optcache.scenario import ScenarioConfig, generate
+from optcache.study import check_costs, require_table, typed_column
 
 log = logging.getLogger(__name__)
 
@@ -47,27 +49,56 @@ def optimum_bracket(table: pd.DataFrame) -> pd.DataFrame:
     """How far above the optimum each method is, certified: with L the best bound any method
     proved and U the cheapest feasible schedule found, a cost c is between (c − U)/U and
     (c − L)/L above the optimum (columns `above_opt_min`, `above_opt_max`, fractions; NaN when no
-    method proved a positive bound). `table` has one row per method with status, cost and bound."""
+    method proved a positive bound). `table` has one row per method with status, cost and bound.
+    Rows with status ok need finite costs >= 0 and finite bounds (`optcache.study.check_costs`);
+    L above U beyond rounding (1e-9 relative) contradicts a certificate: InvalidInput."""
+    require_table(table, ("status", "cost", "bound"), "table")
+    if table.empty:
+        raise InvalidInput("table", "empty table: no method")
+    check_costs(table, lambda i: f"table, row {table.index[i]}")
     ok = table["status"] == "ok"
-    bounds = pd.to_numeric(table["bound"], errors="coerce")
+    cost = typed_column(table, "cost", "float64", "table")
+    bounds = typed_column(table, "bound", "float64", "table")
     lower = bounds[ok].max() if ok.any() else float("nan")
-    upper = table.loc[ok, "cost"].min() if ok.any() else float("nan")
+    upper = cost[ok].min() if ok.any() else float("nan")
+    if lower > upper * (1 + 1e-9):
+        raise InvalidInput("table", f"bound: {bounds[ok].idxmax()}'s lower bound {lower:g} is above the cost "
+                           f"{upper:g} of {cost[ok].idxmin()}'s schedule; a certified bound cannot exceed a "
+                           "feasible cost")
     out = pd.DataFrame(index=table.index, columns=["above_opt_min", "above_opt_max"], dtype=float)
     if pd.notna(lower) and lower > 0:
-        out["above_opt_min"] = ((table["cost"] - upper) / upper).where(ok)
-        out["above_opt_max"] = ((table["cost"] - lower) / lower).where(ok)
+        lower = min(lower, upper)  # equal within rounding
+        out["above_opt_min"] = ((cost - upper) / upper).where(ok)
+        out["above_opt_max"] = ((cost - lower) / lower).where(ok)
     return out
 
 
 def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
              market: bool = True, echo: Callable[[str], None] = log.info) -> pd.DataFrame:
     """Run every method on the default scenario, report the tables through `echo` (the CLI prints
-    them; by default they are logged at INFO), write figures and CSVs to `out`."""
+    them; by default they are logged at INFO), write figures and CSVs to `out`.
+    Every argument (`methods`: a non-empty dict of method name → options) is checked before `out`
+    is created."""
     from optcache.solvers import registry
 
-    methods = DEMO_METHODS if methods is None else methods
-    out = make_folder(out, str(out))  # before minutes of solving, not after
+    out = require_path(out, "out")
     cfg = ScenarioConfig(seed=seed)
+    methods = DEMO_METHODS if methods is None else methods
+    if not isinstance(methods, dict) or not methods:
+        raise InvalidInput("methods", f"expected a non-empty dict of method name → options, got {methods!r}"[:160])
+    for m, opts in methods.items():
+        if not isinstance(m, str):
+            raise InvalidInput("methods", f"expected method names (strings), got {m!r}"[:160])
+        try:
+            registry.get(m)
+        except InvalidInput as e:
+            raise InvalidInput("methods", e.message) from None
+        registry.check_options(m, opts, f"methods.{m}")
+    if not isinstance(market, bool):
+        raise InvalidInput("market", f"expected True or False, got {market!r}"[:160])
+    if not callable(echo):
+        raise InvalidInput("echo", f"expected a function of one string, got {echo!r}"[:160])
+    out = make_folder(out, str(out))  # before minutes of solving, not after
     inst = generate(cfg)
     echo("Scenario (paper section VI-A defaults):")
     echo(scenario_summary(cfg).to_string())

@@ -28,6 +28,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -216,10 +217,19 @@ def market_cells(grid: MarketGrid) -> list[dict]:
 
 def converged_epoch(efficiency: np.ndarray, within: float = CONVERGED_WITHIN) -> int:
     """First epoch (1-based) from which every held-out efficiency is within `within` of the
-    plateau, the mean of the last quarter of the epochs."""
-    e = np.asarray(efficiency, float)
-    if e.size == 0:
-        raise InvalidInput("efficiency", "no epochs")
+    plateau, the mean of the last quarter of the epochs; len(efficiency) + 1 if the last epoch
+    itself is off the plateau (not converged: `claims.training_claims` reads it so)."""
+    try:
+        e = np.asarray(efficiency, float)
+    except (TypeError, ValueError):
+        raise InvalidInput("efficiency", "expected a sequence of numbers, one per epoch") from None
+    if e.ndim != 1 or e.size == 0:
+        raise InvalidInput("efficiency", f"expected one value per epoch, got shape {e.shape}")
+    if not np.isfinite(e).all():
+        raise InvalidInput("efficiency", "must be finite in every epoch")
+    if isinstance(within, bool) or not isinstance(within, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(within) and within >= 0):
+        raise InvalidInput("within", f"must be a finite number >= 0, got {within!r}"[:160])
     plateau = float(e[-max(1, e.size // 4):].mean())
     ok = np.abs(e - plateau) <= within
     bad = np.flatnonzero(~ok)

@@ -6,16 +6,17 @@ on `StationData`, plain numpy arrays for one station.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -659,6 +660,57 @@ def grid_seeds(seeds: Any, max_count: int, max_seed: int, what: str) -> tuple[in
     if len(set(seeds)) != len(seeds):
         raise InvalidInput("seeds", "a seed is listed twice")
     return tuple(seeds)
+
+
+def grid_product(spec: Mapping[str, tuple]) -> list[dict]:
+    """The product of a table of value lists, one dict per combination (grid order)."""
+    names = list(spec)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(spec[k] for k in names))]
+
+
+class GridPoint(NamedTuple):
+    """One distinct point of a grid's knobs × sweeps (study and market grids), with where each
+    value is set, so that a point a config refuses is named as the grid file spells it."""
+
+    index: int | None
+    """The sweep's index; None for a `knobs` value every sweep overrides (checked alone)."""
+    sweep: dict
+    """That sweep's table (the knob alone for an overridden one)."""
+    spec: dict
+    """The value lists the point was drawn from: the knobs with the sweep over them."""
+    values: dict
+    """The point: knob name → value."""
+
+    def at(self, field: str | None = None) -> str:
+        """', at the point k=v, ...' for the swept values (not only `field`'s), else ''."""
+        shown = {k: v for k, v in self.values.items()
+                 if len(self.spec[k]) > 1 or (self.index is not None and k in self.sweep)}
+        if len(shown) > (field in shown):
+            return ", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
+        return ""
+
+    def error(self, e: InvalidInput) -> InvalidInput:
+        """`e`, a config's refusal of this point, named `knobs.NAME` or `sweep[i].NAME`."""
+        where = f"sweep[{self.index}]" if self.index is not None and e.field in self.sweep else "knobs"
+        message = e.message if e.field in self.spec else f"{e.message} ({e.field}'s default)"
+        return InvalidInput(f"{where}.{e.field}", (message + self.at(e.field))[:200])
+
+
+def grid_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...]) -> Iterator[GridPoint]:
+    """Each distinct point a grid runs, once (sweeps may share points), and each `knobs` value
+    every sweep overrides alone: what a grid checks whole when it is built."""
+    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
+    spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
+    seen: set[tuple] = set()
+    for i, sweep in spaces:
+        spec = {**knobs, **sweep} if i is not None else sweep
+        for values in grid_product(spec):
+            if len(spaces) > 1:
+                key = tuple(sorted(values.items()))
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield GridPoint(i, sweep, spec, values)
 
 
 def read_parquet(path: str | os.PathLike):

@@ -35,7 +35,6 @@ scenario knob, `method`, `label`, `options`, `exact`, `status`, `termination`, `
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import math
@@ -58,6 +57,8 @@ from optcache.instance import (
     DEFAULT_LIMITS,
     Limits,
     atomic_path,
+    grid_points,
+    grid_product,
     grid_seeds,
     grid_values,
     make_folder,
@@ -192,28 +193,12 @@ def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
 
 def _check_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...]) -> None:
     """Every distinct scenario point the grid runs is a valid ScenarioConfig (ranges, and rules
-    between knobs such as beta_min <= beta_max); a knobs value every sweep overrides is checked
-    alone. Errors name the knob where the grid sets it: `knobs.NAME` or `sweep[i].NAME`."""
-    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
-    spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
-    seen: set[tuple] = set()  # sweeps may share points: each is checked once
-    for i, sweep in spaces:
-        spec = {**knobs, **sweep} if i is not None else sweep
-        for point in _product(spec):
-            if len(spaces) > 1:
-                key = tuple(sorted(point.items()))
-                if key in seen:
-                    continue
-                seen.add(key)
-            try:
-                ScenarioConfig(**point)
-            except InvalidInput as e:
-                where = f"sweep[{i}]" if i is not None and e.field in sweep else "knobs"
-                message = e.message if e.field in spec else f"{e.message} ({e.field}'s default)"
-                shown = {k: v for k, v in point.items() if len(spec[k]) > 1 or (i is not None and k in sweep)}
-                if len(shown) > (e.field in shown):
-                    message += ", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
-                raise InvalidInput(f"{where}.{e.field}", message[:200]) from None
+    between knobs such as beta_min <= beta_max); errors name the knob where the grid sets it."""
+    for point in grid_points(knobs, sweeps):
+        try:
+            ScenarioConfig(**point.values)
+        except InvalidInput as e:
+            raise point.error(e) from None
 
 
 @dataclass(frozen=True)
@@ -270,7 +255,7 @@ class Grid:
                                f"optcache.study.MAX_GRID_CELLS = {MAX_GRID_CELLS}")
         _check_points(knobs, sweeps)
         for m, opts in options.items():  # the method's own rules, between options too (registry)
-            runs = _product(opts)
+            runs = grid_product(opts)
             for run in runs:
                 try:
                     registry.check_options(m, run, where=f"options.{m}")
@@ -331,11 +316,6 @@ def _digest(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def _product(spec: Mapping[str, tuple]) -> list[dict]:
-    names = list(spec)
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(spec[k] for k in names))]
-
-
 def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
     """The grid's cells, in grid order, without duplicates (sweeps sharing a point run it once).
 
@@ -350,7 +330,7 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
     limits = require_limits(limits)
     points = []
     for sweep in grid.sweeps or ({},):
-        points += _product({**grid.knobs, **sweep})
+        points += grid_product({**grid.knobs, **sweep})
     out: dict[str, dict] = {}
     for point in points:
         cfg = ScenarioConfig(**point)
@@ -361,7 +341,7 @@ def cells(grid: Grid, limits: Limits | None = None) -> list[dict]:
             del knobs["seed"]
             for method in grid.methods:
                 spec = registry.get(method)
-                for opts in _product(grid.options.get(method, {})):
+                for opts in grid_product(grid.options.get(method, {})):
                     label = _label(method, opts)
                     effective = dict(opts)
                     if "threads" in spec.options:

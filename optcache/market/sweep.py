@@ -25,7 +25,6 @@ with its provenance; a rerun resumes (cells are keyed by a hash of their point a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import math
@@ -40,7 +39,15 @@ import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
-from optcache.instance import check_writable, grid_seeds, grid_values, read_parquet, require_path
+from optcache.instance import (
+    check_writable,
+    grid_points,
+    grid_product,
+    grid_seeds,
+    grid_values,
+    read_parquet,
+    require_path,
+)
 from optcache.market.valuations import MarketConfig, caching_policy
 
 log = logging.getLogger(__name__)
@@ -93,46 +100,24 @@ def _knob_values(knobs: Any, where: str) -> dict[str, tuple]:
     return out
 
 
-def _points(spec: dict[str, tuple]) -> list[dict]:
-    """The product of a table of knob lists, as one dict per point (grid order)."""
-    names = list(spec)
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(spec[k] for k in names))]
-
-
 def _check_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...],
                   train: dict | None) -> None:
     """Every distinct point is a valid MarketConfig with a registered policy (and valid `train`
-    Args on it), as `optcache.study._check_points` does for scenarios; errors name `knobs.NAME`,
-    `sweep[i].NAME` or `train.NAME`, with the point when a knob is swept."""
+    Args on it), as `optcache.study` checks scenarios; errors name `knobs.NAME`, `sweep[i].NAME`
+    or `train.NAME`, with the point when a knob is swept."""
     from optcache.market.dqn import Args
 
-    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
-    spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
-    seen: set[str] = set()  # sweeps may share points: each is checked once
-    for i, sweep in spaces:
-        spec = {**knobs, **sweep} if i is not None else sweep
-        for point in _points(spec):
-            key = json.dumps(point, sort_keys=True)
-            if key in seen:
-                continue
-            seen.add(key)
-            shown = {k: v for k, v in point.items() if len(spec[k]) > 1 or (i is not None and k in sweep)}
+    for point in grid_points(knobs, sweeps):
+        try:
+            config = MarketConfig(**point.values)
+            caching_policy(config.policy)
+        except InvalidInput as e:
+            raise point.error(e) from None
+        if train is not None and point.index is not None:  # a shadowed knob alone never trains
             try:
-                config = MarketConfig(**point)
-                caching_policy(config.policy)
+                Args.from_dict({**train, "market": config}, where="train")
             except InvalidInput as e:
-                where = f"sweep[{i}]" if i is not None and e.field in sweep else "knobs"
-                message = e.message if e.field in spec else f"{e.message} ({e.field}'s default)"
-                if len(shown) > (e.field in shown):
-                    message += ", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
-                raise InvalidInput(f"{where}.{e.field}", message[:200]) from None
-            if train is not None and i is not None:  # a shadowed knob alone never trains
-                try:
-                    Args.from_dict({**train, "market": config}, where="train")
-                except InvalidInput as e:
-                    message = e.message + (", at the point " + ", ".join(f"{k}={v}" for k, v in shown.items())
-                                           if shown else "")
-                    raise InvalidInput(e.field, message[:200]) from None
+                raise InvalidInput(e.field, (e.message + point.at())[:200]) from None
 
 
 @dataclass(frozen=True)
@@ -205,7 +190,7 @@ def market_cells(grid: MarketGrid) -> list[dict]:
     """The grid's cells in grid order, without duplicates: {cell, seed, config (dict), train}."""
     out: dict[str, dict] = {}
     for sweep in grid.sweeps or ({},):
-        for point in _points({**grid.knobs, **sweep}):
+        for point in grid_product({**grid.knobs, **sweep}):
             config = MarketConfig(**point).to_dict()
             for seed in grid.seeds:
                 cell = _digest({"config": config, "seed": seed, "train": grid.train,

@@ -144,15 +144,25 @@ def _numbers(df: pd.DataFrame, col: str, field: str, *, lo: float = -math.inf, h
         bad |= v <= 0
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
-        low = max(lo, 0.0) if positive else lo
-        rule = "a finite number" + (f" in {'(' if positive else '['}{low:g}, {hi:g}]" if math.isfinite(low)
-                                    and math.isfinite(hi) else " > 0" if positive else f" >= {lo:g}"
-                                    if math.isfinite(lo) else f" <= {hi:g}" if math.isfinite(hi) else "")
-        rule += (" (it divides)" if positive else "") + (" or missing" if missing else "")
+        rule = _rule(lo, hi, positive) + (" (it divides)" if positive else "") + (" or missing" if missing else "")
         got = df[col].iloc[i]
         got = got.item() if isinstance(got, np.generic) else got
         raise InvalidInput(field, f"{col}: must be {rule}, got {got!r} (row {df.index[i]})"[:200])
     return v
+
+
+def _rule(lo: float, hi: float, positive: bool) -> str:
+    """'a finite number in [lo, hi]' (or '> 0', '>= lo', '<= hi'): what `_numbers` asks for."""
+    low = max(lo, 0.0) if positive else lo
+    if math.isfinite(low) and math.isfinite(hi):
+        return f"a finite number in {'(' if positive else '['}{low:g}, {hi:g}]"
+    if positive:
+        return "a finite number > 0"
+    if math.isfinite(lo):
+        return f"a finite number >= {lo:g}"
+    if math.isfinite(hi):
+        return f"a finite number <= {hi:g}"
+    return "a finite number"
 
 
 def _key(row: pd.Series | tuple, keys: list[str]) -> str:

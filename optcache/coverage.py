@@ -1,4 +1,4 @@
-"""LEO coverage time from standard geometry (docs/formulation.md §11; the paper's printed eq. (1) is garbled).
+"""LEO coverage time from standard geometry (docs/formulation.md §12; the paper's printed eq. (1) is garbled).
 
 A ground point sees the satellite while the central angle between them is below λ_max, the angle
 at which the satellite sits at the minimum elevation ε_min. An overhead pass sweeps 2·λ_max of

@@ -92,7 +92,7 @@ COLUMNS: dict[str, str] = {
     **{k: f"scenario knob ScenarioConfig.{k} (the full value, defaults included)" for k in KNOBS},
     "method": "registered method name (optcache.solvers.registry)",
     "label": "method and the options the grid set, e.g. 'milp[time_limit=30]': one curve in figures",
-    "options": "JSON of the options passed to the method, threads=1 included for exact methods",
+    "options": "JSON of the options passed to the method, threads=1 added for every method that takes threads",
     "exact": "the method is exact: its bound is a certified lower bound on the optimum",
     "status": "ok: feasible schedule; warning: schedule the evaluator finds infeasible; error: none",
     "termination": "optimal | time_limit | heuristic | infeasible | error (MethodResult.termination)",

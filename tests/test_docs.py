@@ -70,3 +70,14 @@ def test_howto_pages_are_executed_by_the_build(page):
     assert text.startswith("---\nfile_format: mystnb\n"), "a how-to page is a MyST notebook"
     assert "```{code-cell} ipython3" in text
     assert "assert " in text, "a how-to page checks what it shows"
+
+
+def test_formulation_quotes_the_dqn_defaults():
+    """docs/formulation.md names |A|, the hidden width and Adam's step: they are `Args`' defaults."""
+    from optcache.market.dqn import Args
+
+    text = (DOCS / "formulation.md").read_text()
+    m = re.search(r"`\|A\| = (\d+)` actions, two hidden layers of (\d+), Adam at `([0-9.e-]+)`", text)
+    assert m, "formulation.md no longer quotes the DQN's hyperparameters in the expected words"
+    a = Args()
+    assert (int(m[1]), int(m[2]), float(m[3])) == (a.n_actions, a.hidden, a.learning_rate)

@@ -258,6 +258,20 @@ def test_evaluate_reports_infinite_rho_finitely():
     assert res["mechanisms"]["best_fixed_action"]["rho"] == 1.0
 
 
+def test_evaluate_reports_myopic_rho():
+    """Myopic ρ = max(1, x0/x_(2)) per round: x0 = 6 with x_(2) = 2, 4 and 12 gives 3, 1.5 and 1."""
+    from optcache.market.experiment import evaluate
+
+    v = np.array([[5.0, 2.0], [4.0, 9.0], [12.0, 20.0]])
+    res = evaluate(_rounds(v, 6.0, x0=6.0))
+    m = res["mechanisms"]["myopic"]
+    assert m["rho"] == pytest.approx((3.0 + 1.5 + 1.0) / 3) and m["rho_infinite"] == 0.0
+    assert "rho" not in res["mechanisms"]["spa"]
+    # x_(2) = 0 < x0: ρ = ∞ for that round, kept out of the mean
+    m = evaluate(_rounds(np.array([[5.0, 0.0], [4.0, 2.0]]), 6.0, x0=6.0))["mechanisms"]["myopic"]
+    assert m["rho"] == 3.0 and m["rho_infinite"] == 0.5
+
+
 def test_evaluate_without_rounds_is_refused():
     from optcache.market.experiment import evaluate
 

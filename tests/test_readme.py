@@ -40,3 +40,23 @@ def test_cli_examples_run(tmp_path):
     for cmd in cmds:
         r = subprocess.run(shlex.split(cmd), cwd=tmp_path, env=env, capture_output=True, text=True)
         assert r.returncode == 0, f"{cmd}\n{r.stderr}"
+
+
+def test_readme_names_the_methods_that_take_a_time_limit():
+    """The README's list of methods accepting --time-limit is the registry's, no more and no less."""
+    import re
+
+    from optcache.solvers import registry
+
+    m = re.search(r"`--time-limit` \(accepted by ([^;]+);", README)
+    assert m, "README no longer lists the methods that accept --time-limit"
+    listed = set(re.findall(r"`([a-z-]+)`", m[1]))
+    assert listed == {n for n in registry.names() if "time_limit" in registry.get(n).options}
+
+
+def test_readme_names_the_cache_folders_the_code_uses(tmp_path, monkeypatch):
+    from optcache.cache import cache_dir
+
+    monkeypatch.delenv("OPTCACHE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "optcache" and "`$XDG_CACHE_HOME/optcache`" in README

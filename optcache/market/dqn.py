@@ -13,9 +13,9 @@ linearly decaying ε. Two states (docs/formulation.md §11):
 - `literal`: the paper's `S_k = x^k`, every bid by bidder over a fixed scale; the winner's own bid
   moves ρ, which a test shows is exploitable.
 
-Both may append public round features that no bid moves (`public_features`): the service's
-ln(1/β), its model's context window and the slot's place in the episode — what the seller
-publishes in stage (i) of section IV-D.
+Both may append public round features that no bid moves (`public_features`): the service's match
+cap ln(w·ln(1/β))/8 (its model's context window w times its ln(1/β)), 2·ln(1/β), and the slot's
+place in the episode (t + ½)/T — what the seller publishes in stage (i) of section IV-D.
 
 Reproducible on CPU: scenario seeds derive from `Args.seed`; network initialisation draws from a
 `torch.Generator`, exploration and replay sampling from a `numpy.random.Generator`, both seeded
@@ -75,7 +75,7 @@ class Args:
     n_actions: int = 10
     """|A|: actions a = 0..|A|-1 give ρ = 10^{a/|A|} ∈ [1, 10^{(|A|-1)/|A|}]."""
     public_features: bool = True
-    """Append the public round features (ln(1/β), context window, slot) to the state."""
+    """Append the public round features (match cap ln(w·ln(1/β))/8, 2·ln(1/β), (t + ½)/T) to the state."""
     hidden: int = 64
     """Width of the Q-network's two hidden layers."""
     episodes: int = 96

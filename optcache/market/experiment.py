@@ -105,7 +105,7 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
         s = M.surplus(out, v, v0, el)
         entry = {k: s[k] for k in SURPLUS_KEYS}
         entry.update(revenue=s["revenue"], satellite_share=s["satellite_share"])
-        if name in ("best_fixed_rho", "best_fixed_action", "optimal") or name in (policies or {}):
+        if name != "spa":  # the second-price auction has no ρ (its column stays nan)
             entry.update(rho_summary(out.rho[el]))
         if name in (policies or {}):
             entry["state"] = policies[name].args.state

@@ -283,7 +283,7 @@ _SCALARS = ("m0", "n_slots")
 def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) -> np.ndarray:
     """Slots (0-based) during which the satellite covers the stations' users.
 
-    One pass lasts `coverage_time` (standard LEO geometry, docs/formulation.md §11) and recurs every
+    One pass lasts `coverage_time` (standard LEO geometry, docs/formulation.md §12) and recurs every
     orbital period. The pass's phase is drawn per episode: its first slot is uniform over the
     episode's slots, so that passes meet early (cold caches) and late slots alike. A slot is
     covered iff it lies wholly in the pass (`slots_in_coverage` whole slots).

@@ -9,7 +9,7 @@ One module per concept:
 * `primal`: feasible schedules from pair DPs within residual capacity;
 * `search`: column generation, probing, branching and the bound it certifies.
 
-docs/formulation.md §6 ("Lagrangian decomposition") states the method and why its bound is valid.
+docs/formulation.md §6.1 ("Lagrangian decomposition and branch, price and cut") states the method and why its bound is valid.
 """
 
 from __future__ import annotations

@@ -98,3 +98,17 @@ def test_solve_and_a_study_grid_refuse_the_same_option_values(tmp_path, capsys, 
     assert len(solved) == len(studied) == 1
     assert studied[0] == solved[0].replace("error: ", f"error: options.{method}.", 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
+
+
+def test_python_dash_m_runs_the_cli():
+    """`python -m optcache` is the `optcache` command: exit code 0 and the registry's methods."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "optcache", "methods"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "lagrange" in out.stdout and "all-cloud" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "optcache", "solve", "nope.json"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "nope.json" in bad.stderr

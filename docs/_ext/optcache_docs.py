@@ -36,6 +36,7 @@ log = sphinx_logging.getLogger(__name__)
 INTERNAL = {
     "optcache.cli": "the command line, documented by its own help in the CLI reference",
     "optcache.cli.__main__": "`python -m optcache.cli`",
+    "optcache.__main__": "`python -m optcache`, the same command line",
     "optcache.cli.basic": "CLI commands (CLI reference)",
     "optcache.cli.market": "CLI commands (CLI reference)",
     "optcache.cli.study": "CLI commands (CLI reference)",

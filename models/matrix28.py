@@ -87,7 +87,7 @@ class MatrixModel:
     # where to read the schedule and where the accuracy cuts go
     a_col: np.ndarray | None = None  # (T, P) column of a[t][p]
     x_col: np.ndarray | None = None  # (T, P) column of x[t][p]
-    acc: dict = field(default_factory=dict)  # (t, p, j) -> (z col, κ'_j col, θ_j col)
+    acc: dict = field(default_factory=dict)  # (t, p, j) -> (z col, κ'_j col, θ_j col), θ_j in accuracy_unit
     knone: dict = field(default_factory=dict)  # (t, p) -> κ'_none col (κ' when x = 0)
     kap_col: np.ndarray | None = None  # (T, P) κ' = κ/k
     y_col: np.ndarray | None = None  # (T, P) branch of (19)
@@ -135,6 +135,17 @@ class MatrixModel:
         np.add.at(start, r + 1, 1)
         return (np.cumsum(start).astype(np.int32), np.asarray(self.cols, dtype=np.int32)[order],
                 np.asarray(self.vals, dtype=float)[order])
+
+
+def accuracy_unit(data: StationData, p: int, j: int) -> float:
+    """Unit of θ_j, the accuracy cost of serving j requests: its largest value j c g(κ_lo), at the
+    least AoT serving j can leave, κ_lo = max(k j − Δ, 0). A tangent's slope j c g(κ̂)² is then at
+    most g(κ_lo) per token in θ_j's row: with κ_lo = 0, a tiny κ_0 and β near 1, c/κ_0² ≈ 1e17
+    would otherwise be in the matrix, beyond HiGHS's range. A larger unit than the cost's own
+    scale would magnify the solver's feasibility tolerance in the objective."""
+    lo = max(float(data.k[p]) * j - float(data.delta[p]), 0.0)
+    u = j * float(data.acc_coef[p]) / (lo + data.kappa0)
+    return u if u > 0 else 1.0
 
 
 def kappa_unit(data: StationData, p: int) -> float:
@@ -312,7 +323,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
             # (24) accuracy: z_j = [x = j], κ' split by j (perspective), θ_j its accuracy cost
             z = mm.var(Rt, 0, 1, 0.0, integer=not use_net)
             kj = mm.var(Rt, 0, cap)
-            th = mm.var(Rt, 0, INF, sc)
+            th = mm.var(Rt, 0, INF, 0.0)
             knone = mm.var(1, 0, cap)
             js = list(range(1, Rt + 1))
             if use_net:
@@ -320,8 +331,8 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
                     aj = [i for i in by_t[t] if arcs[i][3] == j]
                     mm.row([z + j - 1] + [f0 + i for i in aj], [1.0] + [-1.0] * len(aj), 0.0, 0.0)
                     mm.row([kj + j - 1] + [f0 + i for i in aj], [1.0] + [-arcs[i][5] / ku for i in aj], hi=0.0)
-                    mm.row([th + j - 1] + [f0 + i for i in aj],
-                           [1.0] + [-j * c[p] / (arcs[i][5] + k0) for i in aj], lo=0.0)
+                    mm.row([th + j - 1] + [f0 + i for i in aj],  # θ_j ≥ j c g(κ̄) / accuracy_unit
+                           [1.0] + [-j * c[p] / accuracy_unit(data, p, j) / (arcs[i][5] + k0) for i in aj], lo=0.0)
             else:
                 mm.row([x_col[t, p]] + [z + j - 1 for j in js], [1.0] + [-float(j) for j in js], 0.0, 0.0)
                 mm.row([z + j - 1 for j in js] + [a_col[t, p]], [1.0] * Rt + [-1.0], hi=0.0)
@@ -336,6 +347,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
             mm.knone[(t, p)] = knone
             for j in js:
                 mm.acc[(t, p, j)] = (z + j - 1, kj + j - 1, th + j - 1)
+                mm.c[th + j - 1] = sc * accuracy_unit(data, p, j)
                 add_tangents(mm, t, p, tangent_grid(data, p, j, initial_tangents), j=j)
     _check_deadline(deadline)
     for t in range(T):
@@ -351,12 +363,14 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
 
 
 def tangent_row(mm: MatrixModel, t: int, p: int, j: int, kh: float):
-    """Cut θ_j ≥ j c (g(κ̂) z_j + g'(κ̂)(κ_j − κ̂ z_j)) as (cols, vals, lo), κ_j in units of k."""
+    """Cut θ_j ≥ j c (g(κ̂) z_j + g'(κ̂)(κ_j − κ̂ z_j)) as (cols, vals, lo), κ_j in units of k and θ_j
+    in `accuracy_unit` (so the row is divided by it)."""
     d = mm.data
-    c, k0, k = float(d.acc_coef[p]), d.kappa0, kappa_unit(d, p)
+    k0, k = d.kappa0, kappa_unit(d, p)
     g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
     z, kj, th = mm.acc[(t, p, j)]
-    return [th, z, kj], [1.0, -j * c * (g - dg * kh), -j * c * dg * k], 0.0
+    f = j * float(d.acc_coef[p]) / accuracy_unit(d, p, j)  # (κ_lo + κ_0), or j c for c = 0
+    return [th, z, kj], [1.0, -f * (g - dg * kh), -f * dg * k], 0.0
 
 
 def add_tangents(mm: MatrixModel, t: int, p: int, points, j: int | None = None) -> list[tuple]:
@@ -422,5 +436,6 @@ def start_vector(mm: MatrixModel, a: np.ndarray, x: np.ndarray) -> np.ndarray:
                 z, kj, th = mm.acc[(t, p, j)]
                 if j == xx:  # θ_j at the true cost: above every tangent and the arc bound
                     v[z], v[kj] = 1.0, kap[t, p] / ku
-                    v[th] = j * d.acc_coef[p] / (kap[t, p] + d.kappa0) * (1 + 1e-12)
+                    true = j * d.acc_coef[p] / (kap[t, p] + d.kappa0)
+                    v[th] = true / accuracy_unit(d, p, j) * (1 + 1e-12)
     return v

@@ -27,7 +27,7 @@ import pyomo.environ as pyo
 from optcache.dynamics import State
 from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
-from optcache.models.matrix28 import check_inputs, new_tangent_points, tangent_grid
+from optcache.models.matrix28 import accuracy_unit, check_inputs, new_tangent_points, tangent_grid
 
 INITIAL_TANGENTS = 6
 """Tangent points per (t, p) before the first solve: geometric between the smallest κ a served
@@ -61,7 +61,7 @@ def build_problem28(data: StationData, state0: State | None = None, *,
     m.K = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
     m.kappa = pyo.Var(m.T, m.P, bounds=lambda m, t, p: (0, w[p]))
     m.y = pyo.Var(m.T, m.P, domain=pyo.Binary)
-    m.theta = pyo.Var(m.TPJ, bounds=(0, None))  # accuracy cost of (t, p) when x = j
+    m.theta = pyo.Var(m.TPJ, bounds=(0, None))  # accuracy cost of (t, p) when x = j, in accuracy_unit
     m.kappa_j = pyo.Var(m.TPJ, bounds=(0, None))  # κ_t disaggregated: its value when x = j, else 0
     m.kappa_none = pyo.Var(m.TP_req, bounds=(0, None))  # κ_t when x = 0
     for t in range(T):
@@ -129,7 +129,7 @@ def build_problem28(data: StationData, state0: State | None = None, *,
         const
         + sum(data.lam * m.u[t, p] for t in m.T for p in m.P)
         + sum((data.comp_unit[p] - data.offload_unit[p]) * m.x[t, p] for t, p in served)
-        + sum(m.theta[t, p, j] for t, p, j in m.TPJ)), sense=pyo.minimize)
+        + sum(accuracy_unit(data, p, j) * m.theta[t, p, j] for t, p, j in m.TPJ)), sense=pyo.minimize)
     return m
 
 
@@ -138,16 +138,18 @@ def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points
     """Add perspective cuts θ_j ≥ j c (g(κ̂) z_j + g'(κ̂)(κ_j − κ̂ z_j)) at new points; return how many.
 
     With z_j = 1 this is the tangent of j c g at κ̂ (below the convex g); with z_j = 0 it reads
-    θ_j ≥ 0 since κ_j = 0. No big-M is needed. With j None, cuts go to every j = 1..R[t, p].
+    θ_j ≥ 0 since κ_j = 0. No big-M is needed. With j None, cuts go to every j = 1..R[t, p]. θ_j is
+    in `matrix28.accuracy_unit` (j c g(κ_lo)), so the row is divided by it: c/κ_0² would leave
+    HiGHS's range for a tiny κ_0 and β near 1.
     """
-    c = float(data.acc_coef[p])
     k0 = data.kappa0
     js = range(1, int(data.R[t, p]) + 1) if j is None else [j]
     added = 0
     for jj in js:
         for kh in new_tangent_points(m._tangent_points.setdefault((t, p, jj), []), points, data.w[p]):
             g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
-            m.accuracy_24_tangent.add(m.theta[t, p, jj] >= jj * c * (
+            f = jj * float(data.acc_coef[p]) / accuracy_unit(data, p, jj)
+            m.accuracy_24_tangent.add(m.theta[t, p, jj] >= f * (
                 (g - dg * kh) * m.z[t, p, jj] + dg * m.kappa_j[t, p, jj]))
             added += 1
     return added

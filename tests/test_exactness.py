@@ -52,6 +52,28 @@ def test_zero_thought_tokens_and_zero_vanishing(seed):
     assert s.bound <= opt * (1 + 1e-9) + 1e-12
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_tiny_kappa_offset_and_beta_near_one(seed):
+    """κ_0 = 1e-6 (its least) with β = 0.999999 and k = 0 for pair 0 (its κ stays 0): the tangent
+    at κ̂ = 0 has slope c/κ_0² ≈ 1e17, which HiGHS refused before θ was held in units of j c/κ_0.
+    Every exact model certifies brute force's optimum; the other pairs keep a normal β and serve."""
+    from dataclasses import replace
+
+    from optcache.solvers.lagrange import lagrange_station
+
+    inst = random_tiny(np.random.default_rng(2100 + seed))
+    services = (replace(inst.services[0], thought_tokens=0),) + inst.services[1:]
+    pairs = (replace(inst.pairs[0], cot_beta=0.999999),) + inst.pairs[1:]
+    d = replace(inst, services=services, pairs=pairs, kappa_offset=1e-6).station_data(0)
+    assert d.acc_coef[0] / d.kappa0 ** 2 > 1e16
+    opt, _, _ = brute_force(d)
+    for solve in (solve_station, solve_station_reference, lagrange_station):
+        r = solve(d, gap=1e-9)
+        assert r.termination == "optimal", solve.__name__
+        assert r.cost == pytest.approx(opt, rel=1e-6, abs=1e-12), solve.__name__
+        assert r.bound <= opt * (1 + 1e-9) + 1e-12, solve.__name__
+
+
 @pytest.mark.parametrize("field, value", [("G", 0.0), ("G", 1e-300), ("G", 1e-12),
                                           ("E", 0.0), ("E", 1e-300), ("E", 1e-10)])
 def test_near_zero_capacities(field, value):

@@ -29,8 +29,8 @@ class State:
     @classmethod
     def check(cls, state: object, P: int, field: str = "state0") -> State:
         """`state` (cold for None) if it is a State of `P` pairs with a 0/1 cache and finite,
-        non-negative K and κ, else InvalidInput naming `field`: a start state a builder or a
-        solver is handed (rolling windows, the API)."""
+        non-negative K and κ that are 0 where nothing is cached, else InvalidInput naming `field`:
+        a start state a builder, a solver or the evaluator is handed (rolling windows, the API)."""
         if state is None:
             return cls.cold(P)
         if not isinstance(state, cls):
@@ -44,6 +44,12 @@ class State:
                 raise InvalidInput(f"{field}.{name}", "must be finite and >= 0")
         if not np.isin(state.cached, (0, 1)).all():
             raise InvalidInput(f"{field}.cached", "must be 0 or 1 for every pair")
+        for name in ("K", "kappa"):  # (18)-(19) reset an unloaded pair: no reachable state has it
+            stale = np.nonzero((np.asarray(state.cached) == 0) & (np.asarray(getattr(state, name)) != 0))[0]
+            if stale.size:
+                raise InvalidInput(f"{field}.{name}", f"must be 0 for a pair that is not cached (18)-(19); "
+                                   f"pair {int(stale[0])} has cached = 0 and {name} = "
+                                   f"{float(np.asarray(getattr(state, name))[stale[0]]):g}")
         return state
 
 

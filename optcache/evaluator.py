@@ -119,7 +119,7 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
     T, P = R.shape
     if a.shape != (T, P) or x.shape != (T, P):
         raise InvalidInput("schedule", f"shape {a.shape}/{x.shape} does not fit the station's {(T, P)}")
-    st0 = state0 or State.cold(P)
+    st0 = State.check(state0, P)
     viol: list[dict] = []
 
     def add(constraint: str, t: int, p: int | None, value: float, limit: float) -> None:

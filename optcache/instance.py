@@ -748,11 +748,47 @@ def require_instance(obj: Any, field: str = "inst") -> Instance:
     return obj
 
 
+STATION_DATA_RANGES: dict[str, str] = {
+    "lam": "switching_cost", "kappa0": "kappa_offset", "s": "models[].memory_gb",
+    "e": "models[].flops_per_token", "w": "models[].context_tokens", "k": "services[].thought_tokens",
+    "d": "services[].input_mb", "delta": "pairs[].vanishing", "alpha": "pairs[].zero_shot_accuracy",
+    "beta": "pairs[].cot_beta", "l0": "pairs[].cloud_cost", "access": "stations[].access_cost[]",
+    "G": "stations[].gpu_memory_gb", "E": "stations[].compute_budget_flops",
+    "f": "stations[].compute_flops_per_s", "rC": "stations[].backhaul_mb_per_s",
+    "R": "stations[].requests[][]"}
+"""Each StationData field and the instance field (RANGES) whose range it must meet."""
+
+
 def require_station_data(obj: Any, field: str = "data") -> StationData:
-    """`obj` if it is a StationData (`Instance.station_data(n)` makes one), else InvalidInput."""
+    """`obj` if it is a StationData whose every field has its shape and the range of the instance
+    field it comes from (RANGES), else InvalidInput naming `field.NAME`: arrays changed by hand
+    (`dataclasses.replace`) meet the same contract as an instance file. `Instance.station_data(n)`
+    makes valid ones."""
     if not isinstance(obj, StationData):
         raise InvalidInput(field, "expected an optcache StationData (Instance.station_data(n) makes "
                            f"one), got {type(obj).__name__}")
+    for name in ("T", "P"):
+        v = getattr(obj, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise InvalidInput(f"{field}.{name}", f"must be a positive integer, got {show_value(v)}")
+    for name, key in STATION_DATA_RANGES.items():
+        rng, where = RANGES[key], f"{field}.{name}"
+        v = getattr(obj, name)
+        if name in ("lam", "kappa0", "G", "E", "f", "rC"):
+            check_value(v, where, rng)
+            continue
+        shape = (obj.T, obj.P) if name == "R" else (obj.P,)
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "iuf" or v.shape != shape:
+            got = f"shape {v.shape} of {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__
+            raise InvalidInput(where, f"expected a numeric array of shape {shape}, got {got}")
+        bad = ~np.isfinite(v) | (v < rng.lo) | (v > rng.hi)
+        if rng.hi_open:
+            bad |= v == rng.hi
+        if rng.integer:
+            bad |= v != np.round(v)
+        if bad.any():
+            i = tuple(int(c[0]) for c in np.nonzero(bad))
+            raise InvalidInput(where, f"{show_value(v[i].item())} at {list(i)} is not in {rng.text()}")
     return obj
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, require_station_data
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
 from optcache.solvers.registry import register
@@ -50,6 +50,7 @@ def check_policy(policy: str) -> None:
 def replace_station(data: StationData, policy: str) -> tuple[np.ndarray, np.ndarray]:
     """Run one replacement policy over a station's T slots from a cold start; a and x, float (T, P)."""
     check_policy(policy)
+    require_station_data(data)
     T, P = data.R.shape
     st = State.cold(P)
     cached = np.zeros(P, bool)

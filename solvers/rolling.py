@@ -26,7 +26,7 @@ import pandas as pd
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, require_station_data
 from optcache.logs import PROGRESS_SECONDS, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
@@ -164,6 +164,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     `deadline` (a `time.perf_counter()` value) ends the whole method: each window gets the time
     left shared evenly with the windows still to come (`windows_after` of them in later
     stations), at most `window_time_limit`; past the deadline the slot falls back (module doc)."""
+    require_station_data(data)
     solve_station = _station_solver(window_solver)
     if window_solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optcache.cli import main
@@ -548,3 +549,63 @@ def test_the_lower_level_api_refuses_what_it_would_get_wrong(tmp_path):
     # whole counts held as floats, and numpy indices, are what they say
     assert inst.with_requests(np.int64(0), R.astype(float)) == inst
     assert np.array_equal(inst.station_data(np.int64(0)).R, R)
+
+
+# --------------------------------------------------------------------------- station arrays (API)
+@pytest.mark.parametrize("name, value", [
+    ("G", -1.0), ("G", float("nan")), ("E", -1.0), ("kappa0", 0.0), ("lam", -1.0), ("rC", 0.0),
+    ("w", -5.0), ("w", 0.0), ("delta", -1.0), ("alpha", 2.0), ("beta", 1.0), ("beta", 0.0),
+    ("s", float("nan")), ("R", -1), ("R", "shape"), ("k", 0.5)])
+def test_station_arrays_out_of_range_are_refused_by_every_solver(name, value):
+    """StationData changed by hand (`dataclasses.replace`) meets the instance file's ranges: one
+    InvalidInput naming the field from every station solver, never a TypeError or an 'optimal'."""
+    from dataclasses import replace
+
+    from optcache.scenario import generate
+    from optcache.solvers.exact import solve_station
+    from optcache.solvers.lagrange import lagrange_station
+    from optcache.solvers.policies import replace_station
+    from optcache.solvers.rolling import rolling_station
+
+    d = generate(stations=1, seed=5000, slots=3, services=2, gpus=3, users=8).station_data(0)
+    old = getattr(d, name)
+    if value == "shape":
+        new = d.R[:, :1].copy()
+    elif isinstance(old, np.ndarray):
+        new = old.copy()
+        new.flat[0] = value
+    else:
+        new = value
+    bad = replace(d, **{name: new})
+    for solve in (solve_station, lagrange_station, lambda x: replace_station(x, "laot"),
+                  lambda x: rolling_station(x, 2, "oracle")):
+        with pytest.raises(InvalidInput) as e:
+            solve(bad)
+        assert e.value.field == f"data.{name}"
+
+
+def test_a_start_state_no_trajectory_reaches_is_refused():
+    """An uncached pair carries no context or AoT ((18)-(19) reset it): a start state claiming one
+    is refused by the evaluator and both exact solvers (they once certified 0.5 where the evaluator
+    scored a schedule at 0.0207 from it)."""
+    from optcache.dynamics import State
+    from optcache.evaluator import evaluate_station
+    from optcache.instance import Instance, Model, Pair, Service, Station
+    from optcache.solvers.exact import solve_station
+    from optcache.solvers.lagrange import lagrange_station
+
+    inst = Instance(1, 0.0, 1e-3, (Model("m0", 1.0, 0.0, 2),), (Service("s0", 0.0, 0),),
+                    (Pair(0, 0, 0.9, 0.2, 0.0, 0.5),),
+                    (Station("n0", 1.0, 1.0, 1.0, 1.0, (0.0,), np.array([[1]])),))
+    d = inst.station_data(0)
+    for name, st in (("kappa", State(np.zeros(1), np.zeros(1), np.array([3.0]))),
+                     ("K", State(np.zeros(1), np.array([1.0]), np.zeros(1)))):
+        for call in (lambda s: evaluate_station(d, np.ones((1, 1)), np.ones((1, 1)), s),
+                     lambda s: solve_station(d, s), lambda s: lagrange_station(d, s)):
+            with pytest.raises(InvalidInput) as e:
+                call(st)
+            assert e.value.field == f"state0.{name}"
+    # cached, the same κ is a legal start: from it serving the request costs 0.5·(1-0.9)/ln5/3.001
+    ok = State(np.ones(1), np.array([3.0]), np.array([3.0]))
+    ev = evaluate_station(d, np.ones((1, 1)), np.ones((1, 1)), ok)
+    assert ev.cost == pytest.approx(0.1 / np.log(5.0) / 3.001)

@@ -74,7 +74,7 @@ def test_tiny_kappa_offset_and_beta_near_one(seed):
         assert r.bound <= opt * (1 + 1e-9) + 1e-12, solve.__name__
 
 
-@pytest.mark.parametrize("field, value", [("G", 0.0), ("G", 1e-300), ("G", 1e-12),
+@pytest.mark.parametrize("field, value", [("G", 0.0), ("G", 1e-300), ("G", 1e-12), ("G", 1.5e-6),
                                           ("E", 0.0), ("E", 1e-300), ("E", 1e-10)])
 def test_near_zero_capacities(field, value):
     """A memory or budget near 0 is legal: a pair that alone exceeds it is never loaded (never
@@ -88,8 +88,8 @@ def test_near_zero_capacities(field, value):
 
     d = random_tiny(np.random.default_rng(3001)).station_data(0)
     assert d.P >= 2 and d.k[0] > 0
-    if field == "G":  # pairs 0 and 1 fit alone, not together (unless the memory is 0)
-        d = replace(d, G=value, s=np.where(np.arange(d.P) < 2, 0.6 * value, d.s))
+    if field == "G":  # pairs 0 and 1 fit alone, not together (none fits below s's least, 1e-6)
+        d = replace(d, G=value, s=np.where(np.arange(d.P) < 2, max(0.6 * value, 1e-6), d.s))
     else:
         d = replace(d, E=value, e=np.where(np.arange(d.P) < 2, 0.6 * value / d.k, d.e))
     opt, _, _ = brute_force(d)

@@ -812,12 +812,15 @@ def make_folder(folder: str | os.PathLike, field: str) -> Path:
 
 
 def check_writable(path: str | os.PathLike) -> None:
-    """Refuse an output path that cannot be written (a directory, below a regular file, a folder
-    without write permission) before any work is done: minutes of work would otherwise end in a
+    """Refuse an output path that cannot be written (a directory, a device or pipe, below a
+    regular file, a folder without write permission) before any work is done: minutes of work would otherwise end in a
     failed write."""
     path = require_path(path)
     if path.is_dir():
         raise InvalidInput(str(path), "cannot write: it is a directory")
+    if path.exists() and not path.is_file():  # the rename would replace the device, pipe or socket
+        raise InvalidInput(str(path), "cannot write: it is not a regular file (a device, pipe or "
+                           "socket); give a file path, or leave --out out to print to stdout")
     folder = _existing(path.parent)
     if not folder.is_dir():
         raise InvalidInput(str(path), f"cannot write: {folder} is not a directory")

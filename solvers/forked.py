@@ -26,6 +26,10 @@ ERRORS = {cls.__name__: cls for cls in (InfeasibleModel, SolverFailed)}
 """Errors a child's work may raise that the parent raises again, as they are."""
 
 
+POLL_SECONDS = 3600.0
+"""Longest single wait on the child's pipe: a time limit of 1e308 s is legal, `poll` takes far less."""
+
+
 def own_limit(time_limit: float) -> float:
     """The time limit to give the solver inside a child killed at `time_limit` (see KILL_GRACE)."""
     return max(time_limit - KILL_GRACE, 0.5 * time_limit)
@@ -77,8 +81,10 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
     try:
         while final is None:
             left = deadline - time.perf_counter()
-            if left <= 0 or not reader.poll(left):
+            if left <= 0:
                 break
+            if not reader.poll(min(left, POLL_SECONDS)):  # poll() overflows beyond ~2.1e6 s
+                continue
             try:
                 kind, *msg = reader.recv()
             except EOFError:  # the child died without a word

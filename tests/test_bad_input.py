@@ -609,3 +609,18 @@ def test_a_start_state_no_trajectory_reaches_is_refused():
     ok = State(np.ones(1), np.array([3.0]), np.array([3.0]))
     ev = evaluate_station(d, np.ones((1, 1)), np.ones((1, 1)), ok)
     assert ev.cost == pytest.approx(0.1 / np.log(5.0) / 3.001)
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
+    """`--out` naming a pipe (or a device such as /dev/full) is refused before any work: the
+    write-then-rename once replaced the pipe with a regular file and reported it written."""
+    import os
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["scenario", "--slots", "2", "--services", "2", "--out", str(fifo)]) == 2
+    assert main(["solve", str(HAND_INSTANCE), "--method", "laot", "--out", str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("not a regular file") == 2 and "Traceback" not in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)

@@ -575,3 +575,55 @@ def test_a_forked_solve_dies_with_its_parent(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the forked HiGHS outlived its parent")
+
+
+@pytest.mark.parametrize("limit", [3e6, 1e308])
+def test_a_huge_time_limit_is_a_time_limit(limit):
+    """Any finite positive limit is legal: beyond ~2.1e6 s the wait on a forked solve's pipe
+    overflowed (OverflowError) in milp, its Pyomo path and rolling's milp windows."""
+    inst = generate(slots=3, services=2, gpus=2, stations=1, seed=1)
+    ref = registry.run("milp", inst)
+    for method, opts in (("milp", {}), ("milp", {"solver": "pyomo:highs"}),
+                         ("rolling", {"window_solver": "milp", "window_time_limit": limit})):
+        r = registry.run(method, inst, time_limit=limit, **opts)
+        assert r.status.value == "ok", (method, opts, r.message)
+        if method == "milp":
+            assert r.termination.value == "optimal" and r.cost == pytest.approx(ref.cost, rel=1e-9)
+
+
+def _huge_requests(thought_tokens: int | None):
+    """A 4-slot station that could serve 10^15 requests per slot within its budget."""
+    from dataclasses import replace
+
+    inst = generate(slots=4, services=3, gpus=2, stations=1, seed=1, models=2)
+    st = replace(inst.stations[0], compute_budget_flops=1e30,
+                 requests=np.full((4, 3), 10**15, dtype=np.int64))
+    services = inst.services if thought_tokens is None else \
+        tuple(replace(s, thought_tokens=thought_tokens) for s in inst.services)
+    return replace(inst, stations=(st,), services=services)
+
+
+def test_lagrange_serves_no_more_than_the_window_allows():
+    """Arcs stop where the window (28c) does: 10^15 requests a slot give a pair graph of at most
+    w/k + 1 arcs per node and slot (the serve loop once ran to the budget's 10^15)."""
+    from optcache.solvers.lagrange.graph import PairGraph
+
+    inst = _huge_requests(None)
+    d = inst.station_data(0)
+    for p in range(d.P):
+        g = PairGraph.build(d, p)
+        assert g.x_max <= d.w[p] / d.k[p]
+    r = registry.run("lagrange", inst, time_limit=30)
+    assert r.status.value == "ok" and r.bound <= r.cost * (1 + 1e-12)
+
+
+def test_a_pair_graph_too_large_is_an_error_result():
+    """k = 0: the window never binds and 10^15 requests per slot would each be an arc: refused
+    (SolverFailed, an error result naming MAX_ARCS) before anything large is allocated."""
+    from optcache.solvers.lagrange import lagrange_station
+
+    inst = _huge_requests(0)
+    with pytest.raises(SolverFailed, match="MAX_ARCS"):
+        lagrange_station(inst.station_data(0))
+    r = registry.run("lagrange", inst)
+    assert r.status.value == "error" and "MAX_ARCS" in r.message

@@ -16,11 +16,16 @@ import numpy as np
 from numba import njit
 
 from optcache.dynamics import State, aged_kappa
+from optcache.errors import SolverFailed
 from optcache.evaluator import TOL, accepted
 from optcache.instance import StationData
 
 KEY_DIGITS = 9
 """(K, κ) of two states are merged when they agree to 1e-9 tokens (float noise of k·n − Δ·age)."""
+
+MAX_ARCS = 20_000_000
+"""Most arcs one station's pair graphs may hold together (about 1 GB); the paper's busiest stations
+need about 5 million. A larger station is a `SolverFailed` naming its size, not a MemoryError."""
 
 X_FREE = 1 << 30
 """An upper bound on x that never binds."""
@@ -106,12 +111,13 @@ class PairGraph:
     x_max: int
 
     @classmethod
-    def build(cls, d: StationData, p: int, st: State | None = None, deadline: float | None = None
-              ) -> PairGraph:
+    def build(cls, d: StationData, p: int, st: State | None = None, deadline: float | None = None,
+              max_arcs: int = MAX_ARCS) -> PairGraph:
         """Every state pair p can reach from `st` (cold by default) under its own limits.
 
         Past `deadline` (a `time.perf_counter()` value) it raises TimeoutError: a time limit
-        covers building the graphs too (docs/formulation.md §6.1)."""
+        covers building the graphs too (docs/formulation.md §6.1). Over `max_arcs` arcs it raises
+        SolverFailed before allocating them."""
         st = st or State.cold(d.P)
         T = d.T
         R = d.R[:, p].astype(np.int64)
@@ -134,6 +140,7 @@ class PairGraph:
         kap_nodes = [float(st.kappa[p]) if cached0 else 0.0]
         K_nodes = [float(st.K[p]) if cached0 else 0.0]
         slot_nodes, cached_nodes = [-1], [cached0]
+        n_arcs = 0
         for t in range(T):
             if deadline is not None and time.perf_counter() > deadline:
                 raise TimeoutError(f"building pair {p}'s state graph reached the time limit")
@@ -153,7 +160,17 @@ class PairGraph:
             nxt = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
             if can_cache:
                 cs, cK, ck, cx, cb = [], [], [], [], []
-                for xx in range(int(xcap[t]) + 1):
+                x_hi = int(xcap[t])
+                if k > 0:  # no arc serves past the window (28c), even from the emptiest context
+                    k_min = min(float(K.min(initial=np.inf)), 0.0 if off >= 0 else np.inf)
+                    x_hi = min(x_hi, max(int(np.floor((wmax - k_min) / k)), 0))
+                n_arcs += (len(ids) + (off >= 0)) * (x_hi + 1)
+                if n_arcs > max_arcs:
+                    raise SolverFailed(
+                        f"problem (28) is too large for lagrange: pair {p}'s state graph would exceed "
+                        f"{max_arcs:.3g} arcs (optcache.solvers.lagrange.graph.MAX_ARCS; it grows with "
+                        "the requests a slot's budget lets the pair serve, in every rolling window too); use laot")
+                for xx in range(x_hi + 1):
                     if len(ids):  # stay cached and serve xx
                         cs.append(ids)
                         cK.append(K + k * xx)

@@ -483,7 +483,9 @@ def parse_instance(d: Any, limits: Limits | None = None) -> Instance:
     Instances over `limits.max_cells` request cells are refused before their requests are read."""
     limits = require_limits(limits)
     d = _obj(d, "instance")
-    fmt = d.get("format")
+    if "format" not in d:
+        raise InvalidInput("format", f"missing: an instance file starts with \"format\": {FORMAT!r}")
+    fmt = d["format"]
     if fmt != FORMAT:
         raise InvalidInput("format", f"expected {FORMAT!r}, got {show_value(fmt)!r}")
     T = _num(d, "slots", "", "slots")
@@ -867,6 +869,8 @@ def load_instance(path: str | os.PathLike, limits: Limits | None = None) -> Inst
 
 def save_instance(inst: Instance, path: str | os.PathLike) -> None:
     """Write `inst` as `optcache/instance@1` JSON, atomically."""
+    if not isinstance(inst, Instance):
+        raise InvalidInput("instance", f"expected an optcache Instance, got {type(inst).__name__}")
     write_atomic(path, json.dumps(inst.to_dict(), indent=1))
 
 

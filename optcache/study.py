@@ -421,9 +421,15 @@ def typed_column(df: pd.DataFrame, column: str, dtype: str, field: str = "df") -
         raise
 
 
+MAX_COST = 1e100
+"""Largest cost or cost term a study row may hold. With every instance field in range one slot's
+term of one pair is below 1e54 (docs/formulation.md §14), so no evaluation comes near it; a table
+beyond it was not written by optcache, and sums of its terms (stacked bars) could overflow."""
+
+
 def check_costs(df: pd.DataFrame, where: Callable[[int], str]) -> None:
-    """Refuse a row with status ok whose cost or a term is not a finite number >= 0, or whose
-    bound is infinite: no evaluation gives one. InvalidInput at `where(row position)`."""
+    """Refuse a row with status ok whose cost or a term is not a finite number in [0, MAX_COST],
+    or whose bound is infinite: no evaluation gives one. InvalidInput at `where(row position)`."""
     ok = (df["status"] == "ok").to_numpy() if "status" in df else np.ones(len(df), bool)
     for c in ("cost", *TERMS, "bound"):
         if c not in df:
@@ -435,10 +441,10 @@ def check_costs(df: pd.DataFrame, where: Callable[[int], str]) -> None:
         if c == "bound":
             bad = ok & df[c].notna().to_numpy() & ~np.isfinite(v)
         else:
-            bad = ok & ~(np.isfinite(v) & (v >= 0))
+            bad = ok & ~(np.isfinite(v) & (v >= 0) & (v <= MAX_COST))
         if bad.any():
             i = int(np.argmax(bad))
-            rule = "finite (or missing)" if c == "bound" else "a finite number >= 0"
+            rule = "finite (or missing)" if c == "bound" else "a number in [0, 1e100] (study.MAX_COST)"
             raise InvalidInput(where(i), f"{c}: must be {rule} in a row with status ok, got "
                                f"{_py(df[c].iloc[i])!r}"[:160])
 

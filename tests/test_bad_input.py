@@ -56,6 +56,7 @@ def check_one_line(code: int, err: str, field: str, out: str = "") -> None:
 # (id, change to the instance object, field the message must name)
 INSTANCE_CASES = [
     ("wrong format tag", _set(["format"], "optcache/instance@0"), "format"),
+    ("missing format tag", _del(["format"]), "format: missing"),
     ("missing slots", _del(["slots"]), "slots: missing"),
     ("missing model field", _del(["models", 0, "memory_gb"]), "models[0].memory_gb: missing"),
     ("missing station field", _del(["stations", 0, "compute_flops_per_s"]),
@@ -624,3 +625,39 @@ def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("not a regular file") == 2 and "Traceback" not in err
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_api_calls_with_the_wrong_object_name_the_argument(tmp_path):
+    """Public functions handed None (or another wrong object) raise InvalidInput naming the
+    argument, not AttributeError or TypeError from deep inside."""
+    import optcache
+    from optcache.market import dqn
+    from optcache.market import experiment as X
+    from optcache.market import valuations as V
+
+    cases = [(lambda: optcache.save_instance(None, tmp_path / "x.json"), "instance"),
+             (lambda: V.episode_rounds(None, 0), "config"),
+             (lambda: V.instance_rounds(None, None), "config"),
+             (lambda: X.best_fixed_rho(None), "rounds"),
+             (lambda: X.best_fixed_action(None, 10), "rounds"),
+             (lambda: X.manipulability(None, None), "rounds"),
+             (lambda: dqn.load_checkpoint(None), "path"),
+             (lambda: dqn.save_checkpoint(None, tmp_path / "x.pt"), "policy")]
+    for call, field in cases:
+        with pytest.raises(InvalidInput) as e:
+            call()
+        assert e.value.field == field
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tangents_at_a_cache_outside_0_1_names_the_schedule_cell(tmp_path, capsys):
+    """The evaluator leaves such a pair's AoT undefined; the error named an internal
+    'tangents[(0, 0)]' instead of the cell of the user's file."""
+    sched = _sched()
+    sched["stations"][0]["cached"][1][0] = 1 + 5e-10
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(sched))
+    out = tmp_path / "e.lp"
+    assert main(["export", str(HAND_INSTANCE), "--out", str(out), "--tangents-at", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error: stations[0].cached[1][0]: 1.0000000005 is outside [0, 1]")
+    assert not out.exists()

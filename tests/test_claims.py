@@ -651,7 +651,7 @@ def test_item15_optimum_bracket_refuses_a_bound_above_a_feasible_cost():
     _refused(lambda: optimum_bracket(T.assign(bound=[np.inf, np.nan, np.nan])), "table, row milp",
              "bound: must be finite (or missing)")
     _refused(lambda: optimum_bracket(T.assign(cost=[10.0, -5.0, 11.0])), "table, row laot",
-             "cost: must be a finite number >= 0")
+             "cost: must be a number in [0, 1e100] (study.MAX_COST)")
     for col in ("bound", "status", "cost"):
         _refused(lambda col=col: optimum_bracket(T.drop(columns=col)), "table", f"missing column {col}")
     _refused(lambda: optimum_bracket(None), "table", "expected a pandas DataFrame")

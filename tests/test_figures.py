@@ -110,12 +110,13 @@ def test_plotting_functions_name_the_bad_argument_or_column(table):
 
 
 @pytest.mark.parametrize("column, value", [("cost", np.nan), ("switching", np.nan), ("accuracy", np.inf),
-                                           ("cloud", -1.0)])
+                                           ("cloud", -1.0), ("switching", 1e308), ("cost", 1e101)])
 def test_ok_rows_with_impossible_costs_are_not_drawn(table, tmp_path, column, value):
-    """np.nan_to_num drew a NaN term as a 0-height bar and inf as 1.8e308; figures wrote them."""
+    """np.nan_to_num drew a NaN term as a 0-height bar and inf as 1.8e308; figures wrote them.
+    Terms of 1e308 summed to inf in a stacked bar (OverflowError): no evaluation exceeds 1e100."""
     bad = table.copy()
     bad.loc[2, column] = value
-    says = f"{column}: must be a finite number >= 0 in a row with status ok, got {value!r}"
+    says = f"{column}: must be a number in [0, 1e100] (study.MAX_COST) in a row with status ok, got {value!r}"
     for call in (lambda: F.cost_by_method(bad), lambda: F.terms_vs_knob(bad, "slots"),
                  lambda: F.cost_vs_knob(bad, "slots"), lambda: F.terms_table(bad, "slots")):
         refused(call, "df, row 2", says)

@@ -337,7 +337,7 @@ def test_args_take_numpy_numbers_as_their_values():
     from optcache.market.dqn import config_key
 
     assert config_key(b) == config_key(Args(public_features=False, market=MarketConfig(cloud_match=200.0)))
-    with pytest.raises(InvalidInput, match="out of range") as e:
+    with pytest.raises(InvalidInput, match=r"must be a number in \[0, 1\], got nan") as e:
         Args(gamma=np.float32("nan"))
     assert e.value.field == "gamma"
     with pytest.raises(InvalidInput, match="must be an integer") as e:
@@ -355,7 +355,8 @@ def test_exploration_may_not_decay_upward():
 @pytest.mark.parametrize("name, value, fragment", [
     ("episodes", 0, "must be an integer in [1, 1000000], got 0"),
     ("hidden", -1, "must be an integer in [1, 1024], got -1"),
-    ("learning_rate", float("nan"), "out of range: nan"),
+    ("learning_rate", float("nan"), "must be a number in (0, 1], got nan"),
+    ("learning_rate", 1e308, "must be a number in (0, 1], got 1e+308"),
     ("state", "paper", "must be one of critical, literal"),
     ("market", {"slots": 0}, "slots"),
 ])

@@ -674,10 +674,10 @@ def test_dask_scheduler_that_is_no_address_or_a_closed_client_is_one_error(tmp_p
 
 
 @pytest.mark.parametrize("change, says", [
-    ({"cost": -5.0}, "cost: must be a finite number >= 0 in a row with status ok, got -5.0"),
-    ({"cost": float("nan")}, "cost: must be a finite number >= 0 in a row with status ok, got nan"),
-    ({"cost": "1e400"}, "cost: must be a finite number >= 0 in a row with status ok, got inf"),
-    ({"switching": -0.5}, "switching: must be a finite number >= 0"),
+    ({"cost": -5.0}, "cost: must be a number in [0, 1e100] (study.MAX_COST) in a row with status ok, got -5.0"),
+    ({"cost": float("nan")}, "cost: must be a number in [0, 1e100] (study.MAX_COST) in a row with status ok, got nan"),
+    ({"cost": "1e400"}, "cost: must be a number in [0, 1e100] (study.MAX_COST) in a row with status ok, got inf"),
+    ({"switching": -0.5}, "switching: must be a number in [0, 1e100] (study.MAX_COST)"),
     ({"bound": float("inf")}, "bound: must be finite (or missing) in a row with status ok"),
     ({"seed": -3}, "seed: must be an integer in [0, "),
     ({"users": -1}, "users: must be an integer in [0, "),
@@ -709,8 +709,8 @@ def test_journal_rows_no_study_writes_are_refused_naming_the_line(tmp_path, caps
 def test_parquet_rows_no_study_writes_are_refused_naming_the_row(tmp_path):
     df = S.run_study(tiny_grid(methods=["all-cloud", "static"], seeds=[0]), None, workers=1, progress=False)
     path = tmp_path / "r.parquet"
-    for column, value, says in [("cost", np.nan, "cost: must be a finite number >= 0 in a row with status ok, got nan"),
-                                ("accuracy", -1.0, "accuracy: must be a finite number >= 0"),
+    for column, value, says in [("cost", np.nan, "cost: must be a number in [0, 1e100] (study.MAX_COST) in a row with status ok, got nan"),
+                                ("accuracy", -1.0, "accuracy: must be a number in [0, 1e100] (study.MAX_COST)"),
                                 ("seed", -3, "seed: must be an integer in [0, ")]:
         bad = df.copy()
         bad.loc[1, column] = value
@@ -722,7 +722,7 @@ def test_parquet_rows_no_study_writes_are_refused_naming_the_row(tmp_path):
     assert S.read(path)["cost"].isna().all()
     bad = df.assign(cost=["x", "y"])
     bad.to_parquet(path)
-    with pytest.raises(InvalidInput, match=r"row 0: cost: must be a finite number >= 0 .* got 'x'"):
+    with pytest.raises(InvalidInput, match=r"row 0: cost: must be a number in \[0, 1e100\] \(study.MAX_COST\) .* got 'x'"):
         S.read(path)
 
 

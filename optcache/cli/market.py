@@ -59,7 +59,7 @@ def train(
     eval_instances: Annotated[int, typer.Option(help="Held-out episodes.")] = 8,
     actions: Annotated[int, typer.Option(help="|A|: ρ = 10^{a/|A|}.")] = 10,
     hidden: Annotated[int, typer.Option(help="Q-network hidden width.")] = 64,
-    learning_rate: Annotated[float, typer.Option(help="Adam step size.")] = 3e-4,
+    learning_rate: Annotated[float, typer.Option(help="Adam step size, in (0, 1].")] = 3e-4,
     gamma: Annotated[float, typer.Option(help="Discount γ of (33).")] = 0.0,
     stations: Annotated[int, typer.Option(help="Ground stations N.")] = 5,
     services: Annotated[int, typer.Option(help="Services.")] = 10,

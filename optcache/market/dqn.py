@@ -85,7 +85,7 @@ class Args:
     eval_instances: int = 8
     """Held-out episodes scored after every epoch (the training curve) and by `evaluate`."""
     learning_rate: float = 3e-4
-    """Adam step size."""
+    """Adam step size, in (0, 1] (beyond, float32 overflows: the step is not a learning rate)."""
     buffer_size: int = 20_000
     """Replay buffer capacity (transitions)."""
     batch_size: int = 128
@@ -138,14 +138,16 @@ class Args:
         if not isinstance(self.public_features, (bool, np.bool_)):
             raise InvalidInput("public_features", "must be true or false")
         self.public_features = bool(self.public_features)
-        floats = {"learning_rate": (0.0, False, None), "gamma": (0.0, True, 1.0), "tau": (0.0, False, 1.0),
+        floats = {"learning_rate": (0.0, False, 1.0), "gamma": (0.0, True, 1.0), "tau": (0.0, False, 1.0),
                   "start_e": (0.0, True, 1.0), "end_e": (0.0, True, 1.0),
                   "exploration_fraction": (0.0, False, 1.0)}
         for name, (lo, lo_closed, hi) in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
                     or not math.isfinite(v) or v < lo or (v == lo and not lo_closed) or (hi is not None and v > hi):
-                raise InvalidInput(name, f"out of range: {v!r}")
+                raise InvalidInput(name, f"must be a number in {'[' if lo_closed else '('}{lo:g}, "
+                                   f"{'inf)' if hi is None else f'{hi:g}]'}, got "
+                                   f"{float(v) if isinstance(v, (float, np.floating)) else v!r}"[:160])
             if isinstance(v, np.generic):
                 setattr(self, name, v.item())
         if self.gamma >= 1:
@@ -509,6 +511,8 @@ def _check_stations(args: Args, data: Rounds, where: str) -> None:
 def save_checkpoint(policy: DQMSB, path: str | os.PathLike, *, curve: pd.DataFrame | None = None,
                     seconds: float | None = None) -> None:
     """torch.save a versioned checkpoint (format, version, args, scales, weights, curve), atomically."""
+    if not isinstance(policy, DQMSB):
+        raise InvalidInput("policy", f"expected a trained DQMSB (train(...) returns one), got {type(policy).__name__}")
     from optcache import __version__
     from optcache.provenance import MARKET_PACKAGES, provenance
 
@@ -538,9 +542,9 @@ def _load_error(e: Exception) -> str:
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
     """Load with torch.load(weights_only=True) and validate; any problem is one InvalidInput naming it."""
-    from optcache.instance import DEFAULT_LIMITS
+    from optcache.instance import DEFAULT_LIMITS, require_path
 
-    p = str(path)
+    p = str(require_path(path))
     if Path(path).is_dir():
         raise InvalidInput(p, "is a directory, not a checkpoint file")
     if not Path(path).is_file():

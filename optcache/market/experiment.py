@@ -14,7 +14,7 @@ import pandas as pd
 
 from optcache.errors import InvalidInput
 from optcache.market import mechanisms as M
-from optcache.market.valuations import Rounds
+from optcache.market.valuations import Rounds, require_rounds
 
 SURPLUS_KEYS = ("total_surplus", "ground_surplus", "satellite_surplus", "efficiency")
 DEFAULT_ACTIONS = 10
@@ -37,6 +37,7 @@ def best_fixed_rho(rounds: Rounds) -> tuple[float, float]:
     infinite ratio, e.g. always with one station). ρ = ∞ is returned as `math.inf`; run it with
     `mechanisms.optimal`, which accepts it. Ties go to the smallest ρ.
     """
+    require_rounds(rounds)
     v, v0, el = rounds.v, rounds.v0, rounds.eligible
     _, x1, x2 = M.top_two(v)
     base = float(x1[~el].sum())
@@ -56,6 +57,7 @@ def best_fixed_rho(rounds: Rounds) -> tuple[float, float]:
 
 def best_fixed_action(rounds: Rounds, n_actions: int) -> tuple[float, float]:
     """The best fixed ρ among DQMSB's own levels 10^{a/|A|}, and its total surplus."""
+    require_rounds(rounds)
     rhos = M.rho_of_action(np.arange(n_actions), n_actions)
     tot = [M.surplus(M.msb(rounds.v, rounds.x0, rounds.eligible, r), rounds.v, rounds.v0,
                      rounds.eligible)["total_surplus"] for r in rhos]
@@ -84,9 +86,7 @@ def evaluate(rounds: Rounds, policies: dict | None = None) -> dict:
     `rounds` should be the scored rounds of a held-out dataset; `policies` maps names (e.g.
     "dqmsb") to trained `DQMSB` policies.
     """
-    if not isinstance(rounds, Rounds):
-        raise InvalidInput("rounds", "expected the Rounds of a market dataset (market_dataset(...) "
-                           f"and its .subset(scored)), got {type(rounds).__name__}")
+    require_rounds(rounds)
     policies = _check_policies(policies)
     v, v0, el = rounds.v, rounds.v0, rounds.eligible
     M.check_bids(v, v0, el, values=True)  # before the first-best and best ρ are computed from them
@@ -189,6 +189,9 @@ def manipulability(mechanism, rounds: Rounds, factors: np.ndarray | None = None)
     `mechanism(x, rounds)` returns an Outcome. Returns the share of rounds in which some bidder
     gains more than 1e-9 of the round's top value, and the mean best gain there over that value.
     """
+    require_rounds(rounds)
+    if not callable(mechanism):
+        raise InvalidInput("mechanism", f"expected a function (x, rounds) -> Outcome, got {type(mechanism).__name__}")
     factors = np.linspace(0.0, 3.0, 61) if factors is None else np.asarray(factors, float)
     v, v0 = rounds.v, rounds.v0
     truthful = M.utilities(mechanism(v, rounds), v, v0)

@@ -305,8 +305,24 @@ def caching_policy(name: str) -> str:
     return name
 
 
+def require_config(config: object) -> MarketConfig:
+    """`config` if it is a MarketConfig, else InvalidInput naming `config`."""
+    if not isinstance(config, MarketConfig):
+        raise InvalidInput("config", f"expected an optcache.market MarketConfig, got {type(config).__name__}")
+    return config
+
+
+def require_rounds(rounds: object) -> Rounds:
+    """`rounds` if it is a Rounds, else InvalidInput naming `rounds`."""
+    if not isinstance(rounds, Rounds):
+        raise InvalidInput("rounds", "expected the Rounds of a market dataset (market_dataset(...) "
+                           f"and its .subset(scored)), got {type(rounds).__name__}")
+    return rounds
+
+
 def episode_rounds(config: MarketConfig, seed: int, episode: int = 0) -> Rounds:
     """Simulate one episode: generate the scenario for `seed`, then `instance_rounds`."""
+    require_config(config)
     _check_seed(seed)
     inst = generate(replace(config.scenario, seed=int(seed)))
     return instance_rounds(inst, config, seed, episode)
@@ -317,6 +333,7 @@ def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0)
 
     Only `policy`, `cloud_match` and the orbit of `config` are used; `seed` draws the pass's phase.
     """
+    require_config(config)
     from optcache.solvers import registry
 
     res = registry.run(caching_policy(config.policy), inst)

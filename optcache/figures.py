@@ -108,17 +108,25 @@ def swept_knobs(df: pd.DataFrame) -> list[str]:
     return [k for k in KNOBS if k in df and df[k].nunique() > 1]
 
 
-def knob_slice(df: pd.DataFrame, knob: str) -> pd.DataFrame:
-    """Rows where every other swept knob sits at its most frequent value (ties: the smallest).
-
-    For one-knob-at-a-time sweeps around a default point, that is the sweep of `knob`.
-    """
-    keep = pd.Series(True, index=df.index)
+def slice_values(df: pd.DataFrame, knob: str) -> dict:
+    """The value at which `knob_slice` holds each other swept knob: its most frequent (ties: the
+    smallest)."""
+    out = {}
     for other in swept_knobs(df):
         if other != knob:
             counts = df[other].value_counts()
             ref = min(counts.index[counts == counts.max()])
-            keep &= df[other] == ref
+            out[other] = ref.item() if isinstance(ref, np.generic) else ref
+    return out
+
+
+def knob_slice(df: pd.DataFrame, knob: str) -> pd.DataFrame:
+    """Rows where every other swept knob sits at its most frequent value (ties: the smallest),
+    `slice_values`. For one-knob-at-a-time sweeps around a default point, that is the sweep of
+    `knob`; on a product grid it is one slice, which `figures` names."""
+    keep = pd.Series(True, index=df.index)
+    for other, ref in slice_values(df, knob).items():
+        keep &= df[other] == ref
     return df[keep]
 
 
@@ -397,7 +405,8 @@ def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = 
     table `NAME.csv`, and `figures.json` (schema, provenance of the study, units, files).
 
     cost_vs_<knob> and terms_vs_<knob> for every swept knob (cost_by_method if none), from rows
-    with status ok; gap_to_best_bound if some exact method gave a bound. A table without a row
+    with status ok; on a product grid each holds the other swept knobs at `slice_values`, which the
+    figure's footnote, its table's extra columns and its figures.json entry ("slice") state; gap_to_best_bound if some exact method gave a bound. A table without a row
     with status ok has no figures: InvalidInput (field `results`), and nothing is created.
 
     Every check and drawing happens before the folder is touched. The set is then written as a
@@ -418,19 +427,30 @@ def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = 
     drawn: list[tuple[str, Figure, pd.DataFrame, dict]] = []
     try:
         knobs = [k for k in swept_knobs(ok) if knob_slice(ok, k)[k].nunique() > 1]
+        slices: dict[str, dict] = {}
         for k in knobs:
-            s = knob_slice(ok, k)
-            drawn.append((f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
-                          {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}))
-            drawn.append((f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
-                          {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"}))
+            s, at = knob_slice(ok, k), slice_values(ok, k)
+            note = ", ".join(f"{o} = {v:g}" if isinstance(v, (int, float)) else f"{o} = {v}"
+                             for o, v in at.items())
+            for name, fig, table, units in (
+                    (f"cost_vs_{k}", cost_vs_knob(s, k), cost_table(s, k),
+                     {"x": KNOB_LABELS.get(k, k), "y": COST_LABEL}),
+                    (f"terms_vs_{k}", terms_vs_knob(s, k), terms_table(s, k),
+                     {"x": KNOB_LABELS.get(k, k), "y": f"cost per slot [{COST_UNIT}]"})):
+                if at:  # a product grid: the other knobs are held, and the figure and table say where
+                    fig.text(0.01, 0.005, f"at {note} ({len(s)} of {len(ok)} rows)", fontsize=7,
+                             va="bottom")
+                    table = table.assign(**at)
+                    slices[name] = at
+                drawn.append((name, fig, table, units))
         if not knobs:
             drawn.append(("cost_by_method", cost_by_method(ok), terms_table(ok, None), {"y": COST_LABEL}))
         gaps = ok[np.isfinite(ok["gap_to_best_bound"])]
         if not gaps.empty:
             drawn.append(("gap_to_best_bound", gap_by_method(gaps), gap_table(gaps),
                           {"y": "gap to the best certified bound [%]"}))
-        entries = [{"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units}
+        entries = [{"figure": f"{name}.{format}", "table": f"{name}.csv", "axes": units,
+                    **({"slice": slices[name]} if name in slices else {})}
                    for name, _, _, units in drawn]
         manifest = {"format": FIGURES_SCHEMA, "figures": entries, "cost_unit": COST_UNIT,
                     "provenance": provenance(FIGURES_SCHEMA, packages=("numpy", "pandas", "matplotlib"),

@@ -75,7 +75,8 @@ class MethodResult:
     evaluation: Evaluation | None = field(default=None, repr=False)
     """The evaluator's verdict on `schedule`: feasibility, terms, per-slot table."""
     nodes: int | None = None
-    """Branch-and-bound nodes of exact methods (summed over stations), else None."""
+    """Branch-and-bound nodes of the method's solves, summed over stations (exact methods) and
+    windows (`rolling`); None for the policies, the references and `slot`, which report none."""
     solver: str | None = None
     """The solver that produced the bound, e.g. `highs`; None for heuristics."""
     solver_version: str | None = None

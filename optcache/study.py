@@ -70,6 +70,12 @@ from optcache.instance import (
 from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.results import ROUNDING
+from optcache.resume import Interrupt as Interrupt  # re-exported: a signal's exception
+from optcache.resume import (
+    StudyInterrupted as StudyInterrupted,  # re-exported: what run_study raises
+)
+from optcache.resume import check_grid as _check_grid
+from optcache.resume import interrupt_in as _interrupt_in
 from optcache.scenario import KNOB_RANGES, ScenarioConfig, generate
 
 log = logging.getLogger(__name__)
@@ -103,7 +109,7 @@ COLUMNS: dict[str, str] = {
     "best_bound": "largest bound of any exact method on the same instance in the table (NaN if none)",
     "gap_to_best_bound": "(cost − best_bound)/|cost|: distance to the best certified bound; "
                          "rounding (down to −GAP_ROUNDING) reads 0, a negative value an invalid bound",
-    "nodes": "branch-and-bound nodes of exact methods (<NA> otherwise)",
+    "nodes": "branch-and-bound nodes of the method's solves: exact methods, and rolling's windows summed (<NA> for the policies, the references and slot)",
     "solver": "solver used by the method, if any",
     "solver_version": "version of that solver",
     "message": "why the cell failed (status error), else missing",
@@ -794,48 +800,6 @@ def _plain(o: Any) -> Any:
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-class StudyInterrupted(KeyboardInterrupt):
-    """A study stopped by SIGINT or SIGTERM after saving every finished cell."""
-
-    def __init__(self, signum: int, saved: int, cells: int, out: str | os.PathLike | None):
-        self.signum, self.saved, self.cells, self.out = signum, saved, cells, out
-        where = f" in {out}" if out is not None else " (no --out: nothing written)"
-        super().__init__(f"interrupted by {signal.Signals(signum).name}: {saved} of the grid's "
-                         f"{cells} cells saved{where}")
-
-
-class Interrupt(KeyboardInterrupt):
-    """What a SIGTERM (or SIGINT) handler raises so that `run_study` saves and reports the signal."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(signal.Signals(signum).name)
-
-
-def _interrupt_in(e: BaseException) -> KeyboardInterrupt | None:
-    """The KeyboardInterrupt (a signal's `Interrupt`) behind `e`, if any: a signal handler that
-    raises while compiled code (numba) returns comes back as a SystemError caused by it."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, KeyboardInterrupt):
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return None
-
-
-def _check_grid(out: Path, old: pd.DataFrame, grids: dict, gid: str, ids: set[str],
-                extend: bool) -> None:
-    """Refuse to resume `out` with a grid other than those that wrote it, unless `extend`."""
-    if extend or gid in grids or not len(old):
-        return
-    foreign = int((~old["cell"].isin(ids)).sum())
-    if grids or foreign:
-        raise InvalidInput(str(out), f"holds the results of another grid ({len(old)} cells, {foreign} "
-                           "of them not in this one); pass --extend (extend=True) to add this "
-                           "grid's cells to it, or choose another --out")
-
-
 # --------------------------------------------------------------------------- the study
 def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = None, *,
               engine: str = "local", scheduler: Any = None, workers: int | None = None,
@@ -943,8 +907,8 @@ def _run_locked(out: Path, todo_all: list[dict], engine: str, scheduler: Any,
                     last = time.monotonic()
         finally:
             gen.close()  # a pool's workers stop before the table is written
-    except (KeyboardInterrupt, SystemError) as e:
-        interrupted = _interrupt_in(e)
+    except (KeyboardInterrupt, SystemError, RuntimeError) as e:  # Pyomo's tee re-raises a signal's
+        interrupted = _interrupt_in(e)  # Interrupt as a RuntimeError, numba as a SystemError
         if interrupted is None:
             raise
     finally:

@@ -182,3 +182,25 @@ def test_only_ok_rows_are_drawn(table):
     assert costs.loc[costs["slots"] == 3, "cost_mean"].item() == pytest.approx(cloud3.mean(), rel=1e-12)
     refused(lambda: F.cost_by_method(failed[failed["method"] == "static"]), "df",
             "no rows to draw: none has status ok")
+
+
+def test_a_product_grid_names_the_slice_each_figure_draws(tmp_path):
+    """services [2, 3] × slots [3, 4]: cost_vs_slots draws services = 2 only (the most frequent,
+    ties to the smallest); its footnote, its CSV and figures.json say so (they read as means over
+    the whole table before)."""
+    import json
+
+    grid = S.Grid(methods=["all-cloud"], knobs={"stations": 1, "services": [2, 3], "slots": [3, 4]},
+                  seeds=[0, 1])
+    df = S.run_study(grid, None, workers=1, progress=False)
+    F.figures(df, tmp_path / "f")
+    cost = pd.read_csv(tmp_path / "f" / "cost_vs_slots.csv")
+    assert (cost["services"] == 2).all() and list(cost["n"]) == [2, 2]
+    want = df[df["services"] == 2].groupby("slots")["cost"].mean().to_numpy()
+    assert np.allclose(cost.sort_values("slots")["cost_mean"], want)
+    terms = pd.read_csv(tmp_path / "f" / "terms_vs_services.csv")
+    assert (terms["slots"] == 3).all()
+    manifest = json.loads((tmp_path / "f" / "figures.json").read_text())
+    entry = {e["table"]: e for e in manifest["figures"]}
+    assert entry["cost_vs_slots.csv"]["slice"] == {"services": 2}
+    assert entry["terms_vs_services.csv"]["slice"] == {"slots": 3}

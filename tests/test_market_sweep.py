@@ -112,3 +112,35 @@ def test_out_and_grid_are_checked_before_any_cell(tmp_path, no_cells, monkeypatc
             "expected a MarketGrid (MarketGrid.from_dict or load_market_grid make one), got dict")
     _raises(lambda: read_market(tmp_path), str(tmp_path), "is a directory, not a market study table")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_market_study_refuses_another_grids_table_and_saves_on_a_signal(tmp_path, monkeypatch):
+    """As a caching study: a table written by another grid needs extend=True (it was merged
+    silently), and a signal saves the finished cells and raises StudyInterrupted (SIGTERM lost them)."""
+    import signal
+
+    from optcache.resume import Interrupt, StudyInterrupted
+
+    out = tmp_path / "m.parquet"
+    first = run_market_study(GRID, out, workers=1, progress=False)
+    other = MarketGrid(seeds=1, knobs={**GRID.knobs, "users": 6})
+    _raises(lambda: run_market_study(other, out, workers=1, progress=False), str(out),
+            "holds the results of another grid (1 cells, 1 of them not in this one)")
+    assert len(read_market(out)) == len(first) == 1
+    assert len(run_market_study(other, out, workers=1, progress=False, extend=True)) == 2
+
+    real, calls = sweep.run_market_cell, []
+
+    def stop_at_second(cell):
+        calls.append(cell)
+        if len(calls) == 2:
+            raise Interrupt(signal.SIGTERM)  # what the CLI's handler raises
+        return real(cell)
+
+    monkeypatch.setattr(sweep, "run_market_cell", stop_at_second)
+    two = MarketGrid(seeds=[5, 6], knobs=GRID.knobs)
+    out2 = tmp_path / "m2.parquet"
+    with pytest.raises(StudyInterrupted) as e:
+        run_market_study(two, out2, workers=1, progress=False)
+    assert (e.value.signum, e.value.saved, e.value.cells) == (signal.SIGTERM, 1, 2)
+    assert len(read_market(out2)) == 1

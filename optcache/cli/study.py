@@ -12,7 +12,7 @@ from optcache.cli import app
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    from optcache.study import Interrupt
+    from optcache.resume import Interrupt
 
     raise Interrupt(signum)
 
@@ -37,8 +37,8 @@ def study(
 ) -> None:
     """Run a study: every method on every instance of a scenario grid, into one tidy Parquet table.
 
-    Every finished cell is saved at once (OUT.journal); SIGINT or SIGTERM save, report and exit
-    130 or 143; rerunning the command resumes."""
+    Every finished cell is saved at once (OUT.journal; a market grid saves at the end instead);
+    SIGINT or SIGTERM save, report and exit 130 or 143; rerunning the command resumes."""
     from concurrent.futures.process import BrokenProcessPool
 
     from optcache import engines
@@ -47,17 +47,19 @@ def study(
 
     g = load_grid(grid)
     engines.check(engine, scheduler, workers)  # bad settings ($OPTCACHE_WORKERS) before any write
-    if getattr(g, "to_dict", lambda: {})().get("kind") == "market":  # docs/claims.md
-        from optcache.market.sweep import run_market_study
-
-        df = run_market_study(g, out, engine=engine, scheduler=scheduler, workers=workers,
-                              progress=progress)
-        typer.echo(f"wrote {out}: {len(df)} rows (market grid)")
-        return
-    n_cells = len(cells(g))
-    before = len(read_results(out)) if out.exists() or journal_path(out).exists() else 0
+    market = getattr(g, "to_dict", lambda: {})().get("kind") == "market"  # docs/claims.md
+    if not market:
+        n_cells = len(cells(g))
+        before = len(read_results(out)) if out.exists() or journal_path(out).exists() else 0
     previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if market:
+            from optcache.market.sweep import run_market_study
+
+            df = run_market_study(g, out, engine=engine, scheduler=scheduler, workers=workers,
+                                  progress=progress, extend=extend)
+            typer.echo(f"wrote {out}: {len(df)} rows (market grid)")
+            return
         df = run_study(g, out, engine=engine, scheduler=scheduler, workers=workers,
                        progress=progress, retry_errors=retry_errors, extend=extend)
     except StudyInterrupted as e:

@@ -339,12 +339,18 @@ def _write(df: pd.DataFrame, out: Path, grids: dict) -> None:
 
 
 def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, engine: str = "local",
-                     scheduler: Any = None, workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+                     scheduler: Any = None, workers: int | None = None, progress: bool = True,
+                     extend: bool = False) -> pd.DataFrame:
     """Run the grid's cells not yet in `out` and return the whole table (old rows included).
 
-    Engines as in `optcache.study.run_study`; the table is written atomically at the end (and
-    when the run stops on an exception or a signal, with the cells finished so far)."""
+    Engines as in `optcache.study.run_study`; the table is written atomically at the end, and
+    when the run stops on an exception or a signal with the cells finished so far (a signal is
+    then `resume.StudyInterrupted`; unlike a caching study there is no journal, so a SIGKILL loses
+    the cells of this run). A table written by another grid is refused unless `extend`."""
+    import signal
+
     from optcache import engines
+    from optcache.resume import StudyInterrupted, check_grid, interrupt_in
 
     workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
     if not isinstance(grid, MarketGrid):
@@ -360,21 +366,32 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     gid = _digest(sorted(c["cell"] for c in todo))
     old = pd.DataFrame(columns=list(MARKET_COLUMNS))
     grids: dict = {}
+    ids = {c["cell"] for c in todo}
+    n_cells = len(todo)
     if out is not None and out.exists():
         old, grids = _read_market(out)
+        check_grid(out, old, grids, gid, ids, extend)
         todo = [c for c in todo if c["cell"] not in set(old["cell"])]
     grids[gid] = grid.to_dict()
     rows: list[dict] = []
+    interrupted = None
     try:
         for _, row in engines.run(engine, run_market_cell, todo, scheduler=scheduler, workers=workers,
                                   progress=progress):
             rows.append(row)
+    except (KeyboardInterrupt, SystemError, RuntimeError) as e:
+        interrupted = interrupt_in(e)
+        if interrupted is None:
+            raise
     finally:
         parts = [d for d in (old, pd.DataFrame(rows)) if len(d)]
         table = tidy_market(pd.concat(parts, ignore_index=True) if parts else [])
         if out is not None:
             _write(table, out, grids)
             log.info("wrote %s: %d rows (%d run now)", out, len(table), len(rows))
+    if interrupted is not None:
+        saved = int(table["cell"].isin(ids).sum()) if len(table) else 0
+        raise StudyInterrupted(getattr(interrupted, "signum", signal.SIGINT), saved, n_cells, out) from None
     return table
 
 

@@ -32,7 +32,9 @@ class Termination(StrEnum):
     """Why a method stopped (after Pyomo's TerminationCondition, linopy's TerminationCondition)."""
 
     OPTIMAL = "optimal"
-    """Gap <= the requested gap, certified by the bound."""
+    """Gap <= max(the requested gap, 1e-9), certified by the bound: the exact methods treat a
+    relative gap of 1e-9 as zero (`GAP_FLOOR`, floating-point noise between a bound and the
+    evaluator), so gap = 0 may end optimal with a gap of 1e-10."""
     TIME_LIMIT = "time_limit"
     """Stopped before proving the requested gap: the incumbent at the time limit, or, for a gap
     below what the bound resolves numerically (gap = 0 on costs dominated by large fixed

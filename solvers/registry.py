@@ -253,6 +253,7 @@ def run(name: str, inst, **options) -> MethodResult:
 
     A solver that stops without an answer (`SolverFailed`) or runs out of memory gives a result
     with status 'error' and a one-line message, not an exception."""
+    t0 = time.perf_counter()  # the limit covers importing the method's module on its first call
     from optcache.instance import require_instance  # numpy: not at import (`--help` stays light)
     from optcache.results import MethodResult
 
@@ -261,9 +262,16 @@ def run(name: str, inst, **options) -> MethodResult:
     require_instance(inst)
     spec = get(name)
     opts = check_options(name, options)
-    t0 = time.perf_counter()
+    before = time.perf_counter() - t0
+    limit = opts.get("time_limit")
+    if limit is not None:
+        opts["time_limit"] = max(limit - before, min(limit, 1e-3))
     try:
-        return spec.func(inst, **opts)
+        res = spec.func(inst, **opts)
+        res.seconds += before
+        if limit is not None and "time_limit" in res.extras:
+            res.extras["time_limit"] = limit
+        return res
     except SolverFailed as e:
         log.info("%s failed: %s", name, e)
         return MethodResult.failed(name, str(e), time.perf_counter() - t0)

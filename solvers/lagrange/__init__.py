@@ -22,7 +22,13 @@ from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
-from optcache.solvers.exact import StationSolve, check_station_call, solve_by_station, trivial_bound
+from optcache.solvers.exact import (
+    StationSolve,
+    check_station_call,
+    first_incumbent,
+    solve_by_station,
+    trivial_bound,
+)
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
 from optcache.solvers.lagrange.graph import PairBounds, PairGraph
@@ -47,7 +53,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     whatever the multipliers; the cost is the evaluator's, of the best feasible schedule found.
     `termination` is 'optimal' when they meet within `gap`. The time limit covers everything,
     the pair graphs' construction included (out of time before they are built: the warm start,
-    else all-cloud, and `exact.trivial_bound`). `terminal(p, cached, K, kappa) -> values`
+    or all-cloud, the cheaper, and `exact.trivial_bound`). `terminal(p, cached, K, kappa) -> values`
     (slot-sum units, vectorised over states) adds a value of each pair's final state to the
     objective (the rolling horizon's tail); being separable by pair it keeps every bound valid,
     and cost and bound then include it.
@@ -87,10 +93,10 @@ def _feasible(data: StationData, state0: State | None, warm_start) -> tuple[np.n
 
 
 def _unbuilt(data: StationData, state0: State | None, warm, t0: float) -> StationSolve:
-    """Out of time before the search could start: the feasible warm start (else all-cloud), with
-    the bound valid before any solve (`exact.trivial_bound`)."""
-    A, X = warm if warm is not None else (np.zeros((data.T, data.P)),) * 2
-    cost = evaluate_station(data, A, X, state0).cost
+    """Out of time before the search could start: the cheaper of the feasible warm start and
+    all-cloud (as `milp`, `exact.first_incumbent`), with the bound valid before any solve
+    (`exact.trivial_bound`)."""
+    A, X, cost, _ = first_incumbent(data, State.check(state0, data.P), warm)
     seconds = time.perf_counter() - t0
     return StationSolve(A, X, float(cost), float(min(trivial_bound(data), cost)), "time_limit", seconds,
                         seconds, 0, 0, highs_version(), [])

@@ -56,7 +56,7 @@ def main() -> None:
         if name == "seed=1,slots=30":
             variants.update({"no context window (w = inf)": dataclasses.replace(d0, w=d0.w * 0 + 1e9),
                              "memory only (E = inf)": dataclasses.replace(d0, E=1e30),
-                             "budget only (G = inf)": dataclasses.replace(d0, G=1e30)})
+                             "budget only (G = inf)": dataclasses.replace(d0, G=1e15)})  # the range's top: slack
         for variant, d in variants.items():
             rb, rs, _ = root(d, cuts=False)
             cb, cs, nc = root(d, cuts=True)

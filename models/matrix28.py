@@ -148,6 +148,11 @@ def accuracy_unit(data: StationData, p: int, j: int) -> float:
     return u if u > 0 else 1.0
 
 
+def accuracy_scale(data: StationData, p: int, j: int) -> float:
+    """j c / `accuracy_unit`: θ_j ≥ j c g(κ) reads θ_j ≥ accuracy_scale · g(κ) in that unit."""
+    return j * float(data.acc_coef[p]) / accuracy_unit(data, p, j)
+
+
 def kappa_unit(data: StationData, p: int) -> float:
     """Tokens per unit of κ' (the thought length k, or 1 for a service with k = 0)."""
     return float(data.k[p]) if data.k[p] > 0 else 1.0
@@ -245,7 +250,7 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
     # (3) and (5) as shares of their capacities; a pair that alone exceeds one is never loaded (or
     # never serves) and stays out of its row
     mem, bud, mem_rhs, bud_rhs, fits, serves = capacity_rows(data)
-    c, k0 = data.acc_coef, data.kappa0
+    k0 = data.kappa0
     for p in range(P):
         k, w, dl = float(data.k[p]), float(data.w[p]), float(data.delta[p])
         ku = kappa_unit(data, p)
@@ -329,10 +334,11 @@ def build_matrix28(data: StationData, state0: State | None = None, *, tangents: 
             if use_net:
                 for j in js:
                     aj = [i for i in by_t[t] if arcs[i][3] == j]
+                    f = accuracy_scale(data, p, j)
                     mm.row([z + j - 1] + [f0 + i for i in aj], [1.0] + [-1.0] * len(aj), 0.0, 0.0)
                     mm.row([kj + j - 1] + [f0 + i for i in aj], [1.0] + [-arcs[i][5] / ku for i in aj], hi=0.0)
-                    mm.row([th + j - 1] + [f0 + i for i in aj],  # θ_j ≥ j c g(κ̄) / accuracy_unit
-                           [1.0] + [-j * c[p] / accuracy_unit(data, p, j) / (arcs[i][5] + k0) for i in aj], lo=0.0)
+                    mm.row([th + j - 1] + [f0 + i for i in aj],  # θ_j ≥ j c g(κ̄), in accuracy_unit
+                           [1.0] + [-f / (arcs[i][5] + k0) for i in aj], lo=0.0)
             else:
                 mm.row([x_col[t, p]] + [z + j - 1 for j in js], [1.0] + [-float(j) for j in js], 0.0, 0.0)
                 mm.row([z + j - 1 for j in js] + [a_col[t, p]], [1.0] * Rt + [-1.0], hi=0.0)
@@ -369,7 +375,7 @@ def tangent_row(mm: MatrixModel, t: int, p: int, j: int, kh: float):
     k0, k = d.kappa0, kappa_unit(d, p)
     g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
     z, kj, th = mm.acc[(t, p, j)]
-    f = j * float(d.acc_coef[p]) / accuracy_unit(d, p, j)  # (κ_lo + κ_0), or j c for c = 0
+    f = accuracy_scale(d, p, j)
     return [th, z, kj], [1.0, -f * (g - dg * kh), -f * dg * k], 0.0
 
 
@@ -436,6 +442,5 @@ def start_vector(mm: MatrixModel, a: np.ndarray, x: np.ndarray) -> np.ndarray:
                 z, kj, th = mm.acc[(t, p, j)]
                 if j == xx:  # θ_j at the true cost: above every tangent and the arc bound
                     v[z], v[kj] = 1.0, kap[t, p] / ku
-                    true = j * d.acc_coef[p] / (kap[t, p] + d.kappa0)
-                    v[th] = true / accuracy_unit(d, p, j) * (1 + 1e-12)
+                    v[th] = accuracy_scale(d, p, j) / (kap[t, p] + d.kappa0) * (1 + 1e-12)
     return v

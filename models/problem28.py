@@ -27,7 +27,13 @@ import pyomo.environ as pyo
 from optcache.dynamics import State
 from optcache.evaluator import capacity_rows
 from optcache.instance import StationData
-from optcache.models.matrix28 import accuracy_unit, check_inputs, new_tangent_points, tangent_grid
+from optcache.models.matrix28 import (
+    accuracy_scale,
+    accuracy_unit,
+    check_inputs,
+    new_tangent_points,
+    tangent_grid,
+)
 
 INITIAL_TANGENTS = 6
 """Tangent points per (t, p) before the first solve: geometric between the smallest κ a served
@@ -148,7 +154,7 @@ def add_tangents(m: pyo.ConcreteModel, data: StationData, t: int, p: int, points
     for jj in js:
         for kh in new_tangent_points(m._tangent_points.setdefault((t, p, jj), []), points, data.w[p]):
             g, dg = 1.0 / (kh + k0), -1.0 / (kh + k0) ** 2
-            f = jj * float(data.acc_coef[p]) / accuracy_unit(data, p, jj)
+            f = accuracy_scale(data, p, jj)
             m.accuracy_24_tangent.add(m.theta[t, p, jj] >= f * (
                 (g - dg * kh) * m.z[t, p, jj] + dg * m.kappa_j[t, p, jj]))
             added += 1

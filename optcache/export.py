@@ -102,13 +102,13 @@ def export_problem28(inst: Instance, path: str | os.PathLike, *, station: int = 
     extra: dict = {}
     if schedule is not None:
         s = schedule.stations[station]
-        ev = evaluate_station(data, s.cached, s.edge_requests, State.cold(data.P))
         out = np.argwhere((s.cached < 0) | (s.cached > 1))
         if len(out):  # the evaluator leaves that pair's AoT undefined (NaN): no tangent point
             t, p = (int(i) for i in out[0])
             raise InvalidInput(f"stations[{station}].cached[{t}][{p}]",
                                f"{float(s.cached[t, p])!r} is outside [0, 1]: tangents need the AoT "
                                "of a schedule whose cache is in [0, 1]")
+        ev = evaluate_station(data, s.cached, s.edge_requests, State.cold(data.P))
         extra = {(int(t), int(p)): [float(ev.kappa[t, p])]
                  for t, p in zip(*np.nonzero(s.edge_requests > 0), strict=True)}
     with atomic_path(path, suffix=f".{fmt}") as tmp:

@@ -406,7 +406,8 @@ def figures(results: pd.DataFrame, out_dir: str | os.PathLike, *, format: str = 
 
     cost_vs_<knob> and terms_vs_<knob> for every swept knob (cost_by_method if none), from rows
     with status ok; on a product grid each holds the other swept knobs at `slice_values`, which the
-    figure's footnote, its table's extra columns and its figures.json entry ("slice") state; gap_to_best_bound if some exact method gave a bound. A table without a row
+    figure's footnote, its table's extra columns and its figures.json entry ("slice") state.
+    gap_to_best_bound if some exact method gave a bound. A table without a row
     with status ok has no figures: InvalidInput (field `results`), and nothing is created.
 
     Every check and drawing happens before the folder is touched. The set is then written as a

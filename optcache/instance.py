@@ -815,8 +815,8 @@ def make_folder(folder: str | os.PathLike, field: str) -> Path:
 
 def check_writable(path: str | os.PathLike) -> None:
     """Refuse an output path that cannot be written (a directory, a device or pipe, below a
-    regular file, a folder without write permission) before any work is done: minutes of work would otherwise end in a
-    failed write."""
+    regular file, a folder without write permission) before any work is done: minutes of work
+    would otherwise end in a failed write."""
     path = require_path(path)
     if path.is_dir():
         raise InvalidInput(str(path), "cannot write: it is a directory")

@@ -92,11 +92,11 @@ def _feasible(data: StationData, state0: State | None, warm_start) -> tuple[np.n
     return None if evaluate_station(data, wa, wx, state0).violations else (wa, wx)
 
 
-def _unbuilt(data: StationData, state0: State | None, warm, t0: float) -> StationSolve:
+def _unbuilt(data: StationData, state0: State, warm, t0: float) -> StationSolve:
     """Out of time before the search could start: the cheaper of the feasible warm start and
     all-cloud (as `milp`, `exact.first_incumbent`), with the bound valid before any solve
     (`exact.trivial_bound`)."""
-    A, X, cost, _ = first_incumbent(data, State.check(state0, data.P), warm)
+    A, X, cost, _ = first_incumbent(data, state0, warm)
     seconds = time.perf_counter() - t0
     return StationSolve(A, X, float(cost), float(min(trivial_bound(data), cost)), "time_limit", seconds,
                         seconds, 0, 0, highs_version(), [])

@@ -59,6 +59,18 @@ def _finite(name: str, a: np.ndarray, why: str) -> np.ndarray:
     return a
 
 
+def _size(size) -> tuple[int, ...]:
+    """A draw's shape: an integer or a sequence of non-negative integers."""
+    dims = (size,) if isinstance(size, numbers.Integral) else size
+    try:
+        ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in dims)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidInput("size", f"must be a shape of non-negative integers, got {size!r}"[:120])
+    return tuple(int(v) for v in dims)
+
+
 def _positive(name: str, v) -> np.ndarray:
     """A strictly positive quantity (bandwidth, distance, a divisor), as a float array."""
     a = _as_float(name, v)
@@ -102,7 +114,7 @@ def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
 def rayleigh_power(rng: np.random.Generator, size, mean: float = 1.0) -> np.ndarray:
     """Power gain |h|² of Rayleigh fading (ground links): exponential with the given mean."""
     _positive("mean", mean)
-    return rng.exponential(mean, size)
+    return rng.exponential(mean, _size(size))
 
 
 def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: float = SR_M,
@@ -115,6 +127,7 @@ def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: fl
     _positive("b", b)
     _positive("m", m)
     _positive("omega", omega)
+    size = _size(size)
     los = np.sqrt(rng.gamma(m, omega / m, size)) * np.exp(1j * rng.uniform(0, 2 * np.pi, size))
     scatter = np.sqrt(b) * (rng.standard_normal(size) + 1j * rng.standard_normal(size))
     with np.errstate(over="ignore"):
@@ -185,6 +198,7 @@ def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_h
     d = _positive("distances_m", distances_m)
     if d.shape != (n_users,):
         raise InvalidInput("distances_m", f"must have shape ({n_users},), got {d.shape}")
+    _positive("path_loss_exponent", path_loss_exponent)  # named as the caller spells it
     g = path_loss_gain(d, link, exponent=path_loss_exponent)
     fade = (shadowed_rician_power(rng, (samples, n_users)) if link == "satellite"
             else rayleigh_power(rng, (samples, n_users)))

@@ -68,7 +68,8 @@ def orbital_speed(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_
 
 def orbital_period(altitude_m: float = ALTITUDE_M, earth_radius_m: float = EARTH_RADIUS_M) -> float:
     """Period of a circular orbit, 2π(E + l)/v, in seconds (how often passes can recur)."""
-    return 2 * math.pi * (earth_radius_m + altitude_m) / orbital_speed(altitude_m, earth_radius_m)
+    v = orbital_speed(altitude_m, earth_radius_m)  # checks the arguments before they are used
+    return 2 * math.pi * (earth_radius_m + altitude_m) / v
 
 
 def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN_ELEVATION_DEG,

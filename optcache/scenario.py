@@ -180,11 +180,13 @@ def generate(config: ScenarioConfig | None = None, *, limits: Limits | None = No
     stations = []
     for n in range(cfg.stations):
         if cfg.access == "channel":
-            access = tuple(float(v) for v in _channel_access_cost(rng, [s.input_mb for s in services], cfg))
-            if cfg.route == "satellite":  # its own stream, so that the requests stay those of 'ground'
-                access = tuple(float(v) for v in _channel_access_cost(
-                    np.random.default_rng([cfg.seed, n, 0x5A7]), [s.input_mb for s in services], cfg,
-                    link="satellite"))
+            mb = [s.input_mb for s in services]
+            # The ground draw is made on every route, so that the requests stay those of 'ground';
+            # the satellite's costs come from their own stream, and only the costs used are checked.
+            ground = _channel_access_cost(rng, mb, cfg, check=cfg.route != "satellite")
+            cost = ground if cfg.route != "satellite" else _channel_access_cost(
+                np.random.default_rng([cfg.seed, n, 0x5A7]), mb, cfg, link="satellite")
+            access = tuple(float(v) for v in cost)
         else:
             access = ((A.ACCESS_COST_SATELLITE if cfg.route == "satellite" else A.ACCESS_COST_GROUND),) \
                 * cfg.services
@@ -210,9 +212,10 @@ def _cloud_price(route: str) -> float:
 
 
 def _channel_access_cost(rng: np.random.Generator, input_mb: list[float], cfg: ScenarioConfig,
-                         link: str = "ground") -> np.ndarray:
+                         link: str = "ground", check: bool = True) -> np.ndarray:
     """l_{n,i} = d_i / E_u[r_{u,n}] with the expected rates of the station's users (channel model,
-    docs/formulation.md §13, eq. (2)), with the config's noise density and path-loss exponent."""
+    docs/formulation.md §13, eq. (2)), with the config's noise density and path-loss exponent
+    (ground only); `check` refuses costs beyond the instance range (off for a discarded draw)."""
     from optcache import channel
 
     noise = channel.noise_power(A.BANDWIDTH_HZ, cfg.noise_dbm_per_hz)
@@ -220,9 +223,9 @@ def _channel_access_cost(rng: np.random.Generator, input_mb: list[float], cfg: S
                                           path_loss_exponent=cfg.path_loss_exponent)
     cost = channel.access_cost(np.asarray(input_mb), rates)
     most = RANGES["stations[].access_cost[]"].hi
-    if not np.all(cost <= most):  # each knob in its range, together an uplink that carries nothing
-        raise InvalidInput("noise_dbm_per_hz", f"with path_loss_exponent={cfg.path_loss_exponent:g} and "
-                           f"users={cfg.users}, the channel's uplink gives an access cost of "
-                           f"{float(cost.max()):.3g} s per request, over {most:g}: a lower noise density "
-                           "or path-loss exponent is needed")
+    if check and not np.all(cost <= most):  # each knob in its range, together an uplink that carries nothing
+        knobs = f"path_loss_exponent={cfg.path_loss_exponent:g} and " if link == "ground" else ""
+        raise InvalidInput("noise_dbm_per_hz", f"with {knobs}users={cfg.users}, the channel's {link} uplink "
+                           f"gives an access cost of {float(cost.max()):.3g} s per request, over {most:g}: "
+                           f"a lower noise density{' or path-loss exponent' if link == 'ground' else ''} is needed")
     return cost

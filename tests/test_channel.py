@@ -169,8 +169,9 @@ def test_access_cost_by_hand():
     (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 2, link="air"), "link"),
 ])
 def test_bad_input_names_the_argument(call, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(InvalidInput) as e:
         call()
+    assert e.value.field == name  # the field itself: "m" or "b" would match most messages
 
 
 def test_generator_channel_access_cost_is_per_service_and_positive():
@@ -210,6 +211,11 @@ def test_gain_never_exceeds_one():
     (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 2, samples=float("nan")), "samples"),
     (lambda: ch.expected_uplink_rates(None, 2), "rng"),
     (lambda: ch.uplink_rate("a", 1, 1, 0, 1), "bandwidth_hz"),
+    # named as the caller spells it (was "exponent", path_loss_gain's name for it)
+    (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 2, path_loss_exponent=0), "path_loss_exponent"),
+    (lambda: ch.rayleigh_power(np.random.default_rng(0), -1), "size"),  # numpy's ValueError before
+    (lambda: ch.shadowed_rician_power(np.random.default_rng(0), (2, -1)), "size"),
+    (lambda: ch.rayleigh_power(np.random.default_rng(0), 2.5), "size"),
 ])
 def test_overflow_and_bad_types_name_the_argument(call, name):
     with pytest.raises(InvalidInput) as e:
@@ -226,3 +232,23 @@ def test_scenario_channel_knobs_that_make_the_uplink_useless_are_named():
         generate(slots=2, services=2, stations=1, access="channel", users=1, noise_dbm_per_hz=-100,
                  path_loss_exponent=6)
     assert e.value.field == "noise_dbm_per_hz"
+
+
+def test_satellite_route_is_judged_by_the_satellite_link_only():
+    """With route='satellite' the ground draw (made so that the requests stay those of 'ground')
+    is discarded; its cost of 1e12+ s under path-loss exponent 6 refused seeds 0 and 2, whose
+    satellite uplink alone gives ~7e4-9e4 s per request (in range)."""
+    from optcache.scenario import generate
+
+    kw = dict(slots=1, stations=1, services=1, users=2, access="channel", noise_dbm_per_hz=-140.0,
+              path_loss_exponent=6.0)
+    with pytest.raises(InvalidInput, match="ground uplink"):
+        generate(seed=0, **kw)
+    for seed in (0, 2):
+        sat = generate(seed=seed, route="satellite", **kw)
+        # the satellite's own stream: the same cost whatever the (unused) ground exponent
+        same = generate(seed=seed, route="satellite", **{**kw, "path_loss_exponent": 2.0})
+        assert sat.stations[0].access_cost == same.stations[0].access_cost
+        assert 1e3 < sat.stations[0].access_cost[0] < 1e12
+        assert np.array_equal(sat.stations[0].requests, generate(seed=seed, **{**kw, "path_loss_exponent": 2.0})
+                              .stations[0].requests)

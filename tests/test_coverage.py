@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optcache import coverage as cov
+from optcache.errors import InvalidInput
 
 
 def test_known_numbers_at_550km_10deg():
@@ -73,17 +74,21 @@ def test_slots_in_coverage():
     (lambda: cov.orbital_period(1e300), "altitude_m"),
     (lambda: cov.coverage_time(550e3, "10"), "min_elevation_deg"),
     (lambda: cov.slots_in_coverage(1e308, 1e-308), "slot_seconds"),  # OverflowError before
+    (lambda: cov.orbital_period("550e3"), "altitude_m"),  # TypeError before (used before checked)
+    (lambda: cov.orbital_period(10**400), "altitude_m"),  # OverflowError before
 ])
 def test_other_bad_input_names_the_argument(call, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(InvalidInput) as e:
         call()
+    assert e.value.field == name
 
 
 @pytest.mark.parametrize("args,name", [((-1, 10), "altitude_m"), ((550e3, 90), "min_elevation_deg"),
                                        ((550e3, -1), "min_elevation_deg")])
 def test_bad_input_names_the_argument(args, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(InvalidInput) as e:
         cov.central_angle_max(*args)
+    assert e.value.field == name
 
 
 def test_coverage_time_is_never_negative():

@@ -205,7 +205,9 @@ def _num(d: dict, key: str, path: str, rkey: str, n_items: int | None = None) ->
 
 
 def _str(d: dict, key: str, path: str) -> str:
-    v = d.get(key, "")
+    if key not in d:  # §14 lists it in every object: a missing name is named, never defaulted
+        raise InvalidInput(f"{path}.{key}", "missing (a string; it may be empty)")
+    v = d[key]
     if not isinstance(v, str):
         raise InvalidInput(f"{path}.{key}", f"expected a string, got {json_kind(v)}")
     return v
@@ -304,7 +306,11 @@ class Instance:
         validate(self)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Instance) and self.to_dict() == other.to_dict()
+        if not isinstance(other, Instance):
+            return False
+        a, b = self.to_dict(), other.to_dict()
+        a.pop("meta", None), b.pop("meta", None)  # provenance, not data (the field's compare=False)
+        return a == b
 
     @property
     def n_pairs(self) -> int:
@@ -432,8 +438,10 @@ def validate(inst: Instance) -> None:
     if not inst.stations:
         raise InvalidInput("stations", "at least one station is required")
     for j, m in enumerate(inst.models):
+        _check_name(m, f"models[{j}]")
         _check_fields(m, f"models[{j}]", "models", ("memory_gb", "flops_per_token", "context_tokens"))
     for j, s in enumerate(inst.services):
+        _check_name(s, f"services[{j}]")
         _check_fields(s, f"services[{j}]", "services", ("input_mb", "thought_tokens"))
     seen = set()
     for j, p in enumerate(inst.pairs):
@@ -447,6 +455,7 @@ def validate(inst: Instance) -> None:
     P, T = len(inst.pairs), inst.slots
     for n, s in enumerate(inst.stations):
         w = f"stations[{n}]"
+        _check_name(s, w)
         _check_fields(s, w, "stations", ("gpu_memory_gb", "compute_budget_flops",
                                          "compute_flops_per_s", "backhaul_mb_per_s"))
         if len(s.access_cost) != len(inst.services):
@@ -457,6 +466,29 @@ def validate(inst: Instance) -> None:
         R = request_matrix(s.requests, f"{w}.requests")
         if R.shape != (T, P):
             raise InvalidInput(f"{w}.requests", f"expected shape ({T}, {P}) (slots, pairs), got {R.shape}")
+    _check_meta(inst.meta)
+
+
+def _check_name(obj: Any, where: str) -> None:
+    if not isinstance(obj.name, str):
+        raise InvalidInput(f"{where}.name", f"expected a string, got {json_kind(obj.name)}")
+
+
+def _check_meta(meta: Any) -> None:
+    """`meta` as the file will hold it: an object of JSON values without NaN or ±∞ (§14)."""
+    if not isinstance(meta, dict):
+        raise InvalidInput("meta", f"expected an object (a dict), got {json_kind(meta)}")
+    try:
+        json.dumps(meta, allow_nan=False, default=_json_plain)
+    except (ValueError, TypeError, RecursionError) as e:
+        raise InvalidInput("meta", f"must hold JSON values with finite numbers only: {e}"[:200]) from None
+
+
+def _json_plain(v: Any) -> Any:
+    """numpy scalars and arrays as the JSON values they stand for (json.dumps' `default`)."""
+    if isinstance(v, (np.generic, np.ndarray)):
+        return v.tolist()
+    raise TypeError(f"{type(v).__name__} is not a JSON value")
 
 
 def _requests(rows: Any, where: str, T: int, P: int) -> np.ndarray:
@@ -525,8 +557,7 @@ def parse_instance(d: Any, limits: Limits | None = None) -> Instance:
                                   ("gpu_memory_gb", "compute_budget_flops", "compute_flops_per_s",
                                    "backhaul_mb_per_s")), access, R))
     meta = d.get("meta", {})
-    if not isinstance(meta, dict):
-        raise InvalidInput("meta", "expected an object")
+    _check_meta(meta)
     return Instance(T, _num(d, "switching_cost", "", "switching_cost"),
                     _num(d, "kappa_offset", "", "kappa_offset"),
                     tuple(models), tuple(services), tuple(pairs), tuple(stations), meta)
@@ -612,9 +643,24 @@ def _read_parsed(path: str | os.PathLike, what: str, limits: Limits | None, load
 
 def read_json(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
     """Read a JSON file within `limits`; a missing, malformed or oversized file is InvalidInput."""
-    return _read_parsed(path, what, limits, json.loads,
+    return _read_parsed(path, what, limits, _strict_json_loads,
                         lambda e: f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
                         if isinstance(e, json.JSONDecodeError) else f"malformed JSON: {e}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {dup!r} appears twice in one object (which value is meant?)"[:160])
+    return d
+
+
+def _strict_json_loads(text: str) -> Any:
+    """json.loads that refuses duplicate keys (Python's parser keeps the last one unseen). NaN
+    and ±Infinity are parsed, so that the range check refuses them naming their field (§14)."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
 
 
 def read_toml(path: str | os.PathLike, what: str, limits: Limits | None = None) -> Any:
@@ -871,7 +917,7 @@ def save_instance(inst: Instance, path: str | os.PathLike) -> None:
     """Write `inst` as `optcache/instance@1` JSON, atomically."""
     if not isinstance(inst, Instance):
         raise InvalidInput("instance", f"expected an optcache Instance, got {type(inst).__name__}")
-    write_atomic(path, json.dumps(inst.to_dict(), indent=1))
+    write_atomic(path, json.dumps(inst.to_dict(), indent=1, allow_nan=False, default=_json_plain))
 
 
 # --------------------------------------------------------------------------- numpy view

@@ -62,6 +62,13 @@ INSTANCE_CASES = [
     ("missing station field", _del(["stations", 0, "compute_flops_per_s"]),
      "stations[0].compute_flops_per_s: missing"),
     ("missing list", _del(["pairs"]), "pairs"),
+    # names were defaulted to "" when missing; §14 lists them in every object
+    ("missing model name", _del(["models", 0, "name"]), "models[0].name: missing"),
+    ("missing service name", _del(["services", 0, "name"]), "services[0].name: missing"),
+    ("missing station name", _del(["stations", 0, "name"]), "stations[0].name: missing"),
+    # meta was not checked: NaN and ±∞ loaded, and were written back as non-JSON NaN/Infinity
+    ("NaN in meta", _set(["meta"], {"scenario": {"vanishing": float("nan")}}), "meta"),
+    ("infinity in meta", _set(["meta"], {"x": [1.0, float("-inf")]}), "meta"),
     ("negative gpu memory", _set(["stations", 0, "gpu_memory_gb"], -80.0),
      "stations[0].gpu_memory_gb"),
     ("negative switching cost", _set(["switching_cost"], -1), "switching_cost"),
@@ -661,3 +668,40 @@ def test_tangents_at_a_cache_outside_0_1_names_the_schedule_cell(tmp_path, capsy
     assert main(["export", str(HAND_INSTANCE), "--out", str(out), "--tangents-at", str(path)]) == 2
     assert capsys.readouterr().err.startswith("error: stations[0].cached[1][0]: 1.0000000005 is outside [0, 1]")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("key, first", [("switching_cost", "-5"), ("stations", "[]"), ("slots", "0")])
+def test_a_key_twice_in_one_object_is_refused_naming_it(tmp_path, capsys, key, first):
+    """Python's parser keeps the last value: the first one (here out of range) was never seen."""
+    text = json.dumps(_inst()).replace(f'"{key}": ', f'"{key}": {first}, "{key}": ', 1)
+    p = tmp_path / "dup.json"
+    p.write_text(text)
+    code = main(["evaluate", str(p), str(HAND_SCHEDULE)])
+    cap = capsys.readouterr()
+    check_one_line(code, cap.err, f"key '{key}' appears twice", cap.out)
+
+
+def test_instances_built_in_python_save_as_json_and_load_back(tmp_path):
+    """numpy scalars in fields and meta were a TypeError in save; a name that is no string or a
+    meta that is no object passed validation, saved, and then was refused on load."""
+    import dataclasses as dc
+
+    import optcache
+    from optcache.instance import load_instance, save_instance
+
+    inst = optcache.generate(slots=2, stations=1, services=2, seed=0)
+    m = dc.replace(inst.models[0], context_tokens=np.int64(2048))
+    p0 = dc.replace(inst.pairs[0], service=np.int64(0))
+    built = dc.replace(inst, models=(m,) + inst.models[1:], pairs=(p0,) + inst.pairs[1:],
+                       meta={"a": np.float64(1.5), "b": np.arange(2)})
+    save_instance(built, tmp_path / "i.json")
+    back = load_instance(tmp_path / "i.json")
+    assert back == built and back.models[0].context_tokens == 2048
+    assert json.loads((tmp_path / "i.json").read_text())["meta"] == {"a": 1.5, "b": [0, 1]}
+    for change, field in [({"models": (dc.replace(m, name=5),) + inst.models[1:]}, "models[0].name"),
+                          ({"stations": (dc.replace(inst.stations[0], name=None),)}, "stations[0].name"),
+                          ({"meta": [1]}, "meta"), ({"meta": {"x": float("inf")}}, "meta"),
+                          ({"meta": {"x": object()}}, "meta")]:
+        with pytest.raises(InvalidInput) as e:
+            dc.replace(inst, **change)
+        assert e.value.field == field

@@ -613,7 +613,8 @@ def test_a_start_state_no_trajectory_reaches_is_refused():
             with pytest.raises(InvalidInput) as e:
                 call(st)
             assert e.value.field == f"state0.{name}"
-    # cached, the same κ is a legal start: from it serving the request costs 0.5·(1-0.9)/ln5/3.001
+    # cached, the same κ is a legal start: serving the request costs (1 - α)/ln(1/β)/(κ + κ_0)
+    # = (1 - 0.9)/ln 5/(3 + 0.001) (κ stays 3: k = 0 tokens and Δ = 0; nothing else is charged)
     ok = State(np.ones(1), np.array([3.0]), np.array([3.0]))
     ev = evaluate_station(d, np.ones((1, 1)), np.ones((1, 1)), ok)
     assert ev.cost == pytest.approx(0.1 / np.log(5.0) / 3.001)

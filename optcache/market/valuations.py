@@ -401,7 +401,8 @@ def contract_price(v1: np.ndarray, v0: np.ndarray) -> float:
     The satellite's profit in a second-price auction bidding x against the top ground value v_(1):
     it depends on x only through which v_(1) fall below it, so the exact empirical maximiser is a
     prefix of the rounds sorted by v_(1). The price returned is the midpoint between the last
-    v_(1) taken and the next one (0 if taking none is best), so ties at the boundary cannot matter.
+    v_(1) taken and the next one (0 if taking none is best; 1 % above the largest v_(1) if taking
+    every round is), so ties at the boundary cannot matter.
     """
     try:
         v1 = np.asarray(v1, float)

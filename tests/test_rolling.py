@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import types
 from dataclasses import replace
 
@@ -12,11 +13,14 @@ import pytest
 from optcache.dynamics import State
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
+from optcache.instance import Instance, Model, Pair, Service, Station
 from optcache.scenario import generate
 from optcache.solvers import registry
 from optcache.solvers.exact import StationSolve
+from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange import lagrange_station
 from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
+from optcache.solvers.serve import keep_and_serve
 from tests.bruteforce import brute_force, random_tiny
 from tests.test_lagrange import random_state
 
@@ -209,8 +213,6 @@ def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatc
     # A fake window solver that takes 50 ms and loads pair 0; 2 stations × 6 slots = 12 windows.
     # time_limit=0.3 covers the whole method: each window gets the time left over the windows
     # left, capped by window_time_limit; once it is used up, slots are decided without a solve.
-    import time
-
     inst = generate(slots=6, services=2, stations=2, seed=2)
     limits = []
 
@@ -226,8 +228,8 @@ def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatc
     fake.solve_station = solve_station
     monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
     t0 = time.perf_counter()
-    res = registry.run("rolling", inst, horizon=3, window_solver="milp", time_limit=0.3,
-                       window_time_limit=0.02)
+    res = first = registry.run("rolling", inst, horizon=3, window_solver="milp", time_limit=0.3,
+                               window_time_limit=0.02)
     wall = time.perf_counter() - t0
     win = res.extras["windows"]
     solved = win[win["termination"] != "fallback"]
@@ -245,9 +247,16 @@ def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatc
         left_then = 1.2 - (t - t_first)
         assert lim <= left_then + 1e-3
     assert limits[0][0] == pytest.approx(1.2 / 12, rel=0.05)
-    # the slots after the last solved window follow its plan (pair 0 cached), then keep the cache
-    fb = res.extras["windows"]
-    assert res.status in ("ok", "warning") and len(fb) == 12
+    assert res.status in ("ok", "warning") and len(res.extras["windows"]) == 12
+    # in the first run, the slots after a station's last solved window follow its plan (pair 0
+    # cached), then keep the cache (pair 0 again); a station with no solved window starts cold and
+    # keeps nothing. (Every plan here is the same in every slot, so this cannot tell following the
+    # plan from keeping the cache: test_fallback_follows_the_last_plan_then_keeps_the_cache does.)
+    assert first.evaluation.feasible
+    for n, sched in enumerate(first.schedule.stations):
+        any_solved = (solved["station"] == n).any()
+        np.testing.assert_array_equal(sched.cached[:, 0], 1.0 if any_solved else 0.0)
+        np.testing.assert_array_equal(sched.cached[:, 1], 0.0)
 
 
 def test_fallback_keeps_the_cache_and_serves_what_fits():
@@ -261,3 +270,93 @@ def test_fallback_keeps_the_cache_and_serves_what_fits():
     slot = registry.run("slot", inst, time_limit=1e-9)
     assert slot.termination == "time_limit" and slot.extras["fallback_slots"] == 5
     assert slot.evaluation.feasible
+
+
+# ------------------------------------------------------------------ the fallback rule, by hand
+def hand_station(R, k, e, w, G, E) -> Instance:
+    """One station, pair p = service p on model p (1 GB each), with the thought lengths k, FLOP
+    per token e, context windows w, GPU memory G, compute budget E and requests R given."""
+    P = len(k)
+    models = tuple(Model(f"m{p}", 1.0, float(e[p]), int(w[p])) for p in range(P))
+    services = tuple(Service(f"s{p}", 1.0, int(k[p])) for p in range(P))
+    pairs = tuple(Pair(p, p, 0.5, 0.5, 0.6, 0.04) for p in range(P))
+    station = Station("n0", float(G), float(E), 100.0, 10.0, (1e-4,) * P, np.asarray(R, np.int64))
+    return Instance(len(R), 0.1, 1.0, models, services, pairs, (station,))
+
+
+def test_keep_and_serve_by_hand():
+    # docs/formulation.md §8 step 3 on a hand-made station of 4 pairs, slot t = 1 (0-based):
+    #   k = [2, 1, 1, 3] tokens/request, e = [1, 1, 2, 1] FLOP/token -> e·k = [2, 1, 2, 3] FLOP/request
+    #   w = [100, 100, 50, 50], E = 12 FLOP/slot, G = 3 GB (1 GB per pair)
+    #   state: cached [1, 0, 1, 1], K = [91, 0, 4, 10]; R[1] = [5, 6, 4, 2]
+    #   order (decreasing R, ties by index): p1 (6), p0 (5), p2 (4), p3 (2)
+    # Keep the cache, a = [1, 0, 1, 1]:
+    #   p1: not cached                                              -> x = 0
+    #   p0: budget 0 + 2·5 = 10 ≤ 12 but window 91 + 2·5 = 101 > 100 -> x = 0 (uses no budget)
+    #   p2: budget 0 + 2·4 = 8 ≤ 12, window 4 + 1·4 = 8 ≤ 50       -> x = 4, used 8
+    #   p3: window 10 + 3·2 = 16 ≤ 50 but budget 8 + 3·2 = 14 > 12   -> x = 0 (alone 6 would fit)
+    #   (had p0 ignored its window it would take 10 of the budget and block p2.)
+    # A plan's cache a = [0, 1, 1, 0] (p1 loaded from K = 0, p0 and p3 dropped; memory 2 ≤ 3):
+    #   p1: budget 1·6 = 6 ≤ 12, window 0 + 1·6 = 6 ≤ 100           -> x = 6, used 6
+    #   p2: budget 6 + 2·4 = 14 > 12                                 -> x = 0
+    # Slot 0's requests [1, 1, 1, 1] would serve p0 (91 + 2 ≤ 100): the slot's own row is used.
+    inst = hand_station(R=[[1, 1, 1, 1], [5, 6, 4, 2]], k=[2, 1, 1, 3], e=[1, 1, 2, 1],
+                        w=[100, 100, 50, 50], G=3, E=12)
+    d = inst.station_data(0)
+    st = State(np.array([1.0, 0, 1, 1]), np.array([91.0, 0, 4, 10]), np.array([3.0, 0, 1, 2]))
+    for plan, want_a, want_x in [(None, [1, 0, 1, 1], [0, 0, 4, 0]),
+                                 (np.array([0.0, 1, 1, 0]), [0, 1, 1, 0], [0, 6, 0, 0])]:
+        a, x = keep_and_serve(d, st, 1, plan)
+        np.testing.assert_array_equal(a, want_a)
+        np.testing.assert_array_equal(x, want_x)
+        ev = evaluate_station(d.window(1, 2), a[None], x[None], st, slot0=1)
+        assert not ev.violations
+    np.testing.assert_array_equal(st.cached, [1, 0, 1, 1])  # the state is not changed
+
+
+def test_fallback_follows_the_last_plan_then_keeps_the_cache(monkeypatch):
+    # One station, T = 6, H = 4, oracle. The fake window solver is called once: it sleeps past the
+    # deadline, so slots 2..6 fall back. Its plan for slots 1..4 caches {0}, {1}, {0}, {0, 2} and
+    # serves all their requests. Pairs: k = [2, 1, 1] tokens/request, e = 1 FLOP/token (e·k = k),
+    # w = [20, 100, 100], E = 10 FLOP/slot, G = 2 GB (1 GB per pair).
+    R = [[3, 0, 0], [2, 4, 0], [4, 0, 1], [2, 0, 3], [3, 0, 5], [5, 1, 4]]
+    inst = hand_station(R=R, k=[2, 1, 1], e=[1, 1, 1], w=[20, 100, 100], G=2, E=10)
+    plan = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]], float)
+    calls = []
+
+    def solve_station(win, state0=None, *, time_limit=None, **opts):
+        calls.append(win.T)
+        # time_limit = (time left)/6 windows: sleeping 6× it (and a bit) passes the deadline
+        time.sleep(6 * time_limit + 0.02)
+        return StationSolve(plan, plan * win.R, 10.0, 9.0, "optimal", 0.1, 0.0, 1, 1)
+
+    registry.names()
+    highs_version()  # imported before the clock starts
+    fake = types.ModuleType("optcache.solvers.exact")
+    fake.solve_station = solve_station
+    monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
+    res = registry.run("rolling", inst, horizon=4, window_solver="milp", time_limit=0.25)
+    assert calls == [4]  # window 1 only
+    win = res.extras["windows"]
+    assert win["termination"].tolist() == ["optimal"] + ["fallback"] * 5
+    assert res.extras["fallback_slots"] == 5 and res.termination == "time_limit"
+    # By hand (K after each slot; a pair not cached has K = 0):
+    #   slot 1 (solved):  a = {0}: x0 = 3 (window's plan), K0 = 2·3 = 6
+    #   slot 2 (plan):    a = {1}: p1 4 FLOP ≤ 10, K1 = 4 ≤ 100 -> x = [0, 4, 0]; p0 unloaded, K0 = 0
+    #   slot 3 (plan):    a = {0}: p0 2·4 = 8 ≤ 10, K0 = 0 + 8 = 8 ≤ 20 -> x = [4, 0, 0]
+    #   slot 4 (plan):    a = {0, 2}; order p2 (3), p0 (2): p2 3 FLOP, K2 = 3; p0 3 + 4 = 7 ≤ 10,
+    #                     K0 = 8 + 4 = 12 ≤ 20 -> x = [2, 0, 3]
+    #   slot 5 (keep):    the plan has run out: a = {0, 2} kept; order p2 (5), p0 (3): p2 5 FLOP,
+    #                     K2 = 3 + 5 = 8; p0 window 12 + 6 = 18 ≤ 20 but budget 5 + 6 = 11 > 10
+    #                     -> x = [0, 0, 5]
+    #   slot 6 (keep):    a = {0, 2}; order p0 (5), p2 (4), p1 (1): p0 budget 10 ≤ 10 but window
+    #                     12 + 10 = 22 > 20 -> 0; p2 4 FLOP, K2 = 12; p1 not cached, not loaded
+    #                     -> x = [0, 0, 4]
+    sched = res.schedule.stations[0]
+    np.testing.assert_array_equal(sched.cached, [[1, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1],
+                                                 [1, 0, 1], [1, 0, 1]])
+    np.testing.assert_array_equal(sched.edge_requests, [[3, 0, 0], [0, 4, 0], [4, 0, 0], [2, 0, 3],
+                                                        [0, 0, 5], [0, 0, 4]])
+    assert win["start_cached"].tolist() == [0, 1, 1, 1, 2, 2]
+    assert win["start_K"].tolist() == pytest.approx([0, 6, 4, 8, 15, 20])  # ΣK before each slot
+    assert res.status == "ok" and res.evaluation.feasible

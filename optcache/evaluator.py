@@ -206,6 +206,13 @@ def _pair_terms(data: StationData, a: np.ndarray, x: np.ndarray, kappa: np.ndarr
     }
 
 
+def serve_unit_cost(data: StationData, kappa: np.ndarray) -> np.ndarray:
+    """What one request served at the edge instead of the cloud adds to a slot's cost, per pair,
+    with the AoT held at `kappa`: computing (23) and accuracy (24) less backhaul (22) and cloud
+    (26); the x-slope of `_pair_terms` (tests/test_evaluator.py checks the two agree)."""
+    return data.comp_unit + data.acc_coef / (np.asarray(kappa, float) + data.kappa0) - data.d / data.rC - data.l0
+
+
 def pair_costs(data: StationData, a: np.ndarray, x: np.ndarray, state0: State | None = None) -> np.ndarray:
     """Each pair's share of L_n (27) for the schedule (a, x): its five terms, slot-averaged.
 

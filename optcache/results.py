@@ -80,7 +80,8 @@ class MethodResult:
     """Branch-and-bound nodes of the method's solves, summed over stations (exact methods) and
     windows (`rolling`); None for the policies, the references and `slot`, which report none."""
     solver: str | None = None
-    """The solver that produced the bound, e.g. `highs`; None for heuristics."""
+    """The solver the method ran, e.g. `highs` (for an exact method, the one behind the bound;
+    `slot` and `rolling` run one but have no bound); None if it ran none."""
     solver_version: str | None = None
     """That solver's version."""
     extras: dict[str, Any] = field(default_factory=dict, repr=False)

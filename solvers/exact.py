@@ -18,7 +18,7 @@ import pyomo.environ as pyo
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput, SolverFailed
-from optcache.evaluator import evaluate_station
+from optcache.evaluator import evaluate_station, serve_unit_cost
 from optcache.instance import Instance, StationData, require_station_data
 from optcache.models.matrix28 import add_tangents, build_matrix28, estimate_columns
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
@@ -376,6 +376,29 @@ def milp(inst: Instance, time_limit: float | None = None, gap: float = DEFAULT_G
     return solve_by_station(inst, "milp", one, time_limit, solver=solver, started=started)
 
 
+def _cheapest_ties(m: pyo.ConcreteModel, data: StationData, deadline: float | None, threads: int,
+                   solver) -> None:
+    """Among (29)'s optima, the offloading of least slot cost (docs/formulation.md §7): with a
+    and every κ_p held, x may still vary where serving leaves κ unchanged (κ + k x ≤ Δ); the
+    paper takes offloading from (28a), so x minimises the slot's cost. Loads `m` with that x
+    (or leaves (29)'s own if the time is up or the re-solve fails)."""
+    kappa = np.array([pyo.value(m.kappa[p]) for p in m.P])
+    saved = {p: pyo.value(m.x[p]) for p in m.P}
+    for p in m.P:
+        m.a[p].fix(round(pyo.value(m.a[p])))
+        m.kappa[p].fix(max(float(kappa[p]), 0.0))
+    u = serve_unit_cost(data, np.maximum(kappa, 0.0))
+    scale = max(float(np.abs(u).max()), 1e-300)
+    m.objective_29a.deactivate()
+    m.slot_cost_28a = pyo.Objective(expr=sum(float(u[p] / scale) * m.x[p] for p in m.P))
+    left = None if deadline is None else deadline - time.perf_counter()
+    info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver) \
+        if left is None or left > 0 else None
+    if info is None or info.objective is None:
+        for p in m.P:
+            m.x[p].set_value(saved[p])
+
+
 @register("slot", options=("time_limit", "threads"))
 def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> MethodResult:
     """Problem (29) solved exactly each slot (max Σκ) and applied: the per-slot optimum of Algorithm 1."""
@@ -396,6 +419,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
                 info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver)
                 version = info.solver_version
             if info is not None and info.objective is not None:
+                _cheapest_ties(m, data, deadline, threads, solver)
                 for p in range(data.P):
                     a[t, p] = round(pyo.value(m.a[p]))
                     x[t, p] = round(pyo.value(m.x[p]))

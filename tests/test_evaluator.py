@@ -499,3 +499,19 @@ def test_generated_instances_invariants(slots, services, gpus, users, vanishing,
 def test_state_cold_is_slot_zero():
     s = State.cold(3)
     assert s.cached.tolist() == s.K.tolist() == s.kappa.tolist() == [0, 0, 0]
+
+
+def test_serve_unit_cost_is_the_x_slope_of_the_cost_terms():
+    """`serve_unit_cost` (used by `slot` to break ties) restates (22)-(26) per request: it must be
+    what one more edge request adds to the terms at a fixed κ."""
+    from optcache.dynamics import State
+    from optcache.evaluator import _pair_terms, serve_unit_cost
+    from optcache.scenario import generate
+
+    d = generate(slots=2, services=5, stations=1, users=30, seed=4).station_data(0)
+    kappa = np.array([[0.0, 0.5, 3.0, 40.0, 1e3]])
+    a = np.ones((1, d.P))
+    x0 = np.zeros((1, d.P))
+    terms = [_pair_terms(d, a, x, kappa, State.cold(d.P)) for x in (x0, x0 + 1)]
+    slope = sum(terms[1][k] - terms[0][k] for k in terms[0])[0]
+    np.testing.assert_allclose(serve_unit_cost(d, kappa[0]), slope, rtol=1e-12)

@@ -156,3 +156,61 @@ def test_problem29_matches_enumeration(seed):
     nxt = step(st, a, x, d.k, d.delta)
     assert nxt.kappa.sum() == pytest.approx(_slot_brute_force(d, t, st), abs=1e-6)
     assert pyo.value(m.objective_29a) >= nxt.kappa.sum() - LOAD_TIE_BREAK * d.P - 1e-6
+
+
+def _one_pair(R: list[int], cloud_cost: float, input_mb: float):
+    """One pair (k = 1 token, w = 100, e = 1 FLOP, f = 1 FLOP/s, Δ = 3, α = β = 0.5, κ_0 = 1, λ = 0.1)."""
+    from optcache.instance import Instance, Model, Pair, Service, Station
+
+    return Instance(len(R), 0.1, 1.0, (Model("m", 1.0, 1.0, 100),), (Service("s", input_mb, 1),),
+                    (Pair(0, 0, 0.5, 0.5, 3.0, cloud_cost),),
+                    (Station("n", 5.0, 100.0, 1.0, 1.0, (0.0,), np.array([[r] for r in R])),))
+
+
+def test_slot_breaks_ties_in_x_by_the_slot_cost():
+    """Requests 5, 1, 1 with Δ = 3: slot 1 serves 5 (κ = 2), slots 2 and 3 leave κ at 0 whatever x
+    is, so (29) ties; HiGHS used to serve in slot 2 and offload in slot 3 (3.341 against 3.248).
+    With c = (1 - α)/ln(1/β) = 0.5/ln 2, an edge request costs 1 (computing) + c/(κ + 1) against
+    d/r^C + l_0 = 1 + 1 at the cloud, so every request is served: (0.1 + 5(1 + c/3) + 2(1 + c))/3.
+    With d = l_0 = 0 the cloud is free: slot 1 still serves (κ is (29)'s objective), 2 and 3 offload."""
+    from optcache.solvers import registry
+
+    c = 0.5 / np.log(2.0)
+    res = registry.run("slot", _one_pair([5, 1, 1], 1.0, 1.0))
+    assert res.schedule.stations[0].edge_requests.ravel().tolist() == [5, 1, 1]
+    assert res.cost == pytest.approx((0.1 + 5 * (1 + c / 3) + 2 * (1 + c)) / 3, rel=1e-12)
+    free = registry.run("slot", _one_pair([5, 1, 1], 0.0, 0.0))
+    assert free.schedule.stations[0].edge_requests.ravel().tolist() == [5, 0, 0]
+    assert free.cost == pytest.approx((0.1 + 5 * (1 + c / 3)) / 3, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_slot_takes_the_cheapest_of_its_optima(seed):
+    """Each slot of `slot`: Σκ is (29)'s maximum, and no x with the same loads and the same κ
+    makes that slot cheaper (enumeration; the slot's terms as the evaluator scores the schedule
+    cut after it)."""
+    import dataclasses
+
+    from optcache.solvers import registry
+
+    rng = np.random.default_rng(900 + seed)
+    inst = random_tiny(rng)
+    d = inst.station_data(0)
+    sched = registry.run("slot", inst).schedule.stations[0]
+    A, X = sched.cached, sched.edge_requests
+    st = State.cold(d.P)
+    for t in range(d.T):
+        nxt = step(st, A[t], X[t], d.k, d.delta)
+        assert nxt.kappa.sum() == pytest.approx(_slot_brute_force(d, t, st), abs=1e-6)
+        cut = dataclasses.replace(d, T=t + 1, R=d.R[: t + 1])
+
+        def cost_with(x, t=t, cut=cut):
+            Xt = X[: t + 1].copy()
+            Xt[t] = x
+            ev = evaluate_station(cut, A[: t + 1], Xt)
+            return float(ev.terms[t].sum()) if not ev.violations else np.inf
+
+        best = min(cost_with(np.array(x, float)) for x in itertools.product(*(range(int(r) + 1) for r in d.R[t]))
+                   if np.allclose(step(st, A[t], np.array(x, float), d.k, d.delta).kappa, nxt.kappa, atol=1e-9))
+        assert cost_with(X[t]) == pytest.approx(best, rel=1e-9, abs=1e-12)
+        st = nxt

@@ -23,3 +23,26 @@ class SolverFailed(RuntimeError):
 
 class InfeasibleModel(SolverFailed):
     """Raised when a model has no feasible point (it should not happen for problem (28))."""
+
+
+def named_keywords(what: str):
+    """Class decorator for a dataclass of settings: an unknown keyword is InvalidInput naming it
+    (the generated __init__ raises Python's TypeError, which the CLI would show as a traceback)."""
+    import functools
+    from dataclasses import fields
+
+    def deco(cls):
+        init = cls.__init__
+        names = [f.name for f in fields(cls) if f.init]
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            for k in kw:
+                if k not in names:
+                    raise InvalidInput(str(k), f"unknown {what}; the {what}s are {', '.join(sorted(names))}"[:400])
+            init(self, *args, **kw)
+
+        cls.__init__ = __init__
+        return cls
+
+    return deco

@@ -13,7 +13,7 @@ import numpy as np
 
 from optcache import assumptions as A
 from optcache.channel import MC_SAMPLES, NOISE_DBM_PER_HZ, PATH_LOSS_EXPONENT
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, named_keywords
 from optcache.instance import (
     RANGES,
     Instance,
@@ -65,6 +65,7 @@ CHANNEL_MAX_USERS = 1000
 """Most users per station with access='channel': its Monte Carlo holds MC_SAMPLES × users draws."""
 
 
+@named_keywords("scenario knob")
 @dataclass(frozen=True)
 class ScenarioConfig:
     """The generator's knobs: the paper's sweeps (slots, services, GPUs, users, stations, Δ) and seed."""

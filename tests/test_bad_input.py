@@ -706,3 +706,16 @@ def test_instances_built_in_python_save_as_json_and_load_back(tmp_path):
         with pytest.raises(InvalidInput) as e:
             dc.replace(inst, **change)
         assert e.value.field == field
+
+
+def test_settings_objects_name_an_unknown_keyword():
+    """ScenarioConfig(foo=1) and Args(foo=1) raised Python's TypeError (generate(foo=1) and
+    MarketConfig(foo=1) already named the field)."""
+    from optcache.market.dqn import Args
+    from optcache.scenario import ScenarioConfig
+
+    for make, what in ((ScenarioConfig, "scenario knob"), (Args, "DQMSB argument")):
+        with pytest.raises(InvalidInput, match=f"unknown {what}") as e:
+            make(slots_per_day=3)
+        assert e.value.field == "slots_per_day"
+    assert ScenarioConfig(slots=3).slots == 3 and Args(seed=2).seed == 2

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, named_keywords
 from optcache.instance import write_atomic
 from optcache.market import mechanisms as M
 from optcache.market.valuations import MarketConfig, Rounds, caching_policy, market_dataset
@@ -64,6 +64,7 @@ MAX_BUFFER_FLOATS = 50_000_000
 """buffer_size × state size may not exceed this (each of the two replay arrays stays ≤ 200 MB)."""
 
 
+@named_keywords("DQMSB argument")
 @dataclass
 class Args:
     """Every DQMSB hyperparameter, with the market scenario it trains on; saved in checkpoints."""

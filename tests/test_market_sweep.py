@@ -144,3 +144,22 @@ def test_a_market_study_refuses_another_grids_table_and_saves_on_a_signal(tmp_pa
         run_market_study(two, out2, workers=1, progress=False)
     assert (e.value.signum, e.value.saved, e.value.cells) == (signal.SIGTERM, 1, 2)
     assert len(read_market(out2)) == 1
+
+
+@pytest.mark.parametrize("every, seen", [(0.0, [0, 1, 2]), (float("inf"), [0, 0, 0])])
+def test_a_market_study_checkpoints_its_table_while_it_runs(tmp_path, monkeypatch, every, seen):
+    """A SIGKILL lost every cell of the run (the table was written only at the end): with
+    checkpoint_seconds = 0 the table on disk holds each finished cell before the next one starts."""
+    out = tmp_path / "m.parquet"
+    real, on_disk = sweep.run_market_cell, []
+
+    def look_then_run(cell):
+        on_disk.append(len(read_market(out)) if out.exists() else 0)
+        return real(cell)
+
+    monkeypatch.setattr(sweep, "run_market_cell", look_then_run)
+    grid = MarketGrid(seeds=[1, 2, 3], knobs=GRID.knobs)
+    assert len(run_market_study(grid, out, workers=1, progress=False, checkpoint_seconds=every)) == 3
+    assert on_disk == seen and len(read_market(out)) == 3
+    _raises(lambda: run_market_study(grid, out, workers=1, progress=False, checkpoint_seconds=-1),
+            "checkpoint_seconds", "must be a number of seconds >= 0")

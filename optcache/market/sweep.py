@@ -340,19 +340,25 @@ def _write(df: pd.DataFrame, out: Path, grids: dict) -> None:
 
 def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, engine: str = "local",
                      scheduler: Any = None, workers: int | None = None, progress: bool = True,
-                     extend: bool = False) -> pd.DataFrame:
+                     extend: bool = False, checkpoint_seconds: float = 10.0) -> pd.DataFrame:
     """Run the grid's cells not yet in `out` and return the whole table (old rows included).
 
-    Engines as in `optcache.study.run_study`; the table is written atomically at the end, and
-    when the run stops on an exception or a signal with the cells finished so far (a signal is
-    then `resume.StudyInterrupted`; unlike a caching study there is no journal, so a SIGKILL loses
-    the cells of this run). A table written by another grid is refused unless `extend`."""
+    Engines as in `optcache.study.run_study`; the table is written atomically with the cells
+    finished so far once `checkpoint_seconds` have passed since the last write (0: after every
+    cell), at the end, and when the run stops on an exception or a signal (a signal is then
+    `resume.StudyInterrupted`). A SIGKILL loses the cells in flight and those finished since the
+    last write (a caching study journals each row instead; market tables are rewritten whole,
+    which is cheap at their size). A table written by another grid is refused unless `extend`."""
     import signal
 
     from optcache import engines
     from optcache.resume import StudyInterrupted, check_grid, interrupt_in
 
     workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
+    if isinstance(checkpoint_seconds, bool) or not isinstance(checkpoint_seconds, (int, float, np.integer, np.floating)) \
+            or math.isnan(checkpoint_seconds) or checkpoint_seconds < 0:
+        raise InvalidInput("checkpoint_seconds", "must be a number of seconds >= 0 (inf: only at the "
+                           f"end), got {checkpoint_seconds!r}"[:160])
     if not isinstance(grid, MarketGrid):
         raise InvalidInput("grid", "expected a MarketGrid (MarketGrid.from_dict or load_market_grid "
                            f"make one), got {type(grid).__name__}")
@@ -375,17 +381,25 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     grids[gid] = grid.to_dict()
     rows: list[dict] = []
     interrupted = None
+
+    def table_so_far() -> pd.DataFrame:
+        parts = [d for d in (old, pd.DataFrame(rows)) if len(d)]
+        return tidy_market(pd.concat(parts, ignore_index=True) if parts else [])
+
+    last = time.monotonic()
     try:
         for _, row in engines.run(engine, run_market_cell, todo, scheduler=scheduler, workers=workers,
                                   progress=progress):
             rows.append(row)
+            if out is not None and time.monotonic() - last >= checkpoint_seconds:
+                _write(table_so_far(), out, grids)
+                last = time.monotonic()
     except (KeyboardInterrupt, SystemError, RuntimeError) as e:
         interrupted = interrupt_in(e)
         if interrupted is None:
             raise
     finally:
-        parts = [d for d in (old, pd.DataFrame(rows)) if len(d)]
-        table = tidy_market(pd.concat(parts, ignore_index=True) if parts else [])
+        table = table_so_far()
         if out is not None:
             _write(table, out, grids)
             log.info("wrote %s: %d rows (%d run now)", out, len(table), len(rows))

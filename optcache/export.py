@@ -48,8 +48,7 @@ def _points_text(points: dict, R: np.ndarray) -> list[str]:
 
 def header(inst: Instance, station: int, form: str, fmt: str, points: dict, R: np.ndarray) -> list[str]:
     """The comment block at the top of an exported model (without the comment character)."""
-    prov = provenance(EXPORT_SCHEMA, packages=SOLVER_PACKAGES,
-                      seed=(inst.meta.get("scenario") or {}).get("seed") if isinstance(inst.meta, dict) else None)
+    prov = provenance(EXPORT_SCHEMA, packages=SOLVER_PACKAGES, seed=inst.seed)
     pk = ", ".join(f"{k} {v}" for k, v in prov["packages"].items() if v)
     n_cuts = sum(len(v) for v in points.values())
     model = ("readable Pyomo model, rows named as in the paper (models/problem28.py)" if form == "readable"

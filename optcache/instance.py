@@ -313,6 +313,13 @@ class Instance:
         return a == b
 
     @property
+    def seed(self) -> int | None:
+        """The generator's seed recorded in `meta.scenario.seed`, if any (provenance only)."""
+        scenario = self.meta.get("scenario")
+        seed = scenario.get("seed") if isinstance(scenario, dict) else None
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+    @property
     def n_pairs(self) -> int:
         """Number of pairs P."""
         return len(self.pairs)

@@ -719,3 +719,21 @@ def test_settings_objects_name_an_unknown_keyword():
             make(slots_per_day=3)
         assert e.value.field == "slots_per_day"
     assert ScenarioConfig(slots=3).slots == 3 and Args(seed=2).seed == 2
+
+
+@pytest.mark.parametrize("scenario", [-1, "x", [1], {"seed": "7"}, {"seed": True}])
+def test_solve_and_export_read_the_seed_of_any_meta(tmp_path, capsys, scenario):
+    """`meta` is free-form: `"meta": {"scenario": -1}` made `solve` crash with AttributeError
+    (found by the fuzz test's in-range mutations); a seed that is no integer is not recorded."""
+    d = _inst()
+    d["meta"] = {"scenario": scenario}
+    p = tmp_path / "i.json"
+    p.write_text(json.dumps(d))
+    assert main(["solve", str(p), "--method", "laot"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"]["seed"] is None
+    assert main(["export", str(p), "--format", "lp", "--out", str(tmp_path / "m.lp")]) == 0
+    capsys.readouterr()
+    d["meta"] = {"scenario": {"seed": 7}}
+    p.write_text(json.dumps(d))
+    assert main(["solve", str(p), "--method", "laot"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"]["seed"] == 7

@@ -80,6 +80,32 @@ def _parent(obj, path):
     return obj
 
 
+def range_key(path: tuple) -> str:
+    """The `RANGES` key of a JSON path: ("stations", 0, "requests", 1, 2) → "stations[].requests[][]"."""
+    key = ""
+    for k in path:
+        key += "[]" if isinstance(k, int) else (f".{k}" if key else k)
+    return key
+
+
+def in_range(draw, key: str, current):
+    """A value the field accepts (docs/formulation.md §14): its ends, a point between, or the current
+    value moved; so that mutations also reach the exit-0 paths, not only the refusals."""
+    from optcache.instance import RANGES
+
+    r = RANGES[key]
+    if r.index_of is not None:
+        return 0
+    lo, hi = (r.lo if not r.lo_open else r.lo + max(abs(r.lo) * 1e-9, 1e-300)), \
+        (r.hi if not r.hi_open else r.hi * (1 - 1e-12))
+    v = draw(st.sampled_from([lo, hi, "between", "moved"]))
+    if v == "between":
+        v = lo + (hi - lo) * draw(st.sampled_from([1e-12, 1e-6, 0.5]))
+    elif v == "moved":
+        v = min(max(float(current) * draw(st.sampled_from([0.0, 0.5, 2.0, 1e3])), lo), hi)
+    return int(v) if r.integer else float(v)
+
+
 @st.composite
 def mutated(draw, obj: dict) -> str:
     """A JSON text: `obj` after one to three structural mutations, then maybe a text mutation."""
@@ -90,8 +116,15 @@ def mutated(draw, obj: dict) -> str:
             break
         path = draw(st.sampled_from(ps))
         parent, key = _parent(obj, path), path[-1]
-        op = draw(st.sampled_from(["set", "set", "edge", "edge", "scale", "delete", "duplicate"]))
-        if op == "set":
+        op = draw(st.sampled_from(["set", "set", "edge", "edge", "scale", "delete", "duplicate",
+                                   "valid", "valid", "valid"]))
+        if op == "valid":
+            from optcache.instance import RANGES
+
+            if range_key(path) in RANGES and isinstance(parent[key], (int, float)) \
+                    and not isinstance(parent[key], bool):
+                parent[key] = in_range(draw, range_key(path), parent[key])
+        elif op == "set":
             parent[key] = copy.deepcopy(draw(st.sampled_from(NASTY)))
         elif op == "edge":
             parent[key] = draw(st.sampled_from(EDGES))
@@ -106,7 +139,7 @@ def mutated(draw, obj: dict) -> str:
         elif op == "duplicate" and isinstance(parent, list):
             parent.append(copy.deepcopy(parent[key]))
     text = json.dumps(obj)
-    how = draw(st.sampled_from(["none"] * 6 + ["truncate", "digits", "nest", "token"]))
+    how = draw(st.sampled_from(["none"] * 6 + ["truncate", "digits", "nest", "token", "key twice"]))
     if how == "truncate":
         text = text[:draw(st.integers(0, len(text)))]
     elif how == "digits":
@@ -114,6 +147,11 @@ def mutated(draw, obj: dict) -> str:
     elif how == "nest":
         n = draw(st.sampled_from([63, 65, 3000]))
         text = text.replace("[", "[" * n, 1).replace("]", "]" * n, 1)
+    elif how == "key twice":  # Python's parser would keep the last value unseen
+        at = text.find('": ')
+        if at > 0:
+            name = text[text.rfind('"', 0, at) + 1:at]
+            text = text[:at + 3] + f'0, "{name}": ' + text[at + 3:]
     elif how == "token":
         text = text.replace("2", draw(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999"])), 1)
     return text
@@ -180,7 +218,7 @@ def check_solve(obj: dict) -> None:
         assert math.isfinite(obj["bound"]) and obj["bound"] <= obj["cost"] * (1 + 1e-9) + 1e-12
 
 
-@fuzz_settings(80)
+@fuzz_settings(120)
 @given(data=st.data())
 def test_fuzz_evaluate(tmp_path_factory, data):
     inst, sched = BASES[data.draw(st.sampled_from(sorted(BASES)))]
@@ -194,7 +232,7 @@ def test_fuzz_evaluate(tmp_path_factory, data):
         check_evaluation(obj)
 
 
-@fuzz_settings(60)
+@fuzz_settings(150)
 @given(data=st.data())
 def test_fuzz_solve(tmp_path_factory, data):
     inst, _ = BASES[data.draw(st.sampled_from(sorted(BASES)))]

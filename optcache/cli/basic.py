@@ -196,8 +196,7 @@ def solve(
             "forecast": forecast, "window_solver": window_solver, "window_time_limit": window_time_limit,
             "tail": tail, "solver": solver, "solver_options": parse_solver_options(solver_option)}
     res = registry.run(spec.name, inst, **opts)
-    seed = (inst.meta.get("scenario") or {}).get("seed") if isinstance(inst.meta, dict) else None
-    obj = res.to_contract(seed=seed if isinstance(seed, int) else None)
+    obj = res.to_contract(seed=inst.seed)
     if out is not None:
         write_atomic(out, json.dumps(obj, default=float, allow_nan=False))
     if summary if summary is not None else out is not None:

@@ -61,7 +61,6 @@ from optcache.instance import (
     grid_product,
     grid_seeds,
     grid_values,
-    make_folder,
     read_parquet,
     read_toml,
     require_limits,
@@ -71,6 +70,7 @@ from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.results import ROUNDING
 from optcache.resume import Interrupt as Interrupt  # re-exported: a signal's exception
+from optcache.resume import OutputLock
 from optcache.resume import (
     StudyInterrupted as StudyInterrupted,  # re-exported: what run_study raises
 )
@@ -521,11 +521,6 @@ def journal_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.journal")
 
 
-def lock_path(out: str | os.PathLike) -> Path:
-    """The lock file held while a study writes `out`."""
-    return Path(f"{out}.lock")
-
-
 _ROW_REQUIRED = ("cell", "instance", "seed", *KNOBS, "method", "label", "options", "exact", "status",
                  "termination")
 """Columns every journal row has (`run_cell` sets them even for an error row); the rest may be null."""
@@ -722,54 +717,6 @@ def write_results(df: pd.DataFrame, path: str | os.PathLike,
         pq.write_table(table.replace_schema_metadata(meta), tmp)
 
 
-class _Lock:
-    """An exclusive flock on `OUT.lock`: one study per output; the kernel drops it with the process."""
-
-    def __init__(self, out: Path):
-        self.out, self.path, self.fd = out, lock_path(out), None
-
-    def __enter__(self) -> _Lock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: no lock
-            log.warning("no fcntl: %s is not locked against a second study", self.out)
-            return self
-        make_folder(self.path.parent, str(self.out))
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except IsADirectoryError:
-                raise InvalidInput(str(self.path), "is a directory, not the study's lock file: "
-                                   "remove it, or choose another --out") from None
-            except OSError as e:  # no permission, a read-only file system
-                raise InvalidInput(str(self.path), f"cannot create the study's lock file: "
-                                   f"{e.strerror or e}") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise InvalidInput(str(self.out), f"in use by another study (pid {holder}, lock "
-                                   f"{self.path.name}); wait for it or choose another --out") from None
-            try:  # the file locked must still be the one at the path (a finishing study unlinks it)
-                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.fd is not None:
-            self.path.unlink(missing_ok=True)
-            os.close(self.fd)
-            self.fd = None
-
-
 class _Journal:
     """Append-only JSON lines of finished rows, each flushed and fsync'd before the next cell."""
 
@@ -847,7 +794,7 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
         table.attrs = {"optcache": study_provenance({grid_id(todo_all): grid.to_dict()})}
         return table
     out = Path(out)
-    with _Lock(out):
+    with OutputLock(out):
         table = _run_locked(out, todo_all, engine, scheduler, workers, progress, retry_errors,
                             checkpoint_seconds, extend, grid.to_dict())
     return table

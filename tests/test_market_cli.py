@@ -88,6 +88,12 @@ def test_missing_checkpoint_and_bad_options_are_exit_2(tmp_path, capsys):
     err = _one_line_error(capsys, ["market", "train", "--out", str(tmp_path / "x.pt"), "--state", "psychic",
                                    "--no-progress"])
     assert "state" in err
+    # each names the flag and the market's own range (were n_actions, and the scenario's [1, 100000])
+    for flag, value, says in [("--actions", "1", "error: actions: must be an integer in [2, 1000], got 1"),
+                              ("--stations", "0", "error: stations: must be an integer in [1, 1000], got 0")]:
+        err = _one_line_error(capsys, ["market", "train", "--out", str(tmp_path / "x.pt"), flag, value,
+                                       "--no-progress"])
+        assert err == says
     assert not (tmp_path / "x.pt").exists()
 
 

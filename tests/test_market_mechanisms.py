@@ -411,3 +411,32 @@ def test_surplus_names_values_not_bids():
     with pytest.raises(InvalidInput, match="ground values must be finite") as e:
         M.surplus(out, -np.ones((1, 2)), 1.0, True)
     assert e.value.field == "v"
+
+
+def test_best_fixed_rho_is_what_msb_does_with_it():
+    """ρ = x_(1)/x_(2) = 1.3/1.1 times 1.1 rounds to 1.2999999999999998 < 1.3, so MSB kept with the
+    ground the round best_fixed_rho had given the satellite (claimed 7.0, MSB scored 6.3; 5 of 2,000
+    random histories). Rounds: values (1.3, 1.1) and (5, 1), satellite worth 2 in both; giving
+    round 1 to the satellite gains 2 - 1.3 = 0.7: 2 + 5 = 7 at ρ just above 1.3/1.1."""
+    v = np.array([[1.3, 1.1], [5.0, 1.0]])
+    r = _rounds(v, 2.0)
+    rho, best = best_fixed_rho(r)
+    assert best == pytest.approx(7.0) and 1.3 / 1.1 <= rho < 1.3 / 1.1 * (1 + 1e-15)
+    assert M.surplus(M.msb(v, 1.0, True, rho), v, 2.0, True)["total_surplus"] == best
+    rng = np.random.default_rng(7)
+    for _ in range(300):  # every returned ρ scores, under MSB, the surplus reported with it
+        v = np.round(rng.uniform(0, 3, size=(4, 3)), 1)
+        r = _rounds(v, float(np.round(rng.uniform(0, 3), 1)))
+        rho, best = best_fixed_rho(r)
+        out = M.optimal(v, 1.0, True, rho=rho) if np.isinf(rho) else M.msb(v, 1.0, True, rho)
+        assert M.surplus(out, v, r.m0, True)["total_surplus"] == pytest.approx(best, rel=1e-12)
+
+
+def test_myopic_with_one_station_reports_an_infinite_rho_yet_the_ground_can_win():
+    """x_(2) = 0 < x0: myopic's ρ = x0/x_(2) is ∞, but its critical bid max(x_(2), x0) is x0, so a
+    ground bid of 3 over x0 = 1 wins and pays 1 (the reports said such rounds all go to the satellite)."""
+    from optcache.market.experiment import TIDY_COLUMNS
+
+    out = M.myopic(np.array([[3.0]]), 1.0, True)
+    assert np.isinf(out.rho[0]) and out.winner[0] == 1 and out.p[0, 1] == 1.0
+    assert "myopic" in TIDY_COLUMNS["rho_infinite"]

@@ -163,3 +163,17 @@ def test_a_market_study_checkpoints_its_table_while_it_runs(tmp_path, monkeypatc
     assert on_disk == seen and len(read_market(out)) == 3
     _raises(lambda: run_market_study(grid, out, workers=1, progress=False, checkpoint_seconds=-1),
             "checkpoint_seconds", "must be a number of seconds >= 0")
+
+
+def test_a_market_study_refuses_an_output_in_use(tmp_path):
+    """Two market studies on one output both ran, and the later rewrite dropped the other's rows:
+    the market study takes the caching study's lock (OUT.lock) now."""
+    from optcache.resume import OutputLock
+
+    out = tmp_path / "m.parquet"
+    with OutputLock(out):  # what a running study holds
+        _raises(lambda: run_market_study(GRID, out, workers=1, progress=False), str(out),
+                "in use by another study")
+        assert not out.exists()
+    assert len(run_market_study(GRID, out, workers=1, progress=False)) == 1
+    assert not (tmp_path / "m.parquet.lock").exists()

@@ -73,6 +73,7 @@ def train(
         "ε, held-out surplus and efficiency, seconds).")] = None,
 ) -> None:
     """Train a DQMSB auctioneer (Algorithm 2) and save a versioned checkpoint."""
+    from optcache.errors import InvalidInput
     from optcache.instance import check_writable
     from optcache.market.dqn import Args, save_checkpoint
     from optcache.market.dqn import train as run_training
@@ -83,9 +84,12 @@ def train(
         check_writable(log_csv)
     market = MarketConfig(slots=slots, services=services, gpus=gpus, users=users, stations=stations,
                           policy=policy)
-    args = Args(seed=seed, state=state, episodes=episodes, train_instances=train_instances,
-                eval_instances=eval_instances, n_actions=actions, hidden=hidden,
-                learning_rate=learning_rate, gamma=gamma, market=market)
+    try:
+        args = Args(seed=seed, state=state, episodes=episodes, train_instances=train_instances,
+                    eval_instances=eval_instances, n_actions=actions, hidden=hidden,
+                    learning_rate=learning_rate, gamma=gamma, market=market)
+    except InvalidInput as e:  # the field as the user typed it: --actions sets n_actions
+        raise InvalidInput("actions" if e.field == "n_actions" else e.field, e.message) from None
     res = run_training(args, progress=progress)
     save_checkpoint(res.policy, out, curve=res.curve, seconds=res.seconds)
     if log_csv is not None:
@@ -157,7 +161,8 @@ def evaluate(
                    f"{m['satellite_surplus']:12.1f} {m['efficiency']:10.4f} {rho_cell(m):>7s}")
         starred |= rho_cell(m).endswith("*")
     if starred:
-        typer.echo("* mean of the finite ρ; some rounds in coverage have ρ = ∞ (all go to the satellite)")
+        typer.echo("* mean of the finite ρ; some rounds in coverage have ρ = ∞ (MSB's go to the satellite; "
+                   "myopic's have x_(2) = 0 and the critical bid x0)")
 
 
 def rho_cell(m: dict) -> str:

@@ -52,7 +52,19 @@ def best_fixed_rho(rounds: Rounds) -> tuple[float, float]:
     k = np.searchsorted(r, cands, side="right")
     tot = base + float(x1.sum()) + cum[k]
     j = int(np.argmax(tot))
-    return float(cands[j]), float(tot[j])
+    rho = float(cands[j])
+    if not np.isfinite(rho):
+        return rho, float(tot[j])
+    # MSB tests x_(1) > ρ·x_(2) in floating point, where (x1/x2)·x2 may round below x1: move ρ up
+    # by ulps until every round meant for the satellite goes there, then score as MSB does
+    meant = np.zeros(r.size, bool)
+    meant[order[:k[j]]] = True
+    for _ in range(8):
+        if np.all(x1[meant] <= rho * x2[meant]):
+            break
+        rho = float(np.nextafter(rho, np.inf))
+    to_sat = ~M.ground_wins(x1, rho * x2, np.ones(x1.shape, bool))
+    return rho, base + float(x1.sum()) + float((v0 - x1)[to_sat].sum())
 
 
 def best_fixed_action(rounds: Rounds, n_actions: int) -> tuple[float, float]:
@@ -154,7 +166,8 @@ TIDY_COLUMNS = {
     "revenue": "Σ payments",
     "satellite_share": "fraction of rounds the satellite wins",
     "rho": "mean finite ρ over rounds in coverage (nan for spa, or if every ρ is ∞)",
-    "rho_infinite": "share of rounds in coverage with ρ = ∞ (the satellite wins them all)",
+    "rho_infinite": "share of rounds in coverage with ρ = ∞: under MSB with a fixed ρ the satellite wins "
+                    "them; myopic's ρ = x0/x_(2) is ∞ where x_(2) = 0 < x0, and its critical bid is x0 there",
 }
 
 

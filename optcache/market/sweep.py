@@ -349,10 +349,8 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     `resume.StudyInterrupted`). A SIGKILL loses the cells in flight and those finished since the
     last write (a caching study journals each row instead; market tables are rewritten whole,
     which is cheap at their size). A table written by another grid is refused unless `extend`."""
-    import signal
-
     from optcache import engines
-    from optcache.resume import StudyInterrupted, check_grid, interrupt_in
+    from optcache.resume import OutputLock
 
     workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
     if isinstance(checkpoint_seconds, bool) or not isinstance(checkpoint_seconds, (int, float, np.integer, np.floating)) \
@@ -368,6 +366,20 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
             check_writable(out)
         except InvalidInput as e:
             raise InvalidInput("out", f"{e.field}: {e.message}") from None
+    if out is None:
+        return _run_market(grid, None, engine, scheduler, workers, progress, extend, checkpoint_seconds)
+    with OutputLock(out):  # one study per output, caching or market
+        return _run_market(grid, out, engine, scheduler, workers, progress, extend, checkpoint_seconds)
+
+
+def _run_market(grid: MarketGrid, out: Path | None, engine: str, scheduler: Any, workers: int | None,
+                progress: bool, extend: bool, checkpoint_seconds: float) -> pd.DataFrame:
+    """`run_market_study` once its arguments are checked and `out` (if any) is locked."""
+    import signal
+
+    from optcache import engines
+    from optcache.resume import StudyInterrupted, check_grid, interrupt_in
+
     todo = market_cells(grid)
     gid = _digest(sorted(c["cell"] for c in todo))
     old = pd.DataFrame(columns=list(MARKET_COLUMNS))

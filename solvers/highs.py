@@ -40,15 +40,18 @@ _last_threads: int | None = None
 
 
 def use_threads(threads: int) -> None:
-    """HiGHS keeps one global thread pool: changing the thread count needs a reset, else 'Not Set'."""
+    """HiGHS keeps one global thread pool, and a solve asking another thread count than the pool's
+    stops at once with 'Not Set'. The pool is reset before every solve: not only optcache's own
+    earlier solves start it, a user's own highspy solve in the same process does too (with HiGHS's
+    default count), which broke every later `milp` call. The reset also leaves no worker threads
+    behind for a fork (`fork_safe`); it costs microseconds against a MIP."""
     global _last_threads
-    if _last_threads is not None and _last_threads != int(threads):
-        try:
-            import highspy
+    try:
+        import highspy
 
-            highspy.Highs.resetGlobalScheduler(True)
-        except (ImportError, AttributeError):  # pragma: no cover - older highspy
-            pass
+        highspy.Highs.resetGlobalScheduler(True)
+    except (ImportError, AttributeError):  # pragma: no cover - older highspy
+        pass
     _last_threads = int(threads)
 
 

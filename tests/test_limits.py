@@ -660,3 +660,29 @@ def test_the_first_call_counts_importing_its_method():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     wall, seconds = map(float, out.stdout.split())
     assert seconds <= wall and wall - seconds < 0.25
+
+
+def test_milp_after_a_users_own_highspy_solve(tmp_path):
+    """A researcher's own highspy solve (HiGHS's default thread count, as docs/howto/export.md
+    does) started HiGHS's global thread pool; every later milp then stopped at once with 'HiGHS
+    stopped with Not Set', with or without a time limit. The pool is reset before each solve."""
+    import highspy
+
+    import optcache
+    from optcache.export import export_problem28
+    from optcache.solvers import registry
+    from tests.bruteforce import brute_force
+
+    inst = optcache.generate(slots=3, services=2, stations=1, users=3, seed=1)
+    export_problem28(inst, tmp_path / "m.mps", station=0, form="network")
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(tmp_path / "m.mps"))
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    optimum = brute_force(inst.station_data(0))[0]
+    for kw in ({"time_limit": 60.0}, {}):
+        res = registry.run("milp", inst, **kw)
+        assert (res.status, res.termination) == ("ok", "optimal"), res.message
+        assert res.cost == pytest.approx(optimum, rel=1e-6)
+    assert registry.run("slot", inst).status == "ok"

@@ -67,5 +67,6 @@ def test_fast_equals_reference_on_paper_scenarios(seed):
 def test_the_four_orders_actually_differ_on_paper_scenarios():
     # guards against a kernel that ignores its policy argument
     inst = generate(seed=1, slots=60, gpus=8, stations=1)
-    schedules = {p: replace_instance(inst, p)[0][0].tobytes() for p in POLICIES}
+    paper = ("laot", "fifo", "lru", "lfu")  # a policy added by docs/howto/add-policy.md may tie one
+    schedules = {p: replace_instance(inst, p)[0][0].tobytes() for p in paper}
     assert len(set(schedules.values())) == 4

@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 # The CPU torch wheel goes in first: any other torch request would pull a multi-GB CUDA build.
 # `optcache warmup` then compiles the numba kernels once into numba's on-disk cache, so that a
-# user's first laot/rolling/lagrange call is as fast as the next (rerun it after editing them).
+# user's first laot/rolling/lagrange call loads them instead of compiling (rerun it after editing them).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0

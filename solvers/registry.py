@@ -102,10 +102,23 @@ _CHECKS: dict[str, Callable[..., None]] = {}
 _loaded = False
 
 
+def is_builtin(name: str) -> bool:
+    """`name` is one of optcache's own methods (not one a user registered)."""
+    return name in _HOME
+
+
 def register(name: str, *, exact: bool = False, options: tuple[str, ...] = ()) -> Callable:
     """Decorator: add a method under `name` (its docstring's first line is its description)."""
 
     def deco(func: Callable[..., MethodResult]) -> Callable[..., MethodResult]:
+        where = f"{func.__module__}.{func.__qualname__}"
+        if name in _HOME and func.__module__ != _HOME[name]:
+            raise InvalidInput("method", f"{name!r} is a built-in method; register {where} under another name")
+        old = _REGISTRY.get(name)
+        if old is not None and f"{old.func.__module__}.{old.func.__qualname__}" != where:
+            # the same function defined again (a re-run notebook cell, a reload) replaces itself
+            raise InvalidInput("method", f"{name!r} is already registered by "
+                               f"{old.func.__module__}.{old.func.__qualname__}; choose another name")
         doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[name] = MethodSpec(name, func, exact, doc[0] if doc else "", options)
         return func

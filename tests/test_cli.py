@@ -118,3 +118,33 @@ def test_python_dash_m_runs_the_cli():
     bad = subprocess.run([sys.executable, "-m", "optcache", "solve", "nope.json"], capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "nope.json" in bad.stderr
+
+
+def test_registering_a_taken_name_is_refused_naming_the_holder(monkeypatch):
+    """`@register("static")` in a user's module replaced the built-in until the next `names()`
+    call silently put it back; a second method under a user's name replaced the first."""
+    from optcache.errors import InvalidInput
+    from optcache.solvers import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.names()
+
+    def static(inst):
+        """Mine."""
+
+    with pytest.raises(InvalidInput, match="'static' is a built-in method; register"):
+        registry.register("static")(static)
+    assert registry.get("static").func.__module__ == "optcache.solvers.reference"
+
+    def mine(inst):
+        """Mine."""
+
+    registry.register("mine")(mine)
+    registry.register("mine")(mine)  # the same function again (a re-run notebook cell): fine
+
+    def other(inst):
+        """Another."""
+
+    with pytest.raises(InvalidInput, match="'mine' is already registered by .*test_cli.*mine"):
+        registry.register("mine")(other)
+    assert registry.get("mine").func is mine

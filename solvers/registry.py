@@ -137,12 +137,35 @@ def option_check(name: str) -> Callable:
     return deco
 
 
+PLUGIN_GROUP = "optcache.methods"
+"""Entry-point group of methods from other packages: a package that declares
+`[project.entry-points."optcache.methods"] NAME = "its.module"` in its pyproject.toml has that
+module imported (it registers with `@register`) wherever optcache looks methods up: the CLI,
+studies and their pool or Dask workers (docs/howto/add-policy.md)."""
+
+
 def _load() -> None:
     global _loaded
     if not _loaded:
         for mod in _MODULES:
             importlib.import_module(mod)
+        _load_plugins()
         _loaded = True
+
+
+def _load_plugins() -> None:
+    """Import every module of the `PLUGIN_GROUP` entry points; one that fails is bad input
+    naming its entry point (a plugin's bug must not look like an unknown method)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            importlib.import_module(ep.module)
+        except InvalidInput:
+            raise
+        except Exception as e:  # noqa: BLE001 - a plugin may fail any way; say which one
+            raise InvalidInput(f"entry point {PLUGIN_GROUP}:{ep.name}",
+                               f"cannot import {ep.module}: {type(e).__name__}: {e}"[:300]) from None
 
 
 def names() -> list[str]:
@@ -158,7 +181,8 @@ def get(name: str) -> MethodSpec:
     if name not in _REGISTRY:
         _load()
     if name not in _REGISTRY:
-        raise InvalidInput("method", f"unknown method {name!r}; choose from {', '.join(sorted(_REGISTRY))}")
+        raise InvalidInput("method", f"unknown method {name!r}; choose from {', '.join(sorted(_REGISTRY))} "
+                           f"(a method of your own: an {PLUGIN_GROUP!r} entry point, docs/howto/add-policy.md)")
     return _REGISTRY[name]
 
 

@@ -148,3 +148,57 @@ def test_registering_a_taken_name_is_refused_naming_the_holder(monkeypatch):
     with pytest.raises(InvalidInput, match="'mine' is already registered by .*test_cli.*mine"):
         registry.register("mine")(other)
     assert registry.get("mine").func is mine
+
+
+PLUGIN = '''"""A method from another package, found through the optcache.methods entry point."""
+import time
+
+from optcache.results import MethodResult
+from optcache.schedule import Schedule
+from optcache.solvers import registry
+
+
+@registry.register("cloud-twin")
+def cloud_twin(inst):
+    """All to the cloud, from a plugin package."""
+    t0 = time.perf_counter()
+    return MethodResult.from_schedule(inst, "cloud-twin", Schedule.all_cloud(inst), time.perf_counter() - t0)
+'''
+
+
+def _plugin_package(root):
+    """A minimal installed distribution (dist-info with an entry point) holding PLUGIN."""
+    (root / "cloud_twin_plugin").mkdir()
+    (root / "cloud_twin_plugin" / "__init__.py").write_text(PLUGIN)
+    info = root / "cloud_twin_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cloud-twin-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[optcache.methods]\ncloud-twin = cloud_twin_plugin\n")
+    return root
+
+
+def test_methods_of_other_packages_are_found_through_their_entry_point(tmp_path, monkeypatch):
+    """A researcher's own package declares its module under the optcache.methods entry point;
+    the CLI, studies and their workers then know its methods (they could not: 'unknown method')."""
+    import subprocess
+    import sys
+
+    import optcache
+    from optcache.solvers import registry
+
+    root = _plugin_package(tmp_path)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_loaded", False)
+    inst = optcache.generate(slots=3, services=2, stations=1, seed=0)
+    res = registry.run("cloud-twin", inst)
+    assert res.cost == registry.run("all-cloud", inst).cost and "cloud-twin" in registry.names()
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    cli = [sys.executable, "-m", "optcache"]
+    out = subprocess.run([*cli, "methods"], capture_output=True, text=True, env=env, check=True).stdout
+    assert "cloud-twin" in out and "from a plugin package" in out
+    # a plugin that fails to import is named, not an unknown method
+    (root / "cloud_twin_plugin" / "__init__.py").write_text("raise RuntimeError('broken on purpose')\n")
+    bad = subprocess.run([*cli, "methods"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "entry point optcache.methods:cloud-twin" in bad.stderr and "broken on purpose" in bad.stderr

@@ -27,3 +27,16 @@ def test_terminal_output_is_live():
 
 def test_an_explicit_interval_wins():
     assert progress_bar(range(1), file=io.StringIO(), mininterval=0.5).mininterval == 0.5
+
+
+def test_quiet_cli_shows_no_progress_bar(tmp_path, capsys):
+    """`optcache -q` promises "no progress lines"; a study still drew its bar on stderr."""
+    from optcache.cli import main
+
+    grid = tmp_path / "g.toml"
+    grid.write_text('methods = ["static"]\nseeds = [0, 1]\n[knobs]\nslots = 3\nstations = 1\n')
+    assert main(["study", str(grid), "--out", str(tmp_path / "a.parquet"), "--workers", "1"]) == 0
+    assert "study (serial)" in capsys.readouterr().err  # the bar, without -q
+    assert main(["-q", "study", str(grid), "--out", str(tmp_path / "b.parquet"), "--workers", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    assert progress_bar(range(1), file=io.StringIO()).disable is False  # the API keeps its bars

@@ -105,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     old_level = logger.level
     logger.setLevel(level)
     logger.addHandler(handler)
+    from optcache import progress
+
+    was_silent, progress.SILENT = progress.SILENT, verbosity < 0  # -q: "no progress lines"
     try:
         return _run(argv)
     finally:
+        progress.SILENT = was_silent
         logger.removeHandler(handler)
         logger.setLevel(old_level)
 

@@ -382,18 +382,22 @@ def _cheapest_ties(m: pyo.ConcreteModel, data: StationData, deadline: float | No
     and every κ_p held, x may still vary where serving leaves κ unchanged (κ + k x ≤ Δ); the
     paper takes offloading from (28a), so x minimises the slot's cost. Loads `m` with that x
     (or leaves (29)'s own if the time is up or the re-solve fails)."""
-    kappa = np.array([pyo.value(m.kappa[p]) for p in m.P])
+    kappa = np.maximum(np.array([pyo.value(m.kappa[p]) for p in m.P]), 0.0)
     saved = {p: pyo.value(m.x[p]) for p in m.P}
-    for p in m.P:
-        m.a[p].fix(round(pyo.value(m.a[p])))
-        m.kappa[p].fix(max(float(kappa[p]), 0.0))
-    u = serve_unit_cost(data, np.maximum(kappa, 0.0))
+    for p in m.P:  # κ_p at least (29)'s, up to the solver's tolerance (fixed exactly, a κ a hair
+        m.a[p].fix(round(pyo.value(m.a[p])))  # above what x can give made the re-solve infeasible)
+        m.kappa[p].setlb(max(float(kappa[p]) - 1e-6 * max(1.0, float(kappa[p])), 0.0))
+    u = serve_unit_cost(data, kappa)
     scale = max(float(np.abs(u).max()), 1e-300)
     m.objective_29a.deactivate()
     m.slot_cost_28a = pyo.Objective(expr=sum(float(u[p] / scale) * m.x[p] for p in m.P))
     left = None if deadline is None else deadline - time.perf_counter()
-    info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver) \
-        if left is None or left > 0 else None
+    info = None
+    if left is None or left > 0:
+        try:
+            info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver)
+        except SolverFailed as e:  # InfeasibleModel included: (29)'s own x stays
+            log.debug("slot: the tie-break re-solve failed (%s); (29)'s x is kept", e)
     if info is None or info.objective is None:
         for p in m.P:
             m.x[p].set_value(saved[p])

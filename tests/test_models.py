@@ -214,3 +214,23 @@ def test_slot_takes_the_cheapest_of_its_optima(seed):
                    if np.allclose(step(st, A[t], np.array(x, float), d.k, d.delta).kappa, nxt.kappa, atol=1e-9))
         assert cost_with(X[t]) == pytest.approx(best, rel=1e-9, abs=1e-12)
         st = nxt
+
+
+def test_slot_tie_break_never_fails_a_valid_instance():
+    """With κ fixed exactly at (29)'s solved value the tie-break re-solve was infeasible on busy
+    stations (500 users: 'HiGHS on problem29: the model is infeasible', status error); κ_p is now
+    held from below within the solver's tolerance, and a failed re-solve keeps (29)'s own x."""
+    from optcache.solvers import registry
+
+    inst = generate(slots=20, stations=1, users=500, seed=0)
+    res = registry.run("slot", inst)
+    assert (res.status, res.termination) == ("ok", "heuristic"), res.message
+    d = inst.station_data(0)
+    st = State.cold(d.P)
+    A, X = res.schedule.stations[0].cached, res.schedule.stations[0].edge_requests
+    for t in range(3):  # the first slots still reach (29)'s maximum of Σκ
+        m = build_problem29(d, t, st)
+        solve_model(m, gap=0.0)
+        nxt = step(st, A[t], X[t], d.k, d.delta)
+        assert nxt.kappa.sum() >= pyo.value(m.objective_29a) - 1e-6 * max(1.0, nxt.kappa.sum())
+        st = nxt

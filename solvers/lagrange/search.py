@@ -307,7 +307,8 @@ class Search:
                 self.separators[t] = TargetSeparator(self.d.s, self.d.flops_per_request, xc,
                                                      dec.G_cap if t in mem else np.inf,
                                                      dec.E_cap if t in bud else np.inf)
-            c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P))
+            c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P),
+                                       deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
         found.sort(key=lambda f: -f[0])

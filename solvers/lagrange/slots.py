@@ -11,6 +11,8 @@ is the oracle's exact maximum, so a cut never removes a schedule the evaluator a
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from numba import njit
 
@@ -139,6 +141,22 @@ def slot_max(mu, nu, s, fl, xcap, G, E):
     return best, z, y
 
 
+INITIAL_COUNTS = 64
+"""Request counts per pair in a separator's first inner description: every count up to this
+many, else this many spread geometrically from 1 to the most the budget allows (with 10⁵
+requests a slot, all counts made an LP of 10⁵ rows per pair that ran past any time limit)."""
+
+
+def _first_counts(xcap: int, fl: float, E: float) -> list[int]:
+    """Counts j ≥ 1 of one pair's requests for the initial points: j·fl ≤ E, j ≤ xcap."""
+    top = xcap if fl <= 0 else min(xcap, int(E // fl) if np.isfinite(E) else xcap)
+    while top > 0 and fl * top > E:  # E // fl rounds; the test below is the one that counts
+        top -= 1
+    if top <= INITIAL_COUNTS:
+        return list(range(1, top + 1))
+    return sorted({int(round(v)) for v in np.geomspace(1, top, INITIAL_COUNTS)})
+
+
 class TargetSeparator:
     """Target cuts for one slot's polytope: max α·(q̄ − q0) s.t. α·(q − q0) ≤ 1 over its points q,
     with q0 an interior point (the mean of 0 and the single-pair points). The points are found by
@@ -157,11 +175,10 @@ class TargetSeparator:
             q = np.zeros(2 * P)
             q[p] = 1.0
             pts.append(q)
-            for j in range(1, int(self.xcap[p]) + 1):
-                if self.fl[p] * j <= self.E:
-                    q = q.copy()
-                    q[P + p] = j
-                    pts.append(q)
+            for j in _first_counts(int(self.xcap[p]), self.fl[p], self.E):
+                q = q.copy()
+                q[P + p] = j
+                pts.append(q)
         self.q0 = np.mean(pts, axis=0)
         self.dims = np.array([i for i in range(2 * P)
                               if can[i % P] and (i < P or self.xcap[i - P] > 0)], np.int64)
@@ -178,8 +195,9 @@ class TargetSeparator:
         nz = np.nonzero(r)[0]
         self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
 
-    def cut(self, a_bar: np.ndarray, x_bar: np.ndarray, tol: float = 1e-6):
-        """A cut (α over a, β over x, γ, violation/‖(α, β)‖₁) that (a_bar, x_bar) violates, or None."""
+    def cut(self, a_bar: np.ndarray, x_bar: np.ndarray, tol: float = 1e-6, deadline: float = np.inf):
+        """A cut (α over a, β over x, γ, violation/‖(α, β)‖₁) that (a_bar, x_bar) violates, or None
+        (also when `deadline`, a `time.perf_counter()` value, passes: each LP gets the time left)."""
         D = len(self.dims)
         if D == 0:
             return None
@@ -187,6 +205,10 @@ class TargetSeparator:
         qb = np.concatenate([a_bar, x_bar])
         h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0)[self.dims])
         for _ in range(MAX_ORACLE_CALLS):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            h.setOptionValue("time_limit", float(min(left, 1e30)))
             h.run()
             if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
                 return None

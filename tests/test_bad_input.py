@@ -737,3 +737,25 @@ def test_solve_and_export_read_the_seed_of_any_meta(tmp_path, capsys, scenario):
     p.write_text(json.dumps(d))
     assert main(["solve", str(p), "--method", "laot"]) == 0
     assert json.loads(capsys.readouterr().out)["provenance"]["seed"] == 7
+
+
+@pytest.mark.parametrize("how", ["plain", "numba"])
+def test_ctrl_c_during_a_solve_is_one_line_and_exit_130(monkeypatch, capsys, how):
+    """Ctrl-C landing in numba code (rolling, lagrange) came back as a SystemError caused by the
+    KeyboardInterrupt: a traceback and exit 1; a plain KeyboardInterrupt gave Python's traceback."""
+    from optcache.solvers import registry
+
+    def interrupted(*a, **kw):
+        if how == "plain":
+            raise KeyboardInterrupt
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise SystemError("CPUDispatcher(<function slot_max>) returned a result with an exception set") from e
+
+    monkeypatch.setattr(registry, "run", interrupted)
+    code = main(["solve", str(HAND_INSTANCE), "--method", "laot"])
+    cap = capsys.readouterr()
+    assert code == 130 and cap.out == "" and "Traceback" not in cap.err
+    # typer turns a plain KeyboardInterrupt into exit 130 itself, silently (the shell shows ^C)
+    assert cap.err == ("" if how == "plain" else "error: interrupted (nothing written)\n")

@@ -129,6 +129,16 @@ def _run(argv: list[str]) -> int:
         typer.echo("error: out of memory: the input is too large for this machine "
                    "(see the size limits in docs/formulation.md §14)", err=True)
         return 1
+    except KeyboardInterrupt:  # a study handles its own (it saves first); anything else stops here
+        typer.echo("error: interrupted (nothing written)", err=True)
+        return 130
+    except (SystemError, RuntimeError) as e:  # Ctrl-C inside numba code or Pyomo's output capture
+        from optcache.resume import interrupt_in
+
+        if interrupt_in(e) is None:
+            raise
+        typer.echo("error: interrupted (nothing written)", err=True)
+        return 130
     except Exception as e:  # usage errors of typer's (vendored) click: print as click would
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `optcache` (or `optcache market`)
             typer.echo(e.format_message())

@@ -28,9 +28,9 @@ from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import MatrixSolver, highs_solver, highs_version, solve_model
 from optcache.solvers.highs import check_options as check_highs_options
+from optcache.solvers.policies import laot_slot
 from optcache.solvers.pyomo_mip import DIRECT, get_solver
 from optcache.solvers.registry import option_check, register
-from optcache.solvers.serve import keep_and_serve
 
 log = logging.getLogger(__name__)
 
@@ -427,13 +427,13 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
                 for p in range(data.P):
                     a[t, p] = round(pyo.value(m.a[p]))
                     x[t, p] = round(pyo.value(m.x[p]))
-            else:  # the time limit is used up: keep the cache and serve what fits (docs/formulation.md §8 step 3)
-                a[t], x[t] = keep_and_serve(data, st, t)
+            else:  # the time limit is used up: least-AoT's slot from this state (docs/formulation.md §7)
+                a[t], x[t] = laot_slot(data, st, t)
                 fallback += 1
             st = step(st, a[t], x[t], data.k, data.delta)
         per.append((a, x))
     if fallback:
-        log.warning("slot: time limit reached; %d of %d slots kept the cache and served what fit",
+        log.warning("slot: time limit reached; %d of %d slots fell back to least-AoT",
                     fallback, inst.slots * inst.n_stations)
     return MethodResult.from_schedule(inst, "slot", Schedule.from_arrays(per), time.perf_counter() - t0,
                                       termination="time_limit" if fallback else "heuristic",

@@ -53,51 +53,64 @@ def replace_station(data: StationData, policy: str) -> tuple[np.ndarray, np.ndar
     require_station_data(data)
     T, P = data.R.shape
     st = State.cold(P)
-    cached = np.zeros(P, bool)
     loaded_at = np.zeros(P)  # fifo: slot (1-based) in which the pair was last loaded
     last_request = np.zeros(P)  # lru: last slot with requests, 0 if none yet
     total_requests = np.zeros(P)  # lfu: requests over the slots so far, cached or not
-    cap = data.G * (1.0 + MEMORY_SLACK)
     a = np.zeros((T, P))
     x = np.zeros((T, P))
     for t in range(T):
         R = data.R[t]
-        was_cached = cached.copy()
-        # 1. refresh: a requested cached pair whose context would overflow is unloaded
-        unloaded = cached & (R > 0) & (st.K + data.k * R > data.w)
-        cached &= ~unloaded
-        # 2. admit, by decreasing R (ties by index); victims among cached pairs not yet admitted
-        order = request_order(R)
         key = eviction_key(policy, st.kappa, loaded_at, last_request, total_requests)
-        victims_order = np.lexsort((np.arange(P), key))
-        admitted = np.zeros(P, bool)
-        for p in order:
-            if cached[p]:
-                admitted[p] = True  # a cached pair stays
-                continue
-            if unloaded[p]:
-                continue  # unloaded in this slot: not loaded again before t+1
-            if memory_used(cached, data.s) + data.s[p] > cap:
-                candidates = cached & ~admitted
-                if memory_used(cached & ~candidates, data.s) + data.s[p] > cap:
-                    continue  # even evicting every candidate would not make room: evict nothing
-                for v in victims_order:
-                    if memory_used(cached, data.s) + data.s[p] <= cap:
-                        break
-                    if candidates[v]:
-                        cached[v] = False
-                        unloaded[v] = True
-            cached[p] = True
-            admitted[p] = True
-        # 3. serve all-or-nothing, in the same order
-        a[t] = cached
-        x[t] = serve_slot(order, cached, R, st.K, data.k, data.w, data.flops_per_request, data.E)
+        a[t], x[t] = policy_slot(data, st, t, key)
         # 4. update K, κ (§4) and the policies' bookkeeping
+        loaded_at[(a[t] > 0.5) & (st.cached < 0.5)] = t + 1
         st = step(st, a[t], x[t], data.k, data.delta)
-        loaded_at[cached & ~was_cached] = t + 1
         last_request[R > 0] = t + 1
         total_requests += R
     return a, x
+
+
+def policy_slot(data: StationData, st: State, t: int, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-3 of docs/formulation.md §8 at slot `t` from state `st`, victims by `key` (smallest
+    first, ties by pair index): the one slot of every replacement policy; a and x, float (P,)."""
+    P = data.P
+    R = data.R[t]
+    cached = st.cached > 0.5
+    cap = data.G * (1.0 + MEMORY_SLACK)
+    # 1. refresh: a requested cached pair whose context would overflow is unloaded
+    unloaded = cached & (R > 0) & (st.K + data.k * R > data.w)
+    cached &= ~unloaded
+    # 2. admit, by decreasing R (ties by index); victims among cached pairs not yet admitted
+    order = request_order(R)
+    victims_order = np.lexsort((np.arange(P), key))
+    admitted = np.zeros(P, bool)
+    for p in order:
+        if cached[p]:
+            admitted[p] = True  # a cached pair stays
+            continue
+        if unloaded[p]:
+            continue  # unloaded in this slot: not loaded again before t+1
+        if memory_used(cached, data.s) + data.s[p] > cap:
+            candidates = cached & ~admitted
+            if memory_used(cached & ~candidates, data.s) + data.s[p] > cap:
+                continue  # even evicting every candidate would not make room: evict nothing
+            for v in victims_order:
+                if memory_used(cached, data.s) + data.s[p] <= cap:
+                    break
+                if candidates[v]:
+                    cached[v] = False
+                    unloaded[v] = True
+        cached[p] = True
+        admitted[p] = True
+    # 3. serve all-or-nothing, in the same order
+    x = serve_slot(order, cached, R, st.K, data.k, data.w, data.flops_per_request, data.E)
+    return cached.astype(float), x
+
+
+def laot_slot(data: StationData, st: State, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Least-AoT's decision for slot `t` from any feasible state (its eviction key, κ, is part of
+    the state): what `slot` and `rolling` do in the slots left when their time limit is used up."""
+    return policy_slot(data, st, t, st.kappa)
 
 
 def _run(inst: Instance, policy: str) -> MethodResult:

@@ -12,8 +12,9 @@ terminal value that stops a short window from treating its last slot as the end 
 `time_limit` covers the whole method: each window gets an even share of the time left over the
 windows left (all stations), capped by `window_time_limit`; a window stopped at its limit applies
 its best schedule. Once the time is used up, no window is solved: each remaining slot follows the
-previous window's plan (shifted) while it lasts, then keeps the cache, and serves what fits
-(§8 step 3); the result's termination is then `time_limit` and its windows say `fallback`.
+previous window's plan (shifted) while it lasts, serving what fits (§8 step 3), then takes
+least-AoT's slot from the state reached; the result's termination is then `time_limit` and its
+windows say `fallback`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from optcache.logs import PROGRESS_SECONDS, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import highs_version
+from optcache.solvers.policies import laot_slot
 from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
@@ -184,7 +186,9 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
             plan = shifted(prev, data.window(t, t1, R=forecast_window(data.R, t, t1, forecast)))
             planned -= 1
             keep = plan is not None and planned > 0
-            a[t], x[t] = keep_and_serve(data, st, t, plan[0][0] if keep else None)
+            # the last plan while it lasts, then least-AoT from the state reached (keeping the
+            # cache instead returned all-cloud when the time ran out before any window)
+            a[t], x[t] = keep_and_serve(data, st, t, plan[0][0]) if keep else laot_slot(data, st, t)
             prev = plan if keep else None
             records.append({"station": station, "slot": t + 1, "window_slots": t1 - t,
                             "termination": "fallback", "gap": None, "seconds": 0.0,
@@ -269,7 +273,7 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
     stopped = int((windows["termination"] == "time_limit").sum())
     if fallback:
         log.warning("rolling: time limit of %g s used up after %d of %d windows; the other slots "
-                    "follow the previous plan or keep the cache", time_limit, len(windows) - fallback,
+                    "follow the previous plan, then least-AoT", time_limit, len(windows) - fallback,
                     len(windows))
     return MethodResult.from_schedule(
         inst, "rolling", Schedule.from_arrays(per_station), seconds,

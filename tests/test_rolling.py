@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optcache.dynamics import State
+from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, Model, Pair, Service, Station
@@ -19,6 +19,7 @@ from optcache.solvers import registry
 from optcache.solvers.exact import StationSolve
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange import lagrange_station
+from optcache.solvers.policies import laot_slot, replace_station
 from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 from optcache.solvers.serve import keep_and_serve
 from tests.bruteforce import brute_force, random_tiny
@@ -249,27 +250,44 @@ def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatc
     assert limits[0][0] == pytest.approx(1.2 / 12, rel=0.05)
     assert res.status in ("ok", "warning") and len(res.extras["windows"]) == 12
     # in the first run, the slots after a station's last solved window follow its plan (pair 0
-    # cached), then keep the cache (pair 0 again); a station with no solved window starts cold and
-    # keeps nothing. (Every plan here is the same in every slot, so this cannot tell following the
-    # plan from keeping the cache: test_fallback_follows_the_last_plan_then_keeps_the_cache does.)
+    # cached) while it lasts (H - 1 = 2 slots), then take least-AoT's slot from the state reached;
+    # a station with no solved window is least-AoT from a cold start
     assert first.evaluation.feasible
+
     for n, sched in enumerate(first.schedule.stations):
-        any_solved = (solved["station"] == n).any()
-        np.testing.assert_array_equal(sched.cached[:, 0], 1.0 if any_solved else 0.0)
-        np.testing.assert_array_equal(sched.cached[:, 1], 0.0)
+        d = inst.station_data(n)
+        rows = win[win["station"] == n].reset_index(drop=True)
+        st, since = State.cold(d.P), None
+        for t in range(d.T):
+            if rows.loc[t, "termination"] != "fallback":
+                since = 0
+            elif since is not None and since < 2:
+                since += 1
+                np.testing.assert_array_equal(sched.cached[t], [1.0, 0.0])
+            else:
+                since = None
+                a_t, x_t = laot_slot(d, st, t)
+                np.testing.assert_array_equal(sched.cached[t], a_t)
+                np.testing.assert_array_equal(sched.edge_requests[t], x_t)
+            st = step(st, sched.cached[t], sched.edge_requests[t], d.k, d.delta)
+        if not (solved["station"] == n).any():
+            np.testing.assert_array_equal(sched.cached, replace_station(d, "laot")[0])
 
 
-def test_fallback_keeps_the_cache_and_serves_what_fits():
-    # with a time limit too short for any window, every slot is decided by the cheap rule: a
-    # feasible schedule that never loads a pair (nothing was cached) and so costs all-cloud
+def test_fallback_with_no_time_at_all_is_least_aot():
+    # with a time limit too short for any window, every slot is decided by the cheap rule, least-
+    # AoT's slot from the state reached: from a cold start that is least-AoT itself (keeping the
+    # cache, the rule before, never loaded a pair: all-cloud's cost, 3.2× least-AoT's at scale)
     inst = generate(slots=5, services=3, stations=1, seed=1)
+    laot = registry.run("laot", inst)
+    assert laot.cost < registry.run("all-cloud", inst).cost
     res = registry.run("rolling", inst, horizon=3, time_limit=1e-9)
     assert res.termination == "time_limit" and res.status == "ok" and res.evaluation.feasible
     assert (res.extras["windows"]["termination"] == "fallback").all()
-    assert res.cost == pytest.approx(registry.run("all-cloud", inst).cost, rel=1e-12)
+    assert res.cost == pytest.approx(laot.cost, rel=1e-12)
     slot = registry.run("slot", inst, time_limit=1e-9)
     assert slot.termination == "time_limit" and slot.extras["fallback_slots"] == 5
-    assert slot.evaluation.feasible
+    assert slot.evaluation.feasible and slot.cost == pytest.approx(laot.cost, rel=1e-12)
 
 
 # ------------------------------------------------------------------ the fallback rule, by hand
@@ -314,7 +332,7 @@ def test_keep_and_serve_by_hand():
     np.testing.assert_array_equal(st.cached, [1, 0, 1, 1])  # the state is not changed
 
 
-def test_fallback_follows_the_last_plan_then_keeps_the_cache(monkeypatch):
+def test_fallback_follows_the_last_plan_then_least_aot(monkeypatch):
     # One station, T = 6, H = 4, oracle. The fake window solver is called once: it sleeps past the
     # deadline, so slots 2..6 fall back. Its plan for slots 1..4 caches {0}, {1}, {0}, {0, 2} and
     # serves all their requests. Pairs: k = [2, 1, 1] tokens/request, e = 1 FLOP/token (e·k = k),
@@ -346,17 +364,18 @@ def test_fallback_follows_the_last_plan_then_keeps_the_cache(monkeypatch):
     #   slot 3 (plan):    a = {0}: p0 2·4 = 8 ≤ 10, K0 = 0 + 8 = 8 ≤ 20 -> x = [4, 0, 0]
     #   slot 4 (plan):    a = {0, 2}; order p2 (3), p0 (2): p2 3 FLOP, K2 = 3; p0 3 + 4 = 7 ≤ 10,
     #                     K0 = 8 + 4 = 12 ≤ 20 -> x = [2, 0, 3]
-    #   slot 5 (keep):    the plan has run out: a = {0, 2} kept; order p2 (5), p0 (3): p2 5 FLOP,
-    #                     K2 = 3 + 5 = 8; p0 window 12 + 6 = 18 ≤ 20 but budget 5 + 6 = 11 > 10
-    #                     -> x = [0, 0, 5]
-    #   slot 6 (keep):    a = {0, 2}; order p0 (5), p2 (4), p1 (1): p0 budget 10 ≤ 10 but window
-    #                     12 + 10 = 22 > 20 -> 0; p2 4 FLOP, K2 = 12; p1 not cached, not loaded
-    #                     -> x = [0, 0, 4]
+    #   slot 5 (laot):    the plan has run out: least-AoT from {0, 2}, K0 = 12, K2 = 3; no refresh
+    #                     (12 + 2·3 = 18 ≤ 20); order p2 (5), p0 (3), both cached: p2 5 FLOP,
+    #                     K2 = 3 + 5 = 8; p0 budget 5 + 6 = 11 > 10 -> x = [0, 0, 5]
+    #   slot 6 (laot):    refresh: p0's 12 + 2·5 = 22 > 20, unloaded; order p0 (5, out for the
+    #                     slot), p2 (4, cached), p1 (1): memory {2} + p1 = 2 ≤ 2 GB, p1 loaded;
+    #                     serve p2 4 FLOP, then p1 1 FLOP (5 ≤ 10) -> a = {1, 2}, x = [0, 1, 4]
+    #                     (keeping the cache, the rule before, kept p0 idle and left p1 to the cloud)
     sched = res.schedule.stations[0]
     np.testing.assert_array_equal(sched.cached, [[1, 0, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1],
-                                                 [1, 0, 1], [1, 0, 1]])
+                                                 [1, 0, 1], [0, 1, 1]])
     np.testing.assert_array_equal(sched.edge_requests, [[3, 0, 0], [0, 4, 0], [4, 0, 0], [2, 0, 3],
-                                                        [0, 0, 5], [0, 0, 4]])
+                                                        [0, 0, 5], [0, 1, 4]])
     assert win["start_cached"].tolist() == [0, 1, 1, 1, 2, 2]
     assert win["start_K"].tolist() == pytest.approx([0, 6, 4, 8, 15, 20])  # ΣK before each slot
     assert res.status == "ok" and res.evaluation.feasible

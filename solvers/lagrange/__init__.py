@@ -62,6 +62,8 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     state0, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
     deadline = t0 + (np.inf if time_limit is None else time_limit)
     warm = _feasible(data, state0, warm_start)
+    if time.perf_counter() >= deadline:  # no time to build anything (many stations, a short limit)
+        return _unbuilt(data, state0, warm, t0)
     try:
         s = Search(data, state0, deadline, gap, terminal)
     except TimeoutError:  # the limit came while the pair graphs were built (never with a terminal)

@@ -24,8 +24,9 @@ KEY_DIGITS = 9
 """(K, κ) of two states are merged when they agree to 1e-9 tokens (float noise of k·n − Δ·age)."""
 
 MAX_ARCS = 20_000_000
-"""Most arcs one station's pair graphs may hold together (about 1 GB); the paper's busiest stations
-need about 5 million. A larger station is a `SolverFailed` naming its size, not a MemoryError."""
+"""Most arcs one station's pair graphs may hold together (1-2.5 GB near the limit, measured); the
+paper's busiest stations need about 5 million. A larger station is a `SolverFailed` naming its
+size, not a MemoryError."""
 
 X_FREE = 1 << 30
 """An upper bound on x that never binds."""
@@ -167,9 +168,10 @@ class PairGraph:
                 n_arcs += (len(ids) + (off >= 0)) * (x_hi + 1)
                 if n_arcs > max_arcs:
                     raise SolverFailed(
-                        f"problem (28) is too large for lagrange: pair {p}'s state graph would exceed "
-                        f"{max_arcs:.3g} arcs (optcache.solvers.lagrange.graph.MAX_ARCS; it grows with "
-                        "the requests a slot's budget lets the pair serve, in every rolling window too); use laot")
+                        f"problem (28) is too large for lagrange: the station's pair graphs would exceed "
+                        f"{MAX_ARCS:.3g} arcs together at pair {p} (optcache.solvers.lagrange.graph.MAX_ARCS; "
+                        "they grow with the requests a slot's budget lets a pair serve, in every rolling "
+                        "window too); use laot")
                 for xx in range(x_hi + 1):
                     if len(ids):  # stay cached and serve xx
                         cs.append(ids)

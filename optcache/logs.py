@@ -9,15 +9,29 @@ its own progress instead.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 PROGRESS_SECONDS = 5.0
 """Seconds between two INFO progress lines of one long computation."""
 
+
+class Progress:
+    """A method's progress lines: `progress(msg, *args)` logs at INFO at most once every
+    `PROGRESS_SECONDS` (nothing for a method that ends sooner)."""
+
+    def __init__(self, logger: logging.Logger):
+        self.log, self.last = logger, time.monotonic()
+
+    def __call__(self, msg: str, *args: object) -> None:
+        if time.monotonic() - self.last >= PROGRESS_SECONDS:
+            self.last = time.monotonic()
+            self.log.info(msg, *args)
+
 SOLVER_LOGGERS = ("optcache.solvers.exact", "optcache.solvers.highs", "optcache.solvers.pyomo_mip",
                   "optcache.solvers.rolling", "optcache.solvers.lagrange.search",
-                  "optcache.solvers.registry")
+                  "optcache.solvers.registry", "optcache.solvers.reference")
 """Loggers of the methods: a study (many cells, its own progress bar) demotes their INFO lines."""
 
 

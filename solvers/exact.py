@@ -20,6 +20,7 @@ from optcache.dynamics import State, step
 from optcache.errors import InvalidInput, SolverFailed
 from optcache.evaluator import evaluate_station, serve_unit_cost
 from optcache.instance import Instance, StationData, require_station_data
+from optcache.logs import Progress
 from optcache.models.matrix28 import add_tangents, build_matrix28, estimate_columns
 from optcache.models.problem28 import add_tangents as add_tangents_pyomo
 from optcache.models.problem28 import build_problem28, schedule_from
@@ -417,6 +418,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
     deadline = None if time_limit is None else t0 + time_limit
     solver = highs_solver()
     per, version, fallback = [], highs_version(), 0
+    progress = Progress(log)
     for n in range(inst.n_stations):
         data = inst.station_data(n)
         st = State.cold(data.P)
@@ -438,6 +440,8 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
                 a[t], x[t] = laot_slot(data, st, t)
                 fallback += 1
             st = step(st, a[t], x[t], data.k, data.delta)
+            progress("slot: station %d of %d, slot %d of %d, %.0f s", n + 1, inst.n_stations, t + 1,
+                     data.T, time.perf_counter() - t0)
         per.append((a, x))
     if fallback:
         log.warning("slot: time limit reached; %d of %d slots fell back to least-AoT",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 
 from optcache.dynamics import State, step
 from optcache.instance import Instance, StationData
+from optcache.logs import Progress
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
 from optcache.solvers.registry import register
 from optcache.solvers.serve import request_order, serve_slot
+
+log = logging.getLogger(__name__)
 
 
 @register("all-cloud")
@@ -51,5 +55,9 @@ def static_station(data: StationData) -> tuple[np.ndarray, np.ndarray]:
 def static(inst: Instance) -> MethodResult:
     """The memory-feasible set of pairs with most requests, loaded once and never refreshed."""
     t0 = time.perf_counter()
-    sched = Schedule.from_arrays([static_station(inst.station_data(n)) for n in range(inst.n_stations)])
+    progress, per = Progress(log), []
+    for n in range(inst.n_stations):
+        per.append(static_station(inst.station_data(n)))
+        progress("static: %d of %d stations, %.0f s", n + 1, inst.n_stations, time.perf_counter() - t0)
+    sched = Schedule.from_arrays(per)
     return MethodResult.from_schedule(inst, "static", sched, time.perf_counter() - t0)

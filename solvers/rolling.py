@@ -28,7 +28,7 @@ import pandas as pd
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData, require_station_data
-from optcache.logs import PROGRESS_SECONDS, demoted
+from optcache.logs import PROGRESS_SECONDS, Progress, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import highs_version
@@ -258,6 +258,7 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     per_station, records, version = [], [], None
+    progress = Progress(log)
     for n in range(inst.n_stations):
         a, x, rec, v = rolling_station(inst.station_data(n), int(horizon), forecast, n, window_solver,
                                        tail, deadline=deadline,
@@ -266,6 +267,7 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
         version = v or version
         per_station.append((a, x))
         records += rec
+        progress("rolling: %d of %d stations done, %.0f s", n + 1, inst.n_stations, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     windows = pd.DataFrame(records, columns=list(WINDOW_COLUMNS))
     nodes = windows["nodes"].dropna()

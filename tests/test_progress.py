@@ -40,3 +40,22 @@ def test_quiet_cli_shows_no_progress_bar(tmp_path, capsys):
     assert main(["-q", "study", str(grid), "--out", str(tmp_path / "b.parquet"), "--workers", "1"]) == 0
     assert capsys.readouterr().err == ""
     assert progress_bar(range(1), file=io.StringIO()).disable is False  # the API keeps its bars
+
+
+def test_long_heuristic_runs_log_their_progress(monkeypatch, caplog):
+    """rolling over many stations, slot and static printed nothing for 10-20 s (the scale sweep):
+    each now logs a line at most every PROGRESS_SECONDS (0 here, so every station or slot)."""
+    import logging
+
+    from optcache import logs
+    from optcache.scenario import generate
+    from optcache.solvers import registry
+
+    monkeypatch.setattr(logs, "PROGRESS_SECONDS", 0.0)
+    inst = generate(slots=2, services=2, stations=2, seed=0)
+    with caplog.at_level(logging.INFO, logger="optcache"):
+        for method, opts in (("static", {}), ("slot", {}), ("rolling", {"horizon": 1})):
+            registry.run(method, inst, **opts)
+    text = caplog.text
+    assert "static: 2 of 2 stations" in text and "slot: station 2 of 2, slot 2 of 2" in text
+    assert "rolling: 2 of 2 stations done" in text

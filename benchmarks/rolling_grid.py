@@ -22,7 +22,7 @@ columns: knob, value, seed, method ('laot' or 'rolling'), cost, seconds, lagrang
 best (= U), above_opt_min = (cost − best)/best, above_opt_max = (cost − bound)/bound, load1. It is
 rewritten atomically after every station (nothing resumes from it). The table does not say
 whether rolling ran out of its time limit (the remaining slots then follow the last window's
-plan): rolling reports that on stderr.
+plan, then least-AoT): rolling reports that on stderr.
 """
 
 from __future__ import annotations

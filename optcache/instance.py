@@ -473,6 +473,10 @@ def validate(inst: Instance) -> None:
         R = request_matrix(s.requests, f"{w}.requests")
         if R.shape != (T, P):
             raise InvalidInput(f"{w}.requests", f"expected shape ({T}, {P}) (slots, pairs), got {R.shape}")
+        if R.flags.writeable:  # the checked requests, frozen: a later `requests[t, p] = -5` (on
+            R = R.copy()       # the caller's array) would reach the solvers unchecked
+            R.flags.writeable = False
+            object.__setattr__(s, "requests", R)
     _check_meta(inst.meta)
 
 

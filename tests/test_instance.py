@@ -299,3 +299,20 @@ def test_rounded_beta_stays_within_the_knobs_range():
         assert all(lo <= b <= hi for b in betas), (lo, hi, betas)
     assert [p.cot_beta for p in generate(slots=2, services=3, stations=1, beta_min=0.12345,
                                          beta_max=0.12345).pairs] == [0.12345] * 3
+
+
+def test_requests_are_frozen_once_checked():
+    """A station's requests stayed writeable after validation: `requests[0, 0] = -5` on the
+    caller's array reached the solvers unchecked. The instance keeps a read-only checked copy."""
+    import optcache
+    from optcache.instance import Instance
+
+    inst = optcache.generate(slots=3, services=2, stations=1, seed=0)
+    R = np.array(inst.stations[0].requests)
+    st = replace(inst.stations[0], requests=R)
+    built = Instance(inst.slots, inst.switching_cost, inst.kappa_offset, inst.models, inst.services,
+                     inst.pairs, (st,))
+    R[0, 0] = -5  # the caller's array: not the instance's any more
+    assert built.stations[0].requests[0, 0] >= 0 and built.station_data(0).R.min() >= 0
+    with pytest.raises(ValueError, match="read-only"):
+        built.stations[0].requests[0, 0] = -5

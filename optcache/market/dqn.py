@@ -80,7 +80,8 @@ class Args:
     hidden: int = 64
     """Width of the Q-network's two hidden layers."""
     episodes: int = 96
-    """Training epochs; epoch e replays training episode e mod `train_instances` (rounds in coverage)."""
+    """Training epochs; epoch e replays training episode e mod n, n the training episodes with at
+    least one round in coverage (at most `train_instances`; only those rounds are learnt from)."""
     train_instances: int = 48
     """Distinct training episodes (caching simulations), after one history-only warm-up episode."""
     eval_instances: int = 8

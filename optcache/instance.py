@@ -490,12 +490,12 @@ def _check_meta(meta: Any) -> None:
     if not isinstance(meta, dict):
         raise InvalidInput("meta", f"expected an object (a dict), got {json_kind(meta)}")
     try:
-        json.dumps(meta, allow_nan=False, default=_json_plain)
+        json.dumps(meta, allow_nan=False, default=json_plain)
     except (ValueError, TypeError, RecursionError) as e:
         raise InvalidInput("meta", f"must hold JSON values with finite numbers only: {e}"[:200]) from None
 
 
-def _json_plain(v: Any) -> Any:
+def json_plain(v: Any) -> Any:
     """numpy scalars and arrays as the JSON values they stand for (json.dumps' `default`)."""
     if isinstance(v, (np.generic, np.ndarray)):
         return v.tolist()
@@ -928,7 +928,7 @@ def save_instance(inst: Instance, path: str | os.PathLike) -> None:
     """Write `inst` as `optcache/instance@1` JSON, atomically."""
     if not isinstance(inst, Instance):
         raise InvalidInput("instance", f"expected an optcache Instance, got {type(inst).__name__}")
-    write_atomic(path, json.dumps(inst.to_dict(), indent=1, allow_nan=False, default=_json_plain))
+    write_atomic(path, json.dumps(inst.to_dict(), indent=1, allow_nan=False, default=json_plain))
 
 
 # --------------------------------------------------------------------------- numpy view

@@ -4,11 +4,14 @@ after saving, and the identity of the grids that wrote the table it resumes."""
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import signal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optcache.errors import InvalidInput
@@ -46,6 +49,17 @@ def interrupt_in(e: BaseException) -> KeyboardInterrupt | None:
         seen.add(id(e))
         e = e.__cause__ or e.__context__
     return None
+
+
+def check_checkpoint_seconds(seconds: Any) -> float:
+    """How often a study saves its table: a number of seconds >= 0 (inf: only at the end; numpy
+    numbers count), else InvalidInput naming `checkpoint_seconds`."""
+    if isinstance(seconds, np.generic):
+        seconds = seconds.item()
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or math.isnan(seconds) or seconds < 0:
+        raise InvalidInput("checkpoint_seconds", "must be a number of seconds >= 0 (inf: only at the "
+                           f"end), got {seconds!r}"[:160])
+    return seconds
 
 
 def check_grid(out: Path, old: pd.DataFrame, grids: dict, gid: str, ids: set[str],

@@ -38,7 +38,6 @@ import hashlib
 import json
 import logging
 import math
-import numbers
 import os
 import signal
 import time
@@ -61,6 +60,7 @@ from optcache.instance import (
     grid_product,
     grid_seeds,
     grid_values,
+    json_plain,
     read_parquet,
     read_toml,
     require_limits,
@@ -70,7 +70,7 @@ from optcache.logs import SOLVER_LOGGERS, demoted
 from optcache.provenance import SOLVER_PACKAGES, STUDY_SCHEMA, check_schema, provenance
 from optcache.results import ROUNDING
 from optcache.resume import Interrupt as Interrupt  # re-exported: a signal's exception
-from optcache.resume import OutputLock
+from optcache.resume import OutputLock, check_checkpoint_seconds
 from optcache.resume import (
     StudyInterrupted as StudyInterrupted,  # re-exported: what run_study raises
 )
@@ -715,8 +715,8 @@ def write_results(df: pd.DataFrame, path: str | os.PathLike,
     df.attrs = {"optcache": prov, "optcache_grids": list(prov["grid"])}
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
-    meta[b"PANDAS_ATTRS"] = json.dumps(df.attrs, default=_plain).encode()
-    meta[b"optcache"] = json.dumps(prov, default=_plain).encode()
+    meta[b"PANDAS_ATTRS"] = json.dumps(df.attrs, default=json_plain).encode()
+    meta[b"optcache"] = json.dumps(prov, default=json_plain).encode()
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(meta), tmp)
 
@@ -733,7 +733,7 @@ class _Journal:
         self._write({"format": JOURNAL_FORMAT, "grid": grid, "spec": spec})
 
     def _write(self, obj: dict) -> None:
-        self.f.write(json.dumps(obj, default=_plain) + "\n")
+        self.f.write(json.dumps(obj, default=json_plain) + "\n")
         self.f.flush()
         os.fsync(self.f.fileno())
 
@@ -743,12 +743,6 @@ class _Journal:
     def close(self) -> None:
         self.f.close()
 
-
-def _plain(o: Any) -> Any:
-    """numpy scalars (and anything with .item()) as plain Python values for JSON."""
-    if hasattr(o, "item"):
-        return o.item()
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
 # --------------------------------------------------------------------------- the study
@@ -773,11 +767,7 @@ def run_study(grid: Grid | str | os.PathLike, out: str | os.PathLike | None = No
     limits = require_limits(limits)
     grid = _as_grid(grid, limits)
     workers = engines.check(engine, scheduler, _py(workers))
-    checkpoint_seconds = _py(checkpoint_seconds)
-    if isinstance(checkpoint_seconds, bool) or not isinstance(checkpoint_seconds, numbers.Real) \
-            or math.isnan(checkpoint_seconds) or checkpoint_seconds < 0:
-        raise InvalidInput("checkpoint_seconds", "must be a number of seconds >= 0 (inf: only at the "
-                           f"end), got {checkpoint_seconds!r}")
+    checkpoint_seconds = check_checkpoint_seconds(checkpoint_seconds)
     if out is not None:
         if not isinstance(out, (str, os.PathLike)):
             raise InvalidInput("out", f"expected a file path or None, got {type(out).__name__}")

@@ -162,8 +162,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
     deadline = None if time_limit is None else t0 + time_limit
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     if deadline is not None and time.perf_counter() >= deadline:  # no time to build anything
-        return StationSolve(best_a, best_x, best, float(min(trivial_bound(data), best)), "time_limit",
-                            time.perf_counter() - t0, 0.0, 0, 0, highs_version())
+        return incumbent_only(data, best_a, best_x, best, t0)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
@@ -175,8 +174,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
             raise TimeoutError("no time left to pass the model to HiGHS")
         solver = MatrixSolver(mm, threads=threads, options=solver_options)
     except TimeoutError:  # the time limit covers the build: the incumbent and the trivial bound
-        return StationSolve(best_a, best_x, best, float(min(bound, best)), "time_limit",
-                            time.perf_counter() - t0, time.perf_counter() - tb, 0, 0, highs_version())
+        return incumbent_only(data, best_a, best_x, best, t0, time.perf_counter() - tb)
     build_seconds = time.perf_counter() - tb
     nodes, rounds, termination, version = 0, 0, "time_limit", highs_version()
     history: list[dict] = []
@@ -249,8 +247,7 @@ def solve_station_pyomo(data: StationData, state0: State | None = None, *, solve
     opt = get_solver(solver, solver_options)
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     if deadline is not None and time.perf_counter() >= deadline:  # no time to build anything
-        return StationSolve(best_a, best_x, best, float(min(trivial_bound(data), best)), "time_limit",
-                            time.perf_counter() - t0, 0.0, 0, 0, highs_version())
+        return incumbent_only(data, best_a, best_x, best, t0)
     check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
@@ -311,6 +308,14 @@ def first_incumbent(data: StationData, st: State, warm_start=None):
             best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
             best_ev = ev
     return best_a, best_x, best_ev.cost, best_ev
+
+
+def incumbent_only(data: StationData, a: np.ndarray, x: np.ndarray, cost: float, t0: float,
+                   build_seconds: float = 0.0) -> StationSolve:
+    """Out of time before any solve: the incumbent, with the bound valid before any solve
+    (`trivial_bound`), 'time_limit'."""
+    return StationSolve(a, x, float(cost), float(min(trivial_bound(data), cost)), "time_limit",
+                        time.perf_counter() - t0, build_seconds, 0, 0, highs_version())
 
 
 def trivial_bound(data: StationData) -> float:

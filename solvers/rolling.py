@@ -28,7 +28,7 @@ import pandas as pd
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
 from optcache.instance import Instance, StationData, require_station_data
-from optcache.logs import PROGRESS_SECONDS, Progress, demoted
+from optcache.logs import Progress, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import highs_version
@@ -178,7 +178,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     prev, planned = None, 0  # the last plan and how many of its slots are still real decisions
     relaxed = None
     version = highs_version()
-    last = time.monotonic()
+    progress, stopped = Progress(log), 0
     for t in range(T):
         t1 = min(t + horizon, T)
         left = None if deadline is None else deadline - time.perf_counter()
@@ -225,10 +225,9 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
         })
         log.debug("rolling: station %d, window at slot %d: %s, gap %s, %.2f s", station, t + 1,
                   sol.termination, records[-1]["gap"], sol.seconds)
-        if time.monotonic() - last > PROGRESS_SECONDS:
-            last = time.monotonic()
-            log.info("rolling: station %d, slot %d of %d, %d windows stopped at a limit so far",
-                     station, t + 1, T, sum(r["termination"] == "time_limit" for r in records))
+        stopped += sol.termination == "time_limit"
+        progress("rolling: station %d, slot %d of %d, %d windows stopped at a limit so far",
+                 station, t + 1, T, stopped)
         st = step(st, a[t], x[t], data.k, data.delta)
     return a, x, records, version
 

@@ -350,13 +350,10 @@ def run_market_study(grid: MarketGrid, out: str | os.PathLike | None = None, *, 
     last write (a caching study journals each row instead; market tables are rewritten whole,
     which is cheap at their size). A table written by another grid is refused unless `extend`."""
     from optcache import engines
-    from optcache.resume import OutputLock
+    from optcache.resume import OutputLock, check_checkpoint_seconds
 
     workers = engines.check(engine, scheduler, workers)  # bad settings: refused before any write
-    if isinstance(checkpoint_seconds, bool) or not isinstance(checkpoint_seconds, (int, float, np.integer, np.floating)) \
-            or math.isnan(checkpoint_seconds) or checkpoint_seconds < 0:
-        raise InvalidInput("checkpoint_seconds", "must be a number of seconds >= 0 (inf: only at the "
-                           f"end), got {checkpoint_seconds!r}"[:160])
+    checkpoint_seconds = check_checkpoint_seconds(checkpoint_seconds)
     if not isinstance(grid, MarketGrid):
         raise InvalidInput("grid", "expected a MarketGrid (MarketGrid.from_dict or load_market_grid "
                            f"make one), got {type(grid).__name__}")

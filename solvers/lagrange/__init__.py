@@ -26,8 +26,8 @@ from optcache.solvers.exact import (
     StationSolve,
     check_station_call,
     first_incumbent,
+    incumbent_only,
     solve_by_station,
-    trivial_bound,
 )
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
@@ -99,9 +99,7 @@ def _unbuilt(data: StationData, state0: State, warm, t0: float) -> StationSolve:
     all-cloud (as `milp`, `exact.first_incumbent`), with the bound valid before any solve
     (`exact.trivial_bound`)."""
     A, X, cost, _ = first_incumbent(data, state0, warm)
-    seconds = time.perf_counter() - t0
-    return StationSolve(A, X, float(cost), float(min(trivial_bound(data), cost)), "time_limit", seconds,
-                        seconds, 0, 0, highs_version(), [])
+    return incumbent_only(data, A, X, cost, t0, build_seconds=time.perf_counter() - t0)
 
 
 @register("lagrange", exact=True, options=("time_limit", "gap"))

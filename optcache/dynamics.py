@@ -76,6 +76,8 @@ def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
     """K[t][p] and κ[t][p] for every slot of a schedule (a, x) of shape (T, P)."""
     T, P = a.shape
     st = state0 or State.cold(P)
+    if not np.any(a):  # nothing ever cached (all-cloud): (18)-(19) give 0 in every slot
+        return np.zeros((T, P)), np.zeros((T, P))
     K = np.empty((T, P))
     kappa = np.empty((T, P))
     add = np.asarray(x, float) * k

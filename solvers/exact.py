@@ -29,7 +29,7 @@ from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import MatrixSolver, highs_solver, highs_version, solve_model
 from optcache.solvers.highs import check_options as check_highs_options
-from optcache.solvers.policies import laot_slot
+from optcache.solvers.policies_fast import laot_from, load_laot_from
 from optcache.solvers.pyomo_mip import DIRECT, get_solver
 from optcache.solvers.registry import option_check, register
 
@@ -297,13 +297,14 @@ def solve_station_reference(data: StationData, state0: State | None = None, *, g
                                threads=threads)
 
 
-def first_incumbent(data: StationData, st: State, warm_start=None):
+def first_incumbent(data: StationData, st: State, warm_start=None, warm_evaluation=None):
     """(a, x, cost, evaluation) of the better of all-cloud (always feasible: the fallback) and a
-    feasible `warm_start`, scored by the evaluator."""
+    feasible `warm_start`, scored by the evaluator (`warm_evaluation`: the warm start's, if the
+    caller has it already)."""
     best_a, best_x = np.zeros((data.T, data.P)), np.zeros((data.T, data.P))
     best_ev = evaluate_station(data, best_a, best_x, st)
     if warm_start is not None:
-        ev = evaluate_station(data, *warm_start, st)
+        ev = warm_evaluation if warm_evaluation is not None else evaluate_station(data, *warm_start, st)
         if not ev.violations and ev.cost < best_ev.cost:
             best_a, best_x = np.asarray(warm_start[0], float), np.asarray(warm_start[1], float)
             best_ev = ev
@@ -421,6 +422,7 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
     """Problem (29) solved exactly each slot (max Σκ) and applied: the per-slot optimum of Algorithm 1."""
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
+    load_laot_from()  # the fallback's kernel, loaded inside the limit
     solver = highs_solver()
     per, version, fallback = [], highs_version(), 0
     progress = Progress(log)
@@ -436,14 +438,16 @@ def slot(inst: Instance, time_limit: float | None = None, threads: int = 1) -> M
                 m = build_problem29(data, t, st)
                 info = solve_model(m, time_limit=left, gap=0.0, threads=threads, solver=solver)
                 version = info.solver_version
-            if info is not None and info.objective is not None:
-                _cheapest_ties(m, data, deadline, threads, solver)
-                for p in range(data.P):
-                    a[t, p] = round(pyo.value(m.a[p]))
-                    x[t, p] = round(pyo.value(m.x[p]))
-            else:  # the time limit is used up: least-AoT's slot from this state (docs/formulation.md §7)
-                a[t], x[t] = laot_slot(data, st, t)
-                fallback += 1
+            if info is None or info.objective is None:
+                # the time limit is used up: least-AoT from this state on (docs/formulation.md §7),
+                # compiled for the whole rest of the station
+                a[t:], x[t:], _ = laot_from(data, st, t)
+                fallback += data.T - t
+                break
+            _cheapest_ties(m, data, deadline, threads, solver)
+            for p in range(data.P):
+                a[t, p] = round(pyo.value(m.a[p]))
+                x[t, p] = round(pyo.value(m.x[p]))
             st = step(st, a[t], x[t], data.k, data.delta)
             progress("slot: station %d of %d, slot %d of %d, %.0f s", n + 1, inst.n_stations, t + 1,
                      data.T, time.perf_counter() - t0)

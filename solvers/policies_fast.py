@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from optcache.dynamics import State
 from optcache.instance import Instance, StationData
 from optcache.solvers.policies import MEMORY_SLACK, POLICIES, check_policy
 
@@ -27,15 +28,18 @@ def _memory(cached, s, skip_admitted, admitted):
 
 
 @njit(cache=True)
-def _station(policy, R, s, k, w, delta, fpr, G, E, a_out, x_out):
-    """One station: R (T, P); writes a_out (int8) and x_out (int64), both (T, P)."""
+def _station(policy, R, s, k, w, delta, fpr, G, E, a_out, x_out, t0, cached0, K0, kappa0, K_out,
+             kappa_out):
+    """One station from slot t0 in state (cached0, K0, kappa0): R (T, P); writes a_out (int8),
+    x_out (int64) and the state after each slot, K_out and kappa_out (float), all (T, P), from row
+    t0 on. The bookkeeping of fifo, lru and lfu starts empty: only laot's key (κ) is in a state."""
     T, P = R.shape
-    cached = np.zeros(P, np.bool_)
+    cached = cached0.copy()
     was = np.zeros(P, np.bool_)
     unloaded = np.zeros(P, np.bool_)
     admitted = np.zeros(P, np.bool_)
-    K = np.zeros(P)
-    kappa = np.zeros(P)
+    K = K0.copy()
+    kappa = kappa0.copy()
     loaded_at = np.zeros(P)
     last_request = np.zeros(P)
     total = np.zeros(P)
@@ -43,7 +47,7 @@ def _station(policy, R, s, k, w, delta, fpr, G, E, a_out, x_out):
     order = np.empty(P, np.int64)
     cap = G * (1.0 + MEMORY_SLACK)
     budget = E * (1.0 + 1e-12)
-    for t in range(T):
+    for t in range(t0, T):
         # 1. refresh
         for p in range(P):
             was[p] = cached[p]
@@ -115,6 +119,8 @@ def _station(policy, R, s, k, w, delta, fpr, G, E, a_out, x_out):
             if R[t, p] > 0:
                 last_request[p] = t + 1
             total[p] += R[t, p]
+            K_out[t, p] = K[p]
+            kappa_out[t, p] = kappa[p]
 
 
 @njit(cache=True)
@@ -126,8 +132,10 @@ def replace_batch(policy, R, s, k, w, delta, fpr, G, E):
     B, T, P = R.shape
     a = np.zeros((B, T, P), np.int8)
     x = np.zeros((B, T, P), np.int64)
+    none, zero, K, kappa = np.zeros(P, np.bool_), np.zeros(P), np.empty((T, P)), np.empty((T, P))
     for b in range(B):
-        _station(policy, R[b], s[b], k[b], w[b], delta[b], fpr[b], G[b], E[b], a[b], x[b])
+        _station(policy, R[b], s[b], k[b], w[b], delta[b], fpr[b], G[b], E[b], a[b], x[b], 0, none,
+                 zero, zero, K, kappa)
     return a, x
 
 
@@ -151,3 +159,40 @@ def replace_instance(inst: Instance, policy: str) -> list[tuple[np.ndarray, np.n
     """Per station of `inst`, the policy's (a, x) as float arrays (T, P)."""
     a, x = replace_stations([inst.station_data(n) for n in range(inst.n_stations)], policy)
     return [(a[n].astype(float), x[n].astype(float)) for n in range(inst.n_stations)]
+
+
+def laot_from(data: StationData, st: State, t0: int) -> tuple[np.ndarray, np.ndarray, State]:
+    """Least-AoT from state `st` at slot `t0` to the end, compiled: the same decisions as
+    `policies.laot_slot` slot by slot (tests/test_policies_fast.py). Float a and x of shape
+    (T - t0, P) and the states before those slots (a State of (T - t0, P) arrays): the time-limit
+    fallback of `rolling` and `slot` (docs/formulation.md §7, §10), which slot by slot in Python
+    took seconds on large instances."""
+    T, P = data.R.shape
+    a = np.zeros((T, P), np.int8)
+    x = np.zeros((T, P), np.int64)
+    K = np.zeros((T, P))
+    kappa = np.zeros((T, P))
+    f = np.ascontiguousarray
+    _station(POLICY_CODE["laot"], f(data.R, dtype=np.int64), f(data.s, dtype=float),
+             f(data.k, dtype=float), f(data.w, dtype=float), f(data.delta, dtype=float),
+             f(data.flops_per_request, dtype=float), float(data.G), float(data.E), a, x, int(t0),
+             f(st.cached > 0.5), f(st.K, dtype=float), f(st.kappa, dtype=float), K, kappa)
+    before = State(np.vstack([st.cached, a[t0:T - 1]]).astype(float), np.vstack([st.K, K[t0:T - 1]]),
+                   np.vstack([st.kappa, kappa[t0:T - 1]]))
+    return a[t0:].astype(float), x[t0:].astype(float), before
+
+
+_loaded = False
+
+
+def load_laot_from() -> None:
+    """Load `laot_from`'s compiled kernel in this process (~0.5 s the first time, numba's start-up):
+    `rolling` and `slot` call it before their first solve, so that a time limit also covers it
+    instead of the fallback paying it after the deadline."""
+    global _loaded
+    if not _loaded:
+        from optcache.scenario import generate
+
+        d = generate(slots=2, services=2, gpus=2, stations=1, users=5, seed=0).station_data(0)
+        laot_from(d, State.cold(d.P), 0)
+        _loaded = True

@@ -32,7 +32,7 @@ from optcache.logs import Progress, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import highs_version
-from optcache.solvers.policies import laot_slot
+from optcache.solvers.policies_fast import laot_from, load_laot_from
 from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
@@ -156,6 +156,16 @@ def window_solver(name: str):
 _station_solver = window_solver  # `window_solver` is also the name of the option below
 
 
+def _fallback_record(station: int, t: int, window_slots: int, cached: float, K: float,
+                     kappa: float) -> dict:
+    """The window record of a slot decided without a solve (the time limit was used up), from the
+    sums of the state it starts from."""
+    return {"station": station, "slot": t + 1, "window_slots": window_slots, "termination": "fallback",
+            "gap": None, "seconds": 0.0, "build_seconds": 0.0, "nodes": 0, "window_cost": None,
+            "window_bound": None, "start_cached": int(cached), "start_K": float(K),
+            "start_kappa": float(kappa)}
+
+
 def rolling_station(data: StationData, horizon: int, forecast: str, station: int = 0,
                     window_solver: str = "lagrange", tail: str = "none", *,
                     deadline: float | None = None, windows_after: int = 0,
@@ -183,20 +193,21 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
         t1 = min(t + horizon, T)
         left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:  # out of time: no solve, the cheap rule
-            plan = shifted(prev, data.window(t, t1, R=forecast_window(data.R, t, t1, forecast)))
             planned -= 1
-            keep = plan is not None and planned > 0
             # the last plan while it lasts, then least-AoT from the state reached (keeping the
             # cache instead returned all-cloud when the time ran out before any window)
-            a[t], x[t] = keep_and_serve(data, st, t, plan[0][0]) if keep else laot_slot(data, st, t)
-            prev = plan if keep else None
-            records.append({"station": station, "slot": t + 1, "window_slots": t1 - t,
-                            "termination": "fallback", "gap": None, "seconds": 0.0,
-                            "build_seconds": 0.0, "nodes": 0, "window_cost": None, "window_bound": None,
-                            "start_cached": int(st.cached.sum()), "start_K": float(st.K.sum()),
-                            "start_kappa": float(st.kappa.sum())})
-            st = step(st, a[t], x[t], data.k, data.delta)
-            continue
+            if prev is not None and planned > 0:
+                prev = shifted(prev, data.window(t, t1, R=forecast_window(data.R, t, t1, forecast)))
+                a[t], x[t] = keep_and_serve(data, st, t, prev[0][0])
+                records.append(_fallback_record(station, t, t1 - t, st.cached.sum(), st.K.sum(),
+                                                st.kappa.sum()))
+                st = step(st, a[t], x[t], data.k, data.delta)
+                continue
+            a[t:], x[t:], before = laot_from(data, st, t)  # compiled: the rest of the station
+            records += [_fallback_record(station, u, min(u + horizon, T) - u, *sums) for u, *sums in
+                        zip(range(t, T), before.cached.sum(axis=1).tolist(), before.K.sum(axis=1).tolist(),
+                            before.kappa.sum(axis=1).tolist(), strict=True)]
+            break
         limit = window_time_limit
         if left is not None:
             share = left / (T - t + windows_after)
@@ -256,6 +267,7 @@ def rolling(inst: Instance, horizon: int = 12, forecast: str = "oracle", window_
     check_options(horizon, forecast, window_solver, tail)
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
+    load_laot_from()  # the fallback's kernel, loaded inside the limit
     per_station, records, version = [], [], None
     progress = Progress(log)
     for n in range(inst.n_stations):

@@ -7,10 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optcache.dynamics import State, step
 from optcache.instance import StationData
 from optcache.scenario import generate
-from optcache.solvers.policies import POLICIES, replace_station
-from optcache.solvers.policies_fast import replace_instance, replace_stations
+from optcache.solvers.policies import POLICIES, laot_slot, replace_station
+from optcache.solvers.policies_fast import laot_from, replace_instance, replace_stations
 
 
 @st.composite
@@ -70,3 +71,27 @@ def test_the_four_orders_actually_differ_on_paper_scenarios():
     paper = ("laot", "fifo", "lru", "lfu")  # a policy added by docs/howto/add-policy.md may tie one
     schedules = {p: replace_instance(inst, p)[0][0].tobytes() for p in paper}
     assert len(set(schedules.values())) == 4
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=stations(), cut=st.integers(0, 8), other=st.sampled_from(POLICIES))
+def test_laot_from_a_state_is_laot_slot_by_slot(data, cut, other):
+    # the time-limit fallback of rolling and slot: least-AoT from whatever state the solves reached
+    # (here: another policy's first `cut` slots, so the cache, K and κ are not least-AoT's own)
+    t0 = min(cut, data.T - 1)
+    a_o, x_o = replace_station(data, other)
+    st0 = State.cold(data.P)
+    for t in range(t0):
+        st0 = step(st0, a_o[t], x_o[t], data.k, data.delta)
+    a, x, before = laot_from(data, st0, t0)
+    assert a.shape == x.shape == before.K.shape == before.kappa.shape == before.cached.shape \
+        == (data.T - t0, data.P)
+    s = st0
+    for i, t in enumerate(range(t0, data.T)):
+        np.testing.assert_array_equal(before.cached[i], s.cached)
+        np.testing.assert_allclose(before.K[i], s.K, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(before.kappa[i], s.kappa, rtol=1e-12, atol=1e-12)
+        a_t, x_t = laot_slot(data, s, t)
+        np.testing.assert_array_equal(a[i], a_t)
+        np.testing.assert_array_equal(x[i], x_t)
+        s = step(s, a_t, x_t, data.k, data.delta)

@@ -20,6 +20,7 @@ from optcache.solvers.exact import StationSolve
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange import lagrange_station
 from optcache.solvers.policies import laot_slot, replace_station
+from optcache.solvers.policies_fast import load_laot_from
 from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 from optcache.solvers.serve import keep_and_serve
 from tests.bruteforce import brute_force, random_tiny
@@ -225,6 +226,7 @@ def test_time_limit_is_shared_by_the_windows_then_the_slots_fall_back(monkeypatc
         return StationSolve(a, a * win.R, 10.0, 9.0, "optimal", 0.05, 0.0, 1, 1)
 
     registry.names()
+    load_laot_from()  # numba's start-up (~0.5 s in a fresh process) is inside the limit: done here
     fake = types.ModuleType("optcache.solvers.exact")
     fake.solve_station = solve_station
     monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)

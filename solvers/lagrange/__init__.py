@@ -70,7 +70,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
         return _unbuilt(data, state0, warm, t0)
     build = time.perf_counter() - t0
     if warm is not None:
-        s.offer(*local_search(s.dec, *warm))
+        s.offer(*local_search(s.dec, *warm[:2]))
     bound = s.run()
     A, X = s.best
     cost = s.best_cost
@@ -86,19 +86,21 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
 
 
-def _feasible(data: StationData, state0: State | None, warm_start) -> tuple[np.ndarray, np.ndarray] | None:
-    """The warm start as float arrays if the evaluator accepts it from `state0`, else None."""
+def _feasible(data: StationData, state0: State | None, warm_start):
+    """(a, x, evaluation) of the warm start, float, if the evaluator accepts it from `state0`,
+    else None."""
     if warm_start is None:
         return None
     wa, wx = (np.asarray(v, float) for v in warm_start)
-    return None if evaluate_station(data, wa, wx, state0).violations else (wa, wx)
+    ev = evaluate_station(data, wa, wx, state0)
+    return None if ev.violations else (wa, wx, ev)
 
 
 def _unbuilt(data: StationData, state0: State, warm, t0: float) -> StationSolve:
     """Out of time before the search could start: the cheaper of the feasible warm start and
     all-cloud (as `milp`, `exact.first_incumbent`), with the bound valid before any solve
     (`exact.trivial_bound`)."""
-    A, X, cost, _ = first_incumbent(data, state0, warm)
+    A, X, cost, _ = first_incumbent(data, state0, *((warm[:2], warm[2]) if warm else ()))
     return incumbent_only(data, A, X, cost, t0, build_seconds=time.perf_counter() - t0)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from optcache.dynamics import State, final_state
 from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
+from optcache.logs import PROGRESS_SECONDS
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.graph import PairBounds
 from optcache.solvers.lagrange.master import Cut, LPSolution, Master
@@ -98,10 +99,6 @@ LNS_SHARE, LNS_SECONDS = 0.5, 30.0
 
 LNS_GAP_SHARE = 0.1
 """A window is solved to this share of the search's gap."""
-
-PROGRESS_SECONDS = 5.0
-"""Log a progress line (bound, incumbent, gap, nodes) at most this often."""
-
 
 @dataclass
 class Node:

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from optcache.coverage import ALTITUDE_M  # satellite altitude l = 550 km, one source
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, finite
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 NOISE_DBM_PER_HZ = -174.0  # thermal noise density at 290 K
@@ -59,8 +59,14 @@ def _finite(name: str, a: np.ndarray, why: str) -> np.ndarray:
     return a
 
 
+MAX_DRAWS = 10**8
+"""Most fading draws one call makes (0.8-1.6 GB of float or complex arrays, several at once): a
+larger request is InvalidInput naming it, not numpy's MemoryError. The generator's largest,
+1000 users × 2000 samples, is 2e6."""
+
+
 def _size(size) -> tuple[int, ...]:
-    """A draw's shape: an integer or a sequence of non-negative integers."""
+    """A draw's shape: an integer or a sequence of non-negative integers, at most MAX_DRAWS in all."""
     dims = (size,) if isinstance(size, numbers.Integral) else size
     try:
         ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in dims)
@@ -68,7 +74,18 @@ def _size(size) -> tuple[int, ...]:
         ok = False
     if not ok:
         raise InvalidInput("size", f"must be a shape of non-negative integers, got {size!r}"[:120])
-    return tuple(int(v) for v in dims)
+    dims = tuple(int(v) for v in dims)
+    if math.prod(dims) > MAX_DRAWS:
+        raise InvalidInput("size", f"{math.prod(dims):.3g} draws exceed optcache.channel.MAX_DRAWS = "
+                           f"{MAX_DRAWS:.0e}")
+    return dims
+
+
+def _check_rng(rng) -> None:
+    """Every draw goes through an explicit numpy Generator (same seed, same numbers)."""
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInput("rng", f"expected a numpy Generator (np.random.default_rng(seed)), got "
+                           f"{type(rng).__name__}")
 
 
 def _positive(name: str, v) -> np.ndarray:
@@ -113,6 +130,7 @@ def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
 
 def rayleigh_power(rng: np.random.Generator, size, mean: float = 1.0) -> np.ndarray:
     """Power gain |h|² of Rayleigh fading (ground links): exponential with the given mean."""
+    _check_rng(rng)
     _positive("mean", mean)
     return rng.exponential(mean, _size(size))
 
@@ -124,6 +142,7 @@ def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: fl
     h = Z e^{jφ} + S: LOS amplitude Z Nakagami-m with E[Z²] = Ω, φ uniform, and scatter S complex
     Gaussian with power 2b (b per real dimension), so E|h|² = 2b + Ω.
     """
+    _check_rng(rng)
     _positive("b", b)
     _positive("m", m)
     _positive("omega", omega)
@@ -183,12 +202,14 @@ def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_h
     noise_w defaults to σ² = N0 · B (NOISE_DBM_PER_HZ). Ground draws Rayleigh, satellite shadowed-Rician.
     path_loss_exponent is the ground links' exponent of `path_loss_gain` (unused by the satellite).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidInput("rng", f"expected a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    _check_rng(rng)
     for name, v in (("n_users", n_users), ("samples", samples)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v != int(v) or v < 1:
-            raise InvalidInput(name, f"must be an integer >= 1, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not finite(v) or v != int(v) or v < 1:
+            raise InvalidInput(name, f"must be an integer >= 1, got {v!r}"[:120])
     n_users, samples = int(n_users), int(samples)
+    if n_users * samples > MAX_DRAWS:
+        raise InvalidInput("n_users", f"{n_users} users × {samples} samples exceed "
+                           f"optcache.channel.MAX_DRAWS = {MAX_DRAWS:.0e} fading draws")
     _positive("bandwidth_hz", bandwidth_hz)
     p = float(_nonnegative("tx_power_w", tx_power_w))
     _check_link(link)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, finite
 
 EARTH_RADIUS_M = 6371e3  # mean Earth radius E
 EARTH_MU = 3.986004418e14  # standard gravitational parameter GM of the Earth (m^3/s^2)
@@ -35,7 +35,7 @@ def _check_altitude(altitude_m: float, earth_radius_m: float = EARTH_RADIUS_M) -
     """Both lengths must be positive and finite (the geometry divides by E + l), at most MAX_LENGTH_M."""
     for name, v in (("altitude_m", altitude_m), ("earth_radius_m", earth_radius_m)):
         v = _real(v, name)
-        if not math.isfinite(v) or not 0 < v <= MAX_LENGTH_M:
+        if not finite(v) or not 0 < v <= MAX_LENGTH_M:
             raise InvalidInput(name, f"must be in (0, {MAX_LENGTH_M:g}] m, got {v}")
 
 
@@ -44,7 +44,7 @@ def _check(altitude_m: float, min_elevation_deg: float,
     """Elevation in [0, 90) degrees: at 90 degrees the visible cap shrinks to a point."""
     _check_altitude(altitude_m, earth_radius_m)
     min_elevation_deg = _real(min_elevation_deg, "min_elevation_deg")
-    if not math.isfinite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
+    if not finite(min_elevation_deg) or not 0 <= min_elevation_deg < 90:
         raise InvalidInput("min_elevation_deg", f"must be in [0, 90) degrees, got {min_elevation_deg}")
 
 
@@ -85,12 +85,12 @@ def coverage_time(altitude_m: float = ALTITUDE_M, min_elevation_deg: float = MIN
 def slots_in_coverage(coverage_s: float, slot_seconds: float) -> int:
     """Whole slots that fit in a coverage window (30b): the satellite may win only in these."""
     coverage_s, slot_seconds = _real(coverage_s, "coverage_s"), _real(slot_seconds, "slot_seconds")
-    if not math.isfinite(coverage_s) or coverage_s < 0:
+    if not finite(coverage_s) or coverage_s < 0:
         raise InvalidInput("coverage_s", f"must be >= 0, got {coverage_s}")
-    if not math.isfinite(slot_seconds) or slot_seconds <= 0:
+    if not finite(slot_seconds) or slot_seconds <= 0:
         raise InvalidInput("slot_seconds", f"must be > 0, got {slot_seconds}")
     n = coverage_s / slot_seconds
-    if not math.isfinite(n):
+    if not finite(n):
         raise InvalidInput("slot_seconds", f"{slot_seconds} s is too short for a {coverage_s} s window "
                            "(the slot count overflows)")
     return int(math.floor(n + 1e-9))

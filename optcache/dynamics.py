@@ -74,8 +74,9 @@ def step(state: State, a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.nd
 def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
                state0: State | None = None) -> tuple[np.ndarray, np.ndarray]:
     """K[t][p] and κ[t][p] for every slot of a schedule (a, x) of shape (T, P)."""
+    a = np.asarray(a, float)
     T, P = a.shape
-    st = state0 or State.cold(P)
+    st = State.check(state0, P)
     if not np.any(a):  # nothing ever cached (all-cloud): (18)-(19) give 0 in every slot
         return np.zeros((T, P)), np.zeros((T, P))
     K = np.empty((T, P))
@@ -91,8 +92,9 @@ def trajectory(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
 def final_state(a: np.ndarray, x: np.ndarray, k: np.ndarray, delta: np.ndarray,
                 state0: State | None = None) -> State:
     """The state after the last slot of (a, x): the boundary state of a rolling-horizon window."""
+    a = np.asarray(a, float)
     T, P = a.shape
-    st = state0 or State.cold(P)
+    st = State.check(state0, P)
     for t in range(T):
         st = step(st, a[t], x[t], k, delta)
     return st

@@ -46,3 +46,14 @@ def named_keywords(what: str):
         return cls
 
     return deco
+
+
+def finite(v) -> bool:
+    """`math.isfinite(v)`, but False for an integer beyond the float range (10**400) instead of
+    Python's OverflowError: the input checks' one test for a finite real number."""
+    import math
+
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False

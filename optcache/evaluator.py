@@ -17,7 +17,7 @@ import pandas as pd
 
 from optcache.dynamics import State, trajectory
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, StationData, require_instance
+from optcache.instance import Instance, StationData, require_instance, require_station_data
 from optcache.schedule import Schedule
 
 TERMS = ("switching", "transmission", "computing", "accuracy", "cloud")
@@ -112,7 +112,19 @@ def evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: St
     """Score one station's (a, x), shape (T, P), from state0 (cold by default).
 
     Slots in violations are 1-based as in the paper; `slot0` offsets them (rolling-horizon windows).
+    `data` is checked first (`require_station_data`: one changed by hand with a NaN capacity would
+    otherwise compare as never exceeded).
     """
+    require_station_data(data)
+    for name, v in (("station", station), ("slot0", slot0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise InvalidInput(name, f"must be a non-negative integer, got {v!r}")
+    return _evaluate_station(data, a, x, state0, station, slot0)
+
+
+def _evaluate_station(data: StationData, a: np.ndarray, x: np.ndarray, state0: State | None,
+                      station: int, slot0: int) -> StationEvaluation:
+    """`evaluate_station` on data known to be valid (`evaluate`'s, from a checked instance)."""
     a = np.asarray(a, float)
     x = np.asarray(x, float)
     R = data.R.astype(float)
@@ -265,6 +277,7 @@ def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
     if not isinstance(schedule, Schedule):
         raise InvalidInput("schedule", f"expected an optcache Schedule (load_schedule, parse_schedule or "
                            f"Schedule.from_arrays make one), got {type(schedule).__name__}")
+    schedule = schedule.checked()  # values in range, as a file's (a Schedule built directly)
     if len(schedule.stations) != inst.n_stations:
         raise InvalidInput("stations", f"schedule has {len(schedule.stations)} stations, the instance {inst.n_stations}")
     blocks, violations = [], []
@@ -273,7 +286,7 @@ def evaluate(inst: Instance, schedule: Schedule) -> Evaluation:
         for key, arr in (("cached", ss.cached), ("edge_requests", ss.edge_requests)):
             if arr.shape != shape:
                 raise InvalidInput(f"stations[{n}].{key}", f"expected shape {shape} (slots, pairs), got {arr.shape}")
-        ev = evaluate_station(inst.station_data(n), ss.cached, ss.edge_requests, station=n)
+        ev = _evaluate_station(inst.station_data(n), ss.cached, ss.edge_requests, None, n, 0)
         violations += ev.violations
         blocks.append(ev.terms)
     T, N = inst.slots, len(blocks)

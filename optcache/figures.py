@@ -20,7 +20,6 @@ Redrawing reads only the table, so figures never rerun anything.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 from contextlib import ExitStack, suppress
@@ -33,7 +32,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, finite
 from optcache.evaluator import TERMS
 from optcache.instance import atomic_path, make_folder, require_path
 from optcache.provenance import FIGURES_SCHEMA, provenance
@@ -340,7 +339,7 @@ def claim_heatmap(table: pd.DataFrame, x: str, y: str, value: str, level: float,
             raise InvalidInput(arg, f"expected a column name, got {c!r}"[:160])
         if c not in table:
             raise InvalidInput(c, f"not a column of the table ({', '.join(map(str, table.columns))})"[:160])
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level):
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not finite(level):
         raise InvalidInput("level", f"must be a finite number (the claimed value), got {level!r}"[:160])
     values = typed_column(table, value, "float64", value)
     if np.isinf(values).any():

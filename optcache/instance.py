@@ -436,6 +436,8 @@ def validate(inst: Instance) -> None:
     """Check ranges (RANGES) and shapes of an instance; raise InvalidInput naming the first bad field."""
     for name in ("slots", "switching_cost", "kappa_offset"):
         check_value(getattr(inst, name), name, RANGES[name])
+    for name, kind in (("models", Model), ("services", Service), ("pairs", Pair), ("stations", Station)):
+        _freeze_items(inst, name, kind)
     if not inst.models:
         raise InvalidInput("models", "at least one model is required")
     if not inst.services:
@@ -465,6 +467,10 @@ def validate(inst: Instance) -> None:
         _check_name(s, w)
         _check_fields(s, w, "stations", ("gpu_memory_gb", "compute_budget_flops",
                                          "compute_flops_per_s", "backhaul_mb_per_s"))
+        if not isinstance(s.access_cost, (list, tuple, np.ndarray)):
+            raise InvalidInput(f"{w}.access_cost", f"expected a list of {len(inst.services)} numbers, "
+                               f"got {json_kind(s.access_cost)}")
+        object.__setattr__(s, "access_cost", tuple(s.access_cost))  # a later write cannot reach it
         if len(s.access_cost) != len(inst.services):
             raise InvalidInput(f"{w}.access_cost",
                                f"expected {len(inst.services)} entries, got {len(s.access_cost)}")
@@ -473,11 +479,25 @@ def validate(inst: Instance) -> None:
         R = request_matrix(s.requests, f"{w}.requests")
         if R.shape != (T, P):
             raise InvalidInput(f"{w}.requests", f"expected shape ({T}, {P}) (slots, pairs), got {R.shape}")
-        if R.flags.writeable:  # the checked requests, frozen: a later `requests[t, p] = -5` (on
-            R = R.copy()       # the caller's array) would reach the solvers unchecked
-            R.flags.writeable = False
-            object.__setattr__(s, "requests", R)
+        if isinstance(s.requests, np.ndarray) and np.may_share_memory(R, s.requests):
+            R = R.copy()  # the checked requests, an own frozen copy: a later `requests[t, p] = -5`
+        R.flags.writeable = False  # on the caller's array (or one a read-only view shows) would
+        # reach the solvers unchecked
+        object.__setattr__(s, "requests", R)
     _check_meta(inst.meta)
+
+
+def _freeze_items(inst: Instance, name: str, kind: type) -> None:
+    """`inst.<name>` as a tuple of `kind` objects (a list the caller keeps could be changed after
+    the checks), else InvalidInput naming the field or the item."""
+    items = getattr(inst, name)
+    if not isinstance(items, (list, tuple)):
+        raise InvalidInput(name, f"expected a list of {kind.__name__} objects, got {json_kind(items)}")
+    for j, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise InvalidInput(f"{name}[{j}]", f"expected an optcache {kind.__name__}, got "
+                               f"{type(item).__name__}")
+    object.__setattr__(inst, name, tuple(items))
 
 
 def _check_name(obj: Any, where: str) -> None:

@@ -6,14 +6,13 @@ order, so the same config gives the same instance on every machine.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from optcache import assumptions as A
 from optcache.channel import MC_SAMPLES, NOISE_DBM_PER_HZ, PATH_LOSS_EXPONENT
-from optcache.errors import InvalidInput, named_keywords
+from optcache.errors import InvalidInput, finite, named_keywords
 from optcache.instance import (
     RANGES,
     Instance,
@@ -110,7 +109,7 @@ class ScenarioConfig:
             v = getattr(self, name)
             if name in _FLOAT_KNOBS:
                 ok = (not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-                      and math.isfinite(v) and lo <= v <= hi and not (name == "slot_seconds" and v == 0))
+                      and finite(v) and lo <= v <= hi and not (name == "slot_seconds" and v == 0))
                 kind = "a number"
             else:
                 ok = not isinstance(v, bool) and isinstance(v, (int, np.integer)) and lo <= v <= hi

@@ -72,10 +72,21 @@ class Schedule:
             out.append(StationSchedule(*arrs))
         return cls(tuple(out))
 
+    def checked(self) -> Schedule:
+        """This schedule, its values checked as `from_arrays` checks them (a Schedule built
+        directly skips them): what `evaluate` and `save_schedule` are handed, else InvalidInput
+        naming the first bad entry."""
+        if not isinstance(self.stations, (list, tuple)) or \
+                not all(isinstance(ss, StationSchedule) for ss in self.stations):
+            raise InvalidInput("stations", "expected a tuple of StationSchedule (Schedule.from_arrays "
+                               "makes one from (cached, edge_requests) arrays)")
+        return Schedule.from_arrays([(ss.cached, ss.edge_requests) for ss in self.stations])
+
     @classmethod
     def all_cloud(cls, inst: Instance) -> Schedule:
         """Nothing cached, every request sent to the cloud: the edge-free reference."""
         z = np.zeros((inst.slots, inst.n_pairs))
+        require_instance(inst)
         return cls.from_arrays([(z, z) for _ in inst.stations])
 
     def to_dict(self) -> dict:
@@ -167,4 +178,4 @@ def save_schedule(schedule: Schedule, path: str | os.PathLike) -> None:
     """Write `schedule` as `optcache/schedule@1` JSON, atomically."""
     if not isinstance(schedule, Schedule):
         raise InvalidInput("schedule", f"expected an optcache Schedule, got {type(schedule).__name__}")
-    write_atomic(path, json.dumps(schedule.to_dict()))
+    write_atomic(path, json.dumps(schedule.checked().to_dict(), allow_nan=False))

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from optcache import engines
-from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable
+from optcache.errors import InvalidInput, SolverFailed, SolverUnavailable, named_keywords
 from optcache.evaluator import TERMS
 from optcache.instance import (
     DEFAULT_LIMITS,
@@ -210,6 +210,7 @@ def _check_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...])
             raise point.error(e) from None
 
 
+@named_keywords("Grid field")
 @dataclass(frozen=True)
 class Grid:
     """What to run: methods × seeds × scenario points (× swept method options)."""
@@ -477,6 +478,10 @@ def with_best_bound(df: pd.DataFrame) -> pd.DataFrame:
     certified = bound.where(df["exact"].astype(bool) & np.isfinite(bound))
     df["best_bound"] = certified.groupby(df["instance"]).transform("max")
     cost = typed_column(df, "cost", "float64")
+    bad = cost.notna() & ~(np.isfinite(cost) & (cost >= 0) & (cost <= MAX_COST))
+    if bad.any():  # a negative cost gave a negative gap; a missing one (a failed run) is left NaN
+        raise InvalidInput("df", f"cost: must be a number in [0, 1e100] (study.MAX_COST) or missing, got "
+                           f"{cost[bad].iloc[0]!r} in row {cost[bad].index[0]}")
     gap = (cost - df["best_bound"]) / cost.abs().clip(lower=1e-10)
     df["gap_to_best_bound"] = gap.mask((gap < 0) & (gap >= -GAP_ROUNDING), 0.0)
     return df

@@ -129,6 +129,18 @@ def check_station_call(data: StationData, state0: State | None, time_limit: floa
     return st, time_limit, float(check_option("gap", gap)), warm_start
 
 
+def _checked_highs_call(threads: object, solver_options: object) -> tuple[int, dict | None]:
+    """`threads` and `solver_options` checked as the registry checks `milp`'s (before any build),
+    else InvalidInput naming the argument."""
+    from optcache.solvers.registry import check_option
+
+    if threads is None:
+        raise InvalidInput("threads", "must be an integer in [1, 1024], got None")
+    solver_options = check_option("solver_options", solver_options)
+    check_highs_options(solver_options)
+    return int(check_option("threads", threads)), solver_options
+
+
 def _log_round(method: str, rounds: int, info, evaluated: float | None, best: float, bound: float,
                tangents: int) -> None:
     """One INFO line per outer-approximation round: what the MILP gave and what it certifies."""
@@ -159,6 +171,7 @@ def solve_station(data: StationData, state0: State | None = None, *, time_limit:
         raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
     st, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
+    threads, solver_options = _checked_highs_call(threads, solver_options)
     deadline = None if time_limit is None else t0 + time_limit
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     if deadline is not None and time.perf_counter() >= deadline:  # no time to build anything

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from optcache.dynamics import State
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, check_index, require_station_data
 from optcache.solvers.policies import MEMORY_SLACK, POLICIES, check_policy
 
 POLICY_CODE = {name: i for i, name in enumerate(POLICIES)}
@@ -167,7 +167,10 @@ def laot_from(data: StationData, st: State, t0: int) -> tuple[np.ndarray, np.nda
     (T - t0, P) and the states before those slots (a State of (T - t0, P) arrays): the time-limit
     fallback of `rolling` and `slot` (docs/formulation.md §7, §10), which slot by slot in Python
     took seconds on large instances."""
+    require_station_data(data)
+    st = State.check(st, data.P, "st")
     T, P = data.R.shape
+    t0 = check_index(t0, T, "t0", "slot")
     a = np.zeros((T, P), np.int8)
     x = np.zeros((T, P), np.int64)
     K = np.zeros((T, P))

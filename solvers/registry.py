@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-import math
 import numbers
 import re
 import sys
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from optcache.errors import InvalidInput, SolverFailed
+from optcache.errors import InvalidInput, SolverFailed, finite
 
 if TYPE_CHECKING:  # imported when a method runs: the registry itself stays light for the CLI
     from optcache.results import MethodResult
@@ -176,6 +175,8 @@ def names() -> list[str]:
 
 def get(name: str) -> MethodSpec:
     """The `MethodSpec` of method `name`; InvalidInput naming the known methods if unknown."""
+    if not isinstance(name, str):
+        raise InvalidInput("method", f"expected a method name (a string), got {type(name).__name__}")
     if name not in _REGISTRY and name in _HOME:
         importlib.import_module(_HOME[name])
     if name not in _REGISTRY:
@@ -201,9 +202,9 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
     elif number and isinstance(value, int) and abs(value) > sys.float_info.max:  # 10**400
         ok = False
     elif name in ("time_limit", "window_time_limit"):
-        ok = number and math.isfinite(value) and value > 0
+        ok = number and finite(value) and value > 0
     elif name == "gap":
-        ok = number and math.isfinite(value) and 0 <= value < 1
+        ok = number and finite(value) and 0 <= value < 1
     else:
         ok = number and float(value).is_integer() and 1 <= value <= 1024
         value = int(value) if ok else value
@@ -233,7 +234,7 @@ def _check_solver_options(value: Any, where: str) -> dict:
         if not isinstance(k, str) or not _SOLVER_NAME.fullmatch(k.replace("/", "_")):
             raise InvalidInput(where, f"bad option name {k!r}"[:160])
         v = _plain(v)
-        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
+        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not finite(v)):
             raise InvalidInput(f"{where}.{k}", f"expected a finite number, a string or a boolean, got {v!r}"[:160])
         out[k] = v
     return out

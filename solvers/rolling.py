@@ -177,6 +177,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     left shared evenly with the windows still to come (`windows_after` of them in later
     stations), at most `window_time_limit`; past the deadline the slot falls back (module doc)."""
     require_station_data(data)
+    check_options(horizon, forecast, window_solver, tail)
     solve_station = _station_solver(window_solver)
     if window_solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded

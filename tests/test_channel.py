@@ -216,6 +216,12 @@ def test_gain_never_exceeds_one():
     (lambda: ch.rayleigh_power(np.random.default_rng(0), -1), "size"),  # numpy's ValueError before
     (lambda: ch.shadowed_rician_power(np.random.default_rng(0), (2, -1)), "size"),
     (lambda: ch.rayleigh_power(np.random.default_rng(0), 2.5), "size"),
+    # AttributeError / MemoryError before (twelfth round's API audit)
+    (lambda: ch.rayleigh_power(None, 3), "rng"),
+    (lambda: ch.shadowed_rician_power(np.random.RandomState(0), 3), "rng"),
+    (lambda: ch.rayleigh_power(np.random.default_rng(0), 10**13), "size"),
+    (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 10**7), "n_users"),
+    (lambda: ch.expected_uplink_rates(np.random.default_rng(0), 10**400), "n_users"),  # OverflowError
 ])
 def test_overflow_and_bad_types_name_the_argument(call, name):
     with pytest.raises(InvalidInput) as e:

@@ -217,10 +217,19 @@ def test_the_evaluator_refuses_data_outside_the_ranges():
     d = load_instance(HAND_INSTANCE).station_data(0)
     z = np.zeros((d.T, d.P))
     assert math.isfinite(evaluate_station(d, z, z).cost)
-    with pytest.raises(InvalidInput, match=r"stations\[0\]: cost terms are not finite"):
+    with pytest.raises(InvalidInput, match="must be >= 1e-6") as e:
         evaluate_station(replace(d, rC=1e-320), z, z)
-    with pytest.raises(InvalidInput, match="not finite and non-negative"):
+    assert e.value.field == "data.rC"  # checked before scoring (it was "cost terms are not finite")
+    with pytest.raises(InvalidInput) as e:
         evaluate_station(replace(d, l0=-d.l0), z, z)  # a negative cloud price
+    assert e.value.field == "data.l0"
+    # the scoring's own guard, for data that reached it unchecked
+    from optcache.evaluator import _evaluate_station
+
+    with pytest.raises(InvalidInput, match=r"stations\[0\]: cost terms are not finite"):
+        _evaluate_station(replace(d, rC=1e-320), z, z, None, 0, 0)
+    with pytest.raises(InvalidInput, match="not finite and non-negative"):
+        _evaluate_station(replace(d, l0=-d.l0), z, z, None, 0, 0)
 
 
 # --------------------------------------------------------------------------- limits

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from optcache.errors import InvalidInput, named_keywords
+from optcache.errors import InvalidInput, finite, named_keywords
 from optcache.instance import write_atomic
 from optcache.market import mechanisms as M
 from optcache.market.valuations import MarketConfig, Rounds, caching_policy, market_dataset
@@ -146,7 +146,7 @@ class Args:
         for name, (lo, lo_closed, hi) in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(v) or v < lo or (v == lo and not lo_closed) or (hi is not None and v > hi):
+                    or not finite(v) or v < lo or (v == lo and not lo_closed) or (hi is not None and v > hi):
                 raise InvalidInput(name, f"must be a number in {'[' if lo_closed else '('}{lo:g}, "
                                    f"{'inf)' if hi is None else f'{hi:g}]'}, got "
                                    f"{float(v) if isinstance(v, (float, np.floating)) else v!r}"[:160])
@@ -572,7 +572,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DQMSB, dict]:
         raise InvalidInput(f"{p}: args.market.{e.field}", e.message) from None
     for key in ("state_scale", "reward_scale"):
         v = ck.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not finite(v) or v <= 0:
             raise InvalidInput(f"{p}: {key}", f"must be a finite number > 0, got {v!r}")
     if ck.get("state_dim") != state_dim(args):
         raise InvalidInput(f"{p}: state_dim", f"{ck.get('state_dim')!r} does not match the args ({state_dim(args)})")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, finite
 from optcache.instance import (
     check_writable,
     grid_points,
@@ -213,7 +212,7 @@ def converged_epoch(efficiency: np.ndarray, within: float = CONVERGED_WITHIN) ->
     if not np.isfinite(e).all():
         raise InvalidInput("efficiency", "must be finite in every epoch")
     if isinstance(within, bool) or not isinstance(within, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(within) and within >= 0):
+            or not (finite(within) and within >= 0):
         raise InvalidInput("within", f"must be a finite number >= 0, got {within!r}"[:160])
     plateau = float(e[-max(1, e.size // 4):].mean())
     ok = np.abs(e - plateau) <= within

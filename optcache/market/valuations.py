@@ -18,7 +18,6 @@ caching policy (`laot` by default). Every (slot t, service i) with requests is o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from optcache import coverage
 from optcache.dynamics import trajectory
-from optcache.errors import InvalidInput
+from optcache.errors import InvalidInput, finite
 from optcache.scenario import ScenarioConfig, generate
 
 CLOUD_MATCH = 400.0
@@ -173,7 +172,7 @@ class MarketConfig:
         for name, (lo, hi) in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(v) or not (0 < v <= hi) or v < lo:
+                    or not finite(v) or not (0 < v <= hi) or v < lo:
                 low = "> 0" if lo == 0 else f">= {lo:g}"
                 raise InvalidInput(name, f"must be a finite number {low} and <= {hi:g}, got {v!r}"[:120])
         v = self.min_elevation_deg
@@ -290,6 +289,11 @@ def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) ->
     episode's slots, so that passes meet early (cold caches) and late slots alike. A slot is
     covered iff it lies wholly in the pass (`slots_in_coverage` whole slots).
     """
+    require_config(config)
+    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
+        raise InvalidInput("slots", f"must be a positive integer, got {slots!r}"[:120])
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInput("rng", f"expected a numpy Generator, got {type(rng).__name__}")
     cov_s = coverage.coverage_time(config.altitude_m, config.min_elevation_deg)
     n_cov = coverage.slots_in_coverage(cov_s, config.slot_seconds)
     period = max(int(coverage.orbital_period(config.altitude_m) // config.slot_seconds), n_cov, 1)
@@ -336,6 +340,9 @@ def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0)
     Only `policy`, `cloud_match` and the orbit of `config` are used; `seed` draws the pass's phase.
     """
     require_config(config)
+    _check_seed(seed)
+    if isinstance(episode, bool) or not isinstance(episode, (int, np.integer)) or episode < 0:
+        raise InvalidInput("episode", f"must be a non-negative integer, got {episode!r}"[:120])
     from optcache.solvers import registry
 
     res = registry.run(caching_policy(config.policy), inst)
@@ -379,6 +386,11 @@ def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0)
 
 def pareto_matches(rng: np.random.Generator, shape: tuple[int, ...], alpha: float) -> np.ndarray:
     """Pareto(α) matches with median `PARETO_MEDIAN`: m = x_m · U^(-1/α), x_m = median · 2^(-1/α)."""
+    if not isinstance(rng, np.random.Generator):
+        raise InvalidInput("rng", f"expected a numpy Generator, got {type(rng).__name__}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not finite(alpha) or alpha <= 0:
+        raise InvalidInput("alpha", f"must be a finite number > 0, got {alpha!r}"[:120])
     u = 1.0 - rng.random(shape)  # in (0, 1]
     return PARETO_MEDIAN * 2.0 ** (-1.0 / alpha) * u ** (-1.0 / alpha)
 

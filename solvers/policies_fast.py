@@ -169,8 +169,12 @@ def laot_from(data: StationData, st: State, t0: int) -> tuple[np.ndarray, np.nda
     took seconds on large instances."""
     require_station_data(data)
     st = State.check(st, data.P, "st")
+    return _laot_from(data, st, check_index(t0, data.T, "t0", "slot"))
+
+
+def _laot_from(data: StationData, st: State, t0: int) -> tuple[np.ndarray, np.ndarray, State]:
+    """`laot_from` on arguments the caller has checked (rolling's windows, every slot)."""
     T, P = data.R.shape
-    t0 = check_index(t0, T, "t0", "slot")
     a = np.zeros((T, P), np.int8)
     x = np.zeros((T, P), np.int64)
     K = np.zeros((T, P))

@@ -25,14 +25,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from optcache.dynamics import State, step
-from optcache.errors import InvalidInput
+from optcache.dynamics import State, final_state, step
+from optcache.errors import InvalidInput, SolverFailed
 from optcache.instance import Instance, StationData, require_station_data
 from optcache.logs import Progress, demoted
 from optcache.results import MethodResult, relative_gap
 from optcache.schedule import Schedule
 from optcache.solvers.highs import highs_version
-from optcache.solvers.policies_fast import laot_from, load_laot_from
+from optcache.solvers.policies_fast import _laot_from, laot_from, load_laot_from
 from optcache.solvers.registry import option_check, register
 from optcache.solvers.serve import keep_and_serve
 
@@ -49,11 +49,13 @@ WINDOW_GAP = 1e-6
 LOOKUP_DIGITS = 6
 """A window's final (K, κ) is matched to the tail graph's states rounded to 1e-6 tokens."""
 
-WINDOW_COLUMNS = ("station", "slot", "window_slots", "termination", "gap", "seconds",
+WINDOW_COLUMNS = ("station", "slot", "window_slots", "tail", "termination", "gap", "seconds",
                   "build_seconds", "nodes", "window_cost", "window_bound", "start_cached",
                   "start_K", "start_kappa")
 """Columns of `extras["windows"]`, one row per window: station, its first slot t (1-based), its
-length, the window solve's termination (`fallback`: not solved, the time limit was used up), relative gap, seconds (solve, model build), nodes, cost and
+length, whether its objective had the relaxed tail (False with `tail="none"`, in a window that ends
+at T, and after the tail was dropped: it could not be built within the window's share of the time
+or within `lagrange.graph.MAX_ARCS`), the window solve's termination (`fallback`: not solved, the time limit was used up), relative gap, seconds (solve, model build), nodes, cost and
 bound (slot averages over the window, with the forecast requests), and the state it starts from:
 number of cached pairs, ΣK and Σκ. With `tail="relaxed"` cost and bound include the tail's value
 (so they estimate the cost from the window's first slot to T, in slot averages over the window)."""
@@ -87,17 +89,39 @@ def shifted(prev: tuple[np.ndarray, np.ndarray] | None, win: StationData
     return a, x
 
 
+def continued(prev: tuple[np.ndarray, np.ndarray] | None, win: StationData, st: State
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The window's warm start: the previous plan from its second slot on (`shifted`), its slots
+    past that plan decided by least-AoT from the state the plan reaches (the whole window by
+    least-AoT without a plan). A window stopped at once returns it, so a short time limit keeps
+    least-AoT's slots instead of a plan that empties by one slot per window (all-cloud after H)."""
+    plan = shifted(prev, win)
+    if plan is None:
+        return _laot_from(win, st, 0)[:2]
+    n = min(prev[0].shape[0] - 1, win.T)
+    if n < win.T:
+        reached = final_state(plan[0][:n], plan[1][:n], win.k, win.delta, st)
+        a, x, _ = _laot_from(win, reached, n)
+        plan[0][n:], plan[1][n:] = a, x
+    return plan
+
+
 class RelaxedTail:
     """Each pair's least cost from any state it can reach to slot T, alone: no memory (3) or
     budget (5) rows couple it to the others (they are relaxed after the window, hence a lower
     bound on the true cost-to-go). One backward pass over each pair's state graph
     (`lagrange.PairGraph`) built from the state at slot `t0` over the forecast requests."""
 
-    def __init__(self, data: StationData, state0: State, t0: int):
+    def __init__(self, data: StationData, state0: State, t0: int, deadline: float | None = None):
+        """Past `deadline` TimeoutError; graphs beyond `lagrange.graph.MAX_ARCS` SolverFailed."""
         from optcache.solvers.lagrange import PairGraph
+        from optcache.solvers.lagrange.graph import MAX_ARCS
 
         self.t0 = t0
-        self.graphs = [PairGraph.build(data, p, state0) for p in range(data.P)]
+        self.graphs, left = [], MAX_ARCS
+        for p in range(data.P):
+            self.graphs.append(PairGraph.build(data, p, state0, deadline, max_arcs=left))
+            left -= len(self.graphs[-1].x)
         self.values = [g.cost_to_go() for g in self.graphs]
         R = data.R.astype(float)
         cloud = R * (data.access + data.offload_unit)  # all-cloud cost per slot: V is net of it
@@ -160,7 +184,8 @@ def _fallback_record(station: int, t: int, window_slots: int, cached: float, K: 
                      kappa: float) -> dict:
     """The window record of a slot decided without a solve (the time limit was used up), from the
     sums of the state it starts from."""
-    return {"station": station, "slot": t + 1, "window_slots": window_slots, "termination": "fallback",
+    return {"station": station, "slot": t + 1, "window_slots": window_slots, "tail": False,
+            "termination": "fallback",
             "gap": None, "seconds": 0.0, "build_seconds": 0.0, "nodes": 0, "window_cost": None,
             "window_bound": None, "start_cached": int(cached), "start_K": float(K),
             "start_kappa": float(kappa)}
@@ -187,7 +212,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     st = State.cold(P)
     records = []
     prev, planned = None, 0  # the last plan and how many of its slots are still real decisions
-    relaxed = None
+    relaxed, tail_dropped = None, 0  # the slot (1-based) at which the tail was dropped, if any
     version = highs_version()
     progress, stopped = Progress(log), 0
     for t in range(T):
@@ -209,26 +234,37 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
                         zip(range(t, T), before.cached.sum(axis=1).tolist(), before.K.sum(axis=1).tolist(),
                             before.kappa.sum(axis=1).tolist(), strict=True)]
             break
+        win = data.window(t, t1, R=forecast_window(data.R, t, t1, forecast))
+        solve_opts.pop("terminal", None)
+        if tail == "relaxed" and t1 < T and not tail_dropped:
+            if relaxed is None or forecast != "oracle":  # the oracle's future never changes
+                # the whole rest of the horizon, for every window after: within half the
+                # station's share of the time left
+                until = None if left is None else \
+                    time.perf_counter() + 0.5 * left * (T - t) / (T - t + windows_after)
+                try:
+                    relaxed = RelaxedTail(data.window(t, T, R=forecast_window(data.R, t, T, forecast)), st, t,
+                                          until)
+                except (TimeoutError, SolverFailed) as e:
+                    tail_dropped, relaxed = t + 1, None
+                    log.warning("rolling: station %d, slot %d: the relaxed tail is dropped for the rest "
+                                "of the station (%s); windows end at their last slot",
+                                station, t + 1, "out of time" if isinstance(e, TimeoutError) else e)
+            if relaxed is not None:
+                solve_opts["terminal"] = relaxed.after(t1 - 1)
         limit = window_time_limit
         if left is not None:
-            share = left / (T - t + windows_after)
+            share = max(deadline - time.perf_counter(), 1e-9) / (T - t + windows_after)
             limit = share if limit is None else min(limit, share)
-        win = data.window(t, t1, R=forecast_window(data.R, t, t1, forecast))
-        if tail == "relaxed" and t1 < T:
-            if relaxed is None or forecast != "oracle":  # the oracle's future never changes
-                relaxed = RelaxedTail(data.window(t, T, R=forecast_window(data.R, t, T, forecast)), st, t)
-            solve_opts["terminal"] = relaxed.after(t1 - 1)
-        else:
-            solve_opts.pop("terminal", None)
         with demoted(*QUIET_LOGGERS):
-            sol = solve_station(win, st, warm_start=shifted(prev, win), time_limit=limit, **solve_opts)
+            sol = solve_station(win, st, warm_start=continued(prev, win, st), time_limit=limit, **solve_opts)
         version = getattr(sol, "solver_version", None) or version
         prev = (np.asarray(sol.a, float), np.asarray(sol.x, float))
         planned = prev[0].shape[0]
         a[t] = np.round(np.asarray(sol.a, float)[0])
         x[t] = np.round(np.asarray(sol.x, float)[0])
         records.append({
-            "station": station, "slot": t + 1, "window_slots": t1 - t,
+            "station": station, "slot": t + 1, "window_slots": t1 - t, "tail": "terminal" in solve_opts,
             "termination": sol.termination, "gap": relative_gap(sol.cost, sol.bound),
             "seconds": sol.seconds, "build_seconds": sol.build_seconds, "nodes": sol.nodes,
             "window_cost": sol.cost, "window_bound": sol.bound,

@@ -695,3 +695,30 @@ def test_milp_after_a_users_own_highspy_solve(tmp_path):
         assert (res.status, res.termination) == ("ok", "optimal"), res.message
         assert res.cost == pytest.approx(optimum, rel=1e-6)
     assert registry.run("slot", inst).status == "ok"
+
+
+@pytest.mark.parametrize("method", ["lagrange", "milp"])
+def test_stations_reached_after_the_limit_keep_least_aot_and_the_trivial_bound(method):
+    # each station reached after the deadline was still checked, warm-start-scored twice and
+    # handed to the solver (1.5 ms a station: 1.7 s past a 0.05-s limit on 1,000 stations)
+    from optcache.solvers.exact import trivial_bound
+
+    inst = generate(stations=200, slots=5, services=3, seed=6)
+    res = registry.run(method, inst, time_limit=1e-6)
+    laot = registry.run("laot", inst)
+    assert res.status == "ok" and res.termination == "time_limit" and res.evaluation.feasible
+    assert res.schedule.stations[1:] == laot.schedule.stations[1:]
+    assert res.bound == pytest.approx(sum(trivial_bound(inst.station_data(n)) for n in range(200)),
+                                      rel=1e-12)
+    assert res.bound <= res.cost
+
+
+def test_no_station_is_handed_to_the_solver_after_the_limit(monkeypatch):
+    import optcache.solvers.lagrange as L
+
+    calls = []
+    real = L.lagrange_station
+    monkeypatch.setattr(L, "lagrange_station", lambda d, **kw: calls.append(1) or real(d, **kw))
+    inst = generate(stations=50, slots=5, services=3, seed=6)
+    res = registry.run("lagrange", inst, time_limit=1e-6)
+    assert res.termination == "time_limit" and len(calls) <= 1  # was 50

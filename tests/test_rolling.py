@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optcache.dynamics import State, step
+from optcache.dynamics import State, final_state, step
 from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, Model, Pair, Service, Station
@@ -20,7 +20,7 @@ from optcache.solvers.exact import StationSolve
 from optcache.solvers.highs import highs_version
 from optcache.solvers.lagrange import lagrange_station
 from optcache.solvers.policies import laot_slot, replace_station
-from optcache.solvers.policies_fast import load_laot_from
+from optcache.solvers.policies_fast import laot_from, load_laot_from
 from optcache.solvers.rolling import WINDOW_COLUMNS, RelaxedTail, forecast_window
 from optcache.solvers.serve import keep_and_serve
 from tests.bruteforce import brute_force, random_tiny
@@ -78,17 +78,28 @@ def test_windows_states_and_forecasts_with_a_fake_solver(monkeypatch):
     for t, (w, _, opts) in enumerate(seen):
         np.testing.assert_array_equal(w, forecast_window(Rt, t, min(t + 3, 4), "mean"))
         assert opts["time_limit"] == 5.0 and opts["threads"] == 1
-    # warm starts: the previous plan from its second slot, the new last slot empty, x cut to the
-    # new window's requests. Window lengths 3, 3, 2, 1 -> shifted parts of length 2, 2, 1.
-    assert seen[0][2]["warm_start"] is None
+    # warm starts: the previous plan from its second slot, x cut to the new window's requests, the
+    # slots past it least-AoT's from the state the plan reaches (the first window: least-AoT from
+    # the start). Window lengths 3, 3, 2, 1 -> shifted parts of length 2, 2, 1.
+    def window(t):
+        return data.window(t, min(t + 3, 4), R=forecast_window(Rt, t, min(t + 3, 4), "mean"))
+
+    wa, wx = seen[0][2]["warm_start"]
+    la, lx, _ = laot_from(window(0), seen[0][1], 0)
+    np.testing.assert_array_equal(wa, la)
+    np.testing.assert_array_equal(wx, lx)
     for t, n_kept, length in [(1, 2, 3), (2, 2, 2), (3, 1, 1)]:
         wa, wx = seen[t][2]["warm_start"]
         prev_R, new_R = seen[t - 1][0], seen[t][0]
-        np.testing.assert_array_equal(wa[:, 0], [1] * n_kept + [0] * (length - n_kept))
-        np.testing.assert_array_equal(wa[:, 1], 0)
-        np.testing.assert_array_equal(
-            wx[:, 0], np.concatenate([np.minimum(prev_R[1:n_kept + 1, 0], new_R[:n_kept, 0]),
-                                      np.zeros(length - n_kept)]))
+        np.testing.assert_array_equal(wa[:n_kept, 0], 1)
+        np.testing.assert_array_equal(wa[:n_kept, 1], 0)
+        np.testing.assert_array_equal(wx[:n_kept, 0], np.minimum(prev_R[1:n_kept + 1, 0], new_R[:n_kept, 0]))
+        if n_kept < length:
+            w = window(t)
+            reached = final_state(wa[:n_kept], wx[:n_kept], w.k, w.delta, seen[t][1])
+            la, lx, _ = laot_from(w, reached, n_kept)
+            np.testing.assert_array_equal(wa[n_kept:], la)
+            np.testing.assert_array_equal(wx[n_kept:], lx)
     # the state handed to slot t+1 is the §4 step of the applied slot: pair 0 accumulates k·R
     k0, d0 = data.k[0], data.delta[0]
     K = kappa = 0.0
@@ -208,6 +219,8 @@ def test_relaxed_tail_is_feasible_and_above_the_bound(forecast):
     assert roll.cost >= opt.bound * (1 - 1e-9)
     assert roll.extras["tail"] == "relaxed" and roll.extras["window_solver"] == "lagrange"
     assert (roll.extras["windows"]["termination"] == "optimal").all()
+    w = roll.extras["windows"]  # every window that ends before T has the tail, the others cannot
+    assert (w["tail"] == (w["slot"] + w["window_slots"] - 1 < inst.slots)).all() and w["tail"].any()
 
 
 # ------------------------------------------------------------------ the time limit of the whole method
@@ -381,3 +394,41 @@ def test_fallback_follows_the_last_plan_then_least_aot(monkeypatch):
     assert win["start_cached"].tolist() == [0, 1, 1, 1, 2, 2]
     assert win["start_K"].tolist() == pytest.approx([0, 6, 4, 8, 15, 20])  # ΣK before each slot
     assert res.status == "ok" and res.evaluation.feasible
+
+
+def test_windows_stopped_at_once_keep_least_aot_not_an_emptying_plan(monkeypatch):
+    # A window stopped before it improves anything returns its warm start. That was the last plan
+    # from its second slot with an empty last slot (no plan at all in the first window), so with
+    # windows that never improve, rolling emptied the cache: all-cloud's cost with status ok
+    # (+206 % over least-AoT on the default station at 0.5 s with milp windows, the time-limit
+    # audit). The warm start's slots past the plan are now least-AoT's from the state it reaches,
+    # so such windows give least-AoT exactly.
+    inst = generate(slots=30, services=4, gpus=8, stations=2, seed=4)
+    laot = registry.run("laot", inst)
+    assert laot.cost < 0.8 * registry.run("all-cloud", inst).cost
+
+    def solve_station(win, state0=None, *, warm_start=None, **opts):
+        a, x = warm_start
+        return StationSolve(a, x, 1.0, 0.0, "time_limit", 0.0, 0.0, 0, 0)
+
+    registry.names()
+    fake = types.ModuleType("optcache.solvers.exact")
+    fake.solve_station = solve_station
+    monkeypatch.setitem(sys.modules, "optcache.solvers.exact", fake)
+    for horizon in (1, 3, 12):
+        res = registry.run("rolling", inst, horizon=horizon, window_solver="milp")
+        assert res.evaluation.feasible and res.cost == pytest.approx(laot.cost, rel=1e-12)
+        assert res.schedule == laot.schedule
+
+
+def test_relaxed_tail_that_cannot_be_built_in_time_is_dropped_not_an_error():
+    # T = 1000: the tail's graphs over the whole horizon took seconds past a 0.05-s limit (built
+    # without a deadline), then exceeded MAX_ARCS: status error, no schedule, at any limit
+    inst = generate(slots=1000, stations=1, seed=0)
+    t0 = time.perf_counter()
+    res = registry.run("rolling", inst, tail="relaxed", time_limit=0.5)
+    assert time.perf_counter() - t0 < 0.5 + 0.5
+    assert res.status == "ok" and res.termination == "time_limit" and res.evaluation.feasible
+    win = res.extras["windows"]
+    assert not win["tail"].any() and len(win) == 1000
+    assert res.cost <= registry.run("laot", inst).cost * (1 + 1e-12)  # least-AoT's slots at least

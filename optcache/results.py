@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from optcache.errors import InvalidInput, finite
 from optcache.evaluator import Evaluation, evaluate
 from optcache.instance import Instance
 from optcache.schedule import Schedule
@@ -50,8 +51,13 @@ class Termination(StrEnum):
 
 
 def relative_gap(cost: float | None, bound: float | None) -> float | None:
-    """(cost - bound) / max(|cost|, 1e-10), the MIP convention; None without a bound."""
-    if cost is None or bound is None or not np.isfinite(bound):
+    """(cost - bound) / max(|cost|, 1e-10), the MIP convention; None without a bound (or cost)."""
+    if cost is None or bound is None:
+        return None
+    for name, v in (("cost", cost), ("bound", bound)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or np.isnan(v):
+            raise InvalidInput(name, f"must be a number, got {v!r}"[:120])
+    if not np.isfinite(bound) or not np.isfinite(cost):
         return None
     return max(cost - bound, 0.0) / max(abs(cost), 1e-10)
 
@@ -88,8 +94,22 @@ class MethodResult:
     """Method-specific values (options used, windows, rounds); the scalars appear in `details`."""
 
     def __post_init__(self) -> None:
-        self.status = Status(self.status)  # a plain string is accepted and typed (ValueError if unknown)
-        self.termination = Termination(self.termination)
+        # a plain string is accepted and typed; an unknown one, or a number that is not finite
+        # (a method of the user's returning NaN), is InvalidInput naming the field
+        for name, kind in (("status", Status), ("termination", Termination)):
+            try:
+                setattr(self, name, kind(getattr(self, name)))
+            except ValueError:
+                raise InvalidInput(name, f"must be one of {', '.join(k.value for k in kind)}, got "
+                                   f"{getattr(self, name)!r}"[:160]) from None
+        for name in ("cost", "bound", "seconds"):
+            v = getattr(self, name)
+            if v is None and name != "seconds":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not finite(v) or (name == "seconds" and v < 0):
+                raise InvalidInput(name, f"must be a finite number{' >= 0' if name == 'seconds' else ''}"
+                                   f"{'' if name == 'seconds' else ' or None'}, got {v!r}"[:160])
 
     @property
     def gap(self) -> float | None:

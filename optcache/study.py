@@ -121,7 +121,9 @@ COLUMNS: dict[str, str] = {
 }
 
 TIMING_COLUMNS = ("seconds", "wall_seconds")
-"""Columns that differ from run to run; everything else is reproducible across engines."""
+"""Columns that differ from run to run; everything else is reproducible across engines and
+machines, except in cells whose method stopped at a time limit (`termination` time_limit), whose
+results depend on how much the machine did before the clock ran out."""
 
 _DTYPES: dict[str, str] = {
     "cell": "str", "instance": "str", "seed": "int64",

@@ -12,7 +12,7 @@ import numpy as np
 
 from optcache.dynamics import State, step
 from optcache.errors import InvalidInput
-from optcache.instance import Instance, StationData, require_station_data
+from optcache.instance import Instance, StationData, check_index, require_station_data
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
 from optcache.solvers.registry import register
@@ -110,7 +110,9 @@ def policy_slot(data: StationData, st: State, t: int, key: np.ndarray) -> tuple[
 def laot_slot(data: StationData, st: State, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Least-AoT's decision for slot `t` from any feasible state (its eviction key, κ, is part of
     the state): what `slot` and `rolling` do in the slots left when their time limit is used up."""
-    return policy_slot(data, st, t, st.kappa)
+    require_station_data(data)
+    st = State.check(st, data.P, "st")
+    return policy_slot(data, st, check_index(t, data.T, "t", "slot"), st.kappa)
 
 
 def _run(inst: Instance, policy: str) -> MethodResult:

@@ -11,7 +11,13 @@ import numpy as np
 from numba import njit
 
 from optcache.dynamics import State
-from optcache.instance import Instance, StationData, check_index, require_station_data
+from optcache.instance import (
+    Instance,
+    StationData,
+    check_index,
+    require_instance,
+    require_station_data,
+)
 from optcache.solvers.policies import MEMORY_SLACK, POLICIES, check_policy
 
 POLICY_CODE = {name: i for i, name in enumerate(POLICIES)}
@@ -157,6 +163,7 @@ def replace_stations(stations: list[StationData], policy: str) -> tuple[np.ndarr
 
 def replace_instance(inst: Instance, policy: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per station of `inst`, the policy's (a, x) as float arrays (T, P)."""
+    require_instance(inst)
     a, x = replace_stations([inst.station_data(n) for n in range(inst.n_stations)], policy)
     return [(a[n].astype(float), x[n].astype(float)) for n in range(inst.n_stations)]
 

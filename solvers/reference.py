@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from optcache.dynamics import State, step
-from optcache.instance import Instance, StationData
+from optcache.instance import Instance, StationData, require_station_data
 from optcache.logs import Progress
 from optcache.results import MethodResult
 from optcache.schedule import Schedule
@@ -27,7 +27,8 @@ def all_cloud(inst: Instance) -> MethodResult:
 
 
 def static_set(data: StationData) -> np.ndarray:
-    """The memory-feasible set of pairs with most requests: greedy by total requests, ties by index."""
+    """The memory-feasible set of pairs with most requests: greedy by total requests, ties by index
+    (over the slots of `data.R`, which may be a block of them: docs/howto/add-policy.md)."""
     total = data.R.sum(axis=0)
     chosen = np.zeros(data.P, bool)
     used = 0.0
@@ -40,6 +41,7 @@ def static_set(data: StationData) -> np.ndarray:
 
 def static_station(data: StationData) -> tuple[np.ndarray, np.ndarray]:
     """Load `static_set` in slot 1 and keep it; serve all-or-nothing as in docs/formulation.md §8 step 3."""
+    require_station_data(data)
     chosen = static_set(data)
     a = np.tile(chosen.astype(float), (data.T, 1))
     x = np.zeros((data.T, data.P))

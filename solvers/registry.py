@@ -201,10 +201,10 @@ def check_option(name: str, value: Any, where: str | None = None) -> Any:
         return _check_solver_options(value, where)
     elif number and isinstance(value, int) and abs(value) > sys.float_info.max:  # 10**400
         ok = False
-    elif name in ("time_limit", "window_time_limit"):
-        ok = number and finite(value) and value > 0
-    elif name == "gap":
-        ok = number and finite(value) and 0 <= value < 1
+    elif name in ("time_limit", "window_time_limit", "gap"):
+        ok = number and finite(value) and (value > 0 if name != "gap" else 0 <= value < 1)
+        if ok and float(value).is_integer():  # 30 and 30.0 are one value: one cell id, one label
+            value = int(value)
     else:
         ok = number and float(value).is_integer() and 1 <= value <= 1024
         value = int(value) if ok else value

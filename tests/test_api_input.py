@@ -176,3 +176,26 @@ def test_market_helpers_name_their_arguments():
     for episode in (-1, 1.5):
         assert _field(instance_rounds, small, cfg, 0, episode) == "episode"
     assert pareto_matches(np.random.default_rng(1), (3,), 2.0).shape == (3,)
+
+
+def test_results_and_small_solver_helpers_name_their_arguments(inst):
+    from optcache.results import MethodResult, relative_gap
+    from optcache.solvers.lagrange import lagrange_station
+    from optcache.solvers.policies import laot_slot
+    from optcache.solvers.policies_fast import replace_instance
+    from optcache.solvers.reference import static_station
+
+    d = inst.station_data(0)
+    ok = {"method": "mine", "status": "ok", "termination": "heuristic", "cost": 1.0, "bound": None,
+          "seconds": 0.1}
+    for change, field in ((("status", "bogus"), "status"), (("termination", "done"), "termination"),
+                          (("cost", float("nan")), "cost"), (("bound", float("nan")), "bound"),
+                          (("seconds", -1.0), "seconds"), (("cost", "1"), "cost")):
+        assert _field(MethodResult, **dict(ok, **dict([change]))) == field  # raw ValueError / NaN before
+    assert MethodResult(**ok).gap is None
+    assert _field(relative_gap, "1", 0.0) == "cost" and _field(relative_gap, 1.0, float("nan")) == "bound"
+    assert relative_gap(2.0, 1.0) == 0.5 and relative_gap(1.0, -np.inf) is None
+    assert _field(lagrange_station, d, terminal=5) == "terminal"  # TypeError deep in the build before
+    assert _field(laot_slot, d, State.cold(d.P), d.T) == "t"  # IndexError before
+    assert _field(replace_instance, None, "laot") == "inst"
+    assert _field(static_station, dataclasses.replace(d, s=d.s[:-1])) == "data.s"  # IndexError before

@@ -4,6 +4,7 @@ slot oracle, valid cuts and bounds, certified optima against brute force and the
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -579,3 +580,28 @@ def test_gap_zero_closes_leaves_on_a_cost_dominated_by_fixed_terms():
     assert lag.cost == pytest.approx(milp.cost, rel=1e-12) and lag.bound <= lag.cost
     # what the certificate is about: the part of the cost caching can change
     assert registry.run("all-cloud", inst).cost - lag.cost > 0.18
+
+
+def test_without_a_time_limit_the_search_does_not_depend_on_the_clock(monkeypatch):
+    # The heuristics ran on wall-clock budgets (2 s of root MIP and pair swaps, 3-10 s per
+    # fix-and-optimise window) even without a limit, so a slower or busier machine returned other
+    # bounds, node counts and even schedules (reproducibility audit: 24 slots, 10 services, 8 GPUs,
+    # cost 0.4436156 alone and 0.4436117 sharing a core). Without a limit they are work budgets:
+    # a clock running 1000 times fast (a machine 1000 times slower) changes nothing.
+    import types
+
+    import optcache.solvers.lagrange.primal as primal
+    import optcache.solvers.lagrange.search as search
+
+    d = generate(stations=1, seed=0, slots=16, services=6, gpus=8).station_data(0)
+
+    def run():
+        r = lagrange_station(d)
+        return r.cost, r.bound, r.nodes, r.a.tobytes(), r.x.tobytes(), r.termination
+
+    normal = run()
+    real = time.perf_counter
+    fast = types.SimpleNamespace(perf_counter=lambda: 1000.0 * real(), monotonic=time.monotonic)
+    monkeypatch.setattr(search, "time", fast)
+    monkeypatch.setattr(primal, "time", fast)
+    assert run() == normal and normal[-1] == "optimal"

@@ -777,3 +777,14 @@ def test_a_process_loads_each_builtin_method_once_before_its_first_cell(monkeypa
     assert sum(c == ("laot", 5) for c in calls) == 2
     warmup.warm("a-method-of-mine")  # not built in: nothing runs (it would not be found)
     assert len(calls) == 6
+
+
+def test_option_values_spelled_as_int_or_float_are_one_cell():
+    # time_limit = 30 and 30.0 (or gap = 0 and 0.0) made two cells, two grid ids and two labels
+    # (reproducibility audit): a re-spelled grid was refused on resume or rerun as duplicates
+    a = S.cells(S.Grid.from_dict({"knobs": {"slots": 3}, "methods": ["milp"], "seeds": [0],
+                                  "options": {"milp": {"time_limit": 30, "gap": 0}}}))
+    b = S.cells(S.Grid.from_dict({"knobs": {"slots": 3}, "methods": ["milp"], "seeds": [0],
+                                  "options": {"milp": {"time_limit": 30.0, "gap": 0.0}}}))
+    assert [c["cell"] for c in a] == [c["cell"] for c in b] and S.grid_id(a) == S.grid_id(b)
+    assert a[0]["label"] == b[0]["label"] == "milp[time_limit=30,gap=0]"

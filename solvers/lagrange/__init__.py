@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from optcache.dynamics import State
+from optcache.errors import InvalidInput
 from optcache.evaluator import evaluate_station
 from optcache.instance import Instance, StationData
 from optcache.results import MethodResult
@@ -60,6 +61,9 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     """
     t0 = time.perf_counter()
     state0, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
+    if terminal is not None and not callable(terminal):
+        raise InvalidInput("terminal", f"expected a callable terminal(p, cached, K, kappa), got "
+                           f"{type(terminal).__name__}")
     deadline = t0 + (np.inf if time_limit is None else time_limit)
     warm = _feasible(data, state0, warm_start)
     if time.perf_counter() >= deadline:  # no time to build anything (many stations, a short limit)

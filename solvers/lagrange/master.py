@@ -282,9 +282,11 @@ class Master:
         used = lam > tol
         return [np.nonzero(used & (self.pair[:len(lam)] == p))[0] for p in range(self.dec.d.P)]
 
-    def solve_ip(self, time_limit: float, bounds: list[PairBounds] | None = None):
+    def solve_ip(self, time_limit: float | None, bounds: list[PairBounds] | None = None,
+                 max_nodes: int | None = None):
         """The best mix of the generated schedules: one column per pair (binary), memory and
-        budget as rows (the restricted master MIP). Returns (A, X) or None."""
+        budget as rows (the restricted master MIP), within `time_limit` seconds or `max_nodes`
+        nodes (deterministic: no clock). Returns (A, X) or None."""
         hs, h = quiet_highs()
         dec, d = self.dec, self.dec.d
         cols = np.nonzero(self.compatible(bounds))[0]
@@ -301,7 +303,10 @@ class Master:
             h.addCol(float(self.cost[j]), 0.0, 1.0, int(keep.sum()), idx[keep], val[keep])
         m = len(cols)
         h.changeColsIntegrality(m, np.arange(m, dtype=np.int32), np.array([hs.HighsVarType.kInteger] * m))
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        if time_limit is not None:
+            h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        if max_nodes is not None:
+            h.setOptionValue("mip_max_nodes", int(max_nodes))
         h.setOptionValue("mip_rel_gap", 1e-6)
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
         h.run()

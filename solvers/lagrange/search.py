@@ -59,6 +59,15 @@ ROOT_SHARE = 0.5
 ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
 """The restricted-master MIP after the root runs at most this long, and this share of a limit."""
 
+IP_NODES_PER_SECOND = 500
+"""Without a time limit the search is deterministic (same data, same numbers on any machine): its
+heuristics' time budgets become work budgets. A restricted-master MIP of `s` seconds becomes one
+of `s` × this many branch-and-bound nodes (HiGHS's mip_max_nodes, single-threaded)."""
+
+LNS_NODES_PER_SECOND = 20
+"""Likewise, a fix-and-optimise window of `s` seconds becomes a search of at most `s` × this many
+nodes (every window of every stage is then solved: the stages' total is not cut by time)."""
+
 FRACTIONAL = 1e-6
 """A master value ā within this of 0 or 1 counts as integral when branching; at a leaf, the
 columns whose λ exceeds it are the ones that agree on every coupled decision."""
@@ -218,8 +227,12 @@ class Search:
     """Column generation at the root, primal heuristics, then best-first branch and price."""
 
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
-                 quiet: bool = False):
+                 quiet: bool = False, max_nodes: int | None = None):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
+        self.max_nodes = max_nodes
+        """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
+        self.deterministic = not np.isfinite(deadline)
+        """No time limit: work budgets instead of the heuristics' seconds (IP_NODES_PER_SECOND)."""
         self.node_tol = min(NODE_TOL, 0.1 * max(gap, GAP_FLOOR))
         self.t0 = time.perf_counter()
         # past the deadline the graphs' construction raises TimeoutError, but not with a terminal
@@ -241,6 +254,9 @@ class Search:
 
     # ------------------------------------------------------------------ bookkeeping
     def left(self) -> float:
+        """Seconds left (inf without a limit); 0 once `max_nodes` nodes are done."""
+        if self.max_nodes is not None and self.stats.nodes >= self.max_nodes:
+            return 0.0
         return self.deadline - time.perf_counter()
 
     def offer(self, A: np.ndarray, X: np.ndarray) -> bool:
@@ -437,7 +453,8 @@ class Search:
             if s is not None:
                 cands.append(s)
         if self.dec.coupled and ip_time > 0 and self.left() > 0:
-            s = self.master.solve_ip(min(ip_time, max(self.left(), 0.01)), bounds)
+            s = self.master.solve_ip(None, bounds, max_nodes=max(int(ip_time * IP_NODES_PER_SECOND), 1)) \
+                if self.deterministic else self.master.solve_ip(min(ip_time, max(self.left(), 0.01)), bounds)
             if s is not None:
                 cands.append(s)
         for A, X in cands:
@@ -445,8 +462,8 @@ class Search:
                 continue
             self.offer(*local_search(self.dec, A, X))
         if swaps and self.best is not None:
-            self.offer(*pair_swaps(self.dec, *self.best,
-                                   deadline=time.perf_counter() + min(swaps, max(self.left(), 0))))
+            self.offer(*pair_swaps(self.dec, *self.best, deadline=np.inf if self.deterministic else
+                                   time.perf_counter() + min(swaps, max(self.left(), 0))))
 
     # ------------------------------------------------------------------ branching
     def branch(self, cg: ColGen) -> Decision | None:
@@ -522,7 +539,7 @@ class Search:
         d = self.d
         if self.best is None:
             return
-        stop = min(self.deadline, time.perf_counter() + seconds)
+        stop = np.inf if self.deterministic else min(self.deadline, time.perf_counter() + seconds)
         windows = []
         for stage in LNS_STAGES:
             if d.T <= stage.width:
@@ -546,8 +563,11 @@ class Search:
             else:
                 terminal = self.dec.terminal
             try:
-                sub = Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
-                             self.gap * LNS_GAP_SHARE, terminal, quiet=True)
+                sub = Search(d.window(t0, t1), start, np.inf, self.gap * LNS_GAP_SHARE, terminal,
+                             quiet=True, max_nodes=max(int(per * LNS_NODES_PER_SECOND), 1)) \
+                    if self.deterministic else \
+                    Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
+                           self.gap * LNS_GAP_SHARE, terminal, quiet=True)
             except TimeoutError:  # the last window (no terminal value) ran out of time building
                 break
             sub.offer(A[t0:t1], X[t0:t1])

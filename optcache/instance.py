@@ -778,7 +778,8 @@ class GridPoint(NamedTuple):
 def grid_points(knobs: dict[str, tuple], sweeps: tuple[dict[str, tuple], ...]) -> Iterator[GridPoint]:
     """Each distinct point a grid runs, once (sweeps may share points), and each `knobs` value
     every sweep overrides alone: what a grid checks whole when it is built."""
-    shadowed = set(knobs).intersection(*sweeps) if sweeps else set()
+    shadowed = sorted(set(knobs).intersection(*sweeps)) if sweeps else []  # sorted: the first error
+    # named is the same in every process (a set's order follows PYTHONHASHSEED)
     spaces = [(None, {k: knobs[k]}) for k in shadowed] + list(enumerate(sweeps or ({},)))
     seen: set[tuple] = set()
     for i, sweep in spaces:

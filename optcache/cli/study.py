@@ -37,7 +37,7 @@ def study(
 ) -> None:
     """Run a study: every method on every instance of a scenario grid, into one tidy Parquet table.
 
-    Every finished cell is saved at once (OUT.journal; a market grid saves at the end instead);
+    Every finished cell is saved at once (OUT.journal; a market grid rewrites OUT every 10 s);
     SIGINT or SIGTERM save, report and exit 130 or 143; rerunning the command resumes."""
     from concurrent.futures.process import BrokenProcessPool
 

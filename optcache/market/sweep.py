@@ -78,9 +78,13 @@ MARKET_COLUMNS: dict[str, str] = {
                        "of the final plateau",
     "epochs": "training epochs",
     "manipulable_share": "share of rounds in coverage where a station gains by x_n = f·v_n (DQMSB)",
-    "train_seconds": "DQMSB training time (s)",
-    "wall_seconds": "the whole cell (s)",
+    "train_seconds": "DQMSB training time (s); differs from run to run (MARKET_TIMING_COLUMNS)",
+    "wall_seconds": "the whole cell (s); differs from run to run",
 }
+
+MARKET_TIMING_COLUMNS = ("train_seconds", "wall_seconds")
+"""Columns that differ from run to run; everything else is reproducible across engines and
+machines (same seed, same numbers: tests/test_market_sweep.py)."""
 
 
 def _digest(obj: Any) -> str:

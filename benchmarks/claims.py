@@ -23,7 +23,7 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
-from common import Parser, check_outputs, positive_int, write_csv
+from common import Parser, check_outputs, entry, positive_int, write_csv
 
 from optcache import assumptions as A
 from optcache.scenario import generate
@@ -94,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

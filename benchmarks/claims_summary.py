@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from common import Parser, check_out_dir, write_csv
+from common import Parser, check_out_dir, entry, write_csv
 
 from optcache import claims as C
 from optcache.errors import InvalidInput
@@ -124,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
@@ -195,6 +196,46 @@ def check_out_dir(parser: Parser, option: str, folder: Path, names: Iterable[str
 def write_csv(path: Path, df) -> None:
     """A table as CSV, written atomically (the old file or the whole new one, never a part)."""
     write_atomic(path, df.to_csv(index=False))
+
+
+def partial_path(path: Path) -> Path:
+    """Where a long script keeps the rows done so far: OUT.partial.csv beside OUT."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def write_partial(path: Path, df) -> None:
+    """The rows done so far, atomically, to `partial_path(path)`: a stopped run keeps them there
+    and leaves the table at `path` (a previous run's, complete) as it was."""
+    write_csv(partial_path(path), df)
+
+
+def finish(*paths: Path) -> None:
+    """A run that got to its end: each partial table becomes the table (a rename)."""
+    for path in paths:
+        if partial_path(path).exists():
+            os.replace(partial_path(path), path)
+
+
+def entry(main) -> None:
+    """A script's entry point: Ctrl-C (also inside numba or Pyomo code, or taken by HiGHS or SCIP)
+    is one line on stderr and exit status 130, not a traceback, naming the partial tables kept."""
+    import sys
+
+    from optcache.resume import interrupt_in
+
+    try:
+        main()
+    except KeyboardInterrupt:
+        pass
+    except (SystemError, RuntimeError) as e:
+        if interrupt_in(e) is None:
+            raise
+    else:
+        return
+    prog = Path(sys.argv[0]).name
+    print(f"{prog}: interrupted; finished tables are written only at the end (the rows done so "
+          "far are in any *.partial.csv it wrote)", file=sys.stderr)
+    sys.exit(130)
 
 
 def save_figure(fig, path: Path, **kwargs) -> None:

@@ -25,9 +25,10 @@ load1. The root_* columns, cuts and lns_improvements are empty when the limit ca
 pair graphs were built (the row then has the warm start's cost and the trivial bound). And
 OUT_policies.csv beside it (benchmarks/results/exact_grid_policies.csv): knob, value, seed,
 coupled_memory, coupled_budget, method (laot, fifo, lru, lfu, and lagrange: the cheapest
-schedule of the exact runs), cost, bound (of the longest exact run), over_bound. Both files are
-rewritten atomically after every station, so a stopped run leaves the stations done so far
-(nothing resumes from them). rolling_grid.py reads benchmarks/results/exact_grid_SEED.csv: give
+schedule of the exact runs), cost, bound (of the longest exact run), over_bound. The rows done so
+far are rewritten atomically after every station to OUT.partial.csv (and the policies' beside
+it), which replace OUT when the run ends: a stopped run leaves OUT as it was and its stations in
+the partial files (nothing resumes from them). rolling_grid.py reads benchmarks/results/exact_grid_SEED.csv: give
 `--out benchmarks/results/exact_grid_SEED.csv` for that (benchmarks/RESULTS.md).
 """
 
@@ -43,12 +44,14 @@ from common import (
     check_outputs,
     distinct,
     distinct_stations,
+    entry,
+    finish,
     parse_points,
     retry_limit,
     seed_id,
     show,
     time_limit,
-    write_csv,
+    write_partial,
 )
 
 from optcache.errors import InvalidInput
@@ -146,10 +149,11 @@ def main() -> None:
                 cost = evaluate_station(d, a, x).cost
                 pol.append(dict(base, method=m, cost=cost, bound=bound, over_bound=(cost - bound) / cost))
             pol.append(dict(base, method="lagrange", cost=best, bound=bound, over_bound=(best - bound) / best))
-            write_csv(args.out, pd.DataFrame(rows))
-            write_csv(policies_out, pd.DataFrame(pol))
+            write_partial(args.out, pd.DataFrame(rows))
+            write_partial(policies_out, pd.DataFrame(pol))
+    finish(args.out, policies_out)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

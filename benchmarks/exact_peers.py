@@ -23,8 +23,9 @@ Writes benchmarks/results/exact_peers.csv (or --out: knob, value, seed, method, 
 incumbent_10, bound_30, incumbent_30, bound_60, incumbent_60, certified_s, final_bound,
 final_incumbent, load1), OUT_trace.csv beside it (the raw traces: knob, value, seed, method,
 seconds, bound, incumbent; bound -inf: no bound yet, incumbent inf: no schedule yet) and a
-figure OUT.png (relative gap against time, one panel per station). The tables are rewritten
-atomically after every station (nothing resumes from them; --merge keeps an earlier run's rows
+figure OUT.png (relative gap against time, one panel per station). The tables are written as
+OUT.partial.csv (and its trace) after every station and renamed at the end, so a stopped run
+leaves OUT as it was (nothing resumes from the partial files; --merge keeps an earlier run's rows
 that are not re-run). Points that draw the same station (slots=100 and services=10 are both the
 default station) and seeds given twice run once.
 """
@@ -32,6 +33,7 @@ default station) and seeds given twice run once.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -43,12 +45,14 @@ from common import (
     check_outputs,
     distinct,
     distinct_stations,
+    entry,
+    finish,
     parse_points,
     save_figure,
     seed_id,
     show,
     time_limit,
-    write_csv,
+    write_partial,
 )
 
 from optcache.dynamics import State
@@ -113,20 +117,31 @@ def run_highs_mps(d, mps, cols, limit):
     h.readModel(str(mps))
     for k, v in {"threads": 1, "time_limit": float(limit), "mip_rel_gap": GAP, "random_seed": 0}.items():
         h.setOptionValue(k, v)
-    rows, best = [], [np.inf]
+    rows, best, stopped = [], [np.inf], [False]
 
     def improving(e):
         best[0] = min(best[0], true_cost(d, np.asarray(e.data_out.mip_solution, float), *cols))
         rows.append((e.data_out.running_time, e.data_out.mip_dual_bound, best[0]))
 
     def interrupt(e):
+        if stopped[0]:  # Ctrl-C: stop HiGHS cleanly (a KeyboardInterrupt raised inside a callback
+            e.data_in.user_interrupt = True  # ended the run as "Solve error", the row saved)
         if not rows or e.data_out.running_time - rows[-1][0] > 1.0:
             rows.append((e.data_out.running_time, e.data_out.mip_dual_bound, best[0]))
 
     h.cbMipImprovingSolution.subscribe(improving)
     h.cbMipInterrupt.subscribe(interrupt)
     t0 = time.perf_counter()
-    h.run()
+    previous = signal.signal(signal.SIGINT, lambda *_: stopped.__setitem__(0, True))
+    try:
+        h.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    status = h.getModelStatus()
+    if stopped[0] or status == highspy.HighsModelStatus.kInterrupt:
+        raise KeyboardInterrupt  # not a row: it would pass for a run to the limit
+    if status == highspy.HighsModelStatus.kSolveError:
+        raise RuntimeError("HiGHS stopped with a solve error on the exported MILP")
     return rows + [(time.perf_counter() - t0, h.getInfo().mip_dual_bound, best[0])]
 
 
@@ -165,6 +180,8 @@ def run_scip_mps(d, mps, cols, limit):
     m.includeEventhdlr(Events(), "trace", "bound and incumbent trace")
     t0 = time.perf_counter()
     m.optimize()
+    if m.getStatus() == "userinterrupt":  # SCIP took the Ctrl-C itself ("pressed CTRL-C"): as HiGHS
+        raise KeyboardInterrupt
     return rows + [(time.perf_counter() - t0, m.getDualbound(), best[0])]
 
 
@@ -228,7 +245,7 @@ def save(args, table: pd.DataFrame, trace: pd.DataFrame) -> pd.DataFrame:
         table = pd.concat([rest(pd.read_csv(args.out)), table], ignore_index=True)
         trace = pd.concat([rest(pd.read_csv(tpath)), trace], ignore_index=True)
     for df, path in ((table, args.out), (trace, tpath)):
-        write_csv(path, df)
+        write_partial(path, df)  # the tables at their paths change only when the run ends
     return trace
 
 
@@ -287,9 +304,10 @@ def main() -> None:
                     traces.append(tr.assign(**key))
                     print(show(rows[-1]), flush=True)
                 alltr = save(args, pd.DataFrame(rows), pd.concat(traces, ignore_index=True))
+    finish(args.out, trace_path(args.out))
     figure(alltr, args.out.with_suffix(".png"))
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -9,8 +9,9 @@ bound with the slot polytope's target cuts (the combined decomposition), the opt
 (certified by `lagrange`, gap 1e-6, no time limit), and root gaps (optimum − bound)/optimum.
 Writes benchmarks/results/exact_relaxations.csv (or --out) with columns: instance, variant, slots,
 rows_bound, rows_seconds, cuts_bound, cuts_seconds, cuts, optimum, optimum_seconds, nodes,
-rows_gap, cuts_gap. It is rewritten atomically after every row (seven in all), so a stopped run
-leaves the rows done so far (nothing resumes from them). No option sets the instances or a
+rows_gap, cuts_gap. The rows done so far are rewritten atomically after every row (seven in all)
+to OUT.partial.csv, which replaces OUT when the run ends: a stopped run leaves OUT as it was and
+its rows in the partial file (nothing resumes from them). No option sets the instances or a
 limit: the optima are solved without a time limit.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import Parser, check_outputs, write_csv
+from common import Parser, check_outputs, entry, finish, write_partial
 
 from optcache.scenario import generate
 from optcache.solvers.lagrange import PairBounds, lagrange_station
@@ -69,9 +70,10 @@ def main() -> None:
                    "rows_gap": (opt.cost - rb) / opt.cost, "cuts_gap": (opt.cost - cb) / opt.cost}
             print({k: (round(v, 7) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
             rows.append(row)
-            write_csv(args.out, pd.DataFrame(rows))
+            write_partial(args.out, pd.DataFrame(rows))
+    finish(args.out)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from common import Parser, check_outputs, distinct, seed_id, show, time_limit, write_csv
+from common import Parser, check_outputs, distinct, entry, seed_id, show, time_limit, write_csv
 
 from optcache.scenario import generate
 from optcache.solvers import registry
@@ -92,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

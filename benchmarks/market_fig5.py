@@ -10,9 +10,17 @@ market_fig5_quick.png), so a quick run does not replace the full run's files:
   greedy policy after each epoch) or a constant baseline (spa, myopic, optimal, best_fixed_rho,
   best_fixed_action, first_best) repeated over the epochs; columns seed, state, series, epoch, total_surplus,
   ground_surplus, satellite_surplus, efficiency, seconds (training wall time, dqmsb rows only).
-- market_fig5_summary.csv, one row per (seed, state): the final held-out scores, the ratios the
-  issue targets (dqmsb / optimal, dqmsb / best fixed ρ over ρ ≥ 1 and over DQMSB's own levels), efficiencies, training seconds, and the
-  share of held-out rounds in coverage where some station gains by a unilateral deviation.
+- market_fig5_summary.csv, one row per (seed, state), the final held-out scores: seed, state,
+  rounds, rounds_in_coverage, satellite_first_best_share (share of covered rounds where the
+  satellite is first-best); spa_efficiency, myopic_efficiency, optimal_efficiency,
+  best_fixed_rho_efficiency, best_fixed_action_efficiency, dqmsb_efficiency (total surplus /
+  first-best); best_fixed_rho (the ρ ≥ 1 best in hindsight),
+  optimal_rho_mean, dqmsb_rho_mean (mean ρ of those mechanisms), best_fixed_action_rho (the ρ
+  of the best fixed action among DQMSB's own levels); dqmsb_over_optimal, dqmsb_over_best_fixed,
+  dqmsb_over_best_action, dqmsb_over_spa (ratios of total surplus, the issue's targets);
+  untrained_efficiency (DQMSB before training); train_seconds and wall_seconds (run-dependent);
+  manipulable_share (share of covered rounds where some station gains by a unilateral deviation
+  x_n = f·v_n) and manipulation_gain (its mean relative gain there).
 - market_fig5.png: total, ground and satellite surplus per epoch (first seed), baselines dashed.
 """
 
@@ -27,7 +35,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import Parser, check_out_dir, check_seeds, integer, save_figure, write_csv  # noqa: E402
+from common import (
+    Parser,
+    # noqa: E402,
+    check_out_dir,
+    check_seeds,
+    entry,
+    integer,
+    save_figure,
+    write_csv,
+)
 
 from optcache.market.dqn import Args, public_features, train  # noqa: E402
 from optcache.market.experiment import evaluate, manipulability  # noqa: E402
@@ -128,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -13,8 +13,8 @@ each file atomically; with --quick the names end in _quick (market_fig6_quick.cs
   finite ρ over the rounds in coverage: rounds with ρ = ∞, which the satellite wins, are left out,
   and their share, `tidy()`'s rho_infinite, is not in this table), train_seconds (of that
   setting's DQMSB). Empty (NaN): revenue, satellite_share and rho of
-  first_best, rho of spa and myopic (ρ is reported for optimal, best_fixed_rho,
-  best_fixed_action and dqmsb only), and rho wherever every ρ is ∞;
+  first_best, rho of spa (ρ is reported for myopic, optimal, best_fixed_rho, best_fixed_action
+  and dqmsb; the committed table predates myopic's, which is empty there), and rho wherever every ρ is ∞;
 - market_fig6.png: per knob, grouped bars per mechanism, ground (solid) + satellite (hatched).
 """
 
@@ -30,7 +30,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import Parser, check_out_dir, check_seeds, integer, save_figure, write_csv  # noqa: E402
+from common import (
+    Parser,
+    # noqa: E402,
+    check_out_dir,
+    check_seeds,
+    entry,
+    integer,
+    save_figure,
+    write_csv,
+)
 
 from optcache.market.dqn import Args, train  # noqa: E402
 from optcache.market.experiment import evaluate, tidy  # noqa: E402
@@ -118,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -31,7 +31,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import Parser, check_outputs, positive_int, write_csv  # noqa: E402
+from common import Parser, check_outputs, entry, positive_int, write_csv  # noqa: E402
 
 from optcache.scenario import generate  # noqa: E402
 from optcache.solvers import registry  # noqa: E402
@@ -122,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

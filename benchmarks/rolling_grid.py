@@ -20,7 +20,8 @@ a --points point with no row in some seed's file, is refused before any work.
 Writes benchmarks/results/rolling_grid.csv (or --out), one row per (knob, value, seed, method),
 columns: knob, value, seed, method ('laot' or 'rolling'), cost, seconds, lagrange_cost, bound,
 best (= U), above_opt_min = (cost − best)/best, above_opt_max = (cost − bound)/bound, load1. It is
-rewritten atomically after every station (nothing resumes from it). The table does not say
+written as OUT.partial.csv after every station and renamed to OUT at the end (a stopped run
+leaves OUT as it was; nothing resumes from the partial file). The table does not say
 whether rolling ran out of its time limit (the remaining slots then follow the last window's
 plan, then least-AoT): rolling reports that on stderr.
 """
@@ -36,12 +37,14 @@ from common import (
     Parser,
     check_outputs,
     distinct,
+    entry,
+    finish,
     parse_points,
     positive_int,
     seed_id,
     show,
     time_limit,
-    write_csv,
+    write_partial,
 )
 
 from optcache.demo import optimum_bracket
@@ -125,9 +128,10 @@ def main() -> None:
                          "best": table["cost"].min(), **bracket.loc[method].to_dict(),
                          "load1": os.getloadavg()[0]})
             print(show(rows[-1], 5), flush=True)
-        write_csv(args.out, pd.DataFrame(rows))
+        write_partial(args.out, pd.DataFrame(rows))
+    finish(args.out)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -31,6 +31,7 @@ from common import (
     check_outputs,
     check_station,
     distinct,
+    entry,
     positive_int,
     seed_id,
     threads,
@@ -115,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -35,6 +35,13 @@ class State:
             return cls.cold(P)
         if not isinstance(state, cls):
             raise InvalidInput(field, f"expected an optcache.dynamics.State, got {type(state).__name__}")
+        c, K, k = state.cached, state.K, state.kappa
+        if all(isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.shape == (P,) for v in (c, K, k)):
+            with np.errstate(invalid="ignore"):  # the common case in one pass (solvers call it often)
+                off = c == 0
+                if ((off | (c == 1)).all() and (K >= 0).all() and (k >= 0).all() and (K < np.inf).all()
+                        and (k < np.inf).all() and not (off & ((K != 0) | (k != 0))).any()):
+                    return state
         for name in ("cached", "K", "kappa"):
             v = np.asarray(getattr(state, name))
             if v.dtype.kind not in "biuf" or v.shape != (P,):

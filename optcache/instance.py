@@ -108,7 +108,7 @@ class Limits:
     trust."""
 
     max_file_bytes: int = 64 * 2**20
-    """Largest instance, schedule or grid file read (64 MiB: ~7 times a budget-sized instance)."""
+    """Largest instance, schedule or grid file read (64 MiB: ~3.5 times a budget-sized instance)."""
     max_depth: int = 64
     """Deepest nesting of lists and objects in a file (an instance needs 5, a solve output 6)."""
     max_digits: int = 1000

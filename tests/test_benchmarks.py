@@ -183,8 +183,9 @@ def test_the_documented_columns_are_the_committed_ones():
              "lagrange_default.py": ["lagrange_default.csv"], "rolling_grid.py": ["rolling_grid_101.csv"],
              "exact_peers.py": ["exact_peers.csv", "exact_peers_trace.csv"],
              "policy_throughput.py": ["policy_throughput.csv"], "solve_scaling.py": ["solve_scaling.csv"],
-             "policy_gaps.py": ["policy_gaps.csv"], "claims.py": ["claims_fig3.csv"],
-             "market_fig5.py": ["market_fig5.csv"], "market_fig6.py": ["market_fig6.csv"]}
+             "policy_gaps.py": ["policy_gaps.csv", "rolling_default.csv"], "claims.py": ["claims_fig3.csv"],
+             "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
+             "market_fig6.py": ["market_fig6.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -208,6 +209,35 @@ def test_a_time_limit_shorter_than_the_build_gives_the_warm_start(tmp_path):
     pol = pd.read_csv(tmp_path / "out" / "eg_policies.csv")
     assert list(pol.columns) == header(RESULTS / "exact_grid_101_policies.csv")
     assert sorted(pol["method"]) == ["fifo", "lagrange", "laot", "lfu", "lru"]
+    assert not list((tmp_path / "out").glob("*.partial.csv"))  # renamed at the end
+
+
+def test_a_stopped_run_keeps_the_previous_table_and_its_rows_apart(tmp_path):
+    """A SIGINT replaced the previous complete table with the stations done so far (18 rows to 2)
+    and printed a traceback. Now OUT is left as it was, the rows done so far are in
+    OUT.partial.csv, and the script says so in one line with exit status 130."""
+    import signal
+    import time
+
+    out = tmp_path / "eg.csv"
+    old = (RESULTS / "exact_grid_101.csv").read_text()
+    out.write_text(old)
+    p = subprocess.Popen([sys.executable, str(BENCH / "exact_grid.py"), "--seeds", "101", "--points",
+                          "services=2", "slots=60", "--time-limit", "30", "--retry-limit", "0",
+                          "--out", str(out)], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / "eg.partial.csv"
+    t0 = time.monotonic()
+    while not partial.exists() and time.monotonic() - t0 < 120 and p.poll() is None:
+        time.sleep(0.2)
+    assert partial.exists(), p.communicate()
+    time.sleep(1.0)  # into the second station (slots=60 takes about 30 s)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert out.read_text() == old
+    assert len(pd.read_csv(partial)) == 1
 
 
 def test_lagrange_default_short_limit_and_repeated_seed(tmp_path):

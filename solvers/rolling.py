@@ -206,6 +206,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     solve_station = _station_solver(window_solver)
     if window_solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded
+        solve_opts["polytopes"] = {}  # the windows' slot polytopes repeat: separators found once
     T, P = data.R.shape
     a = np.zeros((T, P))
     x = np.zeros((T, P))

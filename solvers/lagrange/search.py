@@ -227,7 +227,7 @@ class Search:
     """Column generation at the root, primal heuristics, then best-first branch and price."""
 
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
-                 quiet: bool = False, max_nodes: int | None = None):
+                 quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
         self.max_nodes = max_nodes
         """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
@@ -244,6 +244,9 @@ class Search:
         self.pruned = np.inf
         """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
         self.separators: dict[int, TargetSeparator] = {}
+        self.polytopes = {} if polytopes is None else polytopes
+        """Separators by slot polytope (its data as bytes), shared with the searches of windows of
+        the same station (fix-and-optimise, rolling): a polytope's points are found once."""
         self.pseudo = PseudoCosts()
         self.last_log = 0.0
         self.last_lp: LPSolution | None = None
@@ -317,9 +320,13 @@ class Search:
                 break
             if t not in self.separators:
                 xc = dec.xcap[t] if t in bud else np.zeros(self.d.P, np.int64)
-                self.separators[t] = TargetSeparator(self.d.s, self.d.flops_per_request, xc,
-                                                     dec.G_cap if t in mem else np.inf,
-                                                     dec.E_cap if t in bud else np.inf)
+                args = (np.asarray(self.d.s, float), np.asarray(self.d.flops_per_request, float),
+                        np.asarray(xc, np.int64), float(dec.G_cap if t in mem else np.inf),
+                        float(dec.E_cap if t in bud else np.inf))
+                key = (args[0].tobytes(), args[1].tobytes(), args[2].tobytes(), args[3], args[4])
+                if key not in self.polytopes:
+                    self.polytopes[key] = TargetSeparator(*args)
+                self.separators[t] = self.polytopes[key]
             c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P),
                                        deadline=self.deadline)
             if c is not None:
@@ -564,10 +571,11 @@ class Search:
                 terminal = self.dec.terminal
             try:
                 sub = Search(d.window(t0, t1), start, np.inf, self.gap * LNS_GAP_SHARE, terminal,
-                             quiet=True, max_nodes=max(int(per * LNS_NODES_PER_SECOND), 1)) \
+                             quiet=True, max_nodes=max(int(per * LNS_NODES_PER_SECOND), 1),
+                             polytopes=self.polytopes) \
                     if self.deterministic else \
                     Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
-                           self.gap * LNS_GAP_SHARE, terminal, quiet=True)
+                           self.gap * LNS_GAP_SHARE, terminal, quiet=True, polytopes=self.polytopes)
             except TimeoutError:  # the last window (no terminal value) ran out of time building
                 break
             sub.offer(A[t0:t1], X[t0:t1])

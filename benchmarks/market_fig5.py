@@ -35,16 +35,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import (
-    Parser,
-    # noqa: E402,
-    check_out_dir,
-    check_seeds,
-    entry,
-    integer,
-    save_figure,
-    write_csv,
-)
+from common import Parser, check_out_dir, check_seeds, entry, integer, save_figure, write_csv  # noqa: E402
 
 from optcache.market.dqn import Args, public_features, train  # noqa: E402
 from optcache.market.experiment import evaluate, manipulability  # noqa: E402

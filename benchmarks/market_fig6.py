@@ -30,16 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import (
-    Parser,
-    # noqa: E402,
-    check_out_dir,
-    check_seeds,
-    entry,
-    integer,
-    save_figure,
-    write_csv,
-)
+from common import Parser, check_out_dir, check_seeds, entry, integer, save_figure, write_csv  # noqa: E402
 
 from optcache.market.dqn import Args, train  # noqa: E402
 from optcache.market.experiment import evaluate, tidy  # noqa: E402

@@ -81,7 +81,7 @@ def _size(size) -> tuple[int, ...]:
     return dims
 
 
-def _check_rng(rng) -> None:
+def check_rng(rng) -> None:
     """Every draw goes through an explicit numpy Generator (same seed, same numbers)."""
     if not isinstance(rng, np.random.Generator):
         raise InvalidInput("rng", f"expected a numpy Generator (np.random.default_rng(seed)), got "
@@ -130,7 +130,7 @@ def uplink_rate(bandwidth_hz, tx_power_w, gain, interference_w, noise_w):
 
 def rayleigh_power(rng: np.random.Generator, size, mean: float = 1.0) -> np.ndarray:
     """Power gain |h|² of Rayleigh fading (ground links): exponential with the given mean."""
-    _check_rng(rng)
+    check_rng(rng)
     _positive("mean", mean)
     return rng.exponential(mean, _size(size))
 
@@ -142,7 +142,7 @@ def shadowed_rician_power(rng: np.random.Generator, size, b: float = SR_B, m: fl
     h = Z e^{jφ} + S: LOS amplitude Z Nakagami-m with E[Z²] = Ω, φ uniform, and scatter S complex
     Gaussian with power 2b (b per real dimension), so E|h|² = 2b + Ω.
     """
-    _check_rng(rng)
+    check_rng(rng)
     _positive("b", b)
     _positive("m", m)
     _positive("omega", omega)
@@ -202,7 +202,7 @@ def expected_uplink_rates(rng: np.random.Generator, n_users: int, *, bandwidth_h
     noise_w defaults to σ² = N0 · B (NOISE_DBM_PER_HZ). Ground draws Rayleigh, satellite shadowed-Rician.
     path_loss_exponent is the ground links' exponent of `path_loss_gain` (unused by the satellite).
     """
-    _check_rng(rng)
+    check_rng(rng)
     for name, v in (("n_users", n_users), ("samples", samples)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not finite(v) or v != int(v) or v < 1:
             raise InvalidInput(name, f"must be an integer >= 1, got {v!r}"[:120])

@@ -54,8 +54,8 @@ WINDOW_COLUMNS = ("station", "slot", "window_slots", "tail", "termination", "gap
                   "start_K", "start_kappa")
 """Columns of `extras["windows"]`, one row per window: station, its first slot t (1-based), its
 length, whether its objective had the relaxed tail (False with `tail="none"`, in a window that ends
-at T, and after the tail was dropped: it could not be built within the window's share of the time
-or within `lagrange.graph.MAX_ARCS`), the window solve's termination (`fallback`: not solved, the time limit was used up), relative gap, seconds (solve, model build), nodes, cost and
+at T, and after the tail was dropped: it could not be built within half the station's share of the
+time or within `lagrange.graph.MAX_ARCS`), the window solve's termination (`fallback`: not solved, the time limit was used up), relative gap, seconds (solve, model build), nodes, cost and
 bound (slot averages over the window, with the forecast requests), and the state it starts from:
 number of cached pairs, ΣK and Σκ. With `tail="relaxed"` cost and bound include the tail's value
 (so they estimate the cost from the window's first slot to T, in slot averages over the window)."""
@@ -114,14 +114,10 @@ class RelaxedTail:
 
     def __init__(self, data: StationData, state0: State, t0: int, deadline: float | None = None):
         """Past `deadline` TimeoutError; graphs beyond `lagrange.graph.MAX_ARCS` SolverFailed."""
-        from optcache.solvers.lagrange import PairGraph
-        from optcache.solvers.lagrange.graph import MAX_ARCS
+        from optcache.solvers.lagrange.graph import station_graphs
 
         self.t0 = t0
-        self.graphs, left = [], MAX_ARCS
-        for p in range(data.P):
-            self.graphs.append(PairGraph.build(data, p, state0, deadline, max_arcs=left))
-            left -= len(self.graphs[-1].x)
+        self.graphs = station_graphs(data, state0, deadline)
         self.values = [g.cost_to_go() for g in self.graphs]
         R = data.R.astype(float)
         cloud = R * (data.access + data.offload_unit)  # all-cloud cost per slot: V is net of it
@@ -213,7 +209,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     st = State.cold(P)
     records = []
     prev, planned = None, 0  # the last plan and how many of its slots are still real decisions
-    relaxed, tail_dropped = None, 0  # the slot (1-based) at which the tail was dropped, if any
+    relaxed, tail_dropped = None, False
     version = highs_version()
     progress, stopped = Progress(log), 0
     for t in range(T):
@@ -247,7 +243,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
                     relaxed = RelaxedTail(data.window(t, T, R=forecast_window(data.R, t, T, forecast)), st, t,
                                           until)
                 except (TimeoutError, SolverFailed) as e:
-                    tail_dropped, relaxed = t + 1, None
+                    tail_dropped, relaxed = True, None
                     log.warning("rolling: station %d, slot %d: the relaxed tail is dropped for the rest "
                                 "of the station (%s); windows end at their last slot",
                                 station, t + 1, "out of time" if isinstance(e, TimeoutError) else e)

@@ -24,6 +24,7 @@ from typing import ClassVar
 import numpy as np
 
 from optcache import coverage
+from optcache.channel import check_rng
 from optcache.dynamics import trajectory
 from optcache.errors import InvalidInput, finite
 from optcache.scenario import ScenarioConfig, generate
@@ -292,8 +293,7 @@ def coverage_mask(config: MarketConfig, slots: int, rng: np.random.Generator) ->
     require_config(config)
     if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
         raise InvalidInput("slots", f"must be a positive integer, got {slots!r}"[:120])
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidInput("rng", f"expected a numpy Generator, got {type(rng).__name__}")
+    check_rng(rng)
     cov_s = coverage.coverage_time(config.altitude_m, config.min_elevation_deg)
     n_cov = coverage.slots_in_coverage(cov_s, config.slot_seconds)
     period = max(int(coverage.orbital_period(config.altitude_m) // config.slot_seconds), n_cov, 1)
@@ -386,8 +386,7 @@ def instance_rounds(inst, config: MarketConfig, seed: int = 0, episode: int = 0)
 
 def pareto_matches(rng: np.random.Generator, shape: tuple[int, ...], alpha: float) -> np.ndarray:
     """Pareto(α) matches with median `PARETO_MEDIAN`: m = x_m · U^(-1/α), x_m = median · 2^(-1/α)."""
-    if not isinstance(rng, np.random.Generator):
-        raise InvalidInput("rng", f"expected a numpy Generator, got {type(rng).__name__}")
+    check_rng(rng)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
             or not finite(alpha) or alpha <= 0:
         raise InvalidInput("alpha", f"must be a finite number > 0, got {alpha!r}"[:120])

@@ -20,7 +20,7 @@ import numpy as np
 from optcache.dynamics import State, final_state
 from optcache.evaluator import accepted, evaluate_station, pair_costs
 from optcache.instance import StationData
-from optcache.solvers.lagrange.graph import MAX_ARCS, PairBounds, PairGraph, served_within
+from optcache.solvers.lagrange.graph import PairBounds, served_within, station_graphs
 
 
 def coupled_slots(d: StationData) -> tuple[np.ndarray, np.ndarray]:
@@ -50,10 +50,7 @@ class Decomposition:
         """Builds every pair's graph; past `deadline` (a `time.perf_counter()` value) TimeoutError."""
         self.d = d
         self.st = st or State.cold(d.P)
-        self.graphs, left = [], MAX_ARCS  # the station's graphs together stay within MAX_ARCS
-        for p in range(d.P):
-            self.graphs.append(PairGraph.build(d, p, self.st, deadline, max_arcs=left))
-            left -= len(self.graphs[-1].x)
+        self.graphs = station_graphs(d, self.st, deadline)
         self.terminal = terminal
         if terminal is not None:
             for p, g in enumerate(self.graphs):

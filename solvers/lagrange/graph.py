@@ -259,6 +259,16 @@ class PairGraph:
         return _backward(*self._args(z, z, None), self.n_nodes, self.final, self.final_cost)
 
 
+def station_graphs(d: StationData, st: State, deadline: float | None = None) -> list[PairGraph]:
+    """Every pair's graph from state `st`, together within MAX_ARCS arcs (SolverFailed beyond);
+    past `deadline` TimeoutError: what the decomposition and the rolling horizon's tail build."""
+    graphs, left = [], MAX_ARCS
+    for p in range(d.P):
+        graphs.append(PairGraph.build(d, p, st, deadline, max_arcs=left))
+        left -= len(graphs[-1].x)
+    return graphs
+
+
 def served_within(left, flops: float, most) -> np.ndarray:
     """How many requests of `flops` FLOP each fit in `left` FLOP, at most `most` (elementwise,
     int64; no overflow however small `flops` is)."""

@@ -460,8 +460,9 @@ class Search:
             if s is not None:
                 cands.append(s)
         if self.dec.coupled and ip_time > 0 and self.left() > 0:
-            s = self.master.solve_ip(None, bounds, max_nodes=max(int(ip_time * IP_NODES_PER_SECOND), 1)) \
-                if self.deterministic else self.master.solve_ip(min(ip_time, max(self.left(), 0.01)), bounds)
+            limit, nodes = (None, max(int(ip_time * IP_NODES_PER_SECOND), 1)) if self.deterministic \
+                else (min(ip_time, max(self.left(), 0.01)), None)
+            s = self.master.solve_ip(limit, bounds, max_nodes=nodes)
             if s is not None:
                 cands.append(s)
         for A, X in cands:
@@ -570,12 +571,10 @@ class Search:
             else:
                 terminal = self.dec.terminal
             try:
-                sub = Search(d.window(t0, t1), start, np.inf, self.gap * LNS_GAP_SHARE, terminal,
-                             quiet=True, max_nodes=max(int(per * LNS_NODES_PER_SECOND), 1),
-                             polytopes=self.polytopes) \
-                    if self.deterministic else \
-                    Search(d.window(t0, t1), start, min(stop, time.perf_counter() + per),
-                           self.gap * LNS_GAP_SHARE, terminal, quiet=True, polytopes=self.polytopes)
+                until, nodes = (np.inf, max(int(per * LNS_NODES_PER_SECOND), 1)) if self.deterministic \
+                    else (min(stop, time.perf_counter() + per), None)
+                sub = Search(d.window(t0, t1), start, until, self.gap * LNS_GAP_SHARE, terminal,
+                             quiet=True, max_nodes=nodes, polytopes=self.polytopes)
             except TimeoutError:  # the last window (no terminal value) ran out of time building
                 break
             sub.offer(A[t0:t1], X[t0:t1])

@@ -256,12 +256,12 @@ def solve_station_pyomo(data: StationData, state0: State | None = None, *, solve
         raise InvalidInput("terminal", "the MILP takes no terminal value; use lagrange_station")
     t0 = time.perf_counter()
     st, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
+    check_size(data, st)  # before the deadline's check: too large is an error at every limit
     deadline = None if time_limit is None else t0 + time_limit
     opt = get_solver(solver, solver_options)
     best_a, best_x, best, best_ev = first_incumbent(data, st, warm_start)
     if deadline is not None and time.perf_counter() >= deadline:  # no time to build anything
         return incumbent_only(data, best_a, best_x, best, t0)
-    check_size(data, st)
     extra = {(int(t), int(p)): [float(best_ev.kappa[t, p])] for t, p in zip(*np.nonzero(best_x), strict=False)}
     tb = time.perf_counter()
     model = build_problem28(data, st, tangents=extra)

@@ -725,11 +725,12 @@ def test_no_station_is_handed_to_the_solver_after_the_limit(monkeypatch):
 
 
 def test_a_station_too_large_for_the_milp_is_refused_at_any_time_limit():
-    # with a tiny limit solve_station returned the warm start before its size check (rolling with
-    # milp windows: ok at 0.05 s, error at 0.5 s on the same station)
-    from optcache.solvers.exact import solve_station
+    # with a tiny limit solve_station (and solve_station_pyomo) returned the warm start before
+    # its size check (rolling with milp windows: ok at 0.05 s, error at 0.5 s on the same station)
+    from optcache.solvers.exact import solve_station, solve_station_pyomo
 
     d = generate(stations=1, slots=40, users=100000, seed=0).station_data(0)  # ~1.6e6 columns
-    for limit in (1e-9, None):
-        with pytest.raises(SolverFailed, match="too large for an exact solve"):
-            solve_station(d, time_limit=limit)
+    for solve in (solve_station, solve_station_pyomo):
+        for limit in (1e-9, None):
+            with pytest.raises(SolverFailed, match="too large for an exact solve"):
+                solve(d, time_limit=limit)

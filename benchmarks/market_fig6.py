@@ -14,7 +14,7 @@ each file atomically; with --quick the names end in _quick (market_fig6_quick.cs
   and their share, `tidy()`'s rho_infinite, is not in this table), train_seconds (of that
   setting's DQMSB). Empty (NaN): revenue, satellite_share and rho of
   first_best, rho of spa (ρ is reported for myopic, optimal, best_fixed_rho, best_fixed_action
-  and dqmsb; the committed table predates myopic's, which is empty there), and rho wherever every ρ is ∞;
+  and dqmsb), and rho wherever every ρ is ∞;
 - market_fig6.png: per knob, grouped bars per mechanism, ground (solid) + satellite (hatched).
 """
 

@@ -615,8 +615,9 @@ def test_windows_of_one_station_share_their_slot_separators(monkeypatch):
     import optcache.solvers.lagrange.search as search
 
     built = []
-    real = search.TargetSeparator
+    real, real_options = search.TargetSeparator, search.OptionSeparator
     monkeypatch.setattr(search, "TargetSeparator", lambda *a: built.append(1) or real(*a))
+    monkeypatch.setattr(search, "OptionSeparator", lambda *a: built.append(1) or real_options(*a))
     d = generate(stations=1, seed=1, slots=10, services=6, gpus=8).station_data(0)
     alone = [lagrange_station(d.window(t, t + 6)) for t in range(4)]
     n_alone = len(built)

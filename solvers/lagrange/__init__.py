@@ -35,11 +35,11 @@ from optcache.solvers.lagrange.decomposition import Decomposition, coupled_slots
 from optcache.solvers.lagrange.graph import PairBounds, PairGraph
 from optcache.solvers.lagrange.primal import local_search
 from optcache.solvers.lagrange.search import GAP_FLOOR, Search
-from optcache.solvers.lagrange.slots import TargetSeparator, slot_max
+from optcache.solvers.lagrange.slots import OptionSeparator, TargetSeparator, option_max, slot_max
 from optcache.solvers.registry import register
 
-__all__ = ["DEFAULT_GAP", "Decomposition", "PairBounds", "PairGraph", "TargetSeparator",
-           "coupled_slots", "lagrange", "lagrange_station", "slot_max"]
+__all__ = ["DEFAULT_GAP", "Decomposition", "OptionSeparator", "PairBounds", "PairGraph",
+           "TargetSeparator", "coupled_slots", "lagrange", "lagrange_station", "option_max", "slot_max"]
 
 DEFAULT_GAP = 1e-4
 """Relative gap at which `lagrange_station` stops."""
@@ -88,7 +88,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     st = s.stats
     history = [{"root_bound": st.root_bound, "root_seconds": st.root_seconds, "root_primal": st.root_primal,
                 "nodes": st.nodes, "evaluations": st.evaluations, "columns": s.master.n, "cuts": st.cuts,
-                "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
+                "option_cuts": st.option_cuts, "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
                 "lns_windows": st.lns_windows, "lns_improvements": st.lns_improvements,
                 "progress": st.progress}]
     return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",

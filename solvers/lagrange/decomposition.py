@@ -91,23 +91,30 @@ class Decomposition:
         ev = evaluate_station(self.d, A, X, self.st)
         return ev.cost + float(self.tail(A, X).sum()), ev.violations
 
-    def solve_pairs(self, PA: np.ndarray, PX: np.ndarray, bounds: list[PairBounds] | None = None
-                    ) -> list[PairSolution] | None:
-        """Every pair's DP at prices PA, PX (T × P, slot-average units); None if some pair has
-        no schedule within its bounds."""
+    def solve_pairs(self, PA: np.ndarray, PX: np.ndarray, bounds: list[PairBounds] | None = None,
+                    PO: np.ndarray | None = None) -> list[PairSolution] | None:
+        """Every pair's DP at prices PA, PX (T × P, slot-average units) and option prices PO
+        (T × P × counts, or None); None if some pair has no schedule within its bounds. A
+        solution's `cost` is net of every price."""
         T = self.d.T
         out = []
         for p, g in enumerate(self.graphs):
             pa, px = T * PA[:, p], T * PX[:, p]
-            v, a, x = g.solve(px, pa, None if bounds is None else bounds[p])
+            po = None if PO is None else T * PO[:, p]
+            v, a, x = g.solve(px, pa, None if bounds is None else bounds[p], po)
             if not np.isfinite(v):
                 return None
-            out.append(PairSolution(a, x, (v - px @ x - pa @ a) / T, v))
+            own = v - px @ x - pa @ a
+            if po is not None:
+                on = np.nonzero(a > 0.5)[0]
+                own -= float(po[on, np.minimum(x[on].astype(np.int64), po.shape[1] - 1)].sum())
+            out.append(PairSolution(a, x, own / T, v))
         return out
 
-    def lagrangian(self, PA, PX, offset: float, bounds=None) -> tuple[float, list[PairSolution] | None]:
+    def lagrangian(self, PA, PX, offset: float, bounds=None, PO=None
+                   ) -> tuple[float, list[PairSolution] | None]:
         """L = Σ_p DP_p / T − offset (offset = u·rhs), and the pair solutions attaining it."""
-        sols = self.solve_pairs(PA, PX, bounds)
+        sols = self.solve_pairs(PA, PX, bounds, PO)
         if sols is None:
             return np.inf, None
         return float(sum(s.priced for s in sols) / self.d.T - offset), sols

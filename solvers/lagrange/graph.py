@@ -220,18 +220,29 @@ class PairGraph:
     def n_arcs(self) -> int:
         return len(self.src)
 
-    def _args(self, price_x, price_a, bounds: PairBounds | None):
+    def option_prices(self, price_o: np.ndarray | None) -> np.ndarray:
+        """The price of serving j in slot t, as the passes read it: a (T, x_max + 1) array
+        (zeros without option cuts; wider input is cut, narrower padded with zeros)."""
+        out = np.zeros((self.T, self.x_max + 1))
+        if price_o is not None:
+            w = min(price_o.shape[1], self.x_max + 1)
+            out[:, :w] = price_o[:, :w]
+        return out
+
+    def _args(self, price_x, price_a, bounds: PairBounds | None, price_o=None):
         b = bounds or PairBounds.free(self.T)
         return (self.src, self.dst, self.x, self.slot, self.cached, self.base, self.alive,
-                np.asarray(price_x, float), np.asarray(price_a, float), b.a_lo, b.a_hi, b.x_lo, b.x_hi)
+                np.asarray(price_x, float), np.asarray(price_a, float), self.option_prices(price_o),
+                b.a_lo, b.a_hi, b.x_lo, b.x_hi)
 
-    def solve(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None
-              ) -> tuple[float, np.ndarray, np.ndarray]:
-        """min over the pair's schedules within `bounds` of cost + Σ_t price_x[t]·x[t] + price_a[t]·a[t].
+    def solve(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None,
+              price_o: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """min over the pair's schedules within `bounds` of cost + Σ_t price_x[t]·x[t] + price_a[t]·a[t]
+        (+ price_o[t, x[t]] in slots where the pair is cached: the option cuts' prices).
 
         Returns (value including `const`, a, x) in slot-sum units; value = inf if no schedule
         keeps the bounds."""
-        val, pred = _forward(*self._args(price_x, price_a, bounds), self.n_nodes)
+        val, pred = _forward(*self._args(price_x, price_a, bounds, price_o), self.n_nodes)
         best, node = np.inf, -1
         fv = val[self.final] + self.final_cost
         if len(fv):
@@ -240,13 +251,13 @@ class PairGraph:
         a, x = _trace(pred, node, self.src, self.slot, self.cached, self.x, self.T)
         return best + self.const, a, x
 
-    def through(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def through(self, price_x: np.ndarray, price_a: np.ndarray, bounds: PairBounds | None = None,
+                price_o: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """For each arc, the least priced cost (with `const`) of a schedule that uses it (inf if
         none), and the per-slot minima `on[t, j]` over cached arcs serving j and `off[t]` over
         uncached ones (columns: j = 0..x_max, then one for 'off'). One forward and one backward
         pass: the values every probe and reduced-cost fixing read."""
-        args = self._args(price_x, price_a, bounds)
+        args = self._args(price_x, price_a, bounds, price_o)
         fwd, _ = _forward(*args, self.n_nodes)
         bwd = _backward(*args, self.n_nodes, self.final, self.final_cost)
         arc, table = _through(*args, fwd, bwd, self.T, self.x_max)
@@ -294,10 +305,10 @@ def _merge(K: np.ndarray, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # The three passes below price arc i the same way (written out in each: numba does not inline a
 # helper with this many array arguments without a large slowdown): removed arcs and arcs that
-# break the slot's bounds cost inf; a cached arc serving x costs base + px[t]·x + pa[t]; an
-# uncached one costs base.
+# break the slot's bounds cost inf; a cached arc serving x costs base + px[t]·x + pa[t] + po[t, x]
+# (po: the option cuts' prices, `master.Cut.options`); an uncached one costs base.
 @njit(cache=True)
-def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, n_nodes):
+def _forward(src, dst, xs, slot, cached, base, alive, px, pa, po, a_lo, a_hi, x_lo, x_hi, n_nodes):
     val = np.full(n_nodes, np.inf)
     pred = np.full(n_nodes, -1, np.int64)
     val[0] = 0.0
@@ -310,7 +321,7 @@ def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
             x = xs[i]
             if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
-            v += base[i] + px[t] * x + pa[t]
+            v += base[i] + px[t] * x + pa[t] + po[t, x]
         else:
             if a_lo[t] == 1 or x_lo[t] > 0:
                 continue
@@ -323,7 +334,7 @@ def _forward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
 
 
 @njit(cache=True)
-def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, n_nodes,
+def _backward(src, dst, xs, slot, cached, base, alive, px, pa, po, a_lo, a_hi, x_lo, x_hi, n_nodes,
               final, fcost):
     val = np.full(n_nodes, np.inf)
     for j in range(len(final)):
@@ -337,7 +348,7 @@ def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo,
             x = xs[i]
             if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
-            v += base[i] + px[t] * x + pa[t]
+            v += base[i] + px[t] * x + pa[t] + po[t, x]
         else:
             if a_lo[t] == 1 or x_lo[t] > 0:
                 continue
@@ -349,7 +360,7 @@ def _backward(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo,
 
 
 @njit(cache=True)
-def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, x_hi, fwd, bwd,
+def _through(src, dst, xs, slot, cached, base, alive, px, pa, po, a_lo, a_hi, x_lo, x_hi, fwd, bwd,
              T, x_max):
     arc = np.full(len(src), np.inf)
     table = np.full((T, x_max + 2), np.inf)
@@ -362,7 +373,7 @@ def _through(src, dst, xs, slot, cached, base, alive, px, pa, a_lo, a_hi, x_lo, 
             x = xs[i]
             if a_hi[t] == 0 or x < x_lo[t] or x > x_hi[t]:
                 continue
-            v += base[i] + px[t] * x + pa[t]
+            v += base[i] + px[t] * x + pa[t] + po[t, x]
             col = x
         else:
             if a_lo[t] == 1 or x_lo[t] > 0:

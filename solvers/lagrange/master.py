@@ -36,20 +36,38 @@ the optimal value, and the dual simplex from its basis ends in 343; later one du
 @dataclass
 class Cut:
     """Σ_i α[i]·a[slots[i]] + β[i]·x[slots[i]] ≤ γ over the pairs (α, β of shape (len(slots), P)),
-    valid for every feasible schedule: a cut of one slot's polytope, or of a window's."""
+    valid for every feasible schedule: a cut of one slot's polytope, or of a window's. An option
+    cut (`options`, one slot) instead has coefficient options[p, j] where pair p is cached and
+    serves j in that slot, and 0 where it is off (`slots.OptionSeparator`)."""
 
     slots: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
     gamma: float
+    options: np.ndarray | None = None
+    """(P, J + 1) coefficients of 'cached serving j' in slots[0]; None for a linear cut."""
 
     @classmethod
     def single(cls, t: int, alpha: np.ndarray, beta: np.ndarray, gamma: float) -> Cut:
         """A cut of slot t alone."""
         return cls(np.array([t]), np.asarray(alpha, float)[None], np.asarray(beta, float)[None], float(gamma))
 
+    @classmethod
+    def option(cls, t: int, table: np.ndarray, gamma: float) -> Cut:
+        """An option cut of slot t (table: (P, J + 1))."""
+        z = np.zeros((1, table.shape[0]))
+        return cls(np.array([t]), z, z.copy(), float(gamma), np.asarray(table, float))
+
+    def option_coef(self, pair, a_t, x_t) -> np.ndarray:
+        """An option cut's coefficient of columns (pair indices, their a and x in its slot)."""
+        j = np.minimum(np.round(x_t).astype(np.int64), self.options.shape[1] - 1)
+        return np.where(np.asarray(a_t) > 0.5, self.options[pair, j], 0.0)
+
     def coef(self, pair: np.ndarray, A: np.ndarray, X: np.ndarray) -> np.ndarray:
         """The cut's coefficient of each column (pair index, a and x rows over all slots)."""
+        if self.options is not None:
+            t = int(self.slots[0])
+            return self.option_coef(pair, A[:, t], X[:, t])
         return (self.alpha[:, pair].T * A[:, self.slots]).sum(axis=1) + \
             (self.beta[:, pair].T * X[:, self.slots]).sum(axis=1)
 
@@ -98,6 +116,8 @@ class Master:
         self.cuts: list[Cut] = []
         self._cut_entries = (np.zeros(0, np.int64), np.zeros((0, P)), np.zeros((0, P)), np.zeros(0, np.int64))
         """The cuts' rows stacked (slot, α, β, cut index), one per slot of each cut."""
+        self.option_cuts: list[int] = []
+        """Indices (in `cuts`) of the option cuts."""
         self.n = 0
         self.hcol = np.zeros(64, np.int64)
         self.A = np.zeros((64, d.T))
@@ -139,6 +159,10 @@ class Master:
         if self.cuts:
             slots, alpha, beta, owner = self._cut_entries
             cv = np.bincount(owner, alpha[:, p] * a[slots] + beta[:, p] * x[slots], len(self.cuts))
+            for k in self.option_cuts:
+                c = self.cuts[k]
+                t = int(c.slots[0])
+                cv[k] = float(c.option_coef(np.array([p]), a[t:t + 1], x[t:t + 1])[0])
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
             val.append(cv[nz])
@@ -171,6 +195,8 @@ class Master:
         nz = np.nonzero(coef)[0]
         self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
         self.cuts.append(cut)
+        if cut.options is not None:
+            self.option_cuts.append(len(self.cuts) - 1)
         slots, alpha, beta, owner = self._cut_entries
         self._cut_entries = (np.concatenate([slots, cut.slots]), np.vstack([alpha, cut.alpha]),
                              np.vstack([beta, cut.beta]),
@@ -178,8 +204,9 @@ class Master:
         self.rhs = np.concatenate([self.rhs, [cut.gamma]])
         self._slack_col(self.r_cut + len(self.cuts) - 1, -1.0)
 
-    def prices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Prices (slot average units) on a and x of every (slot, pair) for multipliers u."""
+    def prices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Prices (slot average units) on a and x of every (slot, pair) for multipliers u, and
+        the option cuts' prices PO[t, p, j] of 'p cached serving j in t' (None without any)."""
         dec, d = self.dec, self.dec.d
         M, B = dec.memory_slots, dec.budget_slots
         nM, nB = len(M), len(B)
@@ -187,11 +214,18 @@ class Master:
         PA[M] += np.outer(u[:nM], self.mem_coef)
         PX[B] += np.outer(u[nM:nM + nB], self.bud_coef)
         uc = u[nM + nB:]
+        PO = None
         for j in np.nonzero(uc > 0)[0]:
             c = self.cuts[j]
+            if c.options is not None:
+                if PO is None:
+                    PO = np.zeros((d.T, d.P, max(g.x_max for g in dec.graphs) + 1))
+                w = min(c.options.shape[1], PO.shape[2])
+                PO[c.slots[0], :, :w] += uc[j] * c.options[:, :w]
+                continue
             PA[c.slots] += uc[j] * c.alpha
             PX[c.slots] += uc[j] * c.beta
-        return PA, PX
+        return PA, PX, PO
 
     def restrict(self, bounds: list[PairBounds] | None) -> None:
         """Columns that break a branching bound get upper bound 0; the others are restored."""

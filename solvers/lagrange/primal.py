@@ -82,15 +82,16 @@ def pair_swaps(dec: Decomposition, A: np.ndarray, X: np.ndarray, deadline: float
     return A, X
 
 
-def sequential(dec: Decomposition, PA: np.ndarray, PX: np.ndarray, order, bounds=None):
-    """Pairs one after another, each by its DP at prices (PA, PX) within what the earlier ones
-    left; None if a pair finds no schedule (its bounds and the residual capacity conflict)."""
+def sequential(dec: Decomposition, PA: np.ndarray, PX: np.ndarray, order, bounds=None, PO=None):
+    """Pairs one after another, each by its DP at prices (PA, PX, and option prices PO) within
+    what the earlier ones left; None if a pair finds no schedule (its bounds and the residual
+    capacity conflict)."""
     d = dec.d
     T = d.T
     A, X = np.zeros((T, d.P)), np.zeros((T, d.P))
     for p in order:
         b = residual_bounds(dec, A, X, p, None if bounds is None else bounds[p])
-        v, a, x = dec.graphs[p].solve(T * PX[:, p], T * PA[:, p], b)
+        v, a, x = dec.graphs[p].solve(T * PX[:, p], T * PA[:, p], b, None if PO is None else T * PO[:, p])
         if not np.isfinite(v):
             return None
         A[:, p], X[:, p] = a, x

@@ -32,7 +32,7 @@ from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.graph import PairBounds
 from optcache.solvers.lagrange.master import Cut, LPSolution, Master
 from optcache.solvers.lagrange.primal import future_cost, local_search, pair_swaps, sequential
-from optcache.solvers.lagrange.slots import TargetSeparator
+from optcache.solvers.lagrange.slots import OptionSeparator, TargetSeparator
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ GAP_FLOOR = 1e-9
 """Relative gap treated as zero: floating-point noise between a bound and the evaluator."""
 
 ROOT_TOL = 1e-7
-"""Relative tolerance of column generation at the root (master LP value against the best L)."""
+"""Relative tolerance of column generation at the root (master LP value against the best L); the
+node tolerance where that is finer (a gap below 1e-6 requested): a root is a leaf when its
+master agrees on every coupled decision, and closes at its L."""
 
 NODE_TOL = 1e-6
 """Relative tolerance of column generation below the root; a tenth of the requested gap where
@@ -52,6 +54,10 @@ when that finds none, column generation goes on to ROOT_TOL and separates again.
 
 MAX_CUTS_PER_ROUND = 200
 """Most violated cuts added per separation round."""
+
+OPTION_CUTS = True
+"""Separate the slots' option cuts (`slots.OptionSeparator`) at the root once column generation
+has converged and the (ā, x̄) cuts find none."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
@@ -209,6 +215,8 @@ class SearchStats:
     nodes: int = 0
     evaluations: int = 0
     cuts: int = 0
+    option_cuts: int = 0
+    """Of `cuts`, those of the slots' option polytopes (`slots.OptionSeparator`)."""
     root_bound: float = np.nan
     root_seconds: float = np.nan
     root_primal: float = np.nan
@@ -244,6 +252,7 @@ class Search:
         self.pruned = np.inf
         """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
         self.separators: dict[int, TargetSeparator] = {}
+        self.option_separators: dict[int, OptionSeparator] = {}
         self.polytopes = {} if polytopes is None else polytopes
         """Separators by slot polytope (its data as bytes), shared with the searches of windows of
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
@@ -305,12 +314,13 @@ class Search:
 
     # ------------------------------------------------------------------ the Lagrangian
     def lagrangian(self, u: np.ndarray, bounds=None):
-        PA, PX = self.master.prices(u)
+        PA, PX, PO = self.master.prices(u)
         self.stats.evaluations += 1
-        return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds)
+        return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
 
-    def separate(self, lp: LPSolution) -> int:
-        """Add the most violated target cuts at the master's (ā, x̄); returns how many."""
+    def separate(self, lp: LPSolution, options: bool = False) -> int:
+        """Add the most violated target cuts at the master's (ā, x̄), and with `options` the
+        option cuts when those find none; returns how many."""
         dec = self.dec
         Ab, Xb = self.master.xbar(lp.lam)
         mem, bud = set(dec.memory_slots.tolist()), set(dec.budget_slots.tolist())
@@ -331,11 +341,43 @@ class Search:
                                        deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
+        if not found and options and OPTION_CUTS:
+            found = self.separate_options(lp)
         found.sort(key=lambda f: -f[0])
         for _, cut in found[:MAX_CUTS_PER_ROUND]:
             self.master.add_cut(cut)
         self.stats.cuts += min(len(found), MAX_CUTS_PER_ROUND)
         return min(len(found), MAX_CUTS_PER_ROUND)
+
+    def separate_options(self, lp: LPSolution) -> list[tuple[float, Cut]]:
+        """Option cuts (`slots.OptionSeparator`) that the master's columns violate in the budget
+        slots, as (violation, cut): asked for once the cuts of (ā, x̄) find nothing."""
+        dec, d, m = self.dec, self.d, self.master
+        used = np.nonzero(lp.lam > 1e-12)[0]
+        mem = set(dec.memory_slots.tolist())
+        found = []
+        for t in dec.budget_slots.tolist():
+            if self.left() <= 0:
+                break
+            if t not in self.option_separators:
+                args = (np.asarray(d.s, float), np.asarray(d.flops_per_request, float),
+                        np.asarray(dec.xcap[t], np.int64), float(dec.G_cap if t in mem else np.inf),
+                        float(dec.E_cap))
+                key = ("options", args[0].tobytes(), args[1].tobytes(), args[2].tobytes(), args[3], args[4])
+                if key not in self.polytopes:
+                    self.polytopes[key] = OptionSeparator(*args)
+                self.option_separators[t] = self.polytopes[key]
+            sep = self.option_separators[t]
+            if not sep.D:
+                continue
+            on = used[m.A[used, t] > 0.5]
+            W = np.zeros((d.P, sep.J + 1))
+            np.add.at(W, (m.pair[on], np.minimum(np.round(m.X[on, t]).astype(np.int64), sep.J)), lp.lam[on])
+            c = sep.cut(W, deadline=self.deadline)
+            if c is not None:
+                found.append((c[2], Cut.option(t, c[0], c[1])))
+        self.stats.option_cuts += min(len(found), MAX_CUTS_PER_ROUND)
+        return found
 
     def colgen(self, bounds, u0: np.ndarray, tol: float, separate: bool = False,
                until: float | None = None, max_iter: int = 100000) -> ColGen:
@@ -365,7 +407,9 @@ class Search:
             lp = self.last_lp = new_lp
             center = _pad(center, master.n_rows)
             if not lp.slack_used and lp.value - Lc <= max(tol, sep_tol) * max(abs(lp.value), 1e-10):
-                if separate and self.separate(lp):
+                # option cuts last: once the (ā, x̄) cuts leave nothing at the final tolerance
+                # (they make the master larger and its re-solves slower)
+                if separate and self.separate(lp, options=sep_tol <= tol):
                     continue
                 if sep_tol > tol:
                     sep_tol = tol
@@ -405,13 +449,13 @@ class Search:
         reaches the incumbent level; with `eliminate`, also remove such arcs from the graphs (valid
         for the whole tree: use at the root only). Returns the tightened bounds."""
         dec, T = self.dec, self.d.T
-        PA, PX = self.master.prices(cg.u)
+        PA, PX, PO = self.master.prices(cg.u)
         level = self.level()
         base = cg.L
         out, rises = [], []
         for p, g in enumerate(dec.graphs):
             b = bounds[p].copy()
-            arc, table = g.through(T * PX[:, p], T * PA[:, p], b)
+            arc, table = g.through(T * PX[:, p], T * PA[:, p], b, None if PO is None else T * PO[:, p])
             own = float(np.min(table[0])) if T else 0.0  # DP_p: every schedule passes slot 0
             delta = (table - own) / T  # each restriction's rise of L
             rises.append(delta)
@@ -448,7 +492,7 @@ class Search:
         cands = []
         if cg.sols is not None:
             cands.append((np.stack([s.a for s in cg.sols], axis=1), np.stack([s.x for s in cg.sols], axis=1)))
-        PA, PX = self.master.prices(cg.u)
+        PA, PX, PO = self.master.prices(cg.u)
         fl = d.flops_per_request
         orders = [range(d.P), np.argsort(-fl), np.argsort(fl), np.argsort(-d.s)]
         if cg.lp is not None:  # pairs whose master plan is most settled first
@@ -456,7 +500,7 @@ class Search:
             frac = np.minimum(Ab, 1 - Ab).sum(axis=0)
             orders.append(np.argsort(frac))
         for order in orders:
-            s = sequential(self.dec, PA, PX, list(order), bounds)
+            s = sequential(self.dec, PA, PX, list(order), bounds, PO)
             if s is not None:
                 cands.append(s)
         if self.dec.coupled and ip_time > 0 and self.left() > 0:
@@ -596,7 +640,10 @@ class Search:
         free = [PairBounds.free(d.T) for _ in range(d.P)]
         total = self.deadline - self.t0
         until = None if not np.isfinite(total) else self.t0 + ROOT_SHARE * total
-        root = self.colgen(free, np.zeros(self.master.n_rows), ROOT_TOL, separate=True, until=until)
+        # finer where the requested gap is (as at the nodes): a root whose master agrees on every
+        # coupled decision is closed as a leaf at this L
+        root = self.colgen(free, np.zeros(self.master.n_rows), min(ROOT_TOL, self.node_tol), separate=True,
+                           until=until)
         st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0
         self.root_L = root.L
         self.progress(root.L, 1)

@@ -226,3 +226,261 @@ class TargetSeparator:
                 return coef[:P].copy(), coef[P:].copy(), gamma, viol / (np.abs(coef).sum() + 1e-12)
             self._add_point(np.concatenate([z, y]))
         return None
+
+
+# ---------------------------------------------------------------------- the slot's option polytope
+# The cuts above see the master's means (ā[t], x̄[t]), which cannot tell a pair whose columns serve
+# 0 and 10 requests with weights ½ each from one that serves 5 in both. In the option space, one
+# coordinate o[p][j] per pair and count (the master's weight on p's columns that are cached and
+# serve j in slot t; 'off' is the rest), a feasible slot is a point with at most one 1 per pair
+# within (3) and (5), and the master's point must lie in their convex hull: a stronger condition
+# (with a budget of 10, pair 1 at 0 or 10 and pair 2 at 5 have x̄ summing to 10 but no joint slot).
+# docs/formulation.md §6.1 ("Option cuts").
+
+MAX_OPTION_DIMS = 1000
+"""Option coordinates (Σ_p of the counts a pair can serve, + 1) above which a slot gets no option
+cuts: the separation LP grows with them, and the pair graphs price each count anyway."""
+
+
+@njit(cache=True)
+def option_max(W, s, fl, xcap, G, E):
+    """max Σ_p W[p, j_p] over the slot's points, a pair either off (value 0) or cached serving
+    j_p ≤ xcap[p]; returns (value, choice) with choice[p] = j_p or −1 for off.
+
+    Depth-first branch and bound over the pairs, each trying its counts best value first, then
+    off; the bound of the rest is the smaller of memory's fractional knapsack (each pair at its
+    best value) and the budget's multiple-choice LP (each pair's counts on their concave envelope
+    of value against FLOP)."""
+    P = W.shape[0]
+    choice = np.full(P, -1, np.int64)
+    J = W.shape[1]
+    vb = np.zeros(P)
+    nopt = np.zeros(P, np.int64)
+    optj = np.zeros((P, J), np.int64)
+    for p in range(P):
+        if s[p] > G:
+            continue
+        cnt = 0
+        for j in range(min(xcap[p], J - 1) + 1):
+            if W[p, j] > 0 and fl[p] * j <= E:
+                optj[p, cnt] = j
+                cnt += 1
+        if cnt == 0:
+            continue
+        vals = np.empty(cnt)
+        for c in range(cnt):
+            vals[c] = W[p, optj[p, c]]
+        srt = np.argsort(-vals)
+        tmp = optj[p, :cnt].copy()
+        for c in range(cnt):
+            optj[p, c] = tmp[srt[c]]
+        nopt[p] = cnt
+        vb[p] = vals[srt[0]]
+    m = 0
+    cand = np.empty(P, np.int64)
+    for p in range(P):
+        if nopt[p] > 0:
+            cand[m] = p
+            m += 1
+    if m == 0:
+        return 0.0, choice
+    cand = cand[:m]
+    dens = np.empty(m)
+    for i in range(m):
+        p = cand[i]
+        dens[i] = vb[p] / s[p] if s[p] > 0 else 1e300
+    order = cand[np.argsort(-dens)]
+    pos = np.full(P, -1, np.int64)
+    for i in range(m):
+        pos[order[i]] = i
+    # each pair's upper concave envelope of (FLOP, value) from (0, max(W[p,0], 0)), as segments;
+    # all segments sorted by slope (the budget LP's greedy order)
+    start = np.zeros(P)
+    seg_p = np.empty(m * J, np.int64)
+    seg_w = np.empty(m * J)
+    seg_v = np.empty(m * J)
+    ns = 0
+    for i in range(m):
+        p = order[i]
+        v0 = 0.0
+        for c in range(nopt[p]):
+            if optj[p, c] == 0:
+                v0 = W[p, 0]
+        start[p] = v0
+        if fl[p] <= 0:
+            start[p] = vb[p]
+            continue
+        cw, cv = 0.0, v0
+        while True:
+            best_slope, bj = 0.0, -1
+            for c in range(nopt[p]):
+                j = optj[p, c]
+                w = fl[p] * j
+                if w <= cw:
+                    continue
+                sl = (W[p, j] - cv) / (w - cw)
+                if sl > best_slope or (sl == best_slope and bj >= 0 and w > fl[p] * bj):
+                    best_slope, bj = sl, j
+            if bj < 0:
+                break
+            seg_p[ns] = p
+            seg_w[ns] = fl[p] * bj - cw
+            seg_v[ns] = W[p, bj] - cv
+            ns += 1
+            cw, cv = fl[p] * bj, W[p, bj]
+    slopes = np.empty(ns)
+    for k in range(ns):
+        slopes[k] = seg_v[k] / seg_w[k]
+    sorder = np.argsort(-slopes)
+    best = 0.0
+    bch = np.full(m, -1, np.int64)
+    cch = np.full(m, -1, np.int64)
+    opt = np.full(m + 1, -1, np.int64)
+    memk = np.zeros(m + 1)
+    budk = np.zeros(m + 1)
+    valk = np.zeros(m + 1)
+    memk[0] = G
+    budk[0] = E
+    i = 0
+    while i >= 0:
+        p = order[i]
+        opt[i] += 1
+        o = opt[i]
+        if o > nopt[p]:  # options: counts best value first, then off
+            i -= 1
+            continue
+        if o == nopt[p]:
+            jj, zz = -1, 0
+        else:
+            jj, zz = optj[p, o], 1
+        mem = memk[i] - zz * s[p]
+        bud = budk[i] - (fl[p] * jj if zz else 0.0)
+        if mem < 0 or bud < 0:
+            continue
+        val = valk[i] + (W[p, jj] if zz else 0.0)
+        cch[i] = jj
+        if val > best:
+            best = val
+            for k in range(m):
+                bch[k] = cch[k] if k <= i else -1
+        if i + 1 >= m:
+            continue
+        ub1 = 0.0  # memory: fractional knapsack of the rest at their best values
+        r = mem
+        for k in range(i + 1, m):
+            q = order[k]
+            if s[q] <= r:
+                ub1 += vb[q]
+                r -= s[q]
+            else:
+                ub1 += vb[q] * r / s[q] if s[q] > 0 else vb[q]
+                break
+        ub2 = 0.0  # budget: the multiple-choice LP of the rest
+        for k in range(i + 1, m):
+            ub2 += start[order[k]]
+        rb = bud
+        for k in range(ns):
+            sg = sorder[k]
+            if pos[seg_p[sg]] <= i:
+                continue
+            if seg_w[sg] <= rb:
+                ub2 += seg_v[sg]
+                rb -= seg_w[sg]
+            else:
+                ub2 += seg_v[sg] * rb / seg_w[sg]
+                break
+        if val + min(ub1, ub2) <= best + 1e-12 * max(1.0, abs(best)):
+            continue
+        i += 1
+        opt[i] = -1
+        memk[i] = mem
+        budk[i] = bud
+        valk[i] = val
+    for k in range(m):
+        choice[order[k]] = bch[k]
+    return best, choice
+
+
+class OptionSeparator:
+    """Target cuts of one slot's option polytope (the comment above): the same LP as
+    `TargetSeparator` over the coordinates o[p][j] (pairs that fit in memory, counts within the
+    budget), with `option_max` as the oracle and q0 the mean of 'all off' and the single-pair
+    points. A cut is a (P, J + 1) table α[p][j] (the coefficient of 'p cached serving j'; 'off' has
+    0) and γ with Σ_p α[p][j_p] ≤ γ at every point; γ is the oracle's exact maximum."""
+
+    def __init__(self, s: np.ndarray, fl: np.ndarray, xcap: np.ndarray, G: float, E: float):
+        self.s, self.fl = np.asarray(s, float), np.asarray(fl, float)
+        self.xcap, self.G, self.E = np.asarray(xcap, np.int64), float(G), float(E)
+        P = len(self.s)
+        self.P = P
+        top = np.zeros(P, np.int64) - 1  # each pair's largest count alone (−1: never cached)
+        for p in range(P):
+            if self.s[p] <= self.G:
+                j = int(self.xcap[p])
+                while j > 0 and self.fl[p] * j > self.E:
+                    j -= 1
+                top[p] = j
+        self.J = int(max(top.max(initial=-1), 0))
+        self.coords = [(p, j) for p in range(P) for j in range(top[p] + 1)]
+        self.index = {c: i for i, c in enumerate(self.coords)}
+        D = len(self.coords)
+        self.D = D if D <= MAX_OPTION_DIMS else 0
+        if not self.D:
+            return
+        pts = [np.zeros(D)]
+        for i in range(D):
+            q = np.zeros(D)
+            q[i] = 1.0
+            pts.append(q)
+        self.q0 = np.mean(pts, axis=0)
+        self.hs, self.h = quiet_highs()
+        self.h.addCols(D, np.zeros(D), np.full(D, -ALPHA_BOX), np.full(D, ALPHA_BOX), 0,
+                       np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        for q in pts:
+            self._add_point(q)
+
+    def _add_point(self, q: np.ndarray) -> None:
+        r = q - self.q0
+        nz = np.nonzero(r)[0]
+        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
+
+    def point(self, weights: np.ndarray) -> np.ndarray:
+        """The coordinates of (P, J + 1) weights w[p][j] (the master's weight on 'p serves j')."""
+        return np.array([weights[p, j] for p, j in self.coords])
+
+    def cut(self, weights: np.ndarray, tol: float = 1e-6, deadline: float = np.inf):
+        """A cut (table α of shape (P, J + 1), γ, violation/‖α‖₁) that the master's option weights
+        (P, J + 1) violate, or None (also when `deadline`, a `time.perf_counter()` value, passes)."""
+        D = self.D
+        if D == 0:
+            return None
+        h = self.h
+        qb = self.point(weights)
+        h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0))
+        for _ in range(MAX_ORACLE_CALLS):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            h.setOptionValue("time_limit", float(min(left, 1e30)))
+            h.run()
+            if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+                return None
+            if -h.getInfo().objective_function_value <= 1 + tol:
+                return None  # inside the hull of the points (up to tol): no cut
+            coef = np.asarray(h.getSolution().col_value, float)
+            table = np.zeros((self.P, self.J + 1))
+            for i, (p, j) in enumerate(self.coords):
+                table[p, j] = coef[i]
+            val, choice = option_max(table, self.s, self.fl, self.xcap, self.G, self.E)
+            if val - coef @ self.q0 <= 1 + 1e-9:  # α is valid on every point: a cut
+                gamma = float(val)
+                viol = float(coef @ qb) - gamma
+                if viol <= tol * max(1.0, abs(gamma)):
+                    return None
+                return table, gamma, viol / (np.abs(coef).sum() + 1e-12)
+            q = np.zeros(D)
+            for p in range(self.P):
+                if choice[p] >= 0:
+                    q[self.index[(p, int(choice[p]))]] = 1.0
+            self._add_point(q)
+        return None

@@ -57,7 +57,8 @@ MAX_CUTS_PER_ROUND = 200
 
 OPTION_CUTS = True
 """Separate the slots' option cuts (`slots.OptionSeparator`) at the root once column generation
-has converged and the (ā, x̄) cuts find none."""
+has converged and the (ā, x̄) cuts find none; not in windows with a terminal value
+(fix-and-optimise, rolling), which are short and time-boxed, and which they slowed."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
@@ -341,7 +342,7 @@ class Search:
                                        deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
-        if not found and options and OPTION_CUTS:
+        if not found and options and OPTION_CUTS and self.dec.terminal is None:
             found = self.separate_options(lp)
         found.sort(key=lambda f: -f[0])
         for _, cut in found[:MAX_CUTS_PER_ROUND]:

@@ -26,6 +26,24 @@ MAX_ORACLE_CALLS = 500
 
 
 @njit(cache=True)
+def _memory_bound(order, first, s, value, mem):
+    """Memory relaxed to a fractional knapsack: the pairs order[first:] (by value per GB, best
+    first), each at `value`, within `mem` GB. An upper bound of the rest of a slot's branch and
+    bound in `slot_max` and `option_max`."""
+    ub = 0.0
+    r = mem
+    for k in range(first, len(order)):
+        q = order[k]
+        if s[q] <= r:
+            ub += value[q]
+            r -= s[q]
+        else:
+            ub += value[q] * r / s[q]
+            break
+    return ub
+
+
+@njit(cache=True)
 def slot_max(mu, nu, s, fl, xcap, G, E):
     """max Σ μ_p z_p + ν_p y_p over the slot's points; returns (value, z, y).
 
@@ -92,16 +110,7 @@ def slot_max(mu, nu, s, fl, xcap, G, E):
                 by[j] = cy[j] if j <= i else 0
         if i + 1 >= m:
             continue
-        ub1 = 0.0  # memory relaxed to a fractional knapsack (budget ignored)
-        r = mem
-        for j in range(i + 1, m):
-            q = order[j]
-            if s[q] <= r:
-                ub1 += vbest[q]
-                r -= s[q]
-            else:
-                ub1 += vbest[q] * r / s[q]
-                break
+        ub1 = _memory_bound(order, i + 1, s, vbest, mem)  # budget ignored
         ub2 = 0.0  # budget relaxed to a fractional knapsack (memory ignored)
         k = m - i - 1
         for j in range(k):
@@ -365,16 +374,7 @@ def option_max(W, s, fl, xcap, G, E):
                 bch[k] = cch[k] if k <= i else -1
         if i + 1 >= m:
             continue
-        ub1 = 0.0  # memory: fractional knapsack of the rest at their best values
-        r = mem
-        for k in range(i + 1, m):
-            q = order[k]
-            if s[q] <= r:
-                ub1 += vb[q]
-                r -= s[q]
-            else:
-                ub1 += vb[q] * r / s[q] if s[q] > 0 else vb[q]
-                break
+        ub1 = _memory_bound(order, i + 1, s, vb, mem)  # budget ignored
         ub2 = 0.0  # budget: the multiple-choice LP of the rest
         for k in range(i + 1, m):
             ub2 += start[order[k]]

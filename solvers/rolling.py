@@ -203,6 +203,7 @@ def rolling_station(data: StationData, horizon: int, forecast: str, station: int
     if window_solver == "lagrange":
         solve_opts.pop("threads", None)  # lagrange is single-threaded
         solve_opts["polytopes"] = {}  # the windows' slot polytopes repeat: separators found once
+        solve_opts["option_cuts"] = False  # short windows: they cost more than they add
     T, P = data.R.shape
     a = np.zeros((T, P))
     x = np.zeros((T, P))

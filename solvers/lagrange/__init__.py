@@ -47,7 +47,7 @@ DEFAULT_GAP = 1e-4
 
 def lagrange_station(data: StationData, state0: State | None = None, *, time_limit: float | None = None,
                      gap: float = DEFAULT_GAP, warm_start: tuple[np.ndarray, np.ndarray] | None = None,
-                     terminal=None, polytopes: dict | None = None) -> StationSolve:
+                     terminal=None, polytopes: dict | None = None, option_cuts: bool = True) -> StationSolve:
     """Problem (28) on one station by Lagrangian decomposition and branch, price and cut.
 
     The bound is the least Lagrangian over the open and discarded parts of the search, valid
@@ -60,7 +60,8 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     and cost and bound then include it. `polytopes` (a dict the caller keeps, e.g. `rolling` for
     the windows of one station) shares the slot polytopes' cut separators between calls: a
     separator depends only on its polytope's data, so its points are found once (rolling on the
-    default station: 17.2 s → 9.8 s, the same schedule).
+    default station: 17.2 s → 9.8 s, the same schedule). `option_cuts=False` leaves out the slots'
+    option cuts (docs/formulation.md §6.1), as the rolling horizon's windows do.
     """
     t0 = time.perf_counter()
     state0, time_limit, gap, warm_start = check_station_call(data, state0, time_limit, gap, warm_start)
@@ -74,7 +75,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     if time.perf_counter() >= deadline:  # no time to build anything (many stations, a short limit)
         return _unbuilt(data, state0, warm, t0)
     try:
-        s = Search(data, state0, deadline, gap, terminal, polytopes=polytopes)
+        s = Search(data, state0, deadline, gap, terminal, polytopes=polytopes, option_cuts=bool(option_cuts))
     except TimeoutError:  # the limit came while the pair graphs were built (never with a terminal)
         return _unbuilt(data, state0, warm, t0)
     build = time.perf_counter() - t0

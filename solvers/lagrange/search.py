@@ -57,8 +57,9 @@ MAX_CUTS_PER_ROUND = 200
 
 OPTION_CUTS = True
 """Separate the slots' option cuts (`slots.OptionSeparator`) at the root once column generation
-has converged and the (ā, x̄) cuts find none; not in windows with a terminal value
-(fix-and-optimise, rolling), which are short and time-boxed, and which they slowed."""
+has converged and the (ā, x̄) cuts find none; never in the windows of fix-and-optimise and of the
+rolling horizon (`Search(option_cuts=False)`), which are short and time-boxed, and which they
+slowed."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
@@ -236,7 +237,8 @@ class Search:
     """Column generation at the root, primal heuristics, then best-first branch and price."""
 
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
-                 quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None):
+                 quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None,
+                 option_cuts: bool = True):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
         self.max_nodes = max_nodes
         """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
@@ -254,6 +256,8 @@ class Search:
         """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
         self.separators: dict[int, TargetSeparator] = {}
         self.option_separators: dict[int, OptionSeparator] = {}
+        self.option_cuts = option_cuts and OPTION_CUTS
+        """Separate option cuts at the root (off in windows: fix-and-optimise, rolling)."""
         self.polytopes = {} if polytopes is None else polytopes
         """Separators by slot polytope (its data as bytes), shared with the searches of windows of
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
@@ -342,7 +346,7 @@ class Search:
                                        deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
-        if not found and options and OPTION_CUTS and self.dec.terminal is None:
+        if not found and options and self.option_cuts:
             found = self.separate_options(lp)
         found.sort(key=lambda f: -f[0])
         for _, cut in found[:MAX_CUTS_PER_ROUND]:
@@ -619,7 +623,7 @@ class Search:
                 until, nodes = (np.inf, max(int(per * LNS_NODES_PER_SECOND), 1)) if self.deterministic \
                     else (min(stop, time.perf_counter() + per), None)
                 sub = Search(d.window(t0, t1), start, until, self.gap * LNS_GAP_SHARE, terminal,
-                             quiet=True, max_nodes=nodes, polytopes=self.polytopes)
+                             quiet=True, max_nodes=nodes, polytopes=self.polytopes, option_cuts=False)
             except TimeoutError:  # the last window (no terminal value) ran out of time building
                 break
             sub.offer(A[t0:t1], X[t0:t1])

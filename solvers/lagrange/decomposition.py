@@ -20,7 +20,7 @@ import numpy as np
 from optcache.dynamics import State, final_state
 from optcache.evaluator import accepted, evaluate_station, pair_costs
 from optcache.instance import StationData
-from optcache.solvers.lagrange.graph import PairBounds, served_within, station_graphs
+from optcache.solvers.lagrange.graph import PairBounds, option_index, served_within, station_graphs
 
 
 def coupled_slots(d: StationData) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +106,8 @@ class Decomposition:
                 return None
             own = v - px @ x - pa @ a
             if po is not None:
-                on = np.nonzero(a > 0.5)[0]
-                own -= float(po[on, np.minimum(x[on].astype(np.int64), po.shape[1] - 1)].sum())
+                j = option_index(a, x, po.shape[1])
+                own -= float(po[j >= 0, j[j >= 0]].sum())
             out.append(PairSolution(a, x, own / T, v))
         return out
 

@@ -280,6 +280,13 @@ def station_graphs(d: StationData, st: State, deadline: float | None = None) -> 
     return graphs
 
 
+def option_index(a: np.ndarray, x: np.ndarray, width: int) -> np.ndarray:
+    """The option schedules take in a slot (their `a` and `x` there): the count served where cached
+    (at most width − 1), −1 where off. How option cuts and their prices index counts."""
+    j = np.minimum(np.round(np.asarray(x, float)).astype(np.int64), width - 1)
+    return np.where(np.asarray(a, float) > 0.5, j, -1)
+
+
 def served_within(left, flops: float, most) -> np.ndarray:
     """How many requests of `flops` FLOP each fit in `left` FLOP, at most `most` (elementwise,
     int64; no overflow however small `flops` is)."""

@@ -17,7 +17,7 @@ import numpy as np
 from optcache.evaluator import capacity_rhs, capacity_shares
 from optcache.solvers.highs import quiet_highs
 from optcache.solvers.lagrange.decomposition import Decomposition
-from optcache.solvers.lagrange.graph import PairBounds
+from optcache.solvers.lagrange.graph import PairBounds, option_index
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,12 @@ class Cut:
         z = np.zeros((1, table.shape[0]))
         return cls(np.array([t]), z, z.copy(), float(gamma), np.asarray(table, float))
 
-    def option_coef(self, pair, a_t, x_t) -> np.ndarray:
-        """An option cut's coefficient of columns (pair indices, their a and x in its slot)."""
-        j = np.minimum(np.round(x_t).astype(np.int64), self.options.shape[1] - 1)
-        return np.where(np.asarray(a_t) > 0.5, self.options[pair, j], 0.0)
-
     def coef(self, pair: np.ndarray, A: np.ndarray, X: np.ndarray) -> np.ndarray:
         """The cut's coefficient of each column (pair index, a and x rows over all slots)."""
         if self.options is not None:
             t = int(self.slots[0])
-            return self.option_coef(pair, A[:, t], X[:, t])
+            j = option_index(A[:, t], X[:, t], self.options.shape[1])
+            return np.where(j >= 0, self.options[pair, j], 0.0)
         return (self.alpha[:, pair].T * A[:, self.slots]).sum(axis=1) + \
             (self.beta[:, pair].T * X[:, self.slots]).sum(axis=1)
 
@@ -160,9 +156,7 @@ class Master:
             slots, alpha, beta, owner = self._cut_entries
             cv = np.bincount(owner, alpha[:, p] * a[slots] + beta[:, p] * x[slots], len(self.cuts))
             for k in self.option_cuts:
-                c = self.cuts[k]
-                t = int(c.slots[0])
-                cv[k] = float(c.option_coef(np.array([p]), a[t:t + 1], x[t:t + 1])[0])
+                cv[k] = float(self.cuts[k].coef(np.array([p]), a[None], x[None])[0])
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
             val.append(cv[nz])

@@ -29,7 +29,7 @@ from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
 from optcache.logs import PROGRESS_SECONDS
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
-from optcache.solvers.lagrange.graph import PairBounds
+from optcache.solvers.lagrange.graph import PairBounds, option_index
 from optcache.solvers.lagrange.master import Cut, LPSolution, Master
 from optcache.solvers.lagrange.primal import future_cost, local_search, pair_swaps, sequential
 from optcache.solvers.lagrange.slots import OptionSeparator, TargetSeparator
@@ -254,8 +254,8 @@ class Search:
         self.best_cost, self.best = np.inf, None
         self.pruned = np.inf
         """The least Lagrangian of anything discarded: pruned nodes, fixed values, removed arcs."""
-        self.separators: dict[int, TargetSeparator] = {}
-        self.option_separators: dict[int, OptionSeparator] = {}
+        self.separators: dict[tuple[str, int], TargetSeparator | OptionSeparator] = {}
+        """This search's separator of each (kind, slot), from `polytopes`."""
         self.option_cuts = option_cuts and OPTION_CUTS
         """Separate option cuts at the root (off in windows: fix-and-optimise, rolling)."""
         self.polytopes = {} if polytopes is None else polytopes
@@ -323,6 +323,19 @@ class Search:
         self.stats.evaluations += 1
         return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
 
+    def separator(self, kind: str, t: int, xcap: np.ndarray, G: float, E: float):
+        """Slot t's separator of `kind` ('target': `TargetSeparator`, 'options': `OptionSeparator`),
+        built once per polytope and shared through `polytopes`."""
+        if (kind, t) not in self.separators:
+            args = (np.asarray(self.d.s, float), np.asarray(self.d.flops_per_request, float),
+                    np.asarray(xcap, np.int64), float(G), float(E))
+            key = (kind, args[0].tobytes(), args[1].tobytes(), args[2].tobytes(), args[3], args[4])
+            if key not in self.polytopes:
+                cls = TargetSeparator if kind == "target" else OptionSeparator
+                self.polytopes[key] = cls(*args)
+            self.separators[kind, t] = self.polytopes[key]
+        return self.separators[kind, t]
+
     def separate(self, lp: LPSolution, options: bool = False) -> int:
         """Add the most violated target cuts at the master's (ā, x̄), and with `options` the
         option cuts when those find none; returns how many."""
@@ -333,17 +346,9 @@ class Search:
         for t in sorted(mem | bud):
             if self.left() <= 0:
                 break
-            if t not in self.separators:
-                xc = dec.xcap[t] if t in bud else np.zeros(self.d.P, np.int64)
-                args = (np.asarray(self.d.s, float), np.asarray(self.d.flops_per_request, float),
-                        np.asarray(xc, np.int64), float(dec.G_cap if t in mem else np.inf),
-                        float(dec.E_cap if t in bud else np.inf))
-                key = (args[0].tobytes(), args[1].tobytes(), args[2].tobytes(), args[3], args[4])
-                if key not in self.polytopes:
-                    self.polytopes[key] = TargetSeparator(*args)
-                self.separators[t] = self.polytopes[key]
-            c = self.separators[t].cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P),
-                                       deadline=self.deadline)
+            sep = self.separator("target", t, dec.xcap[t] if t in bud else np.zeros(self.d.P, np.int64),
+                                 dec.G_cap if t in mem else np.inf, dec.E_cap if t in bud else np.inf)
+            c = sep.cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P), deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
         if not found and options and self.option_cuts:
@@ -364,20 +369,13 @@ class Search:
         for t in dec.budget_slots.tolist():
             if self.left() <= 0:
                 break
-            if t not in self.option_separators:
-                args = (np.asarray(d.s, float), np.asarray(d.flops_per_request, float),
-                        np.asarray(dec.xcap[t], np.int64), float(dec.G_cap if t in mem else np.inf),
-                        float(dec.E_cap))
-                key = ("options", args[0].tobytes(), args[1].tobytes(), args[2].tobytes(), args[3], args[4])
-                if key not in self.polytopes:
-                    self.polytopes[key] = OptionSeparator(*args)
-                self.option_separators[t] = self.polytopes[key]
-            sep = self.option_separators[t]
+            sep = self.separator("options", t, dec.xcap[t], dec.G_cap if t in mem else np.inf, dec.E_cap)
             if not sep.D:
                 continue
-            on = used[m.A[used, t] > 0.5]
+            j = option_index(m.A[used, t], m.X[used, t], sep.J + 1)
+            on = j >= 0
             W = np.zeros((d.P, sep.J + 1))
-            np.add.at(W, (m.pair[on], np.minimum(np.round(m.X[on, t]).astype(np.int64), sep.J)), lp.lam[on])
+            np.add.at(W, (m.pair[used][on], j[on]), lp.lam[used][on])
             c = sep.cut(W, deadline=self.deadline)
             if c is not None:
                 found.append((c[2], Cut.option(t, c[0], c[1])))

@@ -449,6 +449,42 @@ def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
     assert s.stats.lns_windows > 0
 
 
+def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
+    """Under a time limit, sweeps of windows go on past fix-and-optimise's share while the gap to
+    the root bound is wider than LNS_WIDE_GAP and the last sweep improved; they stop at a sweep
+    that finds nothing, and as soon as the gap is narrow (branching gets the rest)."""
+    import optcache.solvers.lagrange.search as search_mod
+    from optcache.solvers.policies import replace_station
+
+    d = generate(slots=40, services=5, gpus=3, stations=1, seed=0).station_data(0)
+
+    def count(root_gap: float, improving: int, narrow_at: int | None = None) -> int:
+        s = Search(d, None, time.perf_counter() + 600, 1e-4, quiet=True)
+        s.offer(*replace_station(d, "laot"))
+        s.root_L = s.best_cost * (1 - root_gap)
+        calls = []
+
+        def window(t0, t1, per, stop):
+            calls.append((t0, t1))
+            if len(calls) == narrow_at:
+                s.best_cost = s.root_L * (1 + search_mod.LNS_WIDE_GAP / 2)
+            elif len(calls) <= improving:
+                s.best_cost *= 1 - 1e-4  # as an improving window would
+            return True
+
+        monkeypatch.setattr(s, "_lns_window", window)
+        s.lns(seconds=0.0)  # the share is over before the first window
+        return len(calls)
+
+    n = count(0.1, 0)  # wide: one sweep past the share, which finds nothing
+    assert n >= 2
+    assert count(search_mod.LNS_WIDE_GAP / 2, 0) == 0  # narrow: the share is all it gets
+    # improvements in the first n + 2 windows: a second sweep, then the two windows improved in it
+    # again (the others are unchanged since), which find nothing
+    assert count(0.1, n + 2) == 2 * n + 2
+    assert count(0.1, 10 * n, narrow_at=3) == 3  # the gap closes to below LNS_WIDE_GAP: stop
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_progress_trace_bounds_the_optimum_from_the_first_row(seed):
     """The trace records the root's Lagrangian as it rises (a peer comparison at 10 s reads it):

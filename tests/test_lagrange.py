@@ -476,13 +476,16 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
         s.lns(seconds=0.0)  # the share is over before the first window
         return len(calls)
 
-    n = count(0.1, 0)  # wide: one sweep past the share, which finds nothing
-    assert n >= 2
+    # T = 40: 12-slot windows at 0, 8, 16, 24, then 24-slot windows at 0, 12, 24 | 6, 18 | 0, 12,
+    # 24 | 6, 18 (LNS_STAGES): 14 in a sweep, 9 distinct
+    assert count(0.1, 0) == 9  # wide: one sweep past the share (each window once), which finds nothing
     assert count(search_mod.LNS_WIDE_GAP / 2, 0) == 0  # narrow: the share is all it gets
-    # improvements in the first n + 2 windows: a second sweep, then the two windows improved in it
-    # again (the others are unchanged since), which find nothing
-    assert count(0.1, n + 2) == 2 * n + 2
-    assert count(0.1, 10 * n, narrow_at=3) == 3  # the gap closes to below LNS_WIDE_GAP: stop
+    # the first 11 calls improve: the first sweep calls all 14 windows (each improvement makes the
+    # incumbent new to every window), the second the 6 last solved before the 11th call's
+    # improvement (the four short ones, 24 slots at 0 and at 12), which find nothing: a third
+    # sweep would repeat nothing
+    assert count(0.1, 11) == 20
+    assert count(0.1, 100, narrow_at=3) == 3  # the gap closes to below LNS_WIDE_GAP: stop
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -166,10 +166,63 @@ def _first_counts(xcap: int, fl: float, E: float) -> list[int]:
     return sorted({int(round(v)) for v in np.geomspace(1, top, INITIAL_COUNTS)})
 
 
+class _TargetLP:
+    """The separation LP of target cuts, shared by both separators: max α·(q̄ − q0) s.t.
+    α·(q − q0) ≤ 1 over the points found so far, |α| ≤ ALPHA_BOX (a persistent HiGHS LP). Its
+    columns are the coordinates `dims` (α is 0 elsewhere). `separate` asks the separator's exact
+    oracle for the point that each α's constraint misses, until α is valid on every point or q̄ is
+    inside their hull."""
+
+    def __init__(self, q0: np.ndarray, points, dims: np.ndarray):
+        self.q0, self.dims = np.asarray(q0, float), np.asarray(dims, np.int64)
+        D = len(self.dims)
+        self.hs, self.h = quiet_highs()
+        if D:
+            self.h.addCols(D, np.zeros(D), np.full(D, -ALPHA_BOX), np.full(D, ALPHA_BOX), 0,
+                           np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        for q in points:
+            self.add(q)
+
+    def add(self, q: np.ndarray) -> None:
+        r = (q - self.q0)[self.dims]
+        nz = np.nonzero(r)[0]
+        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
+
+    def separate(self, qb: np.ndarray, oracle, tol: float, deadline: float):
+        """(α, γ, violation) of a cut α·q ≤ γ that qb violates, or None (also when `deadline`, a
+        `time.perf_counter()` value, passes: each LP gets the time left). `oracle(α)` returns
+        (max α·q over the polytope's points, a maximiser); γ is that exact maximum."""
+        D, h = len(self.dims), self.h
+        if D == 0:
+            return None
+        h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0)[self.dims])
+        for _ in range(MAX_ORACLE_CALLS):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return None
+            h.setOptionValue("time_limit", float(min(left, 1e30)))
+            h.run()
+            if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+                return None
+            if -h.getInfo().objective_function_value <= 1 + tol:
+                return None  # q̄ is (up to tol) inside the hull of the points: no cut
+            coef = np.zeros(len(self.q0))
+            coef[self.dims] = np.asarray(h.getSolution().col_value, float)
+            val, q = oracle(coef)
+            if val - coef @ self.q0 <= 1 + 1e-9:  # α is valid on every point: a cut
+                gamma = float(val)
+                viol = float(coef @ qb) - gamma
+                if viol <= tol * max(1.0, abs(gamma)):
+                    return None
+                return coef, gamma, viol
+            self.add(q)
+        return None
+
+
 class TargetSeparator:
     """Target cuts for one slot's polytope: max α·(q̄ − q0) s.t. α·(q − q0) ≤ 1 over its points q,
     with q0 an interior point (the mean of 0 and the single-pair points). The points are found by
-    `slot_max` as they are needed and kept for later calls (a persistent HiGHS LP per slot). A
+    `slot_max` as they are needed and kept for later calls (`_TargetLP`, one per polytope). A
     value above 1 gives the cut α·q ≤ max_q α·q, which q̄ violates; its right-hand side is the
     oracle's exact maximum."""
 
@@ -188,53 +241,23 @@ class TargetSeparator:
                 q = q.copy()
                 q[P + p] = j
                 pts.append(q)
-        self.q0 = np.mean(pts, axis=0)
-        self.dims = np.array([i for i in range(2 * P)
-                              if can[i % P] and (i < P or self.xcap[i - P] > 0)], np.int64)
-        self.hs, self.h = quiet_highs()
-        D = len(self.dims)
-        if D:
-            self.h.addCols(D, np.zeros(D), np.full(D, -ALPHA_BOX), np.full(D, ALPHA_BOX), 0,
-                           np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        for q in pts:
-            self._add_point(q)
+        dims = [i for i in range(2 * P) if can[i % P] and (i < P or self.xcap[i - P] > 0)]
+        self.lp = _TargetLP(np.mean(pts, axis=0), pts, np.array(dims, np.int64))
 
-    def _add_point(self, q: np.ndarray) -> None:
-        r = (q - self.q0)[self.dims]
-        nz = np.nonzero(r)[0]
-        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
+    def _oracle(self, coef: np.ndarray):
+        """`slot_max` for α = coef over (a, x): (its maximum, the maximiser)."""
+        P = self.P
+        val, z, y = slot_max(coef[:P].copy(), coef[P:].copy(), self.s, self.fl, self.xcap, self.G, self.E)
+        return val, np.concatenate([z, y])
 
     def cut(self, a_bar: np.ndarray, x_bar: np.ndarray, tol: float = 1e-6, deadline: float = np.inf):
         """A cut (α over a, β over x, γ, violation/‖(α, β)‖₁) that (a_bar, x_bar) violates, or None
         (also when `deadline`, a `time.perf_counter()` value, passes: each LP gets the time left)."""
-        D = len(self.dims)
-        if D == 0:
+        found = self.lp.separate(np.concatenate([a_bar, x_bar]), self._oracle, tol, deadline)
+        if found is None:
             return None
-        P, h = self.P, self.h
-        qb = np.concatenate([a_bar, x_bar])
-        h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0)[self.dims])
-        for _ in range(MAX_ORACLE_CALLS):
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return None
-            h.setOptionValue("time_limit", float(min(left, 1e30)))
-            h.run()
-            if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
-                return None
-            if -h.getInfo().objective_function_value <= 1 + tol:
-                return None  # q̄ is (up to tol) inside the hull of the points: no cut
-            coef = np.zeros(2 * P)
-            coef[self.dims] = np.asarray(h.getSolution().col_value, float)
-            val, z, y = slot_max(coef[:P].copy(), coef[P:].copy(), self.s, self.fl, self.xcap,
-                                 self.G, self.E)
-            if val - coef @ self.q0 <= 1 + 1e-9:  # α is valid on every point: a cut
-                gamma = float(val)
-                viol = float(coef @ qb) - gamma
-                if viol <= tol * max(1.0, abs(gamma)):
-                    return None
-                return coef[:P].copy(), coef[P:].copy(), gamma, viol / (np.abs(coef).sum() + 1e-12)
-            self._add_point(np.concatenate([z, y]))
-        return None
+        coef, gamma, viol = found
+        return coef[:self.P].copy(), coef[self.P:].copy(), gamma, viol / (np.abs(coef).sum() + 1e-12)
 
 
 # ---------------------------------------------------------------------- the slot's option polytope
@@ -432,55 +455,35 @@ class OptionSeparator:
             q = np.zeros(D)
             q[i] = 1.0
             pts.append(q)
-        self.q0 = np.mean(pts, axis=0)
-        self.hs, self.h = quiet_highs()
-        self.h.addCols(D, np.zeros(D), np.full(D, -ALPHA_BOX), np.full(D, ALPHA_BOX), 0,
-                       np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        for q in pts:
-            self._add_point(q)
-
-    def _add_point(self, q: np.ndarray) -> None:
-        r = q - self.q0
-        nz = np.nonzero(r)[0]
-        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
+        self.lp = _TargetLP(np.mean(pts, axis=0), pts, np.arange(D))
 
     def point(self, weights: np.ndarray) -> np.ndarray:
         """The coordinates of (P, J + 1) weights w[p][j] (the master's weight on 'p serves j')."""
         return np.array([weights[p, j] for p, j in self.coords])
 
+    def _table(self, alpha: np.ndarray) -> np.ndarray:
+        """α over the coordinates as the (P, J + 1) table α[p][j] ('off' and counts outside: 0)."""
+        table = np.zeros((self.P, self.J + 1))
+        for i, (p, j) in enumerate(self.coords):
+            table[p, j] = alpha[i]
+        return table
+
+    def _oracle(self, alpha: np.ndarray):
+        """`option_max` for α: (its maximum, the maximiser's coordinates)."""
+        val, choice = option_max(self._table(alpha), self.s, self.fl, self.xcap, self.G, self.E)
+        q = np.zeros(self.D)
+        for p in range(self.P):
+            if choice[p] >= 0:
+                q[self.index[(p, int(choice[p]))]] = 1.0
+        return val, q
+
     def cut(self, weights: np.ndarray, tol: float = 1e-6, deadline: float = np.inf):
         """A cut (table α of shape (P, J + 1), γ, violation/‖α‖₁) that the master's option weights
         (P, J + 1) violate, or None (also when `deadline`, a `time.perf_counter()` value, passes)."""
-        D = self.D
-        if D == 0:
+        if self.D == 0:
             return None
-        h = self.h
-        qb = self.point(weights)
-        h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0))
-        for _ in range(MAX_ORACLE_CALLS):
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return None
-            h.setOptionValue("time_limit", float(min(left, 1e30)))
-            h.run()
-            if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
-                return None
-            if -h.getInfo().objective_function_value <= 1 + tol:
-                return None  # inside the hull of the points (up to tol): no cut
-            coef = np.asarray(h.getSolution().col_value, float)
-            table = np.zeros((self.P, self.J + 1))
-            for i, (p, j) in enumerate(self.coords):
-                table[p, j] = coef[i]
-            val, choice = option_max(table, self.s, self.fl, self.xcap, self.G, self.E)
-            if val - coef @ self.q0 <= 1 + 1e-9:  # α is valid on every point: a cut
-                gamma = float(val)
-                viol = float(coef @ qb) - gamma
-                if viol <= tol * max(1.0, abs(gamma)):
-                    return None
-                return table, gamma, viol / (np.abs(coef).sum() + 1e-12)
-            q = np.zeros(D)
-            for p in range(self.P):
-                if choice[p] >= 0:
-                    q[self.index[(p, int(choice[p]))]] = 1.0
-            self._add_point(q)
-        return None
+        found = self.lp.separate(self.point(weights), self._oracle, tol, deadline)
+        if found is None:
+            return None
+        alpha, gamma, viol = found
+        return self._table(alpha), gamma, viol / (np.abs(alpha).sum() + 1e-12)

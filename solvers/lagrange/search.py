@@ -311,7 +311,7 @@ class Search:
         INFO at most every PROGRESS_SECONDS."""
         now = time.perf_counter()
         found = np.isfinite(self.best_cost)
-        gap = max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10) if found else np.inf
+        gap = self.gap_to(bound)
         row = {"seconds": now - self.t0, "nodes": self.stats.nodes, "open": n_open,
                "bound": float(bound), "incumbent": float(self.best_cost), "gap": gap}
         last = self.stats.progress[-1] if self.stats.progress else None
@@ -610,7 +610,7 @@ class Search:
 
         def stop() -> float:
             """When the current window must end: the share, or the deadline while the gap is wide."""
-            if self.deterministic or self.root_gap() <= LNS_WIDE_GAP:
+            if self.deterministic or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
                 return share
             return self.deadline
         windows = []
@@ -632,7 +632,7 @@ class Search:
                 seen[(t0, t1)] = self.best_cost
                 if not self._lns_window(t0, t1, per, stop()):
                     return
-            if self.deterministic or self.best_cost >= at_start or self.root_gap() <= LNS_WIDE_GAP:
+            if self.deterministic or self.best_cost >= at_start or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
                 return
 
     def _lns_window(self, t0: int, t1: int, per: float, stop: float) -> bool:
@@ -665,11 +665,12 @@ class Search:
                 self.progress(self.root_L, 1)
         return True
 
-    def root_gap(self) -> float:
-        """The incumbent's relative distance from the root's bound (inf before either exists)."""
-        if not np.isfinite(self.best_cost) or not np.isfinite(self.root_L):
+    def gap_to(self, bound: float) -> float:
+        """The incumbent's relative distance above `bound` (inf before a schedule, or with no bound
+        yet: -inf)."""
+        if not np.isfinite(self.best_cost):
             return np.inf
-        return (self.best_cost - self.root_L) / max(abs(self.best_cost), 1e-10)
+        return max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)
 
     def root(self, warm=None) -> ColGen:
         """Column generation and cut separation at the root, then every primal heuristic."""

@@ -222,10 +222,14 @@ def test_a_stopped_run_keeps_the_previous_table_and_its_rows_apart(tmp_path):
     out = tmp_path / "eg.csv"
     old = (RESULTS / "exact_grid_101.csv").read_text()
     out.write_text(old)
+    # SIGINT as a terminal would deliver it: a test run started in the background of a
+    # non-interactive shell (`make test &`) passes SIGINT on ignored, and Python then installs
+    # no KeyboardInterrupt at all (the script ran to its end with exit status 0)
     p = subprocess.Popen([sys.executable, str(BENCH / "exact_grid.py"), "--seeds", "101", "--points",
                           "services=2", "slots=60", "--time-limit", "30", "--retry-limit", "0",
                           "--out", str(out)], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     partial = tmp_path / "eg.partial.csv"
     t0 = time.monotonic()
     while not partial.exists() and time.monotonic() - t0 < 120 and p.poll() is None:

@@ -671,8 +671,8 @@ class Search:
         return True
 
     def gap_to(self, bound: float) -> float:
-        """The incumbent's relative distance above `bound` (inf before a schedule, or with no bound
-        yet: -inf)."""
+        """The incumbent's relative distance above `bound` (inf before a schedule, or while the
+        bound is -inf)."""
         if not np.isfinite(self.best_cost):
             return np.inf
         return max(self.best_cost - bound, 0.0) / max(abs(self.best_cost), 1e-10)

@@ -189,7 +189,7 @@ class _TargetLP:
         self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
 
     def separate(self, qb: np.ndarray, oracle, tol: float, deadline: float):
-        """(α, γ, violation) of a cut α·q ≤ γ that qb violates, or None (also when `deadline`, a
+        """(α, γ, violation/‖α‖₁) of a cut α·q ≤ γ that qb violates, or None (also when `deadline`, a
         `time.perf_counter()` value, passes: each LP gets the time left). `oracle(α)` returns
         (max α·q over the polytope's points, a maximiser); γ is that exact maximum."""
         D, h = len(self.dims), self.h
@@ -214,7 +214,7 @@ class _TargetLP:
                 viol = float(coef @ qb) - gamma
                 if viol <= tol * max(1.0, abs(gamma)):
                     return None
-                return coef, gamma, viol
+                return coef, gamma, viol / (np.abs(coef).sum() + 1e-12)
             self.add(q)
         return None
 
@@ -257,7 +257,7 @@ class TargetSeparator:
         if found is None:
             return None
         coef, gamma, viol = found
-        return coef[:self.P].copy(), coef[self.P:].copy(), gamma, viol / (np.abs(coef).sum() + 1e-12)
+        return coef[:self.P].copy(), coef[self.P:].copy(), gamma, viol
 
 
 # ---------------------------------------------------------------------- the slot's option polytope
@@ -480,10 +480,10 @@ class OptionSeparator:
     def cut(self, weights: np.ndarray, tol: float = 1e-6, deadline: float = np.inf):
         """A cut (table α of shape (P, J + 1), γ, violation/‖α‖₁) that the master's option weights
         (P, J + 1) violate, or None (also when `deadline`, a `time.perf_counter()` value, passes)."""
-        if self.D == 0:
+        if self.D == 0:  # too many coordinates: no LP was built
             return None
         found = self.lp.separate(self.point(weights), self._oracle, tol, deadline)
         if found is None:
             return None
         alpha, gamma, viol = found
-        return self._table(alpha), gamma, viol / (np.abs(alpha).sum() + 1e-12)
+        return self._table(alpha), gamma, viol

@@ -61,6 +61,12 @@ has converged and the (ā, x̄) cuts find none; never in the windows of fix-and-
 rolling horizon (`Search(option_cuts=False)`), which are short and time-boxed, and which they
 slowed."""
 
+LNS_WINDOW_IP = False
+"""Fix-and-optimise's windows skip the restricted-master MIP and the pair swaps after their root
+(the pair DPs and one-pair re-optimisation still run): without a time limit, fix-and-optimise then
+ends within 0.01 % of the same cost on four stations of five and 0.2 % lower on the fifth, in 19 %
+less time over the five (benchmarks/RESULTS.md, "Sixteenth round")."""
+
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
 
@@ -251,7 +257,7 @@ class Search:
 
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
                  quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None,
-                 option_cuts: bool = True):
+                 option_cuts: bool = True, root_ip: bool = True):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
         self.max_nodes = max_nodes
         """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
@@ -271,6 +277,9 @@ class Search:
         """This search's separator of each (kind, slot), from `polytopes`."""
         self.option_cuts = option_cuts and OPTION_CUTS
         """Separate option cuts at the root (off in windows: fix-and-optimise, rolling)."""
+        self.root_ip = root_ip
+        """Run the restricted-master MIP and the pair swaps after the root (off in fix-and-optimise's
+        windows: LNS_WINDOW_IP)."""
         self.polytopes = {} if polytopes is None else polytopes
         """Separators by slot polytope (its data as bytes), shared with the searches of windows of
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
@@ -655,7 +664,8 @@ class Search:
             until, nodes = (np.inf, max(int(per * LNS_NODES_PER_SECOND), 1)) if self.deterministic \
                 else (min(stop, time.perf_counter() + per), None)
             sub = Search(d.window(t0, t1), start, until, self.gap * LNS_GAP_SHARE, terminal,
-                         quiet=True, max_nodes=nodes, polytopes=self.polytopes, option_cuts=False)
+                         quiet=True, max_nodes=nodes, polytopes=self.polytopes, option_cuts=False,
+                         root_ip=LNS_WINDOW_IP)
         except TimeoutError:  # the last window (no terminal value) ran out of time building
             return False
         sub.offer(A[t0:t1], X[t0:t1])
@@ -693,6 +703,8 @@ class Search:
         self.root_L = root.L
         self.progress(root.L, 1)
         ip = ROOT_IP_SECONDS if not np.isfinite(total) else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
+        if not self.root_ip:
+            ip = 0.0
         self.heuristics(root, ip_time=ip, swaps=ip)
         if self.dec.coupled and root.lp is not None and not self.closed(root.L):
             self.purge(root)

@@ -22,7 +22,6 @@ from optcache.solvers.lagrange import (
     TargetSeparator,
     lagrange_station,
     slot_max,
-    slots,
 )
 from optcache.solvers.lagrange.master import Master
 from optcache.solvers.lagrange.primal import future_cost
@@ -159,40 +158,6 @@ def test_target_cuts_are_valid_and_cut_off_the_point():
                          sum(w * y for w, (_, y) in zip(lam, pts, strict=True)))
         assert inside is None
     assert found >= 10
-
-
-def test_a_separator_returns_a_cut_it_found_before_without_its_lp(monkeypatch):
-    """`slots.CUT_POOL`: a point that a cut found earlier violates gets that cut back (no oracle
-    call); it is still valid on every point of the polytope and violated by the new point. A point
-    that no earlier cut violates is separated by the LP as before."""
-    s, fl, xcap = np.array([130.0, 350.0, 130.0]), np.array([1.0, 2.0, 1.5]), np.array([2, 1, 2])
-    G, E = 400.0, 3.0
-    pts = [(np.array(zz), np.array(yy)) for zz in itertools.product([0, 1], repeat=3)
-           for yy in itertools.product(*[range(c + 1) for c in xcap])
-           if np.all(np.array(yy) <= xcap * np.array(zz)) and np.array(zz) @ s <= G and np.array(yy) @ fl <= E]
-    calls = []
-    sep = TargetSeparator(s, fl, xcap, G, E)
-    real = sep._oracle
-    sep._oracle = lambda coef: calls.append(1) or real(coef)
-    a_bar, x_bar = np.ones(3), np.array([2.0, 1.0, 2.0])  # everything on: far outside
-    first = sep.cut(a_bar, x_bar)
-    assert first is not None and calls
-    n_first = len(calls)
-    # a point nearer the hull that the first cut still cuts off
-    a2, x2 = 0.9 * a_bar, 0.9 * x_bar
-    assert first[0] @ a2 + first[1] @ x2 > first[2]
-    again = sep.cut(a2, x2)
-    assert len(calls) == n_first  # from the pool: no oracle call
-    alpha, beta, gamma, _ = again
-    assert np.array_equal(alpha, first[0]) and np.array_equal(beta, first[1]) and gamma == first[2]
-    assert max(alpha @ z + beta @ y for z, y in pts) <= gamma + 1e-9
-    monkeypatch.setattr(slots, "CUT_POOL", False)  # without the pool the LP and oracle run again
-    assert sep.cut(a2, x2) is not None and len(calls) > n_first
-    monkeypatch.setattr(slots, "CUT_POOL", True)
-    lam = np.full(len(pts), 1 / len(pts))  # the hull's centre: no pooled cut, no LP cut
-    centre = sep.cut(sum(w * z for w, (z, _) in zip(lam, pts, strict=True)),
-                     sum(w * y for w, (_, y) in zip(lam, pts, strict=True)))
-    assert centre is None
 
 
 @pytest.mark.parametrize("seed", range(20))

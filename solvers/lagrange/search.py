@@ -65,7 +65,8 @@ LNS_WINDOW_IP = False
 """Fix-and-optimise's windows skip the restricted-master MIP and the pair swaps after their root
 (the pair DPs and one-pair re-optimisation still run): without a time limit, fix-and-optimise then
 ends within 0.01 % of the same cost on four stations of five and 0.2 % lower on the fifth, in 19 %
-less time over the five (benchmarks/RESULTS.md, "Sixteenth round")."""
+less time over the five (measured beside a cut pool that was then taken out; at 60 s without it,
+`slots=80`/101 0.373 → 0.330 %: benchmarks/RESULTS.md, "Sixteenth round")."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""

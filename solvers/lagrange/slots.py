@@ -166,12 +166,6 @@ def _first_counts(xcap: int, fl: float, E: float) -> list[int]:
     return sorted({int(round(v)) for v in np.geomspace(1, top, INITIAL_COUNTS)})
 
 
-CUT_POOL = True
-"""A separator first returns the most violated of the cuts it has found before (valid: a cut
-depends only on its polytope's data), and runs its LP only when none is violated: the windows of
-fix-and-optimise and of the rolling horizon meet the same slot polytopes again and again."""
-
-
 class _TargetLP:
     """The separation LP of target cuts, shared by both separators: max α·(q̄ − q0) s.t.
     α·(q − q0) ≤ 1 over the points found so far, |α| ≤ ALPHA_BOX (a persistent HiGHS LP). Its
@@ -188,8 +182,6 @@ class _TargetLP:
                            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
         for q in points:
             self.add(q)
-        self.pool = np.zeros((0, len(self.q0) + 2))
-        """Cuts found so far, one row each: (α, γ, ‖α‖₁) side by side."""
 
     def add(self, q: np.ndarray) -> None:
         r = (q - self.q0)[self.dims]
@@ -203,14 +195,6 @@ class _TargetLP:
         D, h = len(self.dims), self.h
         if D == 0:
             return None
-        if CUT_POOL and len(self.pool):  # a cut found before that qb violates: no LP to solve
-            n = len(self.q0)
-            gamma = self.pool[:, n]
-            viol = self.pool[:, :n] @ qb - gamma
-            score = np.where(viol > tol * np.maximum(1.0, np.abs(gamma)), viol / self.pool[:, n + 1], -np.inf)
-            i = int(np.argmax(score))
-            if np.isfinite(score[i]):
-                return self.pool[i, :n].copy(), float(gamma[i]), float(score[i])
         h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0)[self.dims])
         for _ in range(MAX_ORACLE_CALLS):
             left = deadline - time.perf_counter()
@@ -230,9 +214,7 @@ class _TargetLP:
                 viol = float(coef @ qb) - gamma
                 if viol <= tol * max(1.0, abs(gamma)):
                     return None
-                norm = np.abs(coef).sum() + 1e-12
-                self.pool = np.vstack([self.pool, np.concatenate([coef, [gamma, norm]])])
-                return coef, gamma, viol / norm
+                return coef, gamma, viol / (np.abs(coef).sum() + 1e-12)
             self.add(q)
         return None
 

@@ -65,8 +65,7 @@ LNS_WINDOW_IP = False
 """Fix-and-optimise's windows skip the restricted-master MIP and the pair swaps after their root
 (the pair DPs and one-pair re-optimisation still run): without a time limit, fix-and-optimise then
 ends within 0.01 % of the same cost on four stations of five and 0.2 % lower on the fifth, in 19 %
-less time over the five (measured beside a cut pool that was then taken out; at 60 s without it,
-`slots=80`/101 0.373 → 0.330 %: benchmarks/RESULTS.md, "Sixteenth round")."""
+less time over the five (benchmarks/RESULTS.md, "Sixteenth round")."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
@@ -703,9 +702,8 @@ class Search:
         st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0
         self.root_L = root.L
         self.progress(root.L, 1)
-        ip = ROOT_IP_SECONDS if not np.isfinite(total) else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
-        if not self.root_ip:
-            ip = 0.0
+        ip = 0.0 if not self.root_ip else ROOT_IP_SECONDS if not np.isfinite(total) \
+            else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
         self.heuristics(root, ip_time=ip, swaps=ip)
         if self.dec.coupled and root.lp is not None and not self.closed(root.L):
             self.purge(root)

@@ -11,15 +11,23 @@ is the oracle's exact maximum, so a cut never removes a schedule the evaluator a
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 from numba import njit
 
 from optcache.solvers.highs import quiet_highs
+from optcache.solvers.lagrange.boxlp import BoxLP
+
+log = logging.getLogger(__name__)
 
 ALPHA_BOX = 1e3
 """Bound on each cut coefficient in the separation LP (keeps it bounded before it has points)."""
+
+DENSE_DIMS = 64
+"""Separation LPs with at most this many coordinates are solved by `boxlp.BoxLP`, larger ones by
+HiGHS (a dense pivot costs D³; the slot polytope has 2P coordinates, an option polytope hundreds)."""
 
 MAX_ORACLE_CALLS = 500
 """Oracle calls per separation before giving up on a slot (never reached in practice)."""
@@ -69,6 +77,19 @@ def slot_max(mu, nu, s, fl, xcap, G, E):
         p = cand[i]
         dens[i] = vbest[p] / s[p] if s[p] > 0 else 1e300
     order = cand[np.argsort(-dens)]
+    # the budget's fractional knapsack of the pairs below a node: their best 'on' values plus
+    # ν_p per FLOP in one order (value per FLOP, best first), skipping the pairs above the node
+    pos = np.empty(P, np.int64)
+    for i in range(m):
+        pos[order[i]] = i
+    ratios = np.empty(m)
+    for i in range(m):
+        q = order[i]
+        ratios[i] = -1.0 if nu[q] <= 0 else (1e300 if fl[q] <= 0 else nu[q] / fl[q])
+    border = order[np.argsort(-ratios)]
+    mu_below = np.zeros(m + 1)  # Σ max(μ, 0) over order[i:]
+    for i in range(m - 1, -1, -1):
+        mu_below[i] = mu_below[i + 1] + max(mu[order[i]], 0.0)
     best = 0.0
     bz = np.zeros(m, np.int64)
     by = np.zeros(m, np.int64)
@@ -80,8 +101,6 @@ def slot_max(mu, nu, s, fl, xcap, G, E):
     valk = np.zeros(m + 1)
     memk[0] = G
     budk[0] = E
-    ratios = np.empty(m)
-    idx = np.empty(m, np.int64)
     i = 0
     while i >= 0:
         p = order[i]
@@ -111,22 +130,12 @@ def slot_max(mu, nu, s, fl, xcap, G, E):
         if i + 1 >= m:
             continue
         ub1 = _memory_bound(order, i + 1, s, vbest, mem)  # budget ignored
-        ub2 = 0.0  # budget relaxed to a fractional knapsack (memory ignored)
-        k = m - i - 1
-        for j in range(k):
-            q = order[i + 1 + j]
-            idx[j] = q
-            ub2 += max(mu[q], 0.0)
-            if nu[q] <= 0:
-                ratios[j] = -1.0
-            elif fl[q] <= 0:
-                ratios[j] = 1e300
-            else:
-                ratios[j] = nu[q] / fl[q]
-        srt = np.argsort(-ratios[:k])
+        ub2 = mu_below[i + 1]  # budget relaxed to a fractional knapsack (memory ignored)
         rb = bud
-        for jj in range(k):
-            q = idx[srt[jj]]
+        for jj in range(m):
+            q = border[jj]
+            if pos[q] <= i:
+                continue
             if nu[q] <= 0:
                 break
             if fl[q] <= 0:
@@ -168,46 +177,78 @@ def _first_counts(xcap: int, fl: float, E: float) -> list[int]:
 
 class _TargetLP:
     """The separation LP of target cuts, shared by both separators: max α·(q̄ − q0) s.t.
-    α·(q − q0) ≤ 1 over the points found so far, |α| ≤ ALPHA_BOX (a persistent HiGHS LP). Its
-    columns are the coordinates `dims` (α is 0 elsewhere). `separate` asks the separator's exact
-    oracle for the point that each α's constraint misses, until α is valid on every point or q̄ is
-    inside their hull."""
+    α·(q − q0) ≤ 1 over the points found so far, |α| ≤ ALPHA_BOX. Its columns are the coordinates
+    `dims` (α is 0 elsewhere): up to DENSE_DIMS of them a `boxlp.BoxLP`, else (or if its pivots
+    fail) a persistent HiGHS LP. `separate` asks the separator's exact oracle for the point that
+    each α's constraint misses, until α is valid on every point or q̄ is inside their hull."""
 
     def __init__(self, q0: np.ndarray, points, dims: np.ndarray):
         self.q0, self.dims = np.asarray(q0, float), np.asarray(dims, np.int64)
         D = len(self.dims)
+        self.dense = BoxLP(D, ALPHA_BOX) if 0 < D <= DENSE_DIMS else None
+        self.h = None
+        if self.dense is None:
+            self._highs(np.zeros((0, D)))
+        for q in points:
+            self.add(q)
+
+    def _highs(self, rows: np.ndarray) -> None:
+        """Switch to a HiGHS LP holding `rows`."""
+        D = len(self.dims)
+        self.dense = None
         self.hs, self.h = quiet_highs()
         if D:
             self.h.addCols(D, np.zeros(D), np.full(D, -ALPHA_BOX), np.full(D, ALPHA_BOX), 0,
                            np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        for q in points:
-            self.add(q)
+        for r in rows:
+            self._highs_row(r)
+
+    def _highs_row(self, r: np.ndarray) -> None:
+        nz = np.nonzero(r)[0]
+        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
 
     def add(self, q: np.ndarray) -> None:
         r = (q - self.q0)[self.dims]
-        nz = np.nonzero(r)[0]
-        self.h.addRow(-self.hs.kHighsInf, 1.0, len(nz), nz.astype(np.int32), r[nz])
+        if self.dense is not None:
+            self.dense.add(r)
+        else:
+            self._highs_row(r)
+
+    def _solve(self, c: np.ndarray, left: float):
+        """(α over `dims`, c·α) at the LP's optimum, or None (HiGHS out of `left` seconds)."""
+        if self.dense is not None:
+            got = self.dense.solve(c)
+            if got is not None:
+                return got
+            log.debug("dense separation LP failed; switching this polytope to HiGHS")
+            self._highs(self.dense.R[:self.dense.m])
+        D, h = len(self.dims), self.h
+        h.changeColsCost(D, np.arange(D, dtype=np.int32), -c)
+        h.setOptionValue("time_limit", float(min(left, 1e30)))
+        h.run()
+        if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            return None
+        return np.asarray(h.getSolution().col_value, float), -h.getInfo().objective_function_value
 
     def separate(self, qb: np.ndarray, oracle, tol: float, deadline: float):
         """(α, γ, violation/‖α‖₁) of a cut α·q ≤ γ that qb violates, or None (also when `deadline`, a
         `time.perf_counter()` value, passes: each LP gets the time left). `oracle(α)` returns
         (max α·q over the polytope's points, a maximiser); γ is that exact maximum."""
-        D, h = len(self.dims), self.h
-        if D == 0:
+        if len(self.dims) == 0:
             return None
-        h.changeColsCost(D, np.arange(D, dtype=np.int32), -(qb - self.q0)[self.dims])
+        c = (qb - self.q0)[self.dims]
         for _ in range(MAX_ORACLE_CALLS):
             left = deadline - time.perf_counter()
             if left <= 0:
                 return None
-            h.setOptionValue("time_limit", float(min(left, 1e30)))
-            h.run()
-            if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            got = self._solve(c, left)
+            if got is None:
                 return None
-            if -h.getInfo().objective_function_value <= 1 + tol:
+            alpha, obj = got
+            if obj <= 1 + tol:
                 return None  # q̄ is (up to tol) inside the hull of the points: no cut
             coef = np.zeros(len(self.q0))
-            coef[self.dims] = np.asarray(h.getSolution().col_value, float)
+            coef[self.dims] = alpha
             val, q = oracle(coef)
             if val - coef @ self.q0 <= 1 + 1e-9:  # α is valid on every point: a cut
                 gamma = float(val)

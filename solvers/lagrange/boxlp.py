@@ -26,8 +26,8 @@ OK, FAILED = 0, 1
 
 @njit(cache=True)
 def _normal(i, R, D, out):
-    """Constraint i's normal into `out` and its right-hand side (with B = 1 scaled by the caller):
-    i ≥ 0 row i of R (rhs 1); i = −1−j the bound α_j ≤ B; i = −1−D−j the bound −α_j ≤ B."""
+    """Constraint i's normal into `out`; returns 1.0 for a row (its right-hand side) and −1.0 for a
+    bound (whose right-hand side is B). i ≥ 0: row i of R; i = −1−j: α_j ≤ B; i = −1−D−j: −α_j ≤ B."""
     out[:] = 0.0
     if i >= 0:
         out[:] = R[i]

@@ -1,5 +1,5 @@
 """The target-cut separation LP, max c·α s.t. R α ≤ 1, |α_j| ≤ B, solved in place by a dense
-active-set simplex (docs/formulation.md §6.1, "Cuts from the slot polytope").
+active-set simplex (docs/formulation.md §6.1, "The slot polytope").
 
 The separation LP has few columns (two per pair: a slot's cache and serve coordinates, ≤ 2P) and
 gains one row per oracle call, re-solved after each. HiGHS spends about a millisecond per re-solve
@@ -112,6 +112,14 @@ def _most_violated(alpha, R, m, D, B, active):
 
 
 @njit(cache=True)
+def _corner(c, active):
+    """The box's corner that c points to (a dual-feasible vertex) into `active`."""
+    D = len(c)
+    for j in range(D):
+        active[j] = -1 - j if c[j] >= 0 else -1 - D - j
+
+
+@njit(cache=True)
 def box_lp(R, m, c, B, active, max_iter):
     """max c·α s.t. R[:m] α ≤ 1, −B ≤ α ≤ B from the vertex of `active` (D constraint ids, updated
     in place; all bounds when it holds −D−1, which marks 'no vertex yet'); (status, α, c·α)."""
@@ -120,9 +128,8 @@ def box_lp(R, m, c, B, active, max_iter):
     for j in range(D):
         cmax = max(cmax, abs(c[j]))
     eps_d = 1e-12 * max(cmax, 1.0)
-    if active[0] == -D - 1:  # no vertex yet: the box's corner that c points to (dual feasible)
-        for j in range(D):
-            active[j] = -1 - j if c[j] >= 0 else -1 - D - j
+    if active[0] == -D - 1:  # no vertex yet
+        _corner(c, active)
     a = np.empty(D)
     degenerate = 0
     for _ in range(max_iter):
@@ -161,8 +168,7 @@ def box_lp(R, m, c, B, active, max_iter):
             active[leave] = r
             continue
         if viol > 0.0:  # neither primal nor dual feasible: restart from the box's corner
-            for j in range(D):
-                active[j] = -1 - j if c[j] >= 0 else -1 - D - j
+            _corner(c, active)
             degenerate = 0
             continue
         if dual_ok:

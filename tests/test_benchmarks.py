@@ -93,6 +93,9 @@ BAD = [
     ("lagrange_default.py", "--seeds 0 --out {t}/adir", "--out"),
     ("solve_scaling.py", "--quick --axes slots --out {t}/adir", "--out"),
     ("exact_relaxations.py", "--out {t}/adir", "--out"),
+    ("block_cuts.py", "--out {t}/adir", "--out"),
+    ("block_cuts.py", "--seconds -1 --out {t}/o.csv", "--seconds"),
+    ("block_cuts.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --out {t}/adir", "--out"),
     ("claims.py", "--out {t}/adir", "--out"),
     ("policy_throughput.py", "--out {t}/afile/o.csv", "--out"),
@@ -185,7 +188,7 @@ def test_the_documented_columns_are_the_committed_ones():
              "policy_throughput.py": ["policy_throughput.csv"], "solve_scaling.py": ["solve_scaling.csv"],
              "policy_gaps.py": ["policy_gaps.csv", "rolling_default.csv"], "claims.py": ["claims_fig3.csv"],
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
-             "market_fig6.py": ["market_fig6.csv"]}
+             "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:

@@ -19,6 +19,7 @@ from optcache.solvers.lagrange import (
     TargetSeparator,
     option_max,
 )
+from optcache.solvers.lagrange.graph import option_index
 from optcache.solvers.lagrange.master import Cut
 from optcache.solvers.lagrange.search import ROOT_TOL, Search
 from tests.bruteforce import brute_force, random_tiny
@@ -177,6 +178,44 @@ def test_lagrangian_with_option_cuts_is_a_bound(seed):
     assert s.best_cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
     if seed == 0:
         assert added  # the test exercises the option rows at least once
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_prices_are_the_rows_coefficients(seed):
+    """For any u ≥ 0, what `Master.prices` charges a schedule (a on memory and cut rows, x on
+    budget and cut rows, the option prices where it is cached) is u times its column's entries in
+    the master's rows: the DPs price exactly the LP's rows, with option cuts of several widths and
+    linear cuts of several slots stacked."""
+    rng = np.random.default_rng(2000 + seed)
+    d = random_tiny(rng).station_data(0)
+    search = Search(d, None, np.inf, 1e-9)
+    dec, master = search.dec, search.master
+    for t in range(d.T):
+        master.add_cut(Cut.single(t, rng.normal(size=d.P), rng.normal(size=d.P), 1.0))
+        sep = OptionSeparator(d.s, d.flops_per_request, dec.xcap[t], dec.G_cap, dec.E_cap)
+        if sep.D:
+            master.add_cut(Cut.option(t, rng.normal(size=(d.P, sep.J + 1)), 1.0))
+    assert master.option_cuts or seed in (0, 3, 9)  # the seeds whose instances have no option rows
+    for _ in range(5):
+        u = rng.uniform(0, 1, master.n_rows) * (rng.uniform(size=master.n_rows) < 0.7)
+        PA, PX, PO = master.prices(u)
+        cut = master.n_rows - min(3, len(master.cuts))
+        short = master.prices(u[:cut])  # a u from before the last cuts: 0 on them
+        u[cut:] = 0.0
+        for got, want in zip(short, master.prices(u), strict=True):
+            assert (got is None and want is None) or np.array_equal(got, want)
+        PA, PX, PO = master.prices(u)
+        for p in range(d.P):
+            a = (rng.uniform(size=d.T) < 0.6).astype(float)
+            hi = np.minimum(dec.xcap[:, p], dec.graphs[p].x_max)  # what the pair's schedules can serve
+            x = np.where(a > 0, rng.integers(0, hi + 1), 0).astype(float)
+            idx, val = master._entries(p, a, x)
+            rows = idx >= d.P  # not the pair's convexity row
+            charged = PA[:, p] @ a + PX[:, p] @ x
+            if PO is not None:
+                j = option_index(a, x, PO.shape[2])
+                charged += float(PO[j >= 0, p, j[j >= 0]].sum())
+            assert charged == pytest.approx(float(u[idx[rows] - d.P] @ val[rows]), rel=1e-12, abs=1e-12)
 
 
 def root_bound(d, options: bool, monkeypatch) -> Search:

@@ -114,6 +114,9 @@ class Master:
         """The cuts' rows stacked (slot, α, β, cut index), one per slot of each cut."""
         self.option_cuts: list[int] = []
         """Indices (in `cuts`) of the option cuts."""
+        self._options = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, P, 1)))
+        """The option cuts stacked (slot, width, tables padded to the widest): a column's
+        coefficients in all of them at once, as `Cut.coef` reads them one by one."""
         self.n = 0
         self.hcol = np.zeros(64, np.int64)
         self.A = np.zeros((64, d.T))
@@ -155,8 +158,10 @@ class Master:
         if self.cuts:
             slots, alpha, beta, owner = self._cut_entries
             cv = np.bincount(owner, alpha[:, p] * a[slots] + beta[:, p] * x[slots], len(self.cuts))
-            for k in self.option_cuts:
-                cv[k] = float(self.cuts[k].coef(np.array([p]), a[None], x[None])[0])
+            if self.option_cuts:
+                t, width, table = self._options
+                j = np.minimum(option_index(a[t], x[t], 2**62), width - 1)  # each cut's count, −1 off
+                cv[self.option_cuts] = np.where(j >= 0, table[np.arange(len(t)), p, j], 0.0)
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
             val.append(cv[nz])
@@ -191,6 +196,12 @@ class Master:
         self.cuts.append(cut)
         if cut.options is not None:
             self.option_cuts.append(len(self.cuts) - 1)
+            t, width, table = self._options
+            w = max(table.shape[2], cut.options.shape[1])
+            grown = np.zeros((len(t) + 1, table.shape[1], w))
+            grown[:len(t), :, :table.shape[2]] = table
+            grown[len(t), :, :cut.options.shape[1]] = cut.options
+            self._options = (np.append(t, int(cut.slots[0])), np.append(width, cut.options.shape[1]), grown)
         slots, alpha, beta, owner = self._cut_entries
         self._cut_entries = (np.concatenate([slots, cut.slots]), np.vstack([alpha, cut.alpha]),
                              np.vstack([beta, cut.beta]),
@@ -207,18 +218,22 @@ class Master:
         PA, PX = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
         PA[M] += np.outer(u[:nM], self.mem_coef)
         PX[B] += np.outer(u[nM:nM + nB], self.bud_coef)
-        uc = u[nM + nB:]
+        uc = np.zeros(len(self.cuts))  # a u from before the last cuts leaves them at 0
+        uc[:len(u) - nM - nB] = u[nM + nB:]
+        # every cut in one pass per kind, each (slot, pair) summed in the order of the cuts
+        slots, alpha, beta, owner = self._cut_entries
+        on = uc[owner] > 0
+        if self.option_cuts:
+            on &= np.isin(owner, self.option_cuts, invert=True)
+        np.add.at(PA, slots[on], uc[owner[on], None] * alpha[on])
+        np.add.at(PX, slots[on], uc[owner[on], None] * beta[on])
         PO = None
-        for j in np.nonzero(uc > 0)[0]:
-            c = self.cuts[j]
-            if c.options is not None:
-                if PO is None:
-                    PO = np.zeros((d.T, d.P, max(g.x_max for g in dec.graphs) + 1))
-                w = min(c.options.shape[1], PO.shape[2])
-                PO[c.slots[0], :, :w] += uc[j] * c.options[:, :w]
-                continue
-            PA[c.slots] += uc[j] * c.alpha
-            PX[c.slots] += uc[j] * c.beta
+        k = np.nonzero(uc[self.option_cuts] > 0)[0] if self.option_cuts else []
+        if len(k):
+            t, _, table = self._options
+            PO = np.zeros((d.T, d.P, max(g.x_max for g in dec.graphs) + 1))
+            w = min(table.shape[2], PO.shape[2])
+            np.add.at(PO[:, :, :w], t[k], uc[np.asarray(self.option_cuts)[k], None, None] * table[k, :, :w])
         return PA, PX, PO
 
     def restrict(self, bounds: list[PairBounds] | None) -> None:

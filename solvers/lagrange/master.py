@@ -160,7 +160,7 @@ class Master:
             cv = np.bincount(owner, alpha[:, p] * a[slots] + beta[:, p] * x[slots], len(self.cuts))
             if self.option_cuts:
                 t, width, table = self._options
-                j = np.minimum(option_index(a[t], x[t], 2**62), width - 1)  # each cut's count, −1 off
+                j = option_index(a[t], x[t], width)  # each cut's count (−1: off)
                 cv[self.option_cuts] = np.where(j >= 0, table[np.arange(len(t)), p, j], 0.0)
             nz = np.nonzero(cv)[0]
             idx.append(self.r_cut + nz)
@@ -222,9 +222,7 @@ class Master:
         uc[:len(u) - nM - nB] = u[nM + nB:]
         # every cut in one pass per kind, each (slot, pair) summed in the order of the cuts
         slots, alpha, beta, owner = self._cut_entries
-        on = uc[owner] > 0
-        if self.option_cuts:
-            on &= np.isin(owner, self.option_cuts, invert=True)
+        on = uc[owner] > 0  # an option cut's rows here are zeros
         np.add.at(PA, slots[on], uc[owner[on], None] * alpha[on])
         np.add.at(PX, slots[on], uc[owner[on], None] * beta[on])
         PO = None

@@ -198,7 +198,6 @@ def test_prices_are_the_rows_coefficients(seed):
     assert master.option_cuts or seed in (0, 3, 9)  # the seeds whose instances have no option rows
     for _ in range(5):
         u = rng.uniform(0, 1, master.n_rows) * (rng.uniform(size=master.n_rows) < 0.7)
-        PA, PX, PO = master.prices(u)
         cut = master.n_rows - min(3, len(master.cuts))
         short = master.prices(u[:cut])  # a u from before the last cuts: 0 on them
         u[cut:] = 0.0

@@ -421,6 +421,67 @@ def test_a_master_re_solve_that_stalls_is_finished_by_the_dual_simplex(monkeypat
     assert checked >= 3
 
 
+class _RunLog:
+    """A Highs stand-in that forwards every call and records, per `run`, the simplex strategy,
+    random seed and iteration limit it ran with."""
+
+    def __init__(self, h):
+        self._h, self.runs, self._opts = h, [], {}
+
+    def setOptionValue(self, name, value):
+        self._opts[name] = value
+        return self._h.setOptionValue(name, value)
+
+    def run(self):
+        self.runs.append((self._opts.get("simplex_strategy"), self._opts.get("random_seed"),
+                          self._opts.get("simplex_iteration_limit")))
+        return self._h.run()
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+
+def test_a_master_whose_primal_cycled_starts_dual_and_restarts_under_other_seeds(monkeypatch):
+    """Once a primal re-solve has stalled, the master starts every later re-solve with the dual
+    simplex; when both stall, it restarts from the basis FRESH_RESTARTS times, each bounded and
+    under seeds 1, 2, ..., before one unbounded run; the seed is 0 again afterwards, and the LP
+    optimum is the one of a master that never stalled. (Stalls forced: no iteration allowed.)"""
+    from optcache.solvers.lagrange import master as master_module
+
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    plain = Search(d, None, np.inf, 1e-6)
+    ref = plain.colgen(free, np.zeros(plain.master.n_rows), 1e-9)
+    assert plain.master.stalls == 0 and not plain.master.primal_stalled
+    monkeypatch.setattr(master_module, "STALL_ITERATIONS", (0, 0))
+    forced = Search(d, None, np.inf, 1e-6)
+    spy = forced.master.h = _RunLog(forced.master.h)
+    solve = forced.master.solve
+
+    def marked(*args, **kwargs):
+        spy.runs.append("solve")
+        return solve(*args, **kwargs)
+    forced.master.solve = marked
+    cg = forced.colgen(free, np.zeros(forced.master.n_rows), 1e-9)
+    assert cg.converged and cg.lp.value == pytest.approx(ref.lp.value, rel=1e-7)
+    k = master_module.FRESH_RESTARTS
+    unbounded = forced.master.hs.kHighsIInf
+    restarts = [(1, j, 0) for j in range(1, k + 1)] + [(1, k + 1, unbounded)]
+    solves = []
+    for r in spy.runs:
+        if r == "solve":
+            solves.append([])
+        else:
+            solves[-1].append(r)
+    # a run stops a solve when it ends within its limit (a bounded run with nothing to do does)
+    assert len(solves) > 3 and sum(len(s) == k + 3 for s in solves) > 3
+    assert solves[0] == ([(4, 0, 0), (1, 0, 0)] + restarts)[:len(solves[0])]
+    for later in solves[1:]:
+        assert later == ([(1, 0, 0), (4, 0, 0)] + restarts)[:len(later)]
+    assert forced.master.primal_stalled and forced.master.stalls == sum(len(s) - 1 for s in solves)
+    assert forced.master.h.getOptionValue("random_seed")[1] == 0
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
     """Windows re-solved from the incumbent's state with the rest of the plan as terminal value

@@ -32,6 +32,12 @@ with HiGHS's internal state cleared: HiGHS 1.16's simplex can cycle on this dege
 the optimal value, and the dual simplex from its basis ends in 343; later one dual re-solve ran
 40 s in place where the same basis, read into a fresh HiGHS, solves in 0.14 s."""
 
+FRESH_RESTARTS = 3
+"""Restarts of the dual simplex from the same basis with HiGHS's state cleared, each stopped as the
+first dual run and under another random seed (HiGHS's advice for its anti-cycling failures), before
+the last one, which runs to the end: one such unbounded restart ran 82,000–550,000 iterations
+(25–143 s) at a node of `gpus=16`/101."""
+
 
 @dataclass
 class Cut:
@@ -128,6 +134,11 @@ class Master:
         """Bumped by `purge`, which renumbers the columns."""
         self.stalls = 0
         """Simplex runs stopped by `STALL_ITERATIONS` (each solve then goes on another way)."""
+        self.primal_stalled = False
+        """A primal re-solve of this master has stalled: later re-solves start with the dual simplex
+        (such a master keeps cycling: on `gpus=16`/101, past its root's first minute, nearly every
+        re-solve ran its a + b × rows primal iterations, about 1 s, before the dual simplex finished
+        it in 300–700; benchmarks/RESULTS.md, "Twenty-second round")."""
 
     def _slack_col(self, row: int, coef: float) -> None:
         self.h.addCol(self.slack_cost, 0.0, self.hs.kHighsInf, 1, np.array([row], np.int32),
@@ -250,22 +261,31 @@ class Master:
         h.setOptionValue("time_limit", float(limit))
         a, b = STALL_ITERATIONS
         stall = int(a + b * h.getNumRow())
-        # primal; if it cycles, dual from there; if that cycles too, dual from the same basis
-        # with HiGHS's internal state (perturbations, edge weights) cleared
-        for strategy, iterations, fresh in ((4, stall, False), (1, stall, False), (1, self.hs.kHighsIInf, True)):
+        # primal (dual first once this master's primal has cycled); if it cycles, the other from
+        # there; if that cycles too, dual from the same basis with HiGHS's internal state
+        # (perturbations, edge weights) cleared, under other seeds
+        plan = [(4, stall, False, 0), (1, stall, False, 0)]
+        if self.primal_stalled:
+            plan.reverse()
+        plan += [(1, stall, True, k + 1) for k in range(FRESH_RESTARTS)]
+        plan += [(1, self.hs.kHighsIInf, True, FRESH_RESTARTS + 1)]
+        for strategy, iterations, fresh, seed in plan:
             if fresh:
                 basis = h.getBasis()
                 h.clearSolver()
                 h.setBasis(basis)
+            h.setOptionValue("random_seed", seed)
             h.setOptionValue("simplex_strategy", strategy)
             h.setOptionValue("simplex_iteration_limit", iterations)
             h.run()
             if h.getModelStatus() != self.hs.HighsModelStatus.kIterationLimit:
                 break
             self.stalls += 1
+            self.primal_stalled |= strategy == 4
             log.debug("lagrange: master LP stalled after %d iterations (simplex strategy %d)",
                       h.getInfo().simplex_iteration_count, strategy)
         h.setOptionValue("simplex_strategy", 4)
+        h.setOptionValue("random_seed", 0)
         if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             log.debug("lagrange: master LP stopped with %s", h.modelStatusToString(h.getModelStatus()))
             return None

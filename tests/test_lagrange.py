@@ -598,6 +598,32 @@ def test_a_leaf_offers_the_columns_the_master_uses_not_a_cheaper_one_of_negligib
     assert not evaluate_station(d, A, X).violations
 
 
+def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixed_out():
+    """A heap node whose bounds the root's later probing empties holds only schedules that use a
+    value fixed out at a Lagrangian already in `pruned`; its own bound, from before the better
+    incumbent, may be far below the level and must not become the search's bound. (Found on
+    `generate(stations=1, seed=101, slots=80)`: the tree ran out at 547 s with a bound 0.026 %
+    under the optimal incumbent, where the search had certified it.)"""
+    from optcache.solvers.lagrange.search import Node
+
+    d = generate(stations=1, seed=8, slots=4, services=2, gpus=2, users=40).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    level = s.level()  # the all-cloud incumbent less the gap
+    assert np.isfinite(level) and s.pruned == np.inf
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    emptied = [b.copy() for b in free]
+    emptied[1].a_lo[2], emptied[1].a_hi[2] = 1, 0  # neither off nor cached in slot 2
+    assert emptied[1].empty() and not any(b.empty() for b in free)
+    u = np.zeros(s.master.n_rows)
+    s.pruned = level + 0.25  # as if probing had fixed values out at this Lagrangian
+    assert s.discard(Node(level - 1.0, emptied, u))
+    assert s.pruned == level + 0.25  # not the emptied node's bound
+    assert not s.discard(Node(level - 1.0, free, u))  # open and below the level: solve it
+    assert s.pruned == level + 0.25
+    assert s.discard(Node(level + 0.125, free, u))  # reaches the level: pruned at its bound
+    assert s.pruned == level + 0.125
+
+
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():
     """Hand-computed: a side's estimate is its average gain per unit of distance times the
     distance; a decision never branched on takes its kind's average; without any record the

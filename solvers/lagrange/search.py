@@ -749,9 +749,8 @@ class Search:
                         n.bounds = [b.meet(f) for b, f in zip(n.bounds, fixed, strict=True)]
                 self.purge()
                 node = heapq.heappop(heap)
-                if node.bound >= self.level() or any(b.empty() for b in node.bounds):
-                    self.pruned = min(self.pruned, node.bound)  # (an emptied node's values are
-                    continue  # in `pruned` already)
+                if self.discard(node):
+                    continue
                 cg = self.colgen(node.bounds, node.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(cg.L):
@@ -801,6 +800,18 @@ class Search:
         bound = float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
         self.progress(bound, len(open_nodes), force=True)
         return bound
+
+    def discard(self, node: Node) -> bool:
+        """Whether an open node is done without solving it: its bound reaches the level (it
+        joins `pruned`), or the root's fixings have emptied its bounds. The latter's bound is not
+        kept: every schedule it held uses a value the root's probing fixed out, whose Lagrangian
+        is in `pruned` already, and its own bound (from before the better incumbent that emptied
+        it) can be far below the level, where it would hold the search's bound under the gap
+        with no node left to raise it (benchmarks/RESULTS.md, "Twenty-third round")."""
+        if node.bound >= self.level():
+            self.pruned = min(self.pruned, node.bound)
+            return True
+        return any(b.empty() for b in node.bounds)
 
     def offer_support(self, lp: LPSolution) -> None:
         """Each pair's cheapest column with λ > FRACTIONAL: at a leaf these agree on every coupled

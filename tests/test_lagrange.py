@@ -622,6 +622,17 @@ def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixe
     assert s.pruned == level + 0.25
     assert s.discard(Node(level + 0.125, free, u))  # reaches the level: pruned at its bound
     assert s.pruned == level + 0.125
+    # queued nodes met with fixings that empty one: it leaves the queue, and the search's bound
+    cached = [b.copy() for b in free]
+    cached[1].a_lo[2] = 1  # branched to 'cached' in slot 2: still holds schedules after the meet
+    uncached = [b.copy() for b in free]
+    uncached[1].a_hi[2] = 0  # branched to 'off' in slot 2: emptied by the meet
+    fix_on = [PairBounds.free(d.T) for _ in range(d.P)]
+    fix_on[1].a_lo[2] = 1  # the root fixed 'off' out in slot 2
+    heap = s.refix([Node(level - 1.0, uncached, u, order=1), Node(level - 0.5, cached, u, order=2)], fix_on)
+    assert [n.order for n in heap] == [2] and not heap[0].emptied()
+    assert s.certified_bound(heap, []) == level - 0.5
+    assert s.certified_bound(heap, [level - 0.75]) == level - 0.75  # a leaf closed below the level
 
 
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():

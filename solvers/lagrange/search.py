@@ -149,6 +149,10 @@ class Node:
     def __lt__(self, other: Node) -> bool:
         return (self.bound, self.order) < (other.bound, other.order)
 
+    def emptied(self) -> bool:
+        """No schedule keeps its bounds (the root's fixings, met after it was queued, left none)."""
+        return any(b.empty() for b in self.bounds)
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -738,15 +742,14 @@ class Search:
         leaves: list[float] = []
         while (stack or heap) and self.left() > 0:
             opened = [n for n, _ in stack] + heap
-            self.progress(min([n.bound for n in opened] + [self.pruned, self.best_cost]), len(opened))
+            self.progress(self.certified_bound(opened, leaves), len(opened))
             if stack:
                 node, cg = stack.pop()
             else:
                 if self.best_cost < probed_at:  # a better incumbent: fix more at the root
                     probed_at = self.best_cost
                     fixed = self.probe(root, fixed, eliminate=True)
-                    for n in heap:
-                        n.bounds = [b.meet(f) for b, f in zip(n.bounds, fixed, strict=True)]
+                    heap = self.refix(heap, fixed)
                 self.purge()
                 node = heapq.heappop(heap)
                 if self.discard(node):
@@ -797,7 +800,7 @@ class Search:
             for child, _ in kids:
                 heapq.heappush(heap, child)
         open_nodes = [n for n, _ in stack] + heap
-        bound = float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
+        bound = self.certified_bound(open_nodes, leaves)
         self.progress(bound, len(open_nodes), force=True)
         return bound
 
@@ -811,7 +814,21 @@ class Search:
         if node.bound >= self.level():
             self.pruned = min(self.pruned, node.bound)
             return True
-        return any(b.empty() for b in node.bounds)
+        return node.emptied()
+
+    def refix(self, heap: list[Node], fixed: list[PairBounds]) -> list[Node]:
+        """The queued nodes met with the root's latest fixings, as a heap, less those left with
+        no schedule: as `discard` says, their bounds are not the search's."""
+        for n in heap:
+            n.bounds = [b.meet(f) for b, f in zip(n.bounds, fixed, strict=True)]
+        kept = [n for n in heap if not n.emptied()]
+        heapq.heapify(kept)
+        return kept
+
+    def certified_bound(self, open_nodes: list[Node], leaves: list[float]) -> float:
+        """The least bound over the open nodes, the leaves closed below the level, everything
+        discarded and the incumbent: the search's bound at any moment."""
+        return float(min([n.bound for n in open_nodes] + list(leaves) + [self.pruned, self.best_cost]))
 
     def offer_support(self, lp: LPSolution) -> None:
         """Each pair's cheapest column with λ > FRACTIONAL: at a leaf these agree on every coupled

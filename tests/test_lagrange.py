@@ -633,6 +633,7 @@ def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixe
     assert [n.order for n in heap] == [2] and not heap[0].emptied()
     assert s.certified_bound(heap, []) == level - 0.5
     assert s.certified_bound(heap, [level - 0.75]) == level - 0.75  # a leaf closed below the level
+    assert s.refix([Node(level - 1.0, uncached, u, order=3)], fix_on) == []  # a queue emptied outright
 
 
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():

@@ -750,6 +750,8 @@ class Search:
                     probed_at = self.best_cost
                     fixed = self.probe(root, fixed, eliminate=True)
                     heap = self.refix(heap, fixed)
+                    if not heap:  # the fixings emptied every queued node: the tree has run out
+                        continue
                 self.purge()
                 node = heapq.heappop(heap)
                 if self.discard(node):

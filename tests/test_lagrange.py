@@ -636,6 +636,29 @@ def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixe
     assert s.refix([Node(level - 1.0, uncached, u, order=3)], fix_on) == []  # a queue emptied outright
 
 
+def test_a_plunged_node_whose_lp_was_purged_since_is_solved_again():
+    """A plunged child's LP was solved before its sibling's column generation, which may purge the
+    master and renumber its columns: its λ then names other columns (a "leaf" read from them would
+    close a node nobody explored), so `Search.current` solves the node again; a current LP is
+    used as it is."""
+    from optcache.solvers.lagrange.search import Node
+
+    d = generate(stations=1, seed=102, slots=12).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    cg = s.colgen(free, np.zeros(s.master.n_rows), 1e-6)
+    node = Node(cg.L, free, cg.u)
+    assert s.current(node, cg) is cg  # nothing purged since
+    lp = s.master.solve()
+    assert s.master.purge(lp, 1) > 0 and cg.lp.generation != s.master.generation
+    again = s.current(node, cg)
+    assert again is not cg and again.lp.generation == s.master.generation
+    assert again.L == pytest.approx(cg.L, rel=1e-5)  # the same node's bound
+    for p in range(d.P):  # its λ is a convex combination of the pair's columns as they are now
+        cols = s.master.support(again.lp.lam)[p]
+        assert abs(again.lp.lam[cols].sum() - 1) < 1e-6 and (s.master.pair[cols] == p).all()
+
+
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():
     """Hand-computed: a side's estimate is its average gain per unit of distance times the
     distance; a decision never branched on takes its kind's average; without any record the

@@ -745,6 +745,10 @@ class Search:
             self.progress(self.certified_bound(opened, leaves), len(opened))
             if stack:
                 node, cg = stack.pop()
+                cg = self.current(node, cg)
+                if not np.isfinite(cg.L):
+                    continue
+                node.bound = max(cg.L, node.bound)
             else:
                 if self.best_cost < probed_at:  # a better incumbent: fix more at the root
                     probed_at = self.best_cost
@@ -817,6 +821,15 @@ class Search:
             self.pruned = min(self.pruned, node.bound)
             return True
         return node.emptied()
+
+    def current(self, node: Node, cg: ColGen) -> ColGen:
+        """`cg`, or the node's column generation again (warm from its multipliers) when the master
+        was purged since its LP (a plunged child's sibling's column generation may purge): that
+        LP's λ then names other columns, and a leaf read from them would close a node nobody
+        explored."""
+        if cg.lp is None or cg.lp.generation == self.master.generation:
+            return cg
+        return self.colgen(node.bounds, cg.u, self.node_tol)
 
     def refix(self, heap: list[Node], fixed: list[PairBounds]) -> list[Node]:
         """The queued nodes met with the root's latest fixings, as a heap, less those left with

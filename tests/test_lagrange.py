@@ -601,9 +601,8 @@ def test_a_leaf_offers_the_columns_the_master_uses_not_a_cheaper_one_of_negligib
 def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixed_out():
     """A heap node whose bounds the root's later probing empties holds only schedules that use a
     value fixed out at a Lagrangian already in `pruned`; its own bound, from before the better
-    incumbent, may be far below the level and must not become the search's bound. (Found on
-    `generate(stations=1, seed=101, slots=80)`: the tree ran out at 547 s with a bound 0.026 %
-    under the optimal incumbent, where the search had certified it.)"""
+    incumbent, may be far below the level and must not become the search's bound (a bound valid
+    but needlessly low: with no node left to raise it, the search would end under the gap)."""
     from optcache.solvers.lagrange.search import Node
 
     d = generate(stations=1, seed=8, slots=4, services=2, gpus=2, users=40).station_data(0)

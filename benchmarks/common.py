@@ -67,6 +67,17 @@ def retry_limit(text: str) -> float:
     return v
 
 
+def retry_gap(text: str) -> float:
+    """argparse type: a relative gap, a number >= 0 or inf (inf: retry every station not certified)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0 or inf, got {_text(text)}")
+    return v
+
+
 def threads(text: str) -> int:
     """argparse type: solver threads, an integer in [1, 1024] (the registry's `threads` rule)."""
     try:

@@ -57,6 +57,8 @@ BAD = [
     ("exact_grid.py", "--points slots=20 --time-limit nan --out {t}/o.csv", "--time-limit"),
     ("exact_grid.py", "--points slots=20 --time-limit 0 --out {t}/o.csv", "--time-limit"),
     ("exact_grid.py", "--points slots=20 --retry-limit -5 --out {t}/o.csv", "--retry-limit"),
+    ("exact_grid.py", "--points slots=20 --retry-gap nan --out {t}/o.csv", "--retry-gap"),
+    ("exact_grid.py", "--points slots=20 --retry-gap -0.1 --out {t}/o.csv", "--retry-gap"),
     ("lagrange_default.py", "--seeds 0 --time-limit nan --out {t}/o.csv", "--time-limit"),
     ("exact_peers.py", "--points services=2 --methods milp --time-limit -1 --out {t}/o.csv", "--time-limit"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --time-limit inf --out {t}/o.csv", "--time-limit"),
@@ -213,6 +215,18 @@ def test_a_time_limit_shorter_than_the_build_gives_the_warm_start(tmp_path):
     assert list(pol.columns) == header(RESULTS / "exact_grid_101_policies.csv")
     assert sorted(pol["method"]) == ["fifo", "lagrange", "laot", "lfu", "lru"]
     assert not list((tmp_path / "out").glob("*.partial.csv"))  # renamed at the end
+
+
+@pytest.mark.parametrize("retry_gap, runs", [("inf", ["limit", "retry"]), ("0.005", ["limit"])])
+def test_a_station_is_retried_only_within_the_retry_gap(tmp_path, retry_gap, runs):
+    """--retry-gap: a station stopped by a 0.05-s limit (the warm start against the trivial bound,
+    a gap far above 0.5 %) is run again with --retry-limit by default, and not with a 0.5 % bar."""
+    r = run("exact_grid.py", "--seeds", "101", "--points", "slots=100", "--time-limit", "0.05",
+            "--retry-limit", "0.05", "--retry-gap", retry_gap, "--out", str(tmp_path / "eg.csv"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(tmp_path / "eg.csv")
+    assert list(df["run"]) == runs
+    assert (df["gap"] > 0.005).all()
 
 
 def test_a_stopped_run_keeps_the_previous_table_and_its_rows_apart(tmp_path):

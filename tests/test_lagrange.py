@@ -662,7 +662,7 @@ def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():
     """Hand-computed: a side's estimate is its average gain per unit of distance times the
     distance; a decision never branched on takes its kind's average; without any record the
     product rule ranks by f·(1 − f), the most fractional first."""
-    from optcache.solvers.lagrange.search import Decision, PseudoCosts
+    from optcache.solvers.lagrange.branching import Decision, PseudoCosts
 
     pc = PseudoCosts()
     near, mid = Decision("x", 3, 1, 2, 0.1), Decision("x", 4, 0, 1, 0.5)
@@ -690,7 +690,8 @@ def test_branching_floor_is_each_childs_lagrangian_at_the_nodes_multipliers(seed
     """The Lagrangian rise a branching side is credited with is exactly L(u) of the child (the
     side imposed on its pair) at the node's u, minus L(u): a bound the child starts from. Checked
     against the Lagrangian evaluated directly with the child's bounds, for every candidate."""
-    from optcache.solvers.lagrange.search import ROOT_TOL, Decision, _pad, _rise
+    from optcache.solvers.lagrange.branching import Decision, rise_of
+    from optcache.solvers.lagrange.search import ROOT_TOL, _pad
 
     d = generate(stations=1, seed=seed, slots=10, users=15).station_data(0)
     s = Search(d, None, np.inf, 1e-4, quiet=True)
@@ -715,7 +716,7 @@ def test_branching_floor_is_each_childs_lagrangian_at_the_nodes_multipliers(seed
                     else:
                         b.x_lo[t], b.a_lo[t] = dec.value + 1, 1
                     L, _ = s.lagrangian(_pad(cg.u, s.master.n_rows), bs)
-                    rise = _rise(cg.rise[p][t], dec, side)
+                    rise = rise_of(cg.rise[p][t], dec, side)
                     if not np.isfinite(L):
                         assert rise == np.inf
                         continue

@@ -7,7 +7,8 @@ One module per concept:
 * `decomposition`: the Lagrangian L(u) of the coupling rows, evaluated by the pair DPs;
 * `master`: the restricted master LP over pair schedules, whose duals are the multipliers;
 * `primal`: feasible schedules from pair DPs within residual capacity;
-* `search`: column generation, probing, branching and the bound it certifies.
+* `branching`: branching decisions, their pseudo-costs and the children they make;
+* `search`: column generation, probing, the tree and the bound it certifies.
 
 docs/formulation.md §6.1 ("Lagrangian decomposition and branch, price and cut") states the method and why its bound is valid.
 """

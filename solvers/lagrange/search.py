@@ -28,6 +28,7 @@ from optcache.dynamics import State, final_state
 from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
 from optcache.logs import PROGRESS_SECONDS
+from optcache.solvers.lagrange.branching import FRACTIONAL, Decision, PseudoCosts, children, rise_of
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.graph import PairBounds, option_index
 from optcache.solvers.lagrange.master import Cut, LPSolution, Master
@@ -81,10 +82,6 @@ of `s` × this many branch-and-bound nodes (HiGHS's mip_max_nodes, single-thread
 LNS_NODES_PER_SECOND = 20
 """Likewise, a fix-and-optimise window of `s` seconds becomes a search of at most `s` × this many
 nodes (every window of every stage is then solved: the stages' total is not cut by time)."""
-
-FRACTIONAL = 1e-6
-"""A master value ā within this of 0 or 1 counts as integral when branching; at a leaf, the
-columns whose λ exceeds it are the ones that agree on every coupled decision."""
 
 PLUNGE_DEPTH = 30
 """After a node from the queue, follow its better child this many levels (depth first)."""
@@ -152,70 +149,6 @@ class Node:
     def emptied(self) -> bool:
         """No schedule keeps its bounds (the root's fixings, met after it was queued, left none)."""
         return any(b.empty() for b in self.bounds)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A branching decision: split a[slot][pair] = 0 | 1 (kind 'a'), or
-    x[slot][pair] ≤ value | ≥ value + 1 (kind 'x'). `down` is the master value's distance from
-    the down side (ā, or x̄ − value); the up side is 1 − down away."""
-
-    kind: str
-    slot: int
-    pair: int
-    value: int
-    down: float
-
-    def distance(self, side: int) -> float:
-        """How far the master's value is from side 0 (down) or 1 (up)."""
-        return self.down if side == 0 else 1.0 - self.down
-
-
-class PseudoCosts:
-    """Bound gained per unit of distance by each side of each branching decision, averaged over
-    the children evaluated so far (pseudo-cost branching, Bénichou et al. 1971): a decision not
-    yet branched on is estimated by the average of its kind."""
-
-    def __init__(self):
-        self.sum: dict[tuple, float] = {}
-        self.n: dict[tuple, int] = {}
-
-    def record(self, d: Decision, side: int, gain: float) -> None:
-        """Learn from one child: its bound rose by `gain` over its parent's (none if infeasible)."""
-        dist = d.distance(side)
-        if dist <= FRACTIONAL or not np.isfinite(gain):
-            return
-        for key in ((d.kind, d.slot, d.pair, side), (d.kind, side)):
-            self.sum[key] = self.sum.get(key, 0.0) + max(gain, 0.0) / dist
-            self.n[key] = self.n.get(key, 0) + 1
-
-    def estimate(self, d: Decision, side: int) -> float:
-        """The gain expected of one side: per-unit gain (the decision's, else its kind's, else 1)
-        times the side's distance."""
-        key = (d.kind, d.slot, d.pair, side)
-        if key not in self.n:
-            key = (d.kind, side)
-        per = self.sum[key] / self.n[key] if key in self.n else 1.0
-        return per * d.distance(side)
-
-    def score(self, d: Decision, eps: float, floor=None) -> float:
-        """The product rule: both children should gain. `floor(d, side)`, if given, is a gain
-        the side is known to reach at least."""
-        down, up = self.estimate(d, 0), self.estimate(d, 1)
-        if floor is not None:
-            down, up = max(down, floor(d, 0)), max(up, floor(d, 1))
-        return max(down, eps) * max(up, eps)
-
-
-def _rise(rise: np.ndarray, d: Decision, side: int) -> float:
-    """The rise of L at the node's multipliers when the decision's side is imposed on its pair,
-    from one slot's row of `ColGen.rise` (x = 0..x_max, then a = 0)."""
-    on, off = rise[:-1], rise[-1]
-    if d.kind == "a":
-        return float(off if side == 0 else on.min())
-    if side == 0:
-        return float(min(on[:d.value + 1].min(), off))
-    return float(on[d.value + 1:].min()) if d.value + 1 < len(on) else np.inf
 
 
 @dataclass
@@ -590,28 +523,8 @@ class Search:
             cap = max(self.level() - cg.L, eps)  # more cannot matter: that side is pruned
 
             def floor(c: Decision, side: int) -> float:
-                return min(_rise(cg.rise[c.pair][c.slot], c, side), cap)
+                return min(rise_of(cg.rise[c.pair][c.slot], c, side), cap)
         return max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
-
-    def children(self, node: Node, decision: Decision) -> list[tuple[int, list[PairBounds]]]:
-        """The two children's (side, bounds), those not empty: a = 0 | 1, or x ≤ v | x ≥ v + 1."""
-        out = []
-        for side in (0, 1):
-            bs = [b.copy() for b in node.bounds]
-            b, t = bs[decision.pair], decision.slot
-            if decision.kind == "a":
-                if side == 0:
-                    b.a_hi[t] = 0
-                else:
-                    b.a_lo[t] = 1
-            elif side == 0:
-                b.x_hi[t] = min(b.x_hi[t], decision.value)
-            else:
-                b.x_lo[t] = max(b.x_lo[t], decision.value + 1)
-                b.a_lo[t] = 1
-            if not b.empty():
-                out.append((side, bs))
-        return out
 
     # ------------------------------------------------------------------ the search
     def lns(self, seconds: float) -> None:
@@ -782,7 +695,7 @@ class Search:
                     leaves.append(node.bound)
                 continue
             kids = []
-            for side, bs in self.children(node, decision):
+            for side, bs in children(node.bounds, decision):
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue

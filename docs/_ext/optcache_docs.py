@@ -50,6 +50,7 @@ INTERNAL = {
     "optcache.solvers.policies_fast": "compiled twin of optcache.solvers.policies, held equal by the tests",
     "optcache.models.matrix28": "the network form of (28) behind milp and `optcache export --form network` (§6)",
     "optcache.solvers.lagrange.boxlp": "internals of lagrange (§6.1)",
+    "optcache.solvers.lagrange.branching": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.decomposition": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.graph": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.master": "internals of lagrange (§6.1)",

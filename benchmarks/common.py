@@ -56,26 +56,25 @@ def time_limit(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {_text(text)}") from None
 
 
-def retry_limit(text: str) -> float:
-    """argparse type: seconds, a finite number >= 0 (0: no retry)."""
+def _nonnegative(text: str, finite: bool, must: str) -> float:
+    """A number >= 0 (finite if `finite`), or an argparse error saying what it `must` be."""
     try:
         v = float(text)
     except ValueError:
         v = math.nan
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0: no retry), got {_text(text)}")
+    if not (v >= 0 and (math.isfinite(v) or not finite)):
+        raise argparse.ArgumentTypeError(f"must be {must}, got {_text(text)}")
     return v
+
+
+def retry_limit(text: str) -> float:
+    """argparse type: seconds, a finite number >= 0 (0: no retry)."""
+    return _nonnegative(text, True, "a finite number >= 0 (0: no retry)")
 
 
 def retry_gap(text: str) -> float:
     """argparse type: a relative gap, a number >= 0 or inf (inf: retry every station not certified)."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0 or inf, got {_text(text)}")
-    return v
+    return _nonnegative(text, False, "a number >= 0 or inf")
 
 
 def threads(text: str) -> int:

@@ -756,7 +756,7 @@ class Search:
     def certified_bound(self, open_nodes: list[Node], leaves: list[float]) -> float:
         """The least bound over the open nodes, the leaves closed below the level, everything
         discarded and the incumbent: the search's bound at any moment."""
-        return float(min([n.bound for n in open_nodes] + list(leaves) + [self.pruned, self.best_cost]))
+        return float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
 
     def offer_support(self, lp: LPSolution) -> None:
         """Each pair's cheapest column with λ > FRACTIONAL: at a leaf these agree on every coupled

@@ -11,7 +11,8 @@ as the first incumbent) within --time-limit; a point not certified there is solv
 --retry-limit (0: no retry) if its gap at --time-limit is at most --retry-gap (default: any gap;
 0.005 is the issue's bar, within 0.5 % at 60 s and certified within 10 minutes). Least-AoT, FIFO,
 LRU and LFU are scored on the same station, and each method's distance to the optimum is bounded
-by the certified bound: over_bound = (cost − bound)/cost of the longest run. The seeds are ones no other benchmark here uses.
+by the certified bound: over_bound = (cost − bound)/cost of the longest run. The seeds are ones
+no other benchmark here uses.
 
 Points are read from the grid's `[[sweep]]` tables only (each moves one knob from the paper's
 defaults); its `[knobs]`, `methods` and `seeds` are not used, and a grid without `[[sweep]]`
@@ -144,7 +145,8 @@ def main() -> None:
             base = {"knob": knob, "value": value, "seed": seed, "coupled_memory": len(mem),
                     "coupled_budget": len(bud)}
             runs = [dict(base, run="limit", **solve(d, args.time_limit))]
-            if runs[0]["termination"] != "optimal" and args.retry_limit > 0 and runs[0]["gap"] <= args.retry_gap:
+            first = runs[0]
+            if first["termination"] != "optimal" and args.retry_limit > 0 and first["gap"] <= args.retry_gap:
                 runs.append(dict(base, run="retry", **solve(d, args.retry_limit)))
             for r in runs:
                 print(show(r, 7), flush=True)

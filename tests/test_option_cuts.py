@@ -238,6 +238,45 @@ def test_option_cuts_raise_the_root_bound(monkeypatch):
     assert with_options <= 0.2150551
 
 
+def test_option_cuts_are_separated_before_the_root_converges(monkeypatch):
+    """Option cuts are separated once column generation is within OPTION_SEPARATION_TOL (not only
+    at ROOT_TOL), and the root still ends converged: its last separation, at ROOT_TOL, finds
+    nothing, and its bound is that of separating at ROOT_TOL only to 1e-6, below the certified
+    optimum 0.215055 of generate(stations=1, seed=102, slots=20) (benchmarks/RESULTS.md)."""
+    d = generate(stations=1, seed=102, slots=20).station_data(0)
+    bounds = {}
+    for tol in (0.0, search_mod.OPTION_SEPARATION_TOL):
+        monkeypatch.setattr(search_mod, "OPTION_SEPARATION_TOL", tol)
+        s = Search(d, None, np.inf, 1e-4, quiet=True)
+        best, calls = [-np.inf], []  # best L so far; (LP's relative gap, cuts found) per option round
+        lagrangian, separate = s.lagrangian, s.separate
+
+        def tracked(u, b=None, lagrangian=lagrangian, best=best):
+            out = lagrangian(u, b)
+            best[0] = max(best[0], out[0])
+            return out
+
+        def spy(lp, options=False, separate=separate, best=best, calls=calls):
+            found = separate(lp, options)
+            if options:
+                calls.append(((lp.value - best[0]) / lp.value, found))
+            return found
+
+        s.lagrangian, s.separate = tracked, spy
+        cg = s.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(s.master.n_rows), ROOT_TOL,
+                      separate=True)
+        assert cg.converged
+        assert calls and calls[-1][1] == 0 and calls[-1][0] <= ROOT_TOL  # the last found nothing
+        assert s.stats.option_cuts > 0
+        early = [g for g, _ in calls if g > ROOT_TOL]
+        assert bool(early) == (tol > 0)  # with the default, option rounds before full convergence
+        assert all(g <= max(tol, ROOT_TOL) for g, _ in calls)
+        bounds[tol] = cg.L
+    plain, early = bounds.values()
+    assert early == pytest.approx(plain, rel=1e-6)
+    assert max(plain, early) <= 0.2150551
+
+
 def test_windows_separate_no_option_cuts(monkeypatch):
     """Fix-and-optimise's and rolling's windows (also rolling without a tail, whose windows have no
     terminal value) leave the option cuts out: on short time-boxed windows they cost more than they

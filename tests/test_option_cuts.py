@@ -272,9 +272,9 @@ def test_option_cuts_are_separated_before_the_root_converges(monkeypatch):
         assert bool(early) == (tol > 0)  # with the default, option rounds before full convergence
         assert all(g <= max(tol, ROOT_TOL) for g, _ in calls)
         bounds[tol] = cg.L
-    plain, early = bounds.values()
-    assert early == pytest.approx(plain, rel=1e-6)
-    assert max(plain, early) <= 0.2150551
+    plain, sooner = bounds.values()
+    assert sooner == pytest.approx(plain, rel=1e-6)
+    assert max(plain, sooner) <= 0.2150551
 
 
 def test_windows_separate_no_option_cuts(monkeypatch):

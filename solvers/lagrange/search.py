@@ -51,7 +51,8 @@ that is finer (gap = 0: a tenth of GAP_FLOOR), so that a leaf can close to the g
 
 SEPARATION_TOL = 3e-3
 """At the root, cuts are first separated once column generation is within this relative gap;
-when that finds none, column generation goes on to ROOT_TOL and separates again."""
+when that finds none, column generation goes on to OPTION_SEPARATION_TOL, then to ROOT_TOL,
+separating again at each."""
 
 OPTION_SEPARATION_TOL = 1e-4
 """At the root, once the (ā, x̄) cuts find none at SEPARATION_TOL, both kinds of cuts are separated

@@ -66,10 +66,10 @@ MAX_CUTS_PER_ROUND = 200
 """Most violated cuts added per separation round."""
 
 OPTION_CUTS = True
-"""Separate the slots' option cuts (`slots.OptionSeparator`) at the root once column generation
-has converged and the (ā, x̄) cuts find none; never in the windows of fix-and-optimise and of the
-rolling horizon (`Search(option_cuts=False)`), which are short and time-boxed, and which they
-slowed."""
+"""Separate the slots' option cuts (`slots.OptionSeparator`) at the root once the (ā, x̄) cuts find
+none and column generation is within OPTION_SEPARATION_TOL; never in the windows of
+fix-and-optimise and of the rolling horizon (`Search(option_cuts=False)`), which are short and
+time-boxed, and which they slowed."""
 
 LNS_WINDOW_IP = False
 """Fix-and-optimise's windows skip the restricted-master MIP and the pair swaps after their root

@@ -525,12 +525,13 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
         s.root_L = s.best_cost * (1 - root_gap)
         calls = []
 
-        def window(t0, t1, per, stop):
+        def window(plan, t0, t1, per, stop):
             calls.append((t0, t1))
             if len(calls) == narrow_at:
                 s.best_cost = s.root_L * (1 + search_mod.LNS_WIDE_GAP / 2)
             elif len(calls) <= improving:
-                s.best_cost *= 1 - 1e-4  # as an improving window would
+                plan.cost *= 1 - 1e-4  # as an improving window would
+                s.best_cost = plan.cost
             return True
 
         monkeypatch.setattr(s, "_lns_window", window)
@@ -547,6 +548,67 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
     # sweep would repeat nothing
     assert count(0.1, 11) == 20
     assert count(0.1, 100, narrow_at=3) == 3  # the gap closes to below LNS_WIDE_GAP: stop
+
+
+def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeypatch):
+    """With the root's multipliers, fix-and-optimise that finds nothing while the gap is wider than
+    LNS_WIDE_GAP dives once and sweeps again from the dive's schedule, even when it costs more
+    than the incumbent; its schedule is offered. No dive without the multipliers, nor once the
+    gap is narrow."""
+    import optcache.solvers.lagrange.search as search_mod
+    from optcache.solvers.policies import replace_station
+
+    d = generate(slots=40, services=5, gpus=8, stations=1, seed=0).station_data(0)
+    laot = replace_station(d, "laot")
+    cloud = (np.zeros((d.T, d.P)), np.zeros((d.T, d.P)))  # all-cloud: feasible, and dearer here
+
+    def run(root_gap: float, with_u: bool):
+        s = Search(d, None, time.perf_counter() + 600, 1e-4, quiet=True)
+        s.offer(*laot)
+        laot_cost = s.best_cost
+        s.root_L = s.best_cost * (1 - root_gap)
+        plans, dives = [], []
+        monkeypatch.setattr(s, "_lns_window", lambda plan, *a: plans.append(plan.cost) or True)
+        monkeypatch.setattr(s, "dive", lambda u, until: dives.append(until) or cloud)
+        s.lns(seconds=0.0, u=np.zeros(s.master.n_rows) if with_u else None)
+        return laot_cost, s, plans, dives
+
+    laot_cost, s, plans, dives = run(0.1, True)
+    cloud_cost, _ = s.dec.objective(*cloud)
+    assert cloud_cost > laot_cost
+    # 9 distinct windows (test above) over the incumbent find nothing, then 9 over the dive's plan
+    assert len(dives) == 1 and plans == [laot_cost] * 9 + [cloud_cost] * 9
+    assert s.stats.dive_cost == cloud_cost and s.best_cost == laot_cost  # offered, not better
+    assert len(run(0.1, False)[3]) == 0 and len(run(search_mod.LNS_WIDE_GAP / 2, True)[3]) == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_dive_gives_a_feasible_schedule_and_leaves_the_bound_alone(seed):
+    """The dive's schedule meets every constraint, costs what the evaluator says and no less
+    than the brute-force optimum; on a memory-bound 30-slot station it is no dearer than the
+    root's heuristics' incumbent plus 10 %. Fixing pairs is no branch: nothing is pruned."""
+    if seed < 4:
+        d = random_tiny(np.random.default_rng(2000 + seed)).station_data(0)
+        opt = brute_force(d)[0]
+    else:
+        d = generate(stations=1, seed=seed, slots=30).station_data(0)
+        opt = 0.0
+    s = Search(d, None, np.inf, 1e-9, quiet=True)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    root = s.colgen(free, np.zeros(s.master.n_rows), 1e-7, separate=True)
+    s.heuristics(root)
+    dive = s.dive(root.u)
+    if not s.dec.coupled:  # no master LP to dive in
+        assert dive is None
+        return
+    assert dive is not None
+    ev = evaluate_station(d, *dive)
+    assert not ev.violations
+    cost, _ = s.dec.objective(*dive)
+    assert cost == pytest.approx(ev.cost, rel=1e-12) and cost >= opt * (1 - 1e-9) - 1e-12
+    assert s.stats.dives == 1 and s.pruned == np.inf
+    if seed >= 4:
+        assert cost <= 1.1 * s.best_cost
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -92,7 +92,7 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                 "nodes": st.nodes, "evaluations": st.evaluations, "columns": s.master.n, "cuts": st.cuts,
                 "option_cuts": st.option_cuts, "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
                 "lns_windows": st.lns_windows, "lns_improvements": st.lns_improvements,
-                "progress": st.progress}]
+                "dives": st.dives, "dive_cost": st.dive_cost, "progress": st.progress}]
     return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
 

@@ -142,6 +142,29 @@ use of that time: from the same first schedule, 30 s of fix-and-optimise on six 
 slots, two runs each, ended 1.58 % above the root bound on average against 1.79 % with 0.1
 (benchmarks/RESULTS.md, "Fifteenth round")."""
 
+DIVE_TOL = 1e-4
+"""Relative tolerance of column generation at each step of the dive (`Search.dive`): its steps only
+rank columns, they bound nothing."""
+
+DIVE_INTEGRAL = 0.999
+"""In a dive step, every free pair whose heaviest column has at least this weight is fixed to it
+at once (the master already agrees on it); otherwise only the heaviest such pair is."""
+
+DIVE_SHARE = 0.5
+"""Under a time limit the dive stops at this share of the time left (its schedule so far is then
+completed by the pair DPs); fix-and-optimise from its schedule gets the rest."""
+
+
+@dataclass
+class Plan:
+    """The schedule fix-and-optimise improves, with its objective: the incumbent, or a dive's
+    schedule, which may cost more than the incumbent (`Search.lns`)."""
+
+    A: np.ndarray
+    X: np.ndarray
+    cost: float
+
+
 @dataclass
 class Node:
     """An open subproblem: its bound, the branching bounds of every pair, warm-start multipliers."""
@@ -191,6 +214,10 @@ class SearchStats:
     fixed_values: int = 0
     lns_windows: int = 0
     lns_improvements: int = 0
+    dives: int = 0
+    """Dives run because fix-and-optimise was stuck with the gap wide (`Search.dive`)."""
+    dive_cost: float = np.nan
+    """The objective of the last dive's schedule (nan without a dive)."""
     progress: list = field(default_factory=list)
 
 
@@ -538,15 +565,20 @@ class Search:
         return max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
 
     # ------------------------------------------------------------------ the search
-    def lns(self, seconds: float) -> None:
+    def lns(self, seconds: float, u: np.ndarray | None = None) -> None:
         """Fix-and-optimise: re-solve windows of the incumbent exactly (a search of their own, from
         the incumbent's state at the window's start, with the rest of the plan kept as each pair's
         terminal value), sliding along the horizon stage by stage (LNS_STAGES), within `seconds`.
-        A window already solved since the incumbent last changed is skipped. Under a time limit,
+        A window already solved since the plan last changed is skipped. Under a time limit,
         sweeps repeat past `seconds` while the gap stays wider than LNS_WIDE_GAP and the last sweep
-        improved the incumbent."""
-        d = self.d
+        improved the plan. With the root's multipliers `u`, a gap still wider than LNS_WIDE_GAP
+        when a sweep finds nothing gets one dive (`dive`), and the sweeps start again from its
+        schedule: a new start that changes every pair over the whole horizon, which no window
+        does."""
         if self.best is None:
+            return
+        windows = self._lns_windows()
+        if not windows:
             return
         share = np.inf if self.deterministic else min(self.deadline, time.perf_counter() + seconds)
 
@@ -555,33 +587,56 @@ class Search:
             if self.deterministic or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
                 return share
             return self.deadline
+        if not self._sweeps(Plan(*self.best, self.best_cost), windows, stop):
+            return
+        if u is None or self.gap_to(self.root_L) <= LNS_WIDE_GAP or self.left() <= 0:
+            return
+        until = np.inf if self.deterministic else time.perf_counter() + DIVE_SHARE * self.left()
+        start = self.dive(u, until)
+        if start is None:
+            return
+        cost, _ = self.dec.objective(*start)
+        self.stats.dive_cost = cost
+        if self.offer(*start):
+            self.progress(self.root_L, 1)
+        self._sweeps(Plan(*start, cost), windows, stop)
+
+    def _lns_windows(self) -> list[tuple[int, int, float]]:
+        """Fix-and-optimise's windows (first slot, end, seconds at most) in sweep order; none when
+        every stage's windows would cover the horizon (a window's own search)."""
         windows = []
         for stage in LNS_STAGES:
-            if d.T <= stage.width:
+            if self.d.T <= stage.width:
                 continue
             for k in range(stage.passes):  # later passes shift the windows by half a slide
                 first = (k % 2) * (stage.step // 2)
-                windows += [(t0, min(t0 + stage.width, d.T), stage.seconds)
-                            for t0 in range(first, d.T - stage.step, stage.step)]
-        seen: dict[tuple[int, int], float] = {}  # window → the incumbent's cost when it was solved
+                windows += [(t0, min(t0 + stage.width, self.d.T), stage.seconds)
+                            for t0 in range(first, self.d.T - stage.step, stage.step)]
+        return windows
+
+    def _sweeps(self, plan: Plan, windows, stop) -> bool:
+        """Sweep the windows over `plan` until a sweep finds nothing (one sweep without a time
+        limit) or the gap is narrow; False when `stop()` came first."""
+        seen: dict[tuple[int, int], float] = {}  # window → the plan's cost when it was solved
         while True:
-            at_start = self.best_cost
+            at_start = plan.cost
             for t0, t1, per in windows:
                 if time.perf_counter() >= stop():
-                    return
-                if seen.get((t0, t1)) == self.best_cost:
-                    continue  # the same window of the same incumbent: nothing new to find
-                seen[(t0, t1)] = self.best_cost
-                if not self._lns_window(t0, t1, per, stop()):
-                    return
-            if self.deterministic or self.best_cost >= at_start or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
-                return
+                    return False
+                if seen.get((t0, t1)) == plan.cost:
+                    continue  # the same window of the same plan: nothing new to find
+                seen[(t0, t1)] = plan.cost
+                if not self._lns_window(plan, t0, t1, per, stop()):
+                    return False
+            if self.deterministic or plan.cost >= at_start or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
+                return True
 
-    def _lns_window(self, t0: int, t1: int, per: float, stop: float) -> bool:
-        """Re-solve slots t0..t1-1 of the incumbent (at most `per` seconds, ending by `stop`) and
-        keep what is better; False when the window ran out of time building (the last window)."""
+    def _lns_window(self, plan: Plan, t0: int, t1: int, per: float, stop: float) -> bool:
+        """Re-solve slots t0..t1-1 of `plan` (at most `per` seconds, ending by `stop`), keep what is
+        better in it and offer it as an incumbent; False when the window ran out of time building
+        (the last window)."""
         d = self.d
-        A, X = self.best
+        A, X = plan.A, plan.X
         start = final_state(A[:t0], X[:t0], d.k, d.delta, self.dec.st)
         if t1 < d.T:
             fut = [future_cost(d, A, X, t1, p, self.dec.terminal) for p in range(d.P)]
@@ -603,10 +658,54 @@ class Search:
         if sub.best_cost < before - 1e-12 * max(1.0, abs(before)):
             A2, X2 = A.copy(), X.copy()
             A2[t0:t1], X2[t0:t1] = sub.best
-            if self.offer(A2, X2):
-                self.stats.lns_improvements += 1
-                self.progress(self.root_L, 1)
+            cost, violations = self.dec.objective(A2, X2)
+            if not violations and cost < plan.cost:
+                plan.A, plan.X, plan.cost = A2, X2, cost
+                if self.offer(A2, X2):
+                    self.stats.lns_improvements += 1
+                    self.progress(self.root_L, 1)
         return True
+
+    def dive(self, u: np.ndarray, until: float = np.inf) -> tuple[np.ndarray, np.ndarray] | None:
+        """Price and dive (Sadykov, Vanderbeck, Pessoa, Tahiri and Uchoa, *INFORMS J. Computing*
+        31(2), 2019): from multipliers `u`, fix free pairs to their heaviest column in the master
+        LP (all those of weight ≥ DIVE_INTEGRAL at once, else the heaviest one), re-run column
+        generation for the others (DIVE_TOL), and repeat until every pair is fixed. After each step
+        the free pairs' DPs in sequence, then one-pair re-optimisation, complete the fixed ones;
+        returns the cheapest such schedule (None if none is feasible). It bounds nothing: fixing a
+        pair is no branch. By `until` it stops and returns what it has."""
+        d, m = self.d, self.master
+        bounds = [PairBounds.free(d.T) for _ in range(d.P)]
+        fixed = np.zeros(d.P, bool)
+        best, best_cost = None, np.inf
+        self.stats.dives += 1
+        cg = self.colgen(bounds, u, DIVE_TOL, until=until)
+        while cg.lp is not None and not cg.lp.slack_used and np.isfinite(cg.L):
+            lam = cg.lp.lam
+            heaviest = []
+            for p in np.nonzero(~fixed)[0]:
+                cols = np.nonzero((m.pair[:len(lam)] == p) & (lam > FRACTIONAL))[0]
+                if len(cols):
+                    j = int(cols[np.argmax(lam[cols])])
+                    heaviest.append((float(lam[j]), int(p), j))
+            if not heaviest:
+                break
+            heaviest.sort(reverse=True)
+            for _, p, j in [h for h in heaviest if h[0] >= DIVE_INTEGRAL] or heaviest[:1]:
+                bounds[p] = PairBounds.fixed(m.A[j], m.X[j])
+                fixed[p] = True
+            PA, PX, PO = m.prices(cg.u)
+            order = list(np.nonzero(fixed)[0]) + list(np.nonzero(~fixed)[0])
+            s = sequential(self.dec, PA, PX, order, bounds, PO)
+            if s is not None:
+                A, X = local_search(self.dec, *s)
+                cost, violations = self.dec.objective(A, X)
+                if not violations and cost < best_cost:
+                    best, best_cost = (A, X), cost
+            if fixed.all() or self.left() <= 0 or time.perf_counter() >= until:
+                break
+            cg = self.colgen(bounds, cg.u, DIVE_TOL, until=until)
+        return best
 
     def gap_to(self, bound: float) -> float:
         """The incumbent's relative distance above `bound` (inf before a schedule, or while the
@@ -637,7 +736,7 @@ class Search:
             self.purge(root)
             if not self.closed(root.L):
                 left = self.left()
-                self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS))
+                self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), root.u)
             self.offer(*local_search(self.dec, *self.best))
         st.root_primal = self.best_cost
         self.progress(root.L, 1)

@@ -4,7 +4,8 @@ At the root, column generation over pair schedules (`master.Master`, multipliers
 the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot polytope
 (`slots.TargetSeparator`) until neither improves the Lagrangian bound. Primal schedules come from
 pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
-over windows of the incumbent (`lns`). One forward and one backward pass over each pair graph
+over windows of the incumbent (`lns`), started again from a dive in the master LP (`dive`) when
+its windows find nothing while the gap is wide. One forward and one backward pass over each pair graph
 give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
 (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
@@ -141,6 +142,10 @@ tenth of it (0.1, before) is the slow end of the window's tree, and the next win
 use of that time: from the same first schedule, 30 s of fix-and-optimise on six stations of 80–100
 slots, two runs each, ended 1.58 % above the root bound on average against 1.79 % with 0.1
 (benchmarks/RESULTS.md, "Fifteenth round")."""
+
+DIVE = True
+"""Dive once when fix-and-optimise finds nothing while the gap is wider than LNS_WIDE_GAP, and
+sweep again from the dive's schedule (`Search.lns`); False leaves the dive out."""
 
 DIVE_TOL = 1e-4
 """Relative tolerance of column generation at each step of the dive (`Search.dive`): its steps only
@@ -589,7 +594,7 @@ class Search:
             return self.deadline
         if not self._sweeps(Plan(*self.best, self.best_cost), windows, stop):
             return
-        if u is None or self.gap_to(self.root_L) <= LNS_WIDE_GAP or self.left() <= 0:
+        if u is None or not DIVE or self.gap_to(self.root_L) <= LNS_WIDE_GAP or self.left() <= 0:
             return
         until = np.inf if self.deterministic else time.perf_counter() + DIVE_SHARE * self.left()
         start = self.dive(u, until)

@@ -25,7 +25,7 @@ from optcache.solvers.lagrange import (
 )
 from optcache.solvers.lagrange.master import Master
 from optcache.solvers.lagrange.primal import future_cost
-from optcache.solvers.lagrange.search import Search
+from optcache.solvers.lagrange.search import Plan, Search
 from tests.bruteforce import brute_force, random_tiny
 
 
@@ -568,8 +568,9 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
         laot_cost = s.best_cost
         s.root_L = s.best_cost * (1 - root_gap)
         plans, dives = [], []
+        dived = Plan(*cloud, s.dec.objective(*cloud)[0])
         monkeypatch.setattr(s, "_lns_window", lambda plan, *a: plans.append(plan.cost) or True)
-        monkeypatch.setattr(s, "dive", lambda u, until: dives.append(until) or cloud)
+        monkeypatch.setattr(s, "dive", lambda u, until: dives.append(until) or dived)
         s.lns(seconds=0.0, u=np.zeros(s.master.n_rows) if with_u else None)
         return laot_cost, s, plans, dives
 
@@ -602,9 +603,9 @@ def test_a_dive_gives_a_feasible_schedule_and_leaves_the_bound_alone(seed):
         assert dive is None
         return
     assert dive is not None
-    ev = evaluate_station(d, *dive)
+    ev = evaluate_station(d, dive.A, dive.X)
     assert not ev.violations
-    cost, _ = s.dec.objective(*dive)
+    cost, _ = s.dec.objective(dive.A, dive.X)
     assert cost == pytest.approx(ev.cost, rel=1e-12) and cost >= opt * (1 - 1e-9) - 1e-12
     assert s.stats.dives == 1 and s.pruned == np.inf
     if seed >= 4:

@@ -280,12 +280,14 @@ class Search:
             return 0.0
         return self.deadline - time.perf_counter()
 
-    def offer(self, A: np.ndarray, X: np.ndarray) -> bool:
+    def offer(self, A: np.ndarray, X: np.ndarray, cost: float | None = None) -> bool:
         """Score (A, X) with the evaluator; keep it if feasible and better. Its pair schedules go
-        into the master so that the LP knows them."""
-        cost, violations = self.dec.objective(A, X)
-        if violations:
-            return False
+        into the master so that the LP knows them. `cost`: its objective when the caller has just
+        scored it feasible (a `Plan`'s), not scored again."""
+        if cost is None:
+            cost, violations = self.dec.objective(A, X)
+            if violations:
+                return False
         if hasattr(self, "master"):
             own = self.dec.pair_costs(A, X)
             for p in range(self.d.P):
@@ -602,11 +604,10 @@ class Search:
         start = self.dive(u, until)
         if start is None:
             return
-        cost, _ = self.dec.objective(*start)
-        self.stats.dive_cost = cost
-        if self.offer(*start):
+        self.stats.dive_cost = start.cost
+        if self.offer(start.A, start.X, start.cost):
             self.progress(self.root_L, 1)
-        self._sweeps(Plan(*start, cost), windows, stop)
+        self._sweeps(start, windows, stop)
 
     def _lns_windows(self) -> list[tuple[int, int, float]]:
         """Fix-and-optimise's windows (first slot, end, seconds at most) in sweep order; none when
@@ -668,23 +669,23 @@ class Search:
             cost, violations = self.dec.objective(A2, X2)
             if not violations and cost < plan.cost:
                 plan.A, plan.X, plan.cost = A2, X2, cost
-                if self.offer(A2, X2):
+                if self.offer(A2, X2, cost):
                     self.stats.lns_improvements += 1
                     self.progress(self.root_L, 1)
         return True
 
-    def dive(self, u: np.ndarray, until: float = np.inf) -> tuple[np.ndarray, np.ndarray] | None:
+    def dive(self, u: np.ndarray, until: float = np.inf) -> Plan | None:
         """Price and dive (Sadykov, Vanderbeck, Pessoa, Tahiri and Uchoa, *INFORMS J. Computing*
         31(2), 2019): from multipliers `u`, fix free pairs to their heaviest column in the master
         LP (all those of weight ≥ DIVE_INTEGRAL at once, else the heaviest one), re-run column
         generation for the others (DIVE_TOL), and repeat until every pair is fixed. After each step
         the free pairs' DPs in sequence, then one-pair re-optimisation, complete the fixed ones;
-        returns the cheapest such schedule (None if none is feasible). It bounds nothing: fixing a
+        returns the cheapest such schedule with its objective (None if none is feasible). It bounds nothing: fixing a
         pair is no branch. By `until` it stops and returns what it has."""
         d, m = self.d, self.master
         bounds = [PairBounds.free(d.T) for _ in range(d.P)]
         fixed = np.zeros(d.P, bool)
-        best, best_cost = None, np.inf
+        best = None
         self.stats.dives += 1
         cg = self.colgen(bounds, u, DIVE_TOL, until=until)
         while cg.lp is not None and not cg.lp.slack_used and np.isfinite(cg.L):
@@ -707,8 +708,8 @@ class Search:
             if s is not None:
                 A, X = local_search(self.dec, *s)
                 cost, violations = self.dec.objective(A, X)
-                if not violations and cost < best_cost:
-                    best, best_cost = (A, X), cost
+                if not violations and (best is None or cost < best.cost):
+                    best = Plan(A, X, cost)
             if fixed.all() or self.left() <= 0 or time.perf_counter() >= until:
                 break
             cg = self.colgen(bounds, cg.u, DIVE_TOL, until=until)

@@ -482,6 +482,45 @@ def test_a_master_whose_primal_cycled_starts_dual_and_restarts_under_other_seeds
     assert forced.master.h.getOptionValue("random_seed")[1] == 0
 
 
+def test_a_master_starts_dual_after_a_bound_excludes_a_column():
+    """After `restrict` excludes a column (a node's branching bound), the next re-solve starts with
+    the dual simplex and the one after with the primal; a restrict that excludes nothing new, or
+    only re-admits columns, keeps the primal first. Every LP optimum is that of a master built
+    with the same bounds from scratch."""
+    from optcache.solvers.lagrange.branching import children
+
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    s = Search(d, None, np.inf, 1e-6)
+    cg = s.colgen(free, np.zeros(s.master.n_rows), 1e-9)
+    m = s.master
+    decision = s.branch(cg)
+    assert decision is not None
+    (_, down), (_, up) = children(free, decision)
+    spy = m.h = _RunLog(m.h)
+
+    def first_strategy(bounds):
+        spy.runs.clear()
+        m.restrict(bounds)
+        lp = m.solve()
+        ref = Search(d, None, np.inf, 1e-6)
+        for j in range(m.n):  # the same columns, the same bounds, solved cold
+            ref.master.add(int(m.pair[j]), m.A[j], m.X[j], float(m.cost[j]))
+        ref.master.restrict(bounds)
+        assert lp.value == pytest.approx(ref.master.solve().value, rel=1e-9, abs=1e-12)
+        return spy.runs[0][0]
+
+    excluded = ~m.compatible(down)
+    assert excluded.any()
+    assert first_strategy(down) == 1  # columns on the up side are gone: dual first
+    assert first_strategy(down) == 4  # the same node again: nothing new excluded
+    assert first_strategy(free) == 4  # only re-admitted
+    assert first_strategy(up) == 1
+    spy.runs.clear()
+    m.solve()
+    assert spy.runs[0][0] == 4 and not m.primal_stalled
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
     """Windows re-solved from the incumbent's state with the rest of the plan as terminal value

@@ -38,6 +38,11 @@ first dual run and under another random seed (HiGHS's advice for its anti-cyclin
 the last one, which runs to the end: one such unbounded restart ran 82,000–550,000 iterations
 (25–143 s) at a node of `gpus=16`/101."""
 
+DUAL_AFTER_BOUNDS = True
+"""The first re-solve after `restrict` excluded a column (another node of the tree) starts with
+the dual simplex: a basis stays dual feasible when bounds tighten, not primal feasible, and the
+primal simplex spent 3× the iterations there (benchmarks/RESULTS.md, "Twenty-ninth round")."""
+
 
 @dataclass
 class Cut:
@@ -134,6 +139,10 @@ class Master:
         """Bumped by `purge`, which renumbers the columns."""
         self.stalls = 0
         """Simplex runs stopped by `STALL_ITERATIONS` (each solve then goes on another way)."""
+        self.bounds_changed = False
+        """`restrict` excluded a column since the last solve (DUAL_AFTER_BOUNDS)."""
+        self._ub = np.zeros(64)
+        """Each column's upper bound in HiGHS (inf, or 0 when `restrict` excludes it)."""
         self.primal_stalled = False
         """A primal re-solve of this master has stalled: later re-solves start with the dual simplex
         (such a master keeps cycling: on `gpus=16`/101, past its root's first minute, nearly every
@@ -192,7 +201,9 @@ class Master:
             self.X = np.vstack([self.X, np.zeros_like(self.X)])
             self.pair = np.concatenate([self.pair, np.zeros(self.n, np.int64)])
             self.cost = np.concatenate([self.cost, np.zeros(self.n)])
+            self._ub = np.concatenate([self._ub, np.zeros(self.n)])
         n = self.n
+        self._ub[n] = self.hs.kHighsInf
         self.hcol[n], self.A[n], self.X[n], self.pair[n], self.cost[n] = self.n_hcols, a, x, p, cost
         self.n += 1
         self.n_hcols += 1
@@ -250,6 +261,8 @@ class Master:
         n = self.n
         if n:
             ub = np.where(self.compatible(bounds), self.hs.kHighsInf, 0.0)
+            self.bounds_changed |= bool(((ub == 0) & (self._ub[:n] > 0)).any())
+            self._ub[:n] = ub
             self.h.changeColsBounds(n, self.hcol[:n].astype(np.int32), np.zeros(n), ub)
 
     def solve(self, time_limit: float | None = None) -> LPSolution | None:
@@ -261,12 +274,14 @@ class Master:
         h.setOptionValue("time_limit", float(limit))
         a, b = STALL_ITERATIONS
         stall = int(a + b * h.getNumRow())
-        # primal (dual first once this master's primal has cycled); if it cycles, the other from
+        # primal (dual first once this master's primal has cycled, or after `restrict` excluded a
+        # column: DUAL_AFTER_BOUNDS); if it cycles, the other from
         # there; if that cycles too, dual from the same basis with HiGHS's internal state
         # (perturbations, edge weights) cleared, under other seeds
         plan = [(4, stall, False, 0), (1, stall, False, 0)]
-        if self.primal_stalled:
+        if self.primal_stalled or (self.bounds_changed and DUAL_AFTER_BOUNDS):
             plan.reverse()
+        self.bounds_changed = False
         plan += [(1, stall, True, k + 1) for k in range(FRESH_RESTARTS)]
         plan += [(1, self.hs.kHighsIInf, True, FRESH_RESTARTS + 1)]
         for strategy, iterations, fresh, seed in plan:
@@ -323,6 +338,7 @@ class Master:
         self.hcol[:m] = self.hcol[kept] - np.searchsorted(gone, self.hcol[kept])
         self.A[:m], self.X[:m] = self.A[kept], self.X[kept]
         self.pair[:m], self.cost[:m] = self.pair[kept], self.cost[kept]
+        self._ub[:m] = self._ub[kept]
         self.n = m
         self.n_hcols -= len(gone)
         self.generation += 1

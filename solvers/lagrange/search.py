@@ -5,8 +5,8 @@ the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot
 (`slots.TargetSeparator`) until neither improves the Lagrangian bound. Primal schedules come from
 pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
 over windows of the incumbent (`lns`), started again from a dive in the master LP (`dive`) when
-its windows find nothing while the gap is wide. One forward and one backward pass over each pair graph
-give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
+its windows find nothing while the gap is wide. One forward and one backward pass over each pair
+graph give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
 (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
 service and cache decisions, chosen by pseudo-costs; nodes best first, with plunging. The reported
@@ -680,8 +680,8 @@ class Search:
         LP (all those of weight ≥ DIVE_INTEGRAL at once, else the heaviest one), re-run column
         generation for the others (DIVE_TOL), and repeat until every pair is fixed. After each step
         the free pairs' DPs in sequence, then one-pair re-optimisation, complete the fixed ones;
-        returns the cheapest such schedule with its objective (None if none is feasible). It bounds nothing: fixing a
-        pair is no branch. By `until` it stops and returns what it has."""
+        returns the cheapest such schedule with its objective (None if none is feasible). It bounds
+        nothing: fixing a pair is no branch. By `until` it stops and returns what it has."""
         d, m = self.d, self.master
         bounds = [PairBounds.free(d.T) for _ in range(d.P)]
         fixed = np.zeros(d.P, bool)

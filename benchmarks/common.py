@@ -203,6 +203,21 @@ def check_out_dir(parser: Parser, option: str, folder: Path, names: Iterable[str
     check_outputs(parser, option, *(folder / n for n in names))
 
 
+def read_table(parser: Parser, option: str, path: Path, columns: Iterable[str], what: str):
+    """The CSV table at `path` (a DataFrame), or one error naming `option` if it cannot be read
+    or lacks one of `columns`; `what` names the kind of table in that error."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        parser.fail(option, f"{path}: cannot read {what}: {e}")
+    missing = [c for c in columns if c not in table]
+    if missing:
+        parser.fail(option, f"{path}: not {what} (no column {', '.join(missing)})")
+    return table
+
+
 def write_csv(path: Path, df) -> None:
     """A table as CSV, written atomically (the old file or the whole new one, never a part)."""
     write_atomic(path, df.to_csv(index=False))

@@ -24,6 +24,11 @@ written as OUT.partial.csv after every station and renamed to OUT at the end (a 
 leaves OUT as it was; nothing resumes from the partial file). The table does not say
 whether rolling ran out of its time limit (the remaining slots then follow the last window's
 plan, then least-AoT): rolling reports that on stderr.
+
+With --rebracket no method runs: the existing OUT keeps its costs and seconds, and its columns
+lagrange_cost, bound, best, above_opt_min and above_opt_max are recomputed from the exact_grid
+tables as they are now (after a new exact_grid.py run), and OUT is rewritten atomically. Every
+station of OUT needs a row in those tables.
 """
 
 from __future__ import annotations
@@ -41,19 +46,26 @@ from common import (
     finish,
     parse_points,
     positive_int,
+    read_table,
     seed_id,
     show,
     time_limit,
+    write_csv,
     write_partial,
 )
 
 from optcache.demo import optimum_bracket
+from optcache.errors import InvalidInput
 from optcache.scenario import generate
 from optcache.solvers import registry
 from optcache.warmup import warmup
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXACT_COLUMNS = ("knob", "value", "seed", "cost", "bound")
+ROLLING_COLUMNS = ("knob", "value", "seed", "method", "cost", "seconds", "lagrange_cost", "bound", "best",
+                   "above_opt_min", "above_opt_max", "load1")
+STATION = ["knob", "value", "seed"]
+BRACKET_COLUMNS = ("lagrange_cost", "bound", "best", "above_opt_min", "above_opt_max")
 
 
 def read_exact(ap: Parser, folder: Path, seeds: list[int]) -> pd.DataFrame:
@@ -65,15 +77,46 @@ def read_exact(ap: Parser, folder: Path, seeds: list[int]) -> pd.DataFrame:
         if not path.is_file():
             ap.fail("--seeds", f"{s}: {path} not found (run exact_grid.py --seeds {s} --out {path} "
                     "first, or see --exact-dir)")
-        try:
-            t = pd.read_csv(path)
-        except (OSError, ValueError) as e:
-            ap.fail("--exact-dir", f"{path}: cannot read: {e}")
-        missing = [c for c in EXACT_COLUMNS if c not in t]
-        if missing:
-            ap.fail("--exact-dir", f"{path}: not an exact_grid.py table (no column {', '.join(missing)})")
-        tables.append(t)
+        tables.append(read_table(ap, "--exact-dir", path, EXACT_COLUMNS, "an exact_grid.py table"))
     return pd.concat(tables)
+
+
+def bracket_rows(e: pd.Series, found: dict[str, float]) -> list[dict]:
+    """The bracket columns of each method in `found` (method -> cost) on one station, with the
+    exact runs' cheapest cost and best bound `e` (lagrange_cost, bound) as the `lagrange` row."""
+    table = pd.DataFrame({"status": "ok", "cost": [e["lagrange_cost"], *found.values()],
+                          "bound": [e["bound"]] + [float("nan")] * len(found)},
+                         index=["lagrange", *found])
+    bracket = optimum_bracket(table)
+    return [{"lagrange_cost": e["lagrange_cost"], "bound": e["bound"], "best": table["cost"].min(),
+             **bracket.loc[method].to_dict()} for method in found]
+
+
+def rebracket(ap: Parser, out: Path, exact: pd.DataFrame) -> None:
+    """--rebracket: OUT's bracket columns recomputed from `exact` (one row per station), OUT
+    rewritten atomically; its other columns are kept as they are."""
+    table = read_table(ap, "--out", out, ROLLING_COLUMNS, "a rolling_grid.py table")
+    if not pd.api.types.is_numeric_dtype(table["cost"]):
+        ap.fail("--out", f"{out}: column cost is not numeric")
+    keyed = exact.set_index(STATION)
+    new = {c: pd.Series(float("nan"), index=table.index) for c in BRACKET_COLUMNS}
+    for key, group in table.groupby(STATION, sort=False):
+        station = f"station {key[0]}={key[1]}, seed {key[2]}"
+        if key not in keyed.index:
+            ap.fail("--seeds", f"{out}: {station} has no row in the exact_grid tables of --exact-dir for --seeds")
+        found = dict(zip(group["method"], group["cost"], strict=True))
+        if len(found) != len(group):
+            ap.fail("--out", f"{out}: {station} has a method twice")
+        try:
+            brackets = bracket_rows(keyed.loc[key], found)
+        except InvalidInput as e:
+            ap.fail("--out", f"{out}: {station}: {e.field}: {e.message}")
+        for i, b in zip(group.index, brackets, strict=True):
+            for c in BRACKET_COLUMNS:
+                new[c][i] = b[c]
+    table = table.assign(**new)
+    write_csv(out, table[list(ROLLING_COLUMNS)])
+    print(f"rebracketed {out}")
 
 
 def main() -> None:
@@ -90,6 +133,9 @@ def main() -> None:
                     help="folder of exact_grid.py's exact_grid_SEED.csv tables (default: benchmarks/results)")
     ap.add_argument("--out", type=Path, default=RESULTS / "rolling_grid.csv",
                     help="output CSV (default: benchmarks/results/rolling_grid.csv)")
+    ap.add_argument("--rebracket", action="store_true",
+                    help="run no method: recompute the bracket columns of the existing --out table from "
+                         "the exact_grid tables as they are now, and rewrite it")
     args = ap.parse_args()
     seeds = distinct(args.seeds)
     points = parse_points(ap, args.points) if args.points is not None else None
@@ -107,6 +153,9 @@ def main() -> None:
     if exact.empty:
         ap.fail("--seeds", f"no rows in the exact_grid tables of {args.exact_dir}")
     check_outputs(ap, "--out", args.out)
+    if args.rebracket:
+        rebracket(ap, args.out, exact)
+        return
     warmup()  # numba kernels compiled or loaded before the first timed run
     rows = []
     for _, e in exact.iterrows():
@@ -117,15 +166,10 @@ def main() -> None:
             t0 = time.perf_counter()
             res = registry.run(method, inst, **opts)
             found[method] = (res.cost, time.perf_counter() - t0)
-        table = pd.DataFrame({"status": "ok", "cost": [e["lagrange_cost"]] + [c for c, _ in found.values()],
-                              "bound": [e["bound"]] + [float("nan")] * len(found)},
-                             index=["lagrange", *found])
-        bracket = optimum_bracket(table)
-        for method, (cost, seconds) in found.items():
+        brackets = bracket_rows(e, {m: c for m, (c, _) in found.items()})
+        for (method, (cost, seconds)), b in zip(found.items(), brackets, strict=True):
             rows.append({"knob": e["knob"], "value": int(e["value"]), "seed": int(e["seed"]),
-                         "method": method, "cost": cost, "seconds": seconds,
-                         "lagrange_cost": e["lagrange_cost"], "bound": e["bound"],
-                         "best": table["cost"].min(), **bracket.loc[method].to_dict(),
+                         "method": method, "cost": cost, "seconds": seconds, **b,
                          "load1": os.getloadavg()[0]})
             print(show(rows[-1], 5), flush=True)
         write_partial(args.out, pd.DataFrame(rows))

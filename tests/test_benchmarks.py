@@ -75,6 +75,11 @@ BAD = [
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --points foo=3 --out {t}/o.csv", "--points"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --points slots=21 --out {t}/o.csv", "--points"),
     ("rolling_grid.py", "--seeds 7 --exact-dir {t}/ex --out {t}/o.csv", "--seeds"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --rebracket --out {t}/o.csv", "--out"),
+    ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --rebracket --out {t}/afile", "--out"),
+    ("grid_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
+    ("grid_report.py", "--seeds 101 102 --dir {t}/ex", "--dir"),
+    ("grid_report.py", "--dir {t}/ex --seeds 101 --out {t}/adir", "--out"),
     # item 5-6: empty lists and counts below 1
     ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
     ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
@@ -300,6 +305,103 @@ def test_claims_summary_writes_its_verdicts_where_told(tmp_path):
     for name in written:  # the committed verdicts are what the committed tables give
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "v" / name), pd.read_csv(RESULTS / "claims" / name),
                                       check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+ROLLING_HEADER = ("knob,value,seed,method,cost,seconds,lagrange_cost,bound,best,above_opt_min,above_opt_max,"
+                  "load1\n")
+
+
+def test_rebracket_computes_the_bracket_from_the_exact_tables(work):
+    """Exact runs: cheapest 1.0, best bound 0.9 (two runs); laot 1.5 and rolling 0.95 on the
+    station, so U = 0.95 and L = 0.9: laot is 0.55/0.95 to 0.6/0.9 above the optimum, rolling 0
+    to 0.05/0.9. Costs, seconds and load are kept; the stale bracket columns are replaced."""
+    ex = work / "hand"
+    ex.mkdir()
+    (ex / "exact_grid_5.csv").write_text("knob,value,seed,cost,bound\nslots,20,5,1.0,0.85\nslots,20,5,1.2,0.9\n")
+    out = work / "rg.csv"
+    out.write_text(ROLLING_HEADER + "slots,20,5,laot,1.5,0.4,9,9,9,9,9,1.0\nslots,20,5,rolling,0.95,3.5,9,9,9,9,9,2.0\n")
+    r = run("rolling_grid.py", "--seeds", "5", "--exact-dir", str(ex), "--rebracket", "--out", str(out), cwd=work)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == header(RESULTS / "rolling_grid_101.csv")
+    assert df["cost"].tolist() == [1.5, 0.95] and df["seconds"].tolist() == [0.4, 3.5]
+    assert df["load1"].tolist() == [1.0, 2.0]
+    assert df["lagrange_cost"].tolist() == [1.0, 1.0] and df["bound"].tolist() == [0.9, 0.9]
+    assert df["best"].tolist() == [0.95, 0.95]
+    assert df["above_opt_min"].tolist() == pytest.approx([0.55 / 0.95, 0.0], rel=1e-12, abs=1e-15)
+    assert df["above_opt_max"].tolist() == pytest.approx([0.6 / 0.9, 0.05 / 0.9], rel=1e-12)
+
+
+def test_rebracket_refuses_a_station_without_exact_rows(work):
+    out = work / "rg.csv"
+    text = ROLLING_HEADER + "slots,40,101,laot,1.5,0.4,9,9,9,9,9,1.0\n"
+    out.write_text(text)
+    r = run("rolling_grid.py", "--seeds", "101", "--exact-dir", str(work / "ex"), "--rebracket", "--out", str(out),
+            cwd=work)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert "argument --seeds: " in r.stderr and "slots=40, seed 101" in r.stderr
+    assert out.read_text() == text
+
+
+@pytest.mark.parametrize("seed", [101, 102, 103])
+def test_the_committed_rolling_brackets_are_those_of_the_committed_exact_tables(tmp_path, seed):
+    """rolling_grid.py --rebracket on a copy of the committed table changes nothing: its bracket
+    columns are what the committed exact_grid tables give (RESULTS recomputes them after each
+    exact_grid re-run)."""
+    out = tmp_path / f"rolling_grid_{seed}.csv"
+    out.write_text((RESULTS / out.name).read_text())
+    r = run("rolling_grid.py", "--seeds", str(seed), "--rebracket", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(RESULTS / out.name), check_exact=False,
+                                  rtol=1e-12, atol=0)
+
+
+def test_grid_report_prints_the_tables_of_results():
+    """The committed RESULTS.md tables of "Exact method at the paper's scale" (the grid, the
+    retries, the rolling brackets) are what grid_report.py makes of the committed CSVs, and the
+    grid table is the one at the section's head."""
+    r = run("grid_report.py", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    results = (BENCH / "RESULTS.md").read_text()
+    section = results.split("## Exact method at the paper's scale", 1)[1]
+    tables = [b for b in r.stdout.split("\n\n") if b.startswith("|")]
+    assert [t.splitlines()[0][:16] for t in tables] == ["| point | memory", "| station | gap ", "| point | least-"]
+    assert section.index(tables[0]) == section.index("| point | memory slots")
+    for table in tables:
+        assert table.strip() in results
+
+
+def test_grid_report_on_hand_made_tables(tmp_path):
+    """One seed, two points. slots=20: certified in 1.4 s. slots=40: 0.39 % at 60 s, then certified
+    by the 600-s retry in 120.6 s with bound 0.99995 and incumbent 1.0 (the 60-s run's 1.002). So 1
+    certified within 60 s, 2 within 0.5 %, 2 meet the bar; gaps 1e-4 and 0.0039: median and mean
+    0.2 %, largest 0.39 %. least-AoT 1.25 against U = 1.0 and L = 0.99995 on slots=40 (25.0–25.006 %), 0.6
+    against U = 0.5 and L = 0.49995 on slots=20 (20.0–20.012 %); FIFO is cheaper on slots=40."""
+    head = ("knob,value,seed,coupled_memory,coupled_budget,run,time_limit,termination,cost,bound,gap,seconds,"
+            "root_bound,nodes\n")
+    (tmp_path / "exact_grid_7.csv").write_text(
+        head + "slots,20,7,20,3,limit,60.0,optimal,0.5,0.49995,1e-04,1.4,0.49,0\n"
+        "slots,40,7,40,11,limit,60.0,time_limit,1.002,0.9980922,0.0039,60.0,0.99,5\n"
+        "slots,40,7,40,11,retry,600.0,optimal,1.0,0.99995,5e-05,120.6,0.99,40\n")
+    (tmp_path / "exact_grid_7_policies.csv").write_text(
+        "knob,value,seed,method,cost\nslots,20,7,laot,0.6\nslots,20,7,fifo,0.7\nslots,40,7,laot,1.25\n"
+        "slots,40,7,fifo,1.2\n")
+    r = run("grid_report.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "| slots = 20 | 20 | 3 | **1 s** | 2.00 |" in lines
+    assert "| slots = 40 | 40 | 11 | 0.39 % → **121 s** | 1.20 |" in lines
+    assert ("1 of 2 stations certified within 60 s, 2 of 2 within 0.5 %, median gap 0.200 %, mean 0.20 %, "
+            "largest 0.39 %; 2 of 2 meet the bar (certified within 60 s, or within 0.5 % then and by the retry)") in lines
+    assert "| `slots=40`/7 | 0.39 % | **certified, 121 s** | 40 | 0.999950 | 1.000000 |" in lines
+    assert ("least-AoT above the optimum: 20.0–25 % (mean 22.5–22.5 %, the interval 0.0 points wide on average "
+            "and at most 0.0); the cheapest of laot, fifo on 1 of 2") in lines
+    assert not any(line.startswith("rolling ") for line in lines)  # no rolling_grid tables there
+    r = run("grid_report.py", "--seeds", "7", "--dir", str(tmp_path), "--out", str(tmp_path / "r" / "g.md"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r" / "g.md").read_text().splitlines() == lines
 
 
 @pytest.mark.slow

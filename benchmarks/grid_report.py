@@ -74,7 +74,7 @@ def exact_report(exact: pd.DataFrame, seeds: list[int], points: list[tuple[str, 
             if b is not None:
                 retries.append((k, v, s, a, b))
                 cell += f" → **{round(b.seconds)} s**" if certified(b) else f" → {b.gap * 100:.3f} %"
-                bar += certified(b)
+                bar += certified(b) and a.gap <= BAR
             cells.append(cell)
         lines.append(f"| {k} = {v} | {'/'.join(mem)} | {'/'.join(bud)} | " + " | ".join(cells)
                      + f" | {'/'.join(root)} |")

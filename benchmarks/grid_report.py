@@ -44,14 +44,14 @@ BAR = 0.005
 """The issue's bar: within 0.5 % at the first limit (and certified by the retry)."""
 
 
-def certified(run: pd.Series | None) -> bool:
+def certified(run) -> bool:
     """Whether a run (a row of exact_grid.py's table; None: no such run) ended certified."""
-    return run is not None and run["termination"] == "optimal"
+    return run is not None and run.termination == "optimal"
 
 
 def exact_report(exact: pd.DataFrame, seeds: list[int], points: list[tuple[str, int]]) -> list[str]:
     """The grid table, its counts and the retries' table."""
-    runs = {key: exact.iloc[i] for i, key in enumerate(zip(exact.knob, exact.value, exact.seed, exact.run, strict=True))}
+    runs = {(r.knob, r.value, r.seed, r.run): r for r in exact.itertuples(index=False)}
     lines = ["| point | memory slots | budget slots | " + " | ".join(f"seed {s}" for s in seeds)
              + " | (cost − root bound)/cost, % |", "|---|---|---|" + "---|" * len(seeds) + "---|"]
     first_gaps, retries = [], []

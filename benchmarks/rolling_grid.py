@@ -99,7 +99,7 @@ def rebracket(ap: Parser, out: Path, exact: pd.DataFrame) -> None:
     if not pd.api.types.is_numeric_dtype(table["cost"]):
         ap.fail("--out", f"{out}: column cost is not numeric")
     keyed = exact.set_index(STATION)
-    new = {c: pd.Series(float("nan"), index=table.index) for c in BRACKET_COLUMNS}
+    parts = []
     for key, group in table.groupby(STATION, sort=False):
         station = f"station {key[0]}={key[1]}, seed {key[2]}"
         if key not in keyed.index:
@@ -111,10 +111,8 @@ def rebracket(ap: Parser, out: Path, exact: pd.DataFrame) -> None:
             brackets = bracket_rows(keyed.loc[key], found)
         except InvalidInput as e:
             ap.fail("--out", f"{out}: {station}: {e.field}: {e.message}")
-        for i, b in zip(group.index, brackets, strict=True):
-            for c in BRACKET_COLUMNS:
-                new[c][i] = b[c]
-    table = table.assign(**new)
+        parts.append(pd.DataFrame(brackets, index=group.index))
+    table[list(BRACKET_COLUMNS)] = pd.concat(parts)[list(BRACKET_COLUMNS)]
     write_csv(out, table[list(ROLLING_COLUMNS)])
     print(f"rebracketed {out}")
 

@@ -20,12 +20,14 @@ from optcache.solvers.lagrange import (
     PairBounds,
     PairGraph,
     TargetSeparator,
+    fixopt,
     lagrange_station,
     slot_max,
 )
+from optcache.solvers.lagrange.fixopt import FixAndOptimise, Plan
 from optcache.solvers.lagrange.master import Master
 from optcache.solvers.lagrange.primal import future_cost
-from optcache.solvers.lagrange.search import Plan, Search
+from optcache.solvers.lagrange.search import Search
 from tests.bruteforce import brute_force, random_tiny
 
 
@@ -535,7 +537,7 @@ def test_fix_and_optimise_keeps_feasibility_and_never_worsens(seed):
     A, X = replace_station(d, "laot")
     s.offer(A, X)
     before = s.best_cost
-    s.lns(seconds=30.0)
+    FixAndOptimise(s).run(seconds=30.0)
     assert s.best_cost <= before + 1e-15
     A2, X2 = s.best
     ev = evaluate_station(d, A2, X2)
@@ -552,7 +554,6 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
     """Under a time limit, sweeps of windows go on past fix-and-optimise's share while the gap to
     the root bound is wider than LNS_WIDE_GAP and the last sweep improved; they stop at a sweep
     that finds nothing, and as soon as the gap is narrow (branching gets the rest)."""
-    import optcache.solvers.lagrange.search as search_mod
     from optcache.solvers.policies import replace_station
 
     d = generate(slots=40, services=5, gpus=3, stations=1, seed=0).station_data(0)
@@ -566,20 +567,21 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
         def window(plan, t0, t1, per, stop):
             calls.append((t0, t1))
             if len(calls) == narrow_at:
-                s.best_cost = s.root_L * (1 + search_mod.LNS_WIDE_GAP / 2)
+                s.best_cost = s.root_L * (1 + fixopt.LNS_WIDE_GAP / 2)
             elif len(calls) <= improving:
                 plan.cost *= 1 - 1e-4  # as an improving window would
                 s.best_cost = plan.cost
             return True
 
-        monkeypatch.setattr(s, "_lns_window", window)
-        s.lns(seconds=0.0)  # the share is over before the first window
+        fo = FixAndOptimise(s)
+        monkeypatch.setattr(fo, "window", window)
+        fo.run(seconds=0.0)  # the share is over before the first window
         return len(calls)
 
     # T = 40: 12-slot windows at 0, 8, 16, 24, then 24-slot windows at 0, 12, 24 | 6, 18 | 0, 12,
     # 24 | 6, 18 (LNS_STAGES): 14 in a sweep, 9 distinct
     assert count(0.1, 0) == 9  # wide: one sweep past the share (each window once), which finds nothing
-    assert count(search_mod.LNS_WIDE_GAP / 2, 0) == 0  # narrow: the share is all it gets
+    assert count(fixopt.LNS_WIDE_GAP / 2, 0) == 0  # narrow: the share is all it gets
     # the first 11 calls improve: the first sweep calls all 14 windows (each improvement makes the
     # incumbent new to every window), the second the 6 last solved before the 11th call's
     # improvement (the four short ones, 24 slots at 0 and at 12), which find nothing: a third
@@ -593,7 +595,6 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
     LNS_WIDE_GAP dives once and sweeps again from the dive's schedule, even when it costs more
     than the incumbent; its schedule is offered. No dive without the multipliers, nor once the
     gap is narrow."""
-    import optcache.solvers.lagrange.search as search_mod
     from optcache.solvers.policies import replace_station
 
     d = generate(slots=40, services=5, gpus=8, stations=1, seed=0).station_data(0)
@@ -607,9 +608,10 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
         s.root_L = s.best_cost * (1 - root_gap)
         plans, dives = [], []
         dived = Plan(*cloud, s.dec.objective(*cloud)[0])
-        monkeypatch.setattr(s, "_lns_window", lambda plan, *a: plans.append(plan.cost) or True)
-        monkeypatch.setattr(s, "dive", lambda u, until: dives.append(until) or dived)
-        s.lns(seconds=0.0, u=np.zeros(s.master.n_rows) if with_u else None)
+        fo = FixAndOptimise(s)
+        monkeypatch.setattr(fo, "window", lambda plan, *a: plans.append(plan.cost) or True)
+        monkeypatch.setattr(fixopt, "dive", lambda search, u, until: dives.append(until) or dived)
+        fo.run(seconds=0.0, u=np.zeros(s.master.n_rows) if with_u else None)
         return laot_cost, s, plans, dives
 
     laot_cost, s, plans, dives = run(0.1, True)
@@ -618,7 +620,7 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
     # 9 distinct windows (test above) over the incumbent find nothing, then 9 over the dive's plan
     assert len(dives) == 1 and plans == [laot_cost] * 9 + [cloud_cost] * 9
     assert s.stats.dive_cost == cloud_cost and s.best_cost == laot_cost  # offered, not better
-    assert len(run(0.1, False)[3]) == 0 and len(run(search_mod.LNS_WIDE_GAP / 2, True)[3]) == 0
+    assert len(run(0.1, False)[3]) == 0 and len(run(fixopt.LNS_WIDE_GAP / 2, True)[3]) == 0
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -636,7 +638,7 @@ def test_a_dive_gives_a_feasible_schedule_and_leaves_the_bound_alone(seed):
     free = [PairBounds.free(d.T) for _ in range(d.P)]
     root = s.colgen(free, np.zeros(s.master.n_rows), 1e-7, separate=True)
     s.heuristics(root)
-    dive = s.dive(root.u)
+    dive = fixopt.dive(s, root.u)
     if not s.dec.coupled:  # no master LP to dive in
         assert dive is None
         return

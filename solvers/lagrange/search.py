@@ -4,10 +4,10 @@ At the root, column generation over pair schedules (`master.Master`, multipliers
 the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot polytope
 (`slots.TargetSeparator`) until neither improves the Lagrangian bound. Primal schedules come from
 pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
-over windows of the incumbent (`lns`), started again from a dive in the master LP (`dive`) when
-its windows find nothing while the gap is wide. One forward and one backward pass over each pair
-graph give the Lagrangian of every restriction "a[t][p] = v" or "x[t][p] = j" at once
-(`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
+over windows of the incumbent, started again from a dive in the master LP when its windows find
+nothing while the gap is wide (both in `fixopt`, which runs searches of its own). One forward
+and one backward pass over each pair graph give the Lagrangian of every restriction "a[t][p] = v"
+or "x[t][p] = j" at once (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
 service and cache decisions, chosen by pseudo-costs; nodes best first, with plunging. The reported
 bound is the least Lagrangian over the open nodes and everything discarded; each is a Lagrangian at
@@ -21,19 +21,19 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 
-from optcache.dynamics import State, final_state
+from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
 from optcache.logs import PROGRESS_SECONDS
 from optcache.solvers.lagrange.branching import FRACTIONAL, Decision, PseudoCosts, children, rise_of
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
+from optcache.solvers.lagrange.fixopt import LNS_SECONDS, LNS_SHARE, FixAndOptimise
 from optcache.solvers.lagrange.graph import PairBounds, option_index
 from optcache.solvers.lagrange.master import Cut, LPSolution, Master
-from optcache.solvers.lagrange.primal import future_cost, local_search, pair_swaps, sequential
+from optcache.solvers.lagrange.primal import local_search, pair_swaps, sequential
 from optcache.solvers.lagrange.slots import OptionSeparator, TargetSeparator
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,6 @@ none and column generation is within OPTION_SEPARATION_TOL; never in the windows
 fix-and-optimise and of the rolling horizon (`Search(option_cuts=False)`), which are short and
 time-boxed, and which they slowed."""
 
-LNS_WINDOW_IP = False
-"""Fix-and-optimise's windows skip the restricted-master MIP and the pair swaps after their root
-(the pair DPs and one-pair re-optimisation still run): without a time limit, fix-and-optimise then
-ends within 0.01 % of the same cost on four stations of five and 0.2 % lower on the fifth, in 19 %
-less time over the five (benchmarks/RESULTS.md, "Sixteenth round")."""
-
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
 
@@ -89,10 +83,6 @@ IP_NODES_PER_SECOND = 500
 heuristics' time budgets become work budgets. A restricted-master MIP of `s` seconds becomes one
 of `s` × this many branch-and-bound nodes (HiGHS's mip_max_nodes, single-threaded)."""
 
-LNS_NODES_PER_SECOND = 20
-"""Likewise, a fix-and-optimise window of `s` seconds becomes a search of at most `s` × this many
-nodes (every window of every stage is then solved: the stages' total is not cut by time)."""
-
 PLUNGE_DEPTH = 30
 """After a node from the queue, follow its better child this many levels (depth first)."""
 
@@ -102,74 +92,6 @@ HEURISTIC_EVERY = 20
 PURGE_AT, KEEP_PER_PAIR = 60, 40
 """When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
 per pair (and every column in use)."""
-
-
-class LnsStage(NamedTuple):
-    """One fix-and-optimise sweep over the horizon."""
-
-    width: int
-    """Slots per window."""
-    step: int
-    """Slide between windows (later passes shift the windows by half of it)."""
-    seconds: float
-    """Seconds per window at most."""
-    passes: int
-    """Sweeps of this width."""
-
-
-LNS_STAGES = (LnsStage(12, 8, 3.0, 1), LnsStage(24, 12, 10.0, 4))
-"""Fix-and-optimise sweeps over the horizon. Short windows first (a fast descent from the first
-incumbent), then windows twice as long, which move memory between pairs over longer stretches: on the 100-slot
-memory-bound station of benchmarks/RESULTS.md ("Exact method at the paper's scale") 12-slot
-windows alone stop 1.3 % above what 12 then 24 reach in the same time. A stage whose windows
-would cover the whole horizon is skipped (the search itself does that)."""
-
-LNS_SHARE, LNS_SECONDS = 0.5, 30.0
-"""Fix-and-optimise after the root gets this share of the time left (LNS_SECONDS without a limit)."""
-
-LNS_WIDE_GAP = 5e-3
-"""Under a time limit, fix-and-optimise goes on past its share, sweep after sweep, while the gap to
-the root bound is wider than this and a sweep still improves the incumbent: branching does not close
-a gap this wide at the paper's scale, and there the incumbent is most of it (on the 100-slot
-station of seed 102, fix-and-optimise took the root's first schedule from 4.5 % above the root bound
-to 0.9 % in 75 s of a 300-s run). Once the gap is this narrow, or a sweep finds nothing, branching
-gets the rest. docs/formulation.md §6.1, "Primal side"."""
-
-LNS_GAP_SHARE = 1.0
-"""A window is solved to this share of the search's gap. A window's objective includes the rest of
-the plan (its terminal value), so this is a share of the whole schedule's cost; closing the last
-tenth of it (0.1, before) is the slow end of the window's tree, and the next window makes better
-use of that time: from the same first schedule, 30 s of fix-and-optimise on six stations of 80–100
-slots, two runs each, ended 1.58 % above the root bound on average against 1.79 % with 0.1
-(benchmarks/RESULTS.md, "Fifteenth round")."""
-
-DIVE = True
-"""Dive once when fix-and-optimise finds nothing while the gap is wider than LNS_WIDE_GAP, and
-sweep again from the dive's schedule (`Search.lns`); False leaves the dive out. At 60 s it took
-`generate(stations=1, seed=101, slots=80)` from 0.81 % to its optimum in every run, and
-`slots=100`/101 from 1.73 % to 1.13–1.52 % in most (benchmarks/RESULTS.md, "Twenty-eighth round")."""
-
-DIVE_TOL = 1e-4
-"""Relative tolerance of column generation at each step of the dive (`Search.dive`): its steps only
-rank columns, they bound nothing."""
-
-DIVE_INTEGRAL = 0.999
-"""In a dive step, every free pair whose heaviest column has at least this weight is fixed to it
-at once (the master already agrees on it); otherwise only the heaviest such pair is."""
-
-DIVE_SHARE = 0.5
-"""Under a time limit the dive stops at this share of the time left (its schedule so far is then
-completed by the pair DPs); fix-and-optimise from its schedule gets the rest."""
-
-
-@dataclass
-class Plan:
-    """The schedule fix-and-optimise improves, with its objective: the incumbent, or a dive's
-    schedule, which may cost more than the incumbent (`Search.lns`)."""
-
-    A: np.ndarray
-    X: np.ndarray
-    cost: float
 
 
 @dataclass
@@ -222,7 +144,7 @@ class SearchStats:
     lns_windows: int = 0
     lns_improvements: int = 0
     dives: int = 0
-    """Dives run because fix-and-optimise was stuck with the gap wide (`Search.dive`)."""
+    """Dives run because fix-and-optimise was stuck with the gap wide (`fixopt.dive`)."""
     dive_cost: float = np.nan
     """The objective of the last dive's schedule (nan without a dive)."""
     progress: list = field(default_factory=list)
@@ -259,7 +181,7 @@ class Search:
         """Separate option cuts at the root (off in windows: fix-and-optimise, rolling)."""
         self.root_ip = root_ip
         """Run the restricted-master MIP and the pair swaps after the root (off in fix-and-optimise's
-        windows: LNS_WINDOW_IP)."""
+        windows: `fixopt.LNS_WINDOW_IP`)."""
         self.polytopes = {} if polytopes is None else polytopes
         """Separators by slot polytope (its data as bytes), shared with the searches of windows of
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
@@ -283,7 +205,7 @@ class Search:
     def offer(self, A: np.ndarray, X: np.ndarray, cost: float | None = None) -> bool:
         """Score (A, X) with the evaluator; keep it if feasible and better. Its pair schedules go
         into the master so that the LP knows them. `cost`: its objective when the caller has just
-        scored it feasible (a `Plan`'s), not scored again."""
+        scored it feasible (a `fixopt.Plan`'s), not scored again."""
         if cost is None:
             cost, violations = self.dec.objective(A, X)
             if violations:
@@ -574,146 +496,12 @@ class Search:
         return max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
 
     # ------------------------------------------------------------------ the search
-    def lns(self, seconds: float, u: np.ndarray | None = None) -> None:
-        """Fix-and-optimise: re-solve windows of the incumbent exactly (a search of their own, from
-        the incumbent's state at the window's start, with the rest of the plan kept as each pair's
-        terminal value), sliding along the horizon stage by stage (LNS_STAGES), within `seconds`.
-        A window already solved since the plan last changed is skipped. Under a time limit,
-        sweeps repeat past `seconds` while the gap stays wider than LNS_WIDE_GAP and the last sweep
-        improved the plan. With the root's multipliers `u`, a gap still wider than LNS_WIDE_GAP
-        when a sweep finds nothing gets one dive (`dive`), and the sweeps start again from its
-        schedule: a new start that changes every pair over the whole horizon, which no window
-        does."""
-        if self.best is None:
-            return
-        windows = self._lns_windows()
-        if not windows:
-            return
-        share = np.inf if self.deterministic else min(self.deadline, time.perf_counter() + seconds)
-
-        def stop() -> float:
-            """When the current window must end: the share, or the deadline while the gap is wide."""
-            if self.deterministic or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
-                return share
-            return self.deadline
-        if not self._sweeps(Plan(*self.best, self.best_cost), windows, stop):
-            return
-        if u is None or not DIVE or self.gap_to(self.root_L) <= LNS_WIDE_GAP or self.left() <= 0:
-            return
-        until = np.inf if self.deterministic else time.perf_counter() + DIVE_SHARE * self.left()
-        start = self.dive(u, until)
-        if start is None:
-            return
-        self.stats.dive_cost = start.cost
-        if self.offer(start.A, start.X, start.cost):
-            self.progress(self.root_L, 1)
-        self._sweeps(start, windows, stop)
-
-    def _lns_windows(self) -> list[tuple[int, int, float]]:
-        """Fix-and-optimise's windows (first slot, end, seconds at most) in sweep order; none when
-        every stage's windows would cover the horizon (a window's own search)."""
-        windows = []
-        for stage in LNS_STAGES:
-            if self.d.T <= stage.width:
-                continue
-            for k in range(stage.passes):  # later passes shift the windows by half a slide
-                first = (k % 2) * (stage.step // 2)
-                windows += [(t0, min(t0 + stage.width, self.d.T), stage.seconds)
-                            for t0 in range(first, self.d.T - stage.step, stage.step)]
-        return windows
-
-    def _sweeps(self, plan: Plan, windows, stop) -> bool:
-        """Sweep the windows over `plan` until a sweep finds nothing (one sweep without a time
-        limit) or the gap is narrow; False when `stop()` came first."""
-        seen: dict[tuple[int, int], float] = {}  # window → the plan's cost when it was solved
-        while True:
-            at_start = plan.cost
-            for t0, t1, per in windows:
-                if time.perf_counter() >= stop():
-                    return False
-                if seen.get((t0, t1)) == plan.cost:
-                    continue  # the same window of the same plan: nothing new to find
-                seen[(t0, t1)] = plan.cost
-                if not self._lns_window(plan, t0, t1, per, stop()):
-                    return False
-            if self.deterministic or plan.cost >= at_start or self.gap_to(self.root_L) <= LNS_WIDE_GAP:
-                return True
-
-    def _lns_window(self, plan: Plan, t0: int, t1: int, per: float, stop: float) -> bool:
-        """Re-solve slots t0..t1-1 of `plan` (at most `per` seconds, ending by `stop`), keep what is
-        better in it and offer it as an incumbent; False when the window ran out of time building
-        (the last window)."""
-        d = self.d
-        A, X = plan.A, plan.X
-        start = final_state(A[:t0], X[:t0], d.k, d.delta, self.dec.st)
-        if t1 < d.T:
-            fut = [future_cost(d, A, X, t1, p, self.dec.terminal) for p in range(d.P)]
-            terminal = lambda p, c, K, k, fut=fut: fut[p](c, K, k)  # noqa: E731
-        else:
-            terminal = self.dec.terminal
-        try:
-            until, nodes = (np.inf, max(int(per * LNS_NODES_PER_SECOND), 1)) if self.deterministic \
-                else (min(stop, time.perf_counter() + per), None)
-            sub = Search(d.window(t0, t1), start, until, self.gap * LNS_GAP_SHARE, terminal,
-                         quiet=True, max_nodes=nodes, polytopes=self.polytopes, option_cuts=False,
-                         root_ip=LNS_WINDOW_IP)
-        except TimeoutError:  # the last window (no terminal value) ran out of time building
-            return False
-        sub.offer(A[t0:t1], X[t0:t1])
-        before = sub.best_cost
-        sub.run()
-        self.stats.lns_windows += 1
-        if sub.best_cost < before - 1e-12 * max(1.0, abs(before)):
-            A2, X2 = A.copy(), X.copy()
-            A2[t0:t1], X2[t0:t1] = sub.best
-            cost, violations = self.dec.objective(A2, X2)
-            if not violations and cost < plan.cost:
-                plan.A, plan.X, plan.cost = A2, X2, cost
-                if self.offer(A2, X2, cost):
-                    self.stats.lns_improvements += 1
-                    self.progress(self.root_L, 1)
-        return True
-
-    def dive(self, u: np.ndarray, until: float = np.inf) -> Plan | None:
-        """Price and dive (Sadykov, Vanderbeck, Pessoa, Tahiri and Uchoa, *INFORMS J. Computing*
-        31(2), 2019): from multipliers `u`, fix free pairs to their heaviest column in the master
-        LP (all those of weight ≥ DIVE_INTEGRAL at once, else the heaviest one), re-run column
-        generation for the others (DIVE_TOL), and repeat until every pair is fixed. After each step
-        the free pairs' DPs in sequence, then one-pair re-optimisation, complete the fixed ones;
-        returns the cheapest such schedule with its objective (None if none is feasible). It bounds
-        nothing: fixing a pair is no branch. By `until` it stops and returns what it has."""
-        d, m = self.d, self.master
-        bounds = [PairBounds.free(d.T) for _ in range(d.P)]
-        fixed = np.zeros(d.P, bool)
-        best = None
-        self.stats.dives += 1
-        cg = self.colgen(bounds, u, DIVE_TOL, until=until)
-        while cg.lp is not None and not cg.lp.slack_used and np.isfinite(cg.L):
-            lam = cg.lp.lam
-            heaviest = []
-            for p in np.nonzero(~fixed)[0]:
-                cols = np.nonzero((m.pair[:len(lam)] == p) & (lam > FRACTIONAL))[0]
-                if len(cols):
-                    j = int(cols[np.argmax(lam[cols])])
-                    heaviest.append((float(lam[j]), int(p), j))
-            if not heaviest:
-                break
-            heaviest.sort(reverse=True)
-            for _, p, j in [h for h in heaviest if h[0] >= DIVE_INTEGRAL] or heaviest[:1]:
-                bounds[p] = PairBounds.fixed(m.A[j], m.X[j])
-                fixed[p] = True
-            PA, PX, PO = m.prices(cg.u)
-            order = list(np.nonzero(fixed)[0]) + list(np.nonzero(~fixed)[0])
-            s = sequential(self.dec, PA, PX, order, bounds, PO)
-            if s is not None:
-                A, X = local_search(self.dec, *s)
-                cost, violations = self.dec.objective(A, X)
-                if not violations and (best is None or cost < best.cost):
-                    best = Plan(A, X, cost)
-            if fixed.all() or self.left() <= 0 or time.perf_counter() >= until:
-                break
-            cg = self.colgen(bounds, cg.u, DIVE_TOL, until=until)
-        return best
+    def window_search(self, d: StationData, st: State, deadline: float, gap: float, terminal,
+                      max_nodes: int | None, root_ip: bool) -> Search:
+        """A quiet search of a window of this station (fix-and-optimise's), sharing this search's
+        slot-polytope separators, without option cuts (`OPTION_CUTS`)."""
+        return Search(d, st, deadline, gap, terminal, quiet=True, max_nodes=max_nodes,
+                      polytopes=self.polytopes, option_cuts=False, root_ip=root_ip)
 
     def gap_to(self, bound: float) -> float:
         """The incumbent's relative distance above `bound` (inf before a schedule, or while the
@@ -744,7 +532,7 @@ class Search:
             self.purge(root)
             if not self.closed(root.L):
                 left = self.left()
-                self.lns(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), root.u)
+                FixAndOptimise(self).run(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), root.u)
             self.offer(*local_search(self.dec, *self.best))
         st.root_primal = self.best_cost
         self.progress(root.L, 1)

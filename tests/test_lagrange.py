@@ -564,8 +564,8 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
         s.root_L = s.best_cost * (1 - root_gap)
         calls = []
 
-        def window(plan, t0, t1, per, stop):
-            calls.append((t0, t1))
+        def window(plan, w, stop):
+            calls.append((w.start, w.end))
             if len(calls) == narrow_at:
                 s.best_cost = s.root_L * (1 + fixopt.LNS_WIDE_GAP / 2)
             elif len(calls) <= improving:

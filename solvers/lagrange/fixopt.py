@@ -46,6 +46,14 @@ class LnsStage(NamedTuple):
     passes: int
     """Sweeps of this width."""
 
+class Window(NamedTuple):
+    """One window of a sweep: slots `start`..`end`-1, solved in at most `seconds`."""
+
+    start: int
+    end: int
+    seconds: float
+
+
 LNS_STAGES = (LnsStage(12, 8, 3.0, 1), LnsStage(24, 12, 10.0, 4))
 """Fix-and-optimise sweeps over the horizon. Short windows first (a fast descent from the first
 incumbent), then windows twice as long, which move memory between pairs over longer stretches: on the 100-slot
@@ -142,9 +150,9 @@ class FixAndOptimise:
             s.progress(s.root_L, 1)
         self.sweeps(start, windows, stop)
 
-    def windows(self) -> list[tuple[int, int, float]]:
-        """The windows (first slot, end, seconds at most) in sweep order; none when every stage's
-        windows would cover the horizon (a window's own search)."""
+    def windows(self) -> list[Window]:
+        """The windows in sweep order; none when every stage's windows would cover the horizon (a
+        window's own search)."""
         T = self.s.d.T
         windows = []
         for stage in LNS_STAGES:
@@ -152,33 +160,33 @@ class FixAndOptimise:
                 continue
             for k in range(stage.passes):  # later passes shift the windows by half a slide
                 first = (k % 2) * (stage.step // 2)
-                windows += [(t0, min(t0 + stage.width, T), stage.seconds)
+                windows += [Window(t0, min(t0 + stage.width, T), stage.seconds)
                             for t0 in range(first, T - stage.step, stage.step)]
         return windows
 
-    def sweeps(self, plan: Plan, windows, stop) -> bool:
+    def sweeps(self, plan: Plan, windows: list[Window], stop) -> bool:
         """Sweep the windows over `plan` until a sweep finds nothing (one sweep without a time
         limit) or the gap is narrow; False when `stop()` came first."""
         s = self.s
-        seen: dict[tuple[int, int], float] = {}  # window → the plan's cost when it was solved
+        seen: dict[Window, float] = {}  # window → the plan's cost when it was solved
         while True:
             at_start = plan.cost
-            for t0, t1, per in windows:
+            for w in windows:
                 if time.perf_counter() >= stop():
                     return False
-                if seen.get((t0, t1)) == plan.cost:
+                if seen.get(w) == plan.cost:
                     continue  # the same window of the same plan: nothing new to find
-                seen[(t0, t1)] = plan.cost
-                if not self.window(plan, t0, t1, per, stop()):
+                seen[w] = plan.cost
+                if not self.window(plan, w, stop()):
                     return False
             if s.deterministic or plan.cost >= at_start or s.gap_to(s.root_L) <= LNS_WIDE_GAP:
                 return True
 
-    def window(self, plan: Plan, t0: int, t1: int, per: float, stop: float) -> bool:
-        """Re-solve slots t0..t1-1 of `plan` (at most `per` seconds, ending by `stop`), keep what is
-        better in it and offer it as an incumbent; False when the window ran out of time building
-        (the last window)."""
+    def window(self, plan: Plan, w: Window, stop: float) -> bool:
+        """Re-solve window `w` of `plan` (ending by `stop`), keep what is better in it and offer it
+        as an incumbent; False when the window ran out of time building (the last window)."""
         s = self.s
+        t0, t1, per = w
         d, dec = s.d, s.dec
         A, X = plan.A, plan.X
         start = final_state(A[:t0], X[:t0], d.k, d.delta, dec.st)

@@ -31,8 +31,10 @@ ends within 0.01 % of the same cost on four stations of five and 0.2 % lower on 
 less time over the five (benchmarks/RESULTS.md, "Sixteenth round")."""
 
 LNS_NODES_PER_SECOND = 20
-"""Likewise, a fix-and-optimise window of `s` seconds becomes a search of at most `s` × this many
-nodes (every window of every stage is then solved: the stages' total is not cut by time)."""
+"""Without a time limit (as `search.IP_NODES_PER_SECOND` does for the restricted-master MIP), a
+fix-and-optimise window of `s` seconds becomes a search of at most `s` × this many nodes (every
+window of every stage is then solved: the stages' total is not cut by time)."""
+
 
 class LnsStage(NamedTuple):
     """One fix-and-optimise sweep over the horizon."""
@@ -46,6 +48,7 @@ class LnsStage(NamedTuple):
     passes: int
     """Sweeps of this width."""
 
+
 class Window(NamedTuple):
     """One window of a sweep: slots `start`..`end`-1, solved in at most `seconds`."""
 
@@ -56,8 +59,8 @@ class Window(NamedTuple):
 
 LNS_STAGES = (LnsStage(12, 8, 3.0, 1), LnsStage(24, 12, 10.0, 4))
 """Fix-and-optimise sweeps over the horizon. Short windows first (a fast descent from the first
-incumbent), then windows twice as long, which move memory between pairs over longer stretches: on the 100-slot
-memory-bound station of benchmarks/RESULTS.md ("Exact method at the paper's scale") 12-slot
+incumbent), then windows twice as long, which move memory between pairs over longer stretches: on
+the 100-slot memory-bound station of benchmarks/RESULTS.md ("Exact method at the paper's scale") 12-slot
 windows alone stop 1.3 % above what 12 then 24 reach in the same time. A stage whose windows
 would cover the whole horizon is skipped (the search itself does that)."""
 
@@ -82,8 +85,8 @@ slots, two runs each, ended 1.58 % above the root bound on average against 1.79 
 
 DIVE = True
 """Dive once when fix-and-optimise finds nothing while the gap is wider than LNS_WIDE_GAP, and
-sweep again from the dive's schedule (`FixAndOptimise.run`); False leaves the dive out. At 60 s it took
-`generate(stations=1, seed=101, slots=80)` from 0.81 % to its optimum in every run, and
+sweep again from the dive's schedule (`FixAndOptimise.run`); False leaves the dive out. At 60 s it
+took `generate(stations=1, seed=101, slots=80)` from 0.81 % to its optimum in every run, and
 `slots=100`/101 from 1.73 % to 1.13–1.52 % in most (benchmarks/RESULTS.md, "Twenty-eighth round")."""
 
 DIVE_TOL = 1e-4
@@ -97,6 +100,7 @@ at once (the master already agrees on it); otherwise only the heaviest such pair
 DIVE_SHARE = 0.5
 """Under a time limit the dive stops at this share of the time left (its schedule so far is then
 completed by the pair DPs); fix-and-optimise from its schedule gets the rest."""
+
 
 @dataclass
 class Plan:

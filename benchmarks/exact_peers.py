@@ -28,6 +28,11 @@ OUT.partial.csv (and its trace) after every station and renamed at the end, so a
 leaves OUT as it was (nothing resumes from the partial files; --merge keeps an earlier run's rows
 that are not re-run). Points that draw the same station (slots=100 and services=10 are both the
 default station) and seeds given twice run once.
+
+With --report no method runs: the tables of benchmarks/RESULTS.md ("Peer solvers on the same
+station problems"), one per seed, are printed from OUT as it is. A cell is a method's bound at 10
+s, at 30 s and at the end of its run (– : none yet), then its time to a certificate (bold) or the
+gap of its final bound below the best schedule any method found on that station.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from common import (
     entry,
     finish,
     parse_points,
+    read_table,
     save_figure,
     seed_id,
     show,
@@ -228,6 +234,38 @@ def figure(traces: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+KNOB_ORDER = ("slots", "services", "gpus", "users", "models")
+
+
+def report(table: pd.DataFrame) -> str:
+    """--report: one markdown table per seed (stations in the grid's order, methods in METHODS')."""
+    def bound(v: float) -> str:
+        return f"{v:.4f}" if np.isfinite(v) else "–"
+
+    out = []
+    for seed, g in table.groupby("seed", sort=True):
+        methods = [m for m in METHODS if m in set(g["method"])]
+        out += [f"| point (seed {seed}) | best schedule | " + " | ".join(methods) + " |",
+                "|---|---|" + "---|" * len(methods)]
+        stations = sorted(set(zip(g["knob"], g["value"], strict=True)),
+                          key=lambda kv: (KNOB_ORDER.index(kv[0]), kv[1]))
+        for knob, value in stations:
+            rows = g[(g["knob"] == knob) & (g["value"] == value)].set_index("method")
+            best = rows["final_incumbent"].min()
+            cells = []
+            for m in methods:
+                if m not in rows.index:
+                    cells.append("not run")
+                    continue
+                r = rows.loc[m]
+                end = f"**{r['certified_s']:.0f} s**" if np.isfinite(r["certified_s"]) \
+                    else f"{100 * (best - r['final_bound']) / best:.2f} %"
+                cells.append(f"{bound(r['bound_10'])} / {bound(r['bound_30'])} / {bound(r['final_bound'])} · {end}")
+            out.append(f"| {knob} = {value} | {best:.6f} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def trace_path(out: Path) -> Path:
     return out.with_name(out.stem + "_trace.csv")
 
@@ -265,7 +303,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "exact_peers.csv",
                     help="output CSV; OUT_trace.csv and OUT.png are written beside it "
                          "(default: benchmarks/results/exact_peers.csv)")
+    ap.add_argument("--report", action="store_true",
+                    help="run nothing: print the RESULTS.md tables (one per seed) from --out as it is")
     args = ap.parse_args()
+    if args.report:
+        print(report(read_table(ap, "--out", args.out, ["knob", "value", "seed", "method", "certified_s",
+                                                         "final_bound", "final_incumbent"], "a peers table")))
+        return
     points, notes = distinct_stations(parse_points(ap, args.points))
     seeds = distinct(args.seeds)
     methods = distinct(args.methods)

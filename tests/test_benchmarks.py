@@ -372,6 +372,39 @@ def test_grid_report_prints_the_tables_of_results():
         assert table.strip() in results
 
 
+def test_peer_tables_of_results_are_the_report_of_the_committed_csv():
+    """The RESULTS.md tables of "Peer solvers on the same station problems", one per seed, are what
+    exact_peers.py --report prints from the committed exact_peers.csv (no method runs)."""
+    r = run("exact_peers.py", "--report", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    section = (BENCH / "RESULTS.md").read_text().split("## Peer solvers on the same station problems", 1)[1]
+    tables = [b.strip() for b in r.stdout.split("\n\n") if b.startswith("|")]
+    seeds = sorted(pd.read_csv(RESULTS / "exact_peers.csv")["seed"].unique())
+    assert [t.splitlines()[0].split(" | ")[0] for t in tables] == [f"| point (seed {s})" for s in seeds]
+    for table in tables:
+        assert table in section
+
+
+def test_exact_peers_report_on_a_hand_made_table(tmp_path):
+    """Two stations of seed 7, stations in the grid's order whatever the rows' order. gpus=8: every
+    schedule costs at least 0.5 (the best, lagrange's); lagrange's bound 0.49 at 10 s and 30 s and
+    0.4999 at the end, not certified: (0.5 − 0.4999)/0.5 = 0.02 %; milp had no bound before its end
+    (0.45: 10.00 %). slots=20: lagrange certified at 1.6 s (rounded: 2 s); milp did not run there."""
+    head = "knob,value,seed,method,bound_10,bound_30,bound_60,certified_s,final_bound,final_incumbent\n"
+    (tmp_path / "p.csv").write_text(
+        head + "gpus,8,7,milp,-inf,,,,0.45,0.6\n"
+        "gpus,8,7,lagrange,0.49,0.49,0.4999,,0.4999,0.5\n"
+        "slots,20,7,lagrange,0.2,0.2,0.2,1.6,0.2,0.2\n")
+    r = run("exact_peers.py", "--report", "--out", str(tmp_path / "p.csv"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[:4] == [
+        "| point (seed 7) | best schedule | lagrange | milp |", "|---|---|---|---|",
+        "| slots = 20 | 0.200000 | 0.2000 / 0.2000 / 0.2000 · **2 s** | not run |",
+        "| gpus = 8 | 0.500000 | 0.4900 / 0.4900 / 0.4999 · 0.02 % | – / – / 0.4500 · 10.00 % |"]
+    bad = run("exact_peers.py", "--report", "--out", str(tmp_path / "none.csv"), cwd=tmp_path)
+    assert bad.returncode != 0 and "--out" in bad.stderr and bad.stdout == ""
+
+
 def test_grid_report_on_hand_made_tables(tmp_path):
     """One seed, three points. slots=20: certified in 1.4 s. slots=40: 0.39 % at 60 s, then
     certified by the 600-s retry in 120.6 s with bound 0.99995 and incumbent 1.0 (the 60-s run's

@@ -52,6 +52,7 @@ INTERNAL = {
     "optcache.solvers.lagrange.boxlp": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.branching": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.decomposition": "internals of lagrange (§6.1)",
+    "optcache.solvers.lagrange.fixopt": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.graph": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.master": "internals of lagrange (§6.1)",
     "optcache.solvers.lagrange.primal": "internals of lagrange (§6.1)",

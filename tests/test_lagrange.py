@@ -390,6 +390,72 @@ def test_master_purge_keeps_the_lp_and_renumbers():
     assert np.isfinite(cg.L)
 
 
+def test_a_purge_with_the_lp_just_solved_returns_that_lp_renumbered():
+    """`Master.purged` keeps the LP optimum it was given: its λ, renumbered, is feasible for the
+    smaller master at the same cost, and a re-solve ends at the same value."""
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    search = Search(d, None, np.inf, 1e-6)
+    search.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(search.master.n_rows), 1e-9)
+    master: Master = search.master
+    before = master.solve()
+    n, generation = master.n, master.generation
+    kept_cols = [(int(master.pair[j]), master.A[j].tobytes(), master.X[j].tobytes())
+                 for j in np.nonzero(before.lam > 1e-12)[0]]
+    lp = master.purged(before, keep_per_pair=1)
+    assert master.n < n and lp.generation == master.generation == generation + 1
+    assert len(lp.lam) == len(lp.reduced) == master.n
+    # the columns in use are still there, with their weights, and the weights are still the LP's
+    used = np.nonzero(lp.lam > 1e-12)[0]
+    assert sorted((int(master.pair[j]), master.A[j].tobytes(), master.X[j].tobytes()) for j in used) \
+        == sorted(kept_cols)
+    assert not lp.slack_used and float(lp.lam @ master.cost[:master.n]) == pytest.approx(before.value, rel=1e-9)
+    for p in range(d.P):  # convexity: each pair's weights sum to 1 (no slack in use)
+        assert lp.lam[master.pair[:master.n] == p].sum() == pytest.approx(1.0, abs=1e-9)
+    assert master.solve().value == pytest.approx(before.value, rel=1e-9)
+    assert master.purged(lp, keep_per_pair=1) is lp  # nothing left to purge: the same solution
+
+
+def test_column_generation_purges_after_every_lp(monkeypatch):
+    """With a small PURGE_AT, an LP that saw more than PURGE_AT columns per pair is followed by one
+    that sees at most KEEP_PER_PAIR per pair, the columns it used and one new column per pair
+    (before, the purge used the LP of the step before, outdated by that step's columns, and acted
+    only after a step that added none), and the search still certifies the brute-force optima."""
+    from optcache.solvers.lagrange import search as search_module
+
+    monkeypatch.setattr(search_module, "PURGE_AT", 2)
+    monkeypatch.setattr(search_module, "KEEP_PER_PAIR", 1)
+    seen = []  # (columns at the LP, columns it uses)
+    solve = Master.solve
+
+    def recording(self, *args, **kwargs):
+        n = self.n
+        lp = solve(self, *args, **kwargs)
+        seen.append((n, int((lp.lam > 1e-12).sum())))
+        return lp
+
+    monkeypatch.setattr(Master, "solve", recording)
+    d = generate(slots=10, stations=1, seed=1).station_data(0)
+    search = Search(d, None, np.inf, 1e-6)
+    search.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(search.master.n_rows), 1e-9)
+    over = [i for i in range(len(seen) - 1) if seen[i][0] > 2 * d.P]
+    assert over
+    for i in over:
+        assert seen[i + 1][0] <= 1 * d.P + seen[i][1] + d.P, (i, seen)
+    checked = 0
+    for seed in range(12):
+        d = random_tiny(np.random.default_rng(3000 + seed)).station_data(0)
+        s = Search(d, None, np.inf, 1e-9)
+        if not s.dec.coupled:
+            continue
+        opt, _, _ = brute_force(d)
+        bound = s.run()
+        assert bound <= opt * (1 + 1e-9) + 1e-12
+        assert s.best_cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
+        assert s.best_cost - bound <= 1e-9 * abs(s.best_cost) + 1e-12
+        checked += 1
+    assert checked >= 3
+
+
 def test_a_master_re_solve_that_stalls_is_finished_by_the_dual_simplex(monkeypatch):
     """HiGHS 1.16's simplex can cycle on the degenerate master (`STALL_ITERATIONS`). Forced here
     at every solve (no iteration allowed to the primal nor to the first dual run): the dual simplex

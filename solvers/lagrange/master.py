@@ -317,21 +317,9 @@ class Master:
         """Delete pair columns the LP does not use and that price worst (largest reduced cost),
         keeping `keep_per_pair` per pair and every column in `protect` (indices). Renumbers the
         columns (bumps `generation`); returns how many were deleted."""
-        kept = self._purge(lp, keep_per_pair, protect)
-        return 0 if kept is None else len(lp.lam) - len(kept)
-
-    def purged(self, lp: LPSolution, keep_per_pair: int) -> LPSolution:
-        """`purge` with the solution of the LP just solved, returned in the new numbering: it stays
-        optimal, since only columns at 0 go (the duals stay feasible for the smaller LP)."""
-        kept = self._purge(lp, keep_per_pair)
-        if kept is None:
-            return lp
-        return LPSolution(lp.value, lp.u, lp.lam[kept], lp.slack_used, lp.reduced[kept], self.generation)
-
-    def _purge(self, lp: LPSolution, keep_per_pair: int, protect=()) -> np.ndarray | None:
         n = self.n
         if lp.generation != self.generation or len(lp.lam) != n:
-            return None
+            return 0
         keep = lp.lam > 1e-12
         keep[list(protect)] = True
         for p in range(self.dec.d.P):
@@ -340,7 +328,7 @@ class Master:
             keep[order[:keep_per_pair]] = True
         drop = np.nonzero(~keep)[0]
         if not len(drop):
-            return None
+            return 0
         gone = np.sort(self.hcol[drop])
         self.h.deleteCols(len(gone), gone.astype(np.int32))
         for j in drop:
@@ -354,7 +342,7 @@ class Master:
         self.n = m
         self.n_hcols -= len(gone)
         self.generation += 1
-        return kept
+        return len(drop)
 
     def xbar(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The master's ā[t][p], x̄[t][p]: Σ λ over each pair's columns (T × P)."""

@@ -91,11 +91,7 @@ HEURISTIC_EVERY = 20
 
 PURGE_AT, KEEP_PER_PAIR = 60, 40
 """When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
-per pair (and every column in use): in column generation right after each master LP, whose reduced
-costs cover every column, and between nodes. (Until the thirty-second round column generation
-purged with the LP of the step before, which that step's new columns had outdated, so it purged
-only after a step that added none, a separation round mostly: the root of `users=20`/101 held up
-to 1,700 columns; benchmarks/RESULTS.md, "Thirty-second round".)"""
+per pair (and every column in use)."""
 
 
 @dataclass
@@ -335,11 +331,11 @@ class Search:
         for _ in range(max_iter):
             if self.left() <= 0 or (until is not None and time.perf_counter() > until):
                 return ColGen(Lc, center, lp, sols_c)
+            if lp is not None and master.n > PURGE_AT * self.d.P:
+                master.purge(lp, KEEP_PER_PAIR)
             new_lp = master.solve(self.left())
             if new_lp is None:  # out of time inside the LP
                 return ColGen(Lc, center, lp, sols_c)
-            if master.n > PURGE_AT * self.d.P:  # with the LP just solved: it prices every column
-                new_lp = master.purged(new_lp, KEEP_PER_PAIR)
             lp = self.last_lp = new_lp
             center = _pad(center, master.n_rows)
             if not lp.slack_used and lp.value - Lc <= max(tol, sep_tol) * max(abs(lp.value), 1e-10):

@@ -91,7 +91,12 @@ HEURISTIC_EVERY = 20
 
 PURGE_AT, KEEP_PER_PAIR = 60, 40
 """When the master holds more than PURGE_AT columns per pair, keep the KEEP_PER_PAIR best priced
-per pair (and every column in use)."""
+per pair (and every column in use). Between nodes, always; in column generation, before an LP and
+with the previous one, which `Master.purge` accepts only while it still prices every column: after
+a step that added none (a separation round, mostly), so a root's master grows past the threshold
+(`users=20`/101: 1,716 columns at 90 s). Purging after every LP with the LP just solved was
+measured on the Fig. 3 grid and not kept: 32 stations met issue 10's bar against 34
+(benchmarks/RESULTS.md, "Thirty-second round")."""
 
 
 @dataclass

@@ -29,6 +29,26 @@ def highs_opt(rows, c, B):
     return -h.getInfo().objective_function_value
 
 
+def test_one_factorisation_solves_both_systems():
+    """`_lu`'s factors give x with A·x = b and y with Aᵀ·y = c (the vertex and the duals of a
+    pivot), checked by their residuals on random bases, and a singular basis is reported."""
+    rng = np.random.default_rng(7)
+    for D in (1, 2, 5, 20, 40):
+        for _ in range(5):
+            A = rng.normal(size=(D, D)) * (rng.random((D, D)) < 0.6) + np.eye(D) * 1e-3
+            b, c = rng.normal(size=D), rng.normal(size=D)
+            F, perm, ok = boxlp._lu(A)
+            assert ok
+            x, y = boxlp._lu_solve(F, perm, b), boxlp._lu_solve_t(F, perm, c)
+            assert np.abs(A @ x - b).max() <= 1e-8 * max(1.0, np.abs(x).max())
+            assert np.abs(A.T @ y - c).max() <= 1e-8 * max(1.0, np.abs(y).max())
+    hand = np.array([[0.0, 2.0], [4.0, 1.0]])  # needs a row swap: x = (1, 2), y = (0.5, 0.25)
+    F, perm, ok = boxlp._lu(hand)
+    assert ok and boxlp._lu_solve(F, perm, np.array([4.0, 6.0])) == pytest.approx([1.0, 2.0])
+    assert boxlp._lu_solve_t(F, perm, np.array([1.0, 1.25])) == pytest.approx([0.5, 0.25])
+    assert not boxlp._lu(np.array([[1.0, 2.0], [2.0, 4.0]]))[2]
+
+
 def test_hand_solved_optima():
     """The box's corner, a row that cuts it, and a vertex where two rows meet."""
     lp = BoxLP(2, 10.0)

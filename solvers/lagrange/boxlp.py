@@ -3,11 +3,12 @@ active-set simplex (docs/formulation.md §6.1, "The slot polytope").
 
 The separation LP has few columns (two per pair: a slot's cache and serve coordinates, ≤ 2P) and
 gains one row per oracle call, re-solved after each. HiGHS spends about a millisecond per re-solve
-on set-up for the one or two pivots such a re-solve needs; here a pivot is a dense D × D solve and a
-scan of the rows. A vertex is D active constraints (rows or bounds); a new row moves it by dual
-simplex pivots, a new objective by primal ones (both with Bland's rule after a run of degenerate
-pivots). The LP only chooses which cut to ask the oracle for: a cut's right-hand side is the
-oracle's exact maximum, so a vertex that is off by round-off still gives a valid cut.
+on set-up for the one or two pivots such a re-solve needs; here a pivot is one dense D × D
+factorisation, three solves with it and a scan of the rows. A vertex is D active constraints (rows
+or bounds); a new row moves it by dual simplex pivots, a new objective by primal ones (both with
+Bland's rule after a run of degenerate pivots). The LP only chooses which cut to ask the oracle
+for: a cut's right-hand side is the oracle's exact maximum, so a vertex that is off by round-off
+still gives a valid cut.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def _normal(i, R, D, out):
 
 
 @njit(cache=True)
-def _solve(A, b):
-    """x with A x = b by Gaussian elimination with partial pivoting; (x, ok)."""
+def _lu(A):
+    """P·A = L·U by Gaussian elimination with partial pivoting, L (unit diagonal, below) and U in
+    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]. One factorisation per pivot
+    serves its three solves (the vertex, the duals and the entering direction)."""
     n = A.shape[0]
     M = A.copy()
-    x = b.copy()
+    perm = np.arange(n)
     scale = 0.0
     for i in range(n):
         for j in range(n):
@@ -56,23 +59,57 @@ def _solve(A, b):
             if abs(M[i, k]) > abs(M[p, k]):
                 p = i
         if abs(M[p, k]) <= 1e-13 * max(scale, 1.0):
-            return x, False
+            return M, perm, False
         if p != k:
             for j in range(n):
                 M[k, j], M[p, j] = M[p, j], M[k, j]
-            x[k], x[p] = x[p], x[k]
+            perm[k], perm[p] = perm[p], perm[k]
         for i in range(k + 1, n):
             f = M[i, k] / M[k, k]
+            M[i, k] = f
             if f != 0.0:
-                for j in range(k, n):
+                for j in range(k + 1, n):
                     M[i, j] -= f * M[k, j]
-                x[i] -= f * x[k]
-    for k in range(n - 1, -1, -1):
-        s = x[k]
-        for j in range(k + 1, n):
-            s -= M[k, j] * x[j]
-        x[k] = s / M[k, k]
-    return x, True
+    return M, perm, True
+
+
+@njit(cache=True)
+def _lu_solve(M, perm, b):
+    """x with A·x = b from `_lu`'s factors: L·U·x = P·b."""
+    n = len(b)
+    x = np.empty(n)
+    for i in range(n):
+        s = b[perm[i]]
+        for j in range(i):
+            s -= M[i, j] * x[j]
+        x[i] = s
+    for i in range(n - 1, -1, -1):
+        s = x[i]
+        for j in range(i + 1, n):
+            s -= M[i, j] * x[j]
+        x[i] = s / M[i, i]
+    return x
+
+
+@njit(cache=True)
+def _lu_solve_t(M, perm, c):
+    """y with Aᵀ·y = c from `_lu`'s factors: Uᵀ·Lᵀ·(P·y) = c."""
+    n = len(c)
+    z = np.empty(n)
+    for i in range(n):
+        s = c[i]
+        for j in range(i):
+            s -= M[j, i] * z[j]
+        z[i] = s / M[i, i]
+    for i in range(n - 1, -1, -1):
+        s = z[i]
+        for j in range(i + 1, n):
+            s -= M[j, i] * z[j]
+        z[i] = s
+    y = np.empty(n)
+    for i in range(n):
+        y[perm[i]] = z[i]
+    return y
 
 
 @njit(cache=True)
@@ -134,12 +171,11 @@ def box_lp(R, m, c, B, active, max_iter):
     degenerate = 0
     for _ in range(max_iter):
         N, rhs = _basis(active, R, D, B)
-        alpha, ok = _solve(N, rhs)
+        F, perm, ok = _lu(N)
         if not ok:
-            return FAILED, alpha, 0.0
-        y, ok = _solve(N.T.copy(), c)
-        if not ok:
-            return FAILED, alpha, 0.0
+            return FAILED, rhs, 0.0
+        alpha = _lu_solve(F, perm, rhs)
+        y = _lu_solve_t(F, perm, c)
         bland = degenerate >= DEGENERATE_RUN
         r, viol = _most_violated(alpha, R, m, D, B, active)
         dual_ok = True
@@ -149,9 +185,7 @@ def box_lp(R, m, c, B, active, max_iter):
         if viol > 0.0 and dual_ok:
             # dual simplex: r enters; the active constraint with the least y_k / w_k leaves
             _normal(r, R, D, a)
-            w, ok = _solve(N.T.copy(), a)
-            if not ok:
-                return FAILED, alpha, 0.0
+            w = _lu_solve_t(F, perm, a)
             wmax = 0.0
             for k in range(D):
                 wmax = max(wmax, abs(w[k]))
@@ -186,9 +220,7 @@ def box_lp(R, m, c, B, active, max_iter):
                 leave, most = k, y[k]
         e = np.zeros(D)
         e[leave] = -1.0
-        d, ok = _solve(N, e)
-        if not ok:
-            return FAILED, alpha, 0.0
+        d = _lu_solve(F, perm, e)
         dmax = 0.0
         for j in range(D):
             dmax = max(dmax, abs(d[j]))

@@ -44,8 +44,7 @@ def _normal(i, R, D, out):
 @njit(cache=True)
 def _lu(A):
     """P·A = L·U by Gaussian elimination with partial pivoting, L (unit diagonal, below) and U in
-    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]. One factorisation per pivot
-    serves its three solves (the vertex, the duals and the entering direction)."""
+    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]."""
     n = A.shape[0]
     M = A.copy()
     perm = np.arange(n)
@@ -173,7 +172,7 @@ def box_lp(R, m, c, B, active, max_iter):
         N, rhs = _basis(active, R, D, B)
         F, perm, ok = _lu(N)
         if not ok:
-            return FAILED, rhs, 0.0
+            return FAILED, np.zeros(D), 0.0
         alpha = _lu_solve(F, perm, rhs)
         y = _lu_solve_t(F, perm, c)
         bland = degenerate >= DEGENERATE_RUN

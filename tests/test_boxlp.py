@@ -67,6 +67,28 @@ def test_hand_solved_optima():
     assert obj == pytest.approx(3.0) and alpha == pytest.approx([1.0, -2.0])
 
 
+def test_degenerate_vertex_is_the_unperturbed_optimum():
+    """All 20 rows with three coordinates at 1 meet at α = (⅓, …, ⅓), the optimum of max Σα: the
+    perturbed pivots end there and the vertex returned is the LP's own to round-off (a vertex of the
+    perturbed right-hand sides would be off by up to PERTURB), within every row."""
+    from itertools import combinations
+    lp = BoxLP(6, 1e3)
+    rows = []
+    for idx in combinations(range(6), 3):
+        r = np.zeros(6)
+        r[list(idx)] = 1.0
+        rows.append(r)
+        lp.add(r)
+    alpha, obj = lp.solve(np.ones(6))
+    assert obj == pytest.approx(2.0, abs=1e-13)
+    assert np.abs(alpha - 1 / 3).max() <= 1e-13
+    assert (np.array(rows) @ alpha).max() <= 1 + 1e-13
+    lp.add(np.array([1.0, 0, 0, 0, 0, 0]) * 4)  # α1 ≤ ¼ moves it: a dual pivot from there
+    alpha, obj = lp.solve(np.ones(6))
+    assert obj == pytest.approx(highs_opt(rows + [np.array([4.0, 0, 0, 0, 0, 0])], np.ones(6), 1e3), abs=1e-12)
+    assert alpha[0] <= 0.25 + 1e-13
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 12), st.integers(0, 40), st.integers(0, 2**32 - 1), st.booleans())
 def test_warm_solves_match_highs(D, n_rows, seed, integral):

@@ -6,7 +6,8 @@ gains one row per oracle call, re-solved after each. HiGHS spends about a millis
 on set-up for the one or two pivots such a re-solve needs; here a pivot is one dense D × D
 factorisation, three solves with it and a scan of the rows. A vertex is D active constraints (rows
 or bounds); a new row moves it by dual simplex pivots, a new objective by primal ones (both with
-Bland's rule after a run of degenerate pivots). The LP only chooses which cut to ask the oracle
+Bland's rule after a run of degenerate pivots, and few of those: the rows' right-hand sides are
+perturbed while pivoting, `PERTURB`). The LP only chooses which cut to ask the oracle
 for: a cut's right-hand side is the oracle's exact maximum, so a vertex that is off by round-off
 still gives a valid cut.
 """
@@ -17,22 +18,37 @@ import numpy as np
 from numba import njit
 
 PRIMAL_TOL = 1e-10
-"""Violation of a row (right-hand side 1) or bound treated as none."""
+"""Violation of a row (right-hand side about 1, `PERTURB`) or bound treated as none."""
 
 DEGENERATE_RUN = 50
 """Degenerate pivots in a row after which pivots follow Bland's rule (no cycling)."""
+
+PERTURB = 1e-9
+"""While pivoting, row i's right-hand side is 1 + PERTURB·frac((i + 1)·φ), distinct amounts below
+PERTURB: the oracle's points are lattice points, many of them on a vertex's rows, and with equal
+right-hand sides nearly every primal pivot was degenerate (`slots=30, users=25`/101's root: 35
+primal pivots per solve, 97 % of them degenerate; 2.8 with the perturbation, the root 78 → 19 s).
+The optimal basis's vertex is then computed at right-hand sides 1, an optimum of the LP itself, so
+that a cut's normal is a facet's: the perturbed vertex's normal is tilted, and with it a root that
+closes without branching needed 120 nodes (benchmarks/RESULTS.md, "Thirty-fourth round")."""
 
 OK, FAILED = 0, 1
 
 
 @njit(cache=True)
+def _rhs(i):
+    """Row i's right-hand side (PERTURB)."""
+    return 1.0 + PERTURB * (((i + 1) * 0.6180339887498949) % 1.0)
+
+
+@njit(cache=True)
 def _normal(i, R, D, out):
-    """Constraint i's normal into `out`; returns 1.0 for a row (its right-hand side) and −1.0 for a
-    bound (whose right-hand side is B). i ≥ 0: row i of R; i = −1−j: α_j ≤ B; i = −1−D−j: −α_j ≤ B."""
+    """Constraint i's normal into `out`; returns a row's right-hand side (`_rhs`, positive) and −1.0
+    for a bound (whose right-hand side is B). i ≥ 0: row i of R; i = −1−j: α_j ≤ B; i = −1−D−j: −α_j ≤ B."""
     out[:] = 0.0
     if i >= 0:
         out[:] = R[i]
-        return 1.0
+        return _rhs(i)
     j = -1 - i
     if j < D:
         out[j] = 1.0
@@ -44,7 +60,8 @@ def _normal(i, R, D, out):
 @njit(cache=True)
 def _lu(A):
     """P·A = L·U by Gaussian elimination with partial pivoting, L (unit diagonal, below) and U in
-    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]."""
+    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]. One factorisation per pivot
+    serves its three solves (the vertex, the duals and the entering direction)."""
     n = A.shape[0]
     M = A.copy()
     perm = np.arange(n)
@@ -132,8 +149,8 @@ def _most_violated(alpha, R, m, D, B, active):
         v = 0.0
         for j in range(D):
             v += R[i, j] * alpha[j]
-        if v - 1.0 > worst:
-            best, worst = i, v - 1.0
+        if v - _rhs(i) > worst:
+            best, worst = i, v - _rhs(i)
     for j in range(D):
         if alpha[j] - B > worst:
             best, worst = -1 - j, alpha[j] - B
@@ -205,6 +222,12 @@ def box_lp(R, m, c, B, active, max_iter):
             degenerate = 0
             continue
         if dual_ok:
+            # the optimal basis's vertex with the rows' right-hand sides at 1: the unperturbed
+            # LP's optimum (a target cut's normal, as without PERTURB)
+            for k in range(D):
+                if active[k] >= 0:
+                    rhs[k] = 1.0
+            alpha = _lu_solve(F, perm, rhs)
             obj = 0.0
             for j in range(D):
                 obj += c[j] * alpha[j]
@@ -231,7 +254,7 @@ def box_lp(R, m, c, B, active, max_iter):
                 ad += R[i, j] * d[j]
                 aa += R[i, j] * alpha[j]
             if ad > 1e-11 * max(dmax, 1.0):
-                t = max(1.0 - aa, 0.0) / ad
+                t = max(_rhs(i) - aa, 0.0) / ad
                 if t < step - 1e-15 or (bland and t <= step + 1e-15 and i < enter):
                     enter, step, found = i, t, True
         for j in range(D):

@@ -484,6 +484,54 @@ def test_a_master_whose_primal_cycled_starts_dual_and_restarts_under_other_seeds
     assert forced.master.h.getOptionValue("random_seed")[1] == 0
 
 
+class _UnknownAt:
+    """A Highs stand-in that forwards every call, except that after its `at`-th `run` it reports
+    status Unknown until `clearSolver` (HiGHS ending a warm solve without an answer)."""
+
+    def __init__(self, h, at):
+        self._h, self._at, self.runs, self.unknown = h, at, 0, False
+
+    def run(self):
+        self.runs += 1
+        self.unknown = self.runs == self._at
+        return self._h.run()
+
+    def getModelStatus(self):
+        return self._h.getModelStatus() if not self.unknown else type(self._h.getModelStatus()).kUnknown
+
+    def clearSolver(self):
+        self.unknown = False
+        return self._h.clearSolver()
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+
+def test_a_master_solve_that_ends_unknown_is_solved_again_from_scratch(monkeypatch):
+    """A warm solve that HiGHS ends with status Unknown while time is left is run again from
+    scratch (`COLD_AFTER_UNKNOWN`): column generation then converges to the LP optimum of a master
+    that never failed. Without it the solve gives no LP and column generation stops unconverged
+    (the search then closed such a node at its Lagrangian, as a leaf)."""
+    from optcache.solvers.lagrange import master as master_module
+
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    plain = Search(d, None, np.inf, 1e-6)
+    ref = plain.colgen(free, np.zeros(plain.master.n_rows), 1e-9)
+    assert ref.converged and plain.master.cold_solves == 0
+    forced = Search(d, None, np.inf, 1e-6)
+    forced.master.h = _UnknownAt(forced.master.h, at=3)
+    cg = forced.colgen(free, np.zeros(forced.master.n_rows), 1e-9)
+    assert forced.master.cold_solves == 1 and forced.master.h.runs > 5
+    assert cg.converged and cg.lp.value == pytest.approx(ref.lp.value, rel=1e-7)
+    assert cg.L == pytest.approx(ref.L, rel=1e-7)
+    monkeypatch.setattr(master_module, "COLD_AFTER_UNKNOWN", False)
+    off = Search(d, None, np.inf, 1e-6)
+    off.master.h = _UnknownAt(off.master.h, at=3)
+    cg = off.colgen(free, np.zeros(off.master.n_rows), 1e-9)
+    assert not cg.converged and off.master.h.runs == 3 and off.master.cold_solves == 0
+
+
 def test_a_master_starts_dual_after_a_bound_excludes_a_column():
     """After `restrict` excludes a column (a node's branching bound), the next re-solve starts with
     the dual simplex and the one after with the primal; a restrict that excludes nothing new, or

@@ -38,6 +38,12 @@ first dual run and under another random seed (HiGHS's advice for its anti-cyclin
 the last one, which runs to the end: one such unbounded restart ran 82,000–550,000 iterations
 (25–143 s) at a node of `gpus=16`/101."""
 
+COLD_AFTER_UNKNOWN = True
+"""A solve that HiGHS ends without an answer (status Unknown, time left) runs again from scratch
+by the dual simplex: on `slots=80`/101 one such warm solve at node 159 left that node without an LP,
+and the search closed it at its Lagrangian as if it were a leaf; the tree ran out at 124 s, 0.062 %
+from the optimum (benchmarks/RESULTS.md, "Thirty-fourth round")."""
+
 DUAL_AFTER_BOUNDS = True
 """The first re-solve after `restrict` excluded a column (another node of the tree) starts with
 the dual simplex: a basis stays dual feasible when bounds tighten, not primal feasible, and the
@@ -141,6 +147,8 @@ class Master:
         """Simplex runs stopped by `STALL_ITERATIONS` (each solve then goes on another way)."""
         self.bounds_changed = False
         """`restrict` excluded a column since the last solve (DUAL_AFTER_BOUNDS)."""
+        self.cold_solves = 0
+        """Solves that HiGHS ended without an answer and that were run again from scratch."""
         self._ub = np.zeros(64)
         """Each column's upper bound in HiGHS (inf, or 0 when `restrict` excludes it)."""
         self.primal_stalled = False
@@ -299,6 +307,16 @@ class Master:
             self.primal_stalled |= strategy == 4
             log.debug("lagrange: master LP stalled after %d iterations (simplex strategy %d)",
                       h.getInfo().simplex_iteration_count, strategy)
+        status = h.getModelStatus()
+        if COLD_AFTER_UNKNOWN and status not in (self.hs.HighsModelStatus.kOptimal, self.hs.HighsModelStatus.kTimeLimit):
+            # HiGHS ended without an answer (Unknown) while time was left: the same LP from scratch
+            # (COLD_AFTER_UNKNOWN)
+            self.cold_solves += 1
+            log.debug("lagrange: master LP ended with %s; solved again from scratch", h.modelStatusToString(status))
+            h.clearSolver()
+            h.setOptionValue("simplex_strategy", 1)
+            h.setOptionValue("simplex_iteration_limit", self.hs.kHighsIInf)
+            h.run()
         h.setOptionValue("simplex_strategy", 4)
         h.setOptionValue("random_seed", 0)
         if h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:

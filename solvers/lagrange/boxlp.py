@@ -60,8 +60,7 @@ def _normal(i, R, D, out):
 @njit(cache=True)
 def _lu(A):
     """P·A = L·U by Gaussian elimination with partial pivoting, L (unit diagonal, below) and U in
-    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]. One factorisation per pivot
-    serves its three solves (the vertex, the duals and the entering direction)."""
+    one matrix; (factors, perm, ok), with (P·b)[i] = b[perm[i]]."""
     n = A.shape[0]
     M = A.copy()
     perm = np.arange(n)
@@ -149,8 +148,9 @@ def _most_violated(alpha, R, m, D, B, active):
         v = 0.0
         for j in range(D):
             v += R[i, j] * alpha[j]
-        if v - _rhs(i) > worst:
-            best, worst = i, v - _rhs(i)
+        v -= _rhs(i)
+        if v > worst:
+            best, worst = i, v
     for j in range(D):
         if alpha[j] - B > worst:
             best, worst = -1 - j, alpha[j] - B

@@ -309,8 +309,6 @@ class Master:
                       h.getInfo().simplex_iteration_count, strategy)
         status = h.getModelStatus()
         if COLD_AFTER_UNKNOWN and status not in (self.hs.HighsModelStatus.kOptimal, self.hs.HighsModelStatus.kTimeLimit):
-            # HiGHS ended without an answer (Unknown) while time was left: the same LP from scratch
-            # (COLD_AFTER_UNKNOWN)
             self.cold_solves += 1
             log.debug("lagrange: master LP ended with %s; solved again from scratch", h.modelStatusToString(status))
             h.clearSolver()

@@ -809,6 +809,49 @@ def test_a_plunged_node_whose_lp_was_purged_since_is_solved_again():
         assert abs(again.lp.lam[cols].sum() - 1) < 1e-6 and (s.master.pair[cols] == p).all()
 
 
+def test_plunging_goes_on_only_while_the_child_is_near_the_best_open_bound(monkeypatch):
+    """`Search.plunge`: with the best queued bound 1.0 and the pruning level 2.0 (incumbent 2.0,
+    gap 0, less GAP_FLOOR's 2e-9), a child is followed up to 1.0 + 0.25 × (2.0 − 1.0) = 1.25, and
+    always with an empty queue, with the rule off (None), or when the child itself is the best
+    bound."""
+    from optcache.solvers.lagrange import search as search_module
+    from optcache.solvers.lagrange.search import Node
+
+    d = generate(stations=1, seed=102, slots=4).station_data(0)
+    s = Search(d, None, np.inf, 0.0, quiet=True)
+    s.best_cost = 2.0
+    heap = [Node(1.0, [], np.zeros(0))]
+    monkeypatch.setattr(search_module, "PLUNGE_BOUND_DIST", 0.25)
+    assert s.plunge(1.2, heap) and s.plunge(1.2499, heap)
+    assert not s.plunge(1.2501, heap) and not s.plunge(1.9, heap)
+    assert s.plunge(0.5, heap)  # better than anything queued
+    assert s.plunge(1.9, [])
+    monkeypatch.setattr(search_module, "PLUNGE_BOUND_DIST", None)
+    assert s.plunge(1.9, heap)
+
+
+# optima certified by `milp` (solve_station, gap 1e-7: bound and cost agree to 1e-11), stations
+# whose `lagrange` search branches (20–120 nodes)
+BRANCHING_OPTIMA = [({"slots": 12, "gpus": 16, "seed": 0}, 0.327542669394),
+                    ({"slots": 12, "services": 12, "seed": 3}, 0.295227215173)]
+
+
+@pytest.mark.parametrize("dist", [0.0, None])
+@pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
+def test_any_plunging_rule_certifies_the_optimum(monkeypatch, dist, case):
+    """Best first (0) or plunging to the depth limit whatever the bounds (None): the node order
+    changes, the certified optimum does not."""
+    from optcache.solvers.lagrange import search as search_module
+
+    monkeypatch.setattr(search_module, "PLUNGE_BOUND_DIST", dist)
+    knobs, opt = BRANCHING_OPTIMA[case]
+    d = generate(stations=1, **knobs).station_data(0)
+    s = lagrange_station(d, gap=1e-7)
+    assert s.termination == "optimal" and s.nodes > 0
+    assert s.bound <= opt * (1 + 1e-9)
+    assert s.cost == pytest.approx(opt, rel=1e-6)
+
+
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():
     """Hand-computed: a side's estimate is its average gain per unit of distance times the
     distance; a decision never branched on takes its kind's average; without any record the

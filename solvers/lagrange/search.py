@@ -86,6 +86,14 @@ of `s` × this many branch-and-bound nodes (HiGHS's mip_max_nodes, single-thread
 PLUNGE_DEPTH = 30
 """After a node from the queue, follow its better child this many levels (depth first)."""
 
+PLUNGE_BOUND_DIST: float | None = 0.25
+"""Plunge into the better child only while its bound lies within this share of the way from the
+best open bound to the pruning level (SCIP's `maxbounddist` for best-first plunging); otherwise
+the best queued node is next. None plunges to PLUNGE_DEPTH whatever the bounds. At 20 s a node
+(`gpus=16`/102) a plunge to that depth kept the bound still from 168 s to 600 s; bounded, the
+600-s bounds of `gpus=8`/101 and `gpus=16`/102 rose 0.05 % and 0.04 % more, and the stations that
+branch and certify within 60 s still did (benchmarks/RESULTS.md, "Thirty-fifth round")."""
+
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
 
@@ -508,6 +516,14 @@ class Search:
         return Search(d, st, deadline, gap, terminal, quiet=True, max_nodes=max_nodes,
                       polytopes=self.polytopes, option_cuts=False, root_ip=root_ip)
 
+    def plunge(self, bound: float, heap: list[Node]) -> bool:
+        """Whether to go on with a child of this `bound` rather than the best queued node: while it
+        lies within PLUNGE_BOUND_DIST of the way from the best open bound to the pruning level."""
+        if PLUNGE_BOUND_DIST is None or not heap:
+            return True
+        best = min(bound, heap[0].bound)
+        return bound <= best + PLUNGE_BOUND_DIST * (self.level() - best)
+
     def gap_to(self, bound: float) -> float:
         """The incumbent's relative distance above `bound` (inf before a schedule, or while the
         bound is -inf)."""
@@ -623,7 +639,7 @@ class Search:
                 if st.nodes % HEURISTIC_EVERY == 0:
                     self.heuristics(kcg, bs, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
             kids.sort(key=lambda k: k[0].bound)
-            if kids and node.depth < PLUNGE_DEPTH and self.left() > 0:
+            if kids and node.depth < PLUNGE_DEPTH and self.left() > 0 and self.plunge(kids[0][0].bound, heap):
                 child, kcg = kids.pop(0)
                 child.bounds = self.probe(kcg, child.bounds)
                 stack.append((child, kcg))

@@ -89,7 +89,7 @@ PLUNGE_DEPTH = 30
 PLUNGE_BOUND_DIST: float | None = 0.25
 """Plunge into the better child only while its bound lies within this share of the way from the
 best open bound to the pruning level (SCIP's `maxbounddist` for best-first plunging); otherwise
-the best queued node is next. None plunges to PLUNGE_DEPTH whatever the bounds. At 20 s a node
+the best queued node is next. None plunges to PLUNGE_DEPTH whatever the bounds. At 21 s a node
 (`gpus=16`/102) a plunge to that depth kept the bound still from 168 s to 600 s; bounded, the
 600-s bounds of `gpus=8`/101 and `gpus=16`/102 rose 0.05 % and 0.04 % more, and the stations that
 branch and certify within 60 s still did (benchmarks/RESULTS.md, "Thirty-fifth round")."""

@@ -809,6 +809,60 @@ def test_a_plunged_node_whose_lp_was_purged_since_is_solved_again():
         assert abs(again.lp.lam[cols].sum() - 1) < 1e-6 and (s.master.pair[cols] == p).all()
 
 
+def test_a_node_solved_again_gets_its_columns_back(monkeypatch):
+    """`Master.snapshot` copies exactly the columns an LP uses; a purge after another node's LP
+    drops some of them, and `Master.restore` puts them back, so the node's LP is the one it had
+    (`NODE_COLUMNS`). Solved again from its multipliers, the node reaches the same bound in fewer
+    master LPs than without its columns."""
+    from optcache.solvers.lagrange.branching import children
+    from optcache.solvers.lagrange.search import Node
+
+    d = generate(stations=1, seed=0, slots=12, gpus=16).station_data(0)
+    s = Search(d, None, np.inf, 1e-7, quiet=True)
+    m = s.master
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    root = s.colgen(free, np.zeros(m.n_rows), 1e-7)
+    snap = m.snapshot(root.lp)
+    used = np.nonzero(root.lp.lam > 1e-12)[0]
+    assert len(snap.pair) == len(used) and (snap.pair == m.pair[used]).all()
+    np.testing.assert_array_equal(snap.A, m.A[used])
+    np.testing.assert_array_equal(snap.X, m.X[used])
+    decision = s.branch(root)
+    assert decision is not None  # the root is fractional: this station branches
+    (_, down), _ = children(free, decision)
+
+    def purge_by_child():
+        kid = s.colgen(down, root.u, 1e-7)
+        m.purge(kid.lp, 1)
+        cols = zip(m.pair[:m.n], m.A[:m.n], m.X[:m.n], strict=True)
+        present = {(int(p), a.tobytes(), x.tobytes()) for p, a, x in cols}
+        return sum((int(p), a.tobytes(), x.tobytes()) not in present for p, a, x in zip(*snap[:3], strict=True))
+
+    assert purge_by_child() > 0  # the child's purge dropped some of the root's columns
+    assert m.restore(snap) > 0 and m.restore(snap) == 0  # put back once, then all present
+    m.restrict(free)
+    lp = m.solve()
+    assert lp.value == pytest.approx(root.lp.value, rel=1e-9)  # the root's LP again
+    assert m.snapshot(root.lp) is None  # the master was purged since that LP
+
+    count = {"n": 0}
+    solve = Master.solve
+
+    def counted(self, *a, **kw):
+        count["n"] += 1
+        return solve(self, *a, **kw)
+
+    monkeypatch.setattr(Master, "solve", counted)
+    lps = {}
+    for kept in (snap, None):
+        assert purge_by_child() > 0
+        count["n"] = 0
+        again = s.current(Node(root.L, free, root.u, columns=kept), root)
+        lps[kept is not None] = count["n"]
+        assert again.L == pytest.approx(root.L, rel=1e-6)
+    assert lps[True] < lps[False]
+
+
 def test_plunging_goes_on_only_while_the_child_is_near_the_best_open_bound(monkeypatch):
     """`Search.plunge`: with the best queued bound 1.0 and the pruning level 2.0 (incumbent 2.0,
     gap 0, less GAP_FLOOR's 2e-9), a child is followed up to 1.0 + 0.25 × (2.0 − 1.0) = 1.25, and

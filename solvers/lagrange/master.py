@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,6 +99,15 @@ class LPSolution:
     """Reduced cost of each pair column (slot-average units)."""
     generation: int = 0
     """`Master.generation` when solved: column indices are valid while it is unchanged."""
+
+
+class Columns(NamedTuple):
+    """Pair columns kept outside the master (`Master.snapshot`): pair, a and x (rows), own cost."""
+
+    pair: np.ndarray
+    A: np.ndarray
+    X: np.ndarray
+    cost: np.ndarray
 
 
 class Master:
@@ -359,6 +369,20 @@ class Master:
         self.n_hcols -= len(gone)
         self.generation += 1
         return len(drop)
+
+    def snapshot(self, lp: LPSolution) -> Columns | None:
+        """Copies of the columns `lp` uses (λ > 1e-12), to be restored when its node is solved
+        again after purges have removed them; None when the master was purged since `lp`."""
+        if lp.generation != self.generation or len(lp.lam) != self.n:
+            return None
+        j = np.nonzero(lp.lam > 1e-12)[0]
+        return Columns(self.pair[j].copy(), self.A[j].copy(), self.X[j].copy(), self.cost[j].copy())
+
+    def restore(self, cols: Columns | None) -> int:
+        """Add back the columns of a `snapshot` that are not in the master; returns how many."""
+        if cols is None:
+            return 0
+        return sum(self.add(int(p), a, x, float(c)) for p, a, x, c in zip(*cols, strict=True))
 
     def xbar(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The master's ā[t][p], x̄[t][p]: Σ λ over each pair's columns (T × P)."""

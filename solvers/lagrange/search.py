@@ -32,7 +32,7 @@ from optcache.solvers.lagrange.branching import FRACTIONAL, Decision, PseudoCost
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.fixopt import LNS_SECONDS, LNS_SHARE, FixAndOptimise
 from optcache.solvers.lagrange.graph import PairBounds, option_index
-from optcache.solvers.lagrange.master import Cut, LPSolution, Master
+from optcache.solvers.lagrange.master import Columns, Cut, LPSolution, Master
 from optcache.solvers.lagrange.primal import local_search, pair_swaps, sequential
 from optcache.solvers.lagrange.slots import OptionSeparator, TargetSeparator
 
@@ -94,6 +94,12 @@ the best queued node is next. None plunges to PLUNGE_DEPTH whatever the bounds. 
 600-s bounds of `gpus=8`/101 and `gpus=16`/102 rose 0.05 % and 0.04 % more, and the stations that
 branch and certify within 60 s still did (benchmarks/RESULTS.md, "Thirty-fifth round")."""
 
+NODE_COLUMNS = True
+"""A node queued for later keeps copies of the columns its last master LP used, and puts them back
+into the master when it is solved: purges between nodes remove them, and without them the node's
+column generation starts over (a median of 90 master LPs at `gpus=8`/101, as many as a new child;
+benchmarks/RESULTS.md, "Thirty-sixth round"). So does a plunged child whose sibling purged."""
+
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
 
@@ -116,6 +122,8 @@ class Node:
     u: np.ndarray
     depth: int = 0
     order: int = 0
+    columns: Columns | None = None
+    """The columns of its last master LP (`NODE_COLUMNS`), restored when it is solved again."""
 
     def __lt__(self, other: Node) -> bool:
         return (self.bound, self.order) < (other.bound, other.order)
@@ -600,6 +608,7 @@ class Search:
                 node = heapq.heappop(heap)
                 if self.discard(node):
                     continue
+                self.master.restore(node.columns)
                 cg = self.colgen(node.bounds, node.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(cg.L):
@@ -635,7 +644,8 @@ class Search:
                 if kb >= self.level():
                     self.pruned = min(self.pruned, kb)
                     continue
-                kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter)), kcg))
+                cols = self.master.snapshot(kcg.lp) if NODE_COLUMNS and kcg.lp is not None else None
+                kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter), cols), kcg))
                 if st.nodes % HEURISTIC_EVERY == 0:
                     self.heuristics(kcg, bs, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
             kids.sort(key=lambda k: k[0].bound)
@@ -669,6 +679,7 @@ class Search:
         explored."""
         if cg.lp is None or cg.lp.generation == self.master.generation:
             return cg
+        self.master.restore(node.columns)
         return self.colgen(node.bounds, cg.u, self.node_tol)
 
     def refix(self, heap: list[Node], fixed: list[PairBounds]) -> list[Node]:

@@ -890,14 +890,15 @@ BRANCHING_OPTIMA = [({"slots": 12, "gpus": 16, "seed": 0}, 0.327542669394),
                     ({"slots": 12, "services": 12, "seed": 3}, 0.295227215173)]
 
 
-@pytest.mark.parametrize("dist", [0.0, None])
+@pytest.mark.parametrize(("dist", "keep"), [(0.0, True), (None, True), (0.25, False)])
 @pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
-def test_any_plunging_rule_certifies_the_optimum(monkeypatch, dist, case):
-    """Best first (0) or plunging to the depth limit whatever the bounds (None): the node order
-    changes, the certified optimum does not."""
+def test_any_plunging_rule_certifies_the_optimum(monkeypatch, dist, keep, case):
+    """Best first (0) or plunging to the depth limit whatever the bounds (None), and queued nodes
+    without their columns (`NODE_COLUMNS` off): the work changes, the certified optimum does not."""
     from optcache.solvers.lagrange import search as search_module
 
     monkeypatch.setattr(search_module, "PLUNGE_BOUND_DIST", dist)
+    monkeypatch.setattr(search_module, "NODE_COLUMNS", keep)
     knobs, opt = BRANCHING_OPTIMA[case]
     d = generate(stations=1, **knobs).station_data(0)
     s = lagrange_station(d, gap=1e-7)

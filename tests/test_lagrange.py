@@ -833,10 +833,8 @@ def test_a_node_solved_again_gets_its_columns_back(monkeypatch):
 
     def purge_by_child():
         kid = s.colgen(down, root.u, 1e-7)
-        m.purge(kid.lp, 1)
-        cols = zip(m.pair[:m.n], m.A[:m.n], m.X[:m.n], strict=True)
-        present = {(int(p), a.tobytes(), x.tobytes()) for p, a, x in cols}
-        return sum((int(p), a.tobytes(), x.tobytes()) not in present for p, a, x in zip(*snap[:3], strict=True))
+        m.purge(kid.lp, 1)  # the master's own keys of the columns it holds: `_seen`
+        return sum((int(p), a.tobytes(), x.tobytes()) not in m._seen for p, a, x in zip(*snap[:3], strict=True))
 
     assert purge_by_child() > 0  # the child's purge dropped some of the root's columns
     assert m.restore(snap) > 0 and m.restore(snap) == 0  # put back once, then all present

@@ -749,6 +749,47 @@ def test_a_leaf_offers_the_columns_the_master_uses_not_a_cheaper_one_of_negligib
     assert not evaluate_station(d, A, X).violations
 
 
+def test_a_node_rounds_each_pairs_heaviest_column_and_offers_it_only_when_feasible():
+    """`Search.offer_rounding` takes each pair's column of largest λ (not its cheapest), drops the
+    combination when the evaluator finds it infeasible, and otherwise offers it after one-pair
+    re-optimisation, never dearer than the combination itself."""
+    from optcache.solvers.lagrange.master import LPSolution
+
+    d = generate(stations=1, seed=8, slots=4, services=2, gpus=2, users=40).station_data(0)
+    assert d.s[0] <= d.G and d.s[1] <= d.G < d.s[0] + d.s[1]  # one pair at a time
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    cols, own = {}, {}
+    for p in range(d.P):  # each pair's best schedule alone; columns 0 and 1 are all-cloud
+        zero = np.zeros(d.T)
+        v, a, x = s.dec.graphs[p].solve(zero, zero)
+        own[p] = (a, x)
+        assert s.master.add(p, a, x, v / d.T)
+        cols[p] = s.master.n - 1
+    assert (own[0][0] * own[1][0]).any()  # cached together in some slot: memory (3) breaks
+    assert s.master.cost[cols[1]] < s.master.cost[1]  # pair 1's cached column is the cheaper
+
+    def lp(lam):
+        return LPSolution(0.0, np.zeros(s.master.n_rows), lam, False, np.zeros(s.master.n))
+
+    lam = np.zeros(s.master.n)
+    lam[cols[0]], lam[0] = 0.6, 0.4
+    lam[cols[1]], lam[1] = 0.6, 0.4  # both cached: infeasible, nothing offered
+    s.best_cost, s.best = np.inf, None
+    s.offer_rounding(lp(lam))
+    assert s.best is None
+    lam[cols[1]], lam[1] = 0.4, 0.6  # pair 1's heaviest is all-cloud, though the cached is cheaper
+    s.offer_rounding(lp(lam))
+    assert s.best is not None
+    A, X = s.best
+    assert not evaluate_station(d, A, X).violations
+    A0, X0 = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+    A0[:, 0], X0[:, 0] = own[0]
+    rounded = evaluate_station(d, A0, X0)
+    assert not rounded.violations
+    assert s.best_cost <= rounded.cost + 1e-12
+    assert np.array_equal(A[:, 0], own[0][0])
+
+
 def test_a_node_emptied_by_the_roots_fixings_leaves_its_bound_to_the_values_fixed_out():
     """A heap node whose bounds the root's later probing empties holds only schedules that use a
     value fixed out at a Lagrangian already in `pruned`; its own bound, from before the better

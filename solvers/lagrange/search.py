@@ -711,32 +711,32 @@ class Search:
         discarded and the incumbent: the search's bound at any moment."""
         return float(min([n.bound for n in open_nodes] + leaves + [self.pruned, self.best_cost]))
 
+    def support_plan(self, lp: LPSolution, pick) -> tuple[np.ndarray, np.ndarray] | None:
+        """One column per pair from the support of `lp` (λ > FRACTIONAL), `pick(cols)` choosing
+        among a pair's; None if a pair has no column there."""
+        d, master = self.d, self.master
+        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+        for p, cols in enumerate(master.support(lp.lam, FRACTIONAL)):
+            if not len(cols):
+                return None
+            j = pick(cols)
+            A[:, p], X[:, p] = master.A[j], master.X[j]
+        return A, X
+
     def offer_rounding(self, lp: LPSolution) -> None:
         """Each pair's heaviest column (largest λ) in a node's LP: if together feasible, improved
         by one-pair re-optimisation and offered. Unlike `offer_support`, for any node, not only
         leaves, and the heaviest rather than the cheapest: at a fractional node the cheapest
         columns of the support are the likeliest to break memory (3) together."""
-        d, master = self.d, self.master
-        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
-        lam = lp.lam
-        for p, cols in enumerate(master.support(lam, FRACTIONAL)):
-            if not len(cols):
-                return
-            j = cols[int(np.argmax(lam[cols]))]
-            A[:, p], X[:, p] = master.A[j], master.X[j]
-        if self.dec.objective(A, X)[1]:
+        plan = self.support_plan(lp, lambda cols: cols[int(np.argmax(lp.lam[cols]))])
+        if plan is None or self.dec.objective(*plan)[1]:
             return
-        self.offer(*local_search(self.dec, A, X))
+        self.offer(*local_search(self.dec, *plan))
 
     def offer_support(self, lp: LPSolution) -> None:
         """Each pair's cheapest column with λ > FRACTIONAL: at a leaf these agree on every coupled
         decision, so together they are feasible. (Columns of smaller λ may disagree in a memory
         slot without making ā fractional: taking the cheapest of all left leaves open.)"""
-        d, master = self.d, self.master
-        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
-        for p, cols in enumerate(master.support(lp.lam, FRACTIONAL)):
-            if not len(cols):
-                return
-            j = cols[int(np.argmin(master.cost[cols]))]
-            A[:, p], X[:, p] = master.A[j], master.X[j]
-        self.offer(A, X)
+        plan = self.support_plan(lp, lambda cols: cols[int(np.argmin(self.master.cost[cols]))])
+        if plan is not None:
+            self.offer(*plan)

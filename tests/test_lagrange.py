@@ -902,6 +902,35 @@ def test_a_node_solved_again_gets_its_columns_back(monkeypatch):
     assert lps[True] < lps[False]
 
 
+def test_a_snapshot_keeps_its_lps_columns_when_columns_were_added_since():
+    """A node's rounding (`offer_rounding`) adds columns to the master between the node's LP and
+    its `snapshot`; adding renumbers nothing, so the snapshot still holds exactly that LP's
+    columns (it used to come back None, and the queued node lost them)."""
+    d = generate(stations=1, seed=0, slots=12, gpus=16).station_data(0)
+    s = Search(d, None, np.inf, 1e-7, quiet=True)
+    m = s.master
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    root = s.colgen(free, np.zeros(m.n_rows), 1e-7)
+    used = np.nonzero(root.lp.lam > 1e-12)[0]
+    before = m.n
+    rng = np.random.default_rng(0)
+    for p, g in enumerate(s.dec.graphs):  # schedules at random prices: new columns
+        v, a, x = g.solve(rng.normal(size=d.T), rng.normal(size=d.T))
+        m.add(p, a, x, float(s.dec.pair_costs(*_one_pair(d, p, a, x))[p]))
+    assert m.n > before
+    snap = m.snapshot(root.lp)
+    assert snap is not None and (snap.pair == m.pair[used]).all()
+    np.testing.assert_array_equal(snap.A, m.A[used])
+    np.testing.assert_array_equal(snap.X, m.X[used])
+
+
+def _one_pair(d, p, a, x):
+    """(A, X) with pair p's schedule and every other pair all-cloud."""
+    A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
+    A[:, p], X[:, p] = a, x
+    return A, X
+
+
 def test_plunging_goes_on_only_while_the_child_is_near_the_best_open_bound(monkeypatch):
     """`Search.plunge`: with the best queued bound 1.0 and the pruning level 2.0 (incumbent 2.0,
     gap 0, less GAP_FLOOR's 2e-9), a child is followed up to 1.0 + 0.25 × (2.0 − 1.0) = 1.25, and

@@ -372,8 +372,9 @@ class Master:
 
     def snapshot(self, lp: LPSolution) -> Columns | None:
         """Copies of the columns `lp` uses (λ > 1e-12), to be restored when its node is solved
-        again after purges have removed them; None when the master was purged since `lp`."""
-        if lp.generation != self.generation or len(lp.lam) != self.n:
+        again after purges have removed them; None when the master was purged since `lp`.
+        Columns added since (`add` appends) leave its indices valid."""
+        if lp.generation != self.generation:
             return None
         j = np.nonzero(lp.lam > 1e-12)[0]
         return Columns(self.pair[j].copy(), self.A[j].copy(), self.X[j].copy(), self.cost[j].copy())

@@ -76,7 +76,7 @@ NODE_ROUNDING = True
 """After each node's column generation in the station's own tree (not in the windows of
 fix-and-optimise or rolling), offer each pair's heaviest column in the master LP when together they
 are feasible (`Search.offer_rounding`). The schedules' columns enter the master and lead the tree
-to better leaves: `users=5`/301 ends the minute at 0.104 % instead of 0.707 % (benchmarks/
+to better leaves: `users=5`/301 ends the minute at 0.10–0.22 % instead of 0.71 % (benchmarks/
 RESULTS.md, "Thirty-seventh round")."""
 
 ROOT_SHARE = 0.5

@@ -625,7 +625,7 @@ class Search:
                 if not np.isfinite(cg.L):
                     continue
                 node.bound = max(cg.L, node.bound)  # cg.L itself stays the Lagrangian at cg.u
-                if NODE_ROUNDING and self.top and cg.lp is not None:
+                if cg.lp is not None:
                     self.offer_rounding(cg.lp)
                 if st.nodes % HEURISTIC_EVERY == 0:
                     self.heuristics(cg, node.bounds, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
@@ -657,7 +657,7 @@ class Search:
                 if kb >= self.level():
                     self.pruned = min(self.pruned, kb)
                     continue
-                if NODE_ROUNDING and self.top and kcg.lp is not None:
+                if kcg.lp is not None:
                     self.offer_rounding(kcg.lp)
                 cols = self.master.snapshot(kcg.lp) if NODE_COLUMNS and kcg.lp is not None else None
                 kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter), cols), kcg))
@@ -727,7 +727,10 @@ class Search:
         """Each pair's heaviest column (largest λ) in a node's LP: if together feasible, improved
         by one-pair re-optimisation and offered. Unlike `offer_support`, for any node, not only
         leaves, and the heaviest rather than the cheapest: at a fractional node the cheapest
-        columns of the support are the likeliest to break memory (3) together."""
+        columns of the support are the likeliest to break memory (3) together. Only with
+        NODE_ROUNDING, in the station's own search (`top`)."""
+        if not (NODE_ROUNDING and self.top):
+            return
         plan = self.support_plan(lp, lambda cols: cols[int(np.argmax(lp.lam[cols]))])
         if plan is None or self.dec.objective(*plan)[1]:
             return

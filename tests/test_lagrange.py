@@ -1109,3 +1109,64 @@ def test_windows_of_one_station_share_their_slot_separators(monkeypatch):
     with pytest.raises(InvalidInput) as e:
         lagrange_station(d, polytopes=[1])
     assert e.value.field == "polytopes"
+
+
+def _highs_entries_match(m: Master) -> bool:
+    """Every pair column's entries in HiGHS are those `Master._entries` gives it now."""
+    nr = m.h.getNumRow()
+    for j in range(m.n):
+        idx, val = m._entries(int(m.pair[j]), m.A[j], m.X[j])
+        _, _, ix, vv = m.h.getColsEntries(1, np.array([m.hcol[j]], np.int32))
+        mine, theirs = np.zeros(nr), np.zeros(nr)
+        np.add.at(mine, idx, val)
+        np.add.at(theirs, ix, vv)
+        if not np.allclose(mine, theirs, rtol=1e-9, atol=1e-12):
+            return False
+    return m.n_hcols == m.h.getNumCol()
+
+
+def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
+    """`Master.sparsify` takes the rows whose multiplier is 0 out of HiGHS, and `solve` puts back
+    those its solution breaks: at the root and under both children of a branch, the LP value
+    is that of a master with every row (the same columns and cuts, built from scratch). Taking
+    every coupling and cut row out forces them back; the columns stay in step with HiGHS through
+    purges, and the multipliers of rows left out are 0."""
+    from optcache.solvers.lagrange.branching import children
+
+    d = generate(slots=12, services=6, gpus=4, stations=1, seed=3).station_data(0)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    s = Search(d, None, np.inf, 1e-6)
+    decision = s.branch(s.colgen(free, np.zeros(s.master.n_rows), 1e-9))  # before the cuts close it
+    assert decision is not None
+    s.colgen(free, np.zeros(s.master.n_rows), 1e-9, separate=True)
+    m = s.master
+    assert m.cuts, "the test needs cut rows"
+
+    def full(bounds):
+        ref = Master(s.dec)
+        for cut in m.cuts:
+            ref.add_cut(cut)
+        for j in range(m.n):
+            ref.add(int(m.pair[j]), m.A[j], m.X[j], float(m.cost[j]))
+        ref.restrict(bounds)
+        return ref.solve().value
+
+    lp = m.solve()
+    assert m.sparsify(lp.u) > 0
+    assert (m.hrow < 0).any() and _highs_entries_match(m)
+    again = m.solve()
+    assert again.value == pytest.approx(lp.value, rel=1e-9, abs=1e-12)
+    assert np.all(again.u[m.hrow < 0] == 0)
+    for _, bounds in children(free, decision):
+        m.restrict(bounds)
+        assert m.solve().value == pytest.approx(full(bounds), rel=1e-9, abs=1e-12)
+    m.restrict(free)
+    before = m.reactivated
+    assert m.sparsify(np.zeros(m.n_rows)) > 0  # every row out: the broken ones must come back
+    lp = m.solve()
+    assert m.reactivated > before
+    assert lp.value == pytest.approx(full(free), rel=1e-9, abs=1e-12)
+    assert len(m.broken(lp.lam)) == 0
+    m.purge(lp, keep_per_pair=1)
+    assert _highs_entries_match(m)
+    assert m.solve().value == pytest.approx(full(free), rel=1e-9, abs=1e-12)

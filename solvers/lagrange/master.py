@@ -4,12 +4,15 @@ Columns are pair schedules; rows are one convexity row per pair, memory (3) and 
 coupled slots (scaled to a right-hand side near 1), and target cuts of the slot polytope. Its LP
 value is the cutting-plane model of max L(u); its row duals are the next multipliers u ≥ 0. Slack
 columns of very high cost keep the LP feasible under any branching bounds: they steer the prices and
-never enter a bound (bounds are Lagrangian values, `decomposition.py`).
+never enter a bound (bounds are Lagrangian values, `decomposition.py`). Rows whose multiplier is 0
+are left out of HiGHS until the master's solution breaks them (`LAZY_ROWS`): u keeps every row,
+with 0 for those left out.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,6 +47,13 @@ COLD_AFTER_UNKNOWN = True
 by the dual simplex: on `slots=80`/101 one such warm solve at node 159 left that node without an LP,
 and the search closed it at its Lagrangian as if it were a leaf; the tree ran out at 124 s, 0.062 %
 from the optimum (benchmarks/RESULTS.md, "Thirty-fourth round")."""
+
+LAZY_ROWS = True
+"""Rows of (3), (5) and cuts whose multiplier is 0 leave the HiGHS model (`Master.sparsify`) and
+come back when the master's solution breaks them (`Master.solve`), so the LP value is that of the
+master with every row. At the converged root of `gpus=8`/101 such rows hold 65 % of the nonzeros,
+and without them a cold solve takes 74 ms instead of 134; its 300-s tree solved 135 nodes instead
+of 87 (benchmarks/RESULTS.md, "Thirty-ninth round")."""
 
 DUAL_AFTER_BOUNDS = True
 """The first re-solve after `restrict` excluded a column (another node of the tree) starts with
@@ -131,10 +141,16 @@ class Master:
         h.addRows(P, np.ones(P), np.ones(P), *e)
         self.rhs = np.concatenate([np.full(len(M), capacity_rhs(d.G)), np.full(len(B), capacity_rhs(d.E))])
         h.addRows(len(M) + len(B), np.full(len(M) + len(B), -inf), self.rhs.copy(), *e)
+        self.hrow = P + np.arange(len(M) + len(B), dtype=np.int64)
+        """HiGHS's row of each coupling or cut row (in u's order); −1 while left out (LAZY_ROWS)."""
+        self.reactivated = 0
         self.n_hcols = 0
         for p in range(P):  # an artificial 'schedule' per pair using no capacity
             self._slack_col(p, 1.0)
+        self.shcol = np.zeros(len(M) + len(B), np.int64)
+        """HiGHS's slack column of each coupling or cut row (−1 while the row is left out)."""
         for r in range(len(M) + len(B)):
+            self.shcol[r] = self.n_hcols
             self._slack_col(P + r, -1.0)
         self.cuts: list[Cut] = []
         self._cut_entries = (np.zeros(0, np.int64), np.zeros((0, P)), np.zeros((0, P)), np.zeros(0, np.int64))
@@ -189,6 +205,16 @@ class Master:
         return ok
 
     def _entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A column's entries in HiGHS's rows (rows left out dropped)."""
+        idx, val = self._logical_entries(p, a, x)
+        P = self.dec.d.P
+        h = idx.astype(np.int64)
+        rest = idx >= P
+        h[rest] = self.hrow[idx[rest] - P]
+        keep = h >= 0
+        return h[keep].astype(np.int32), val[keep]
+
+    def _logical_entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dec = self.dec
         M, B = dec.memory_slots, dec.budget_slots
         idx = [np.array([p]), self.r_mem + np.nonzero(a[M])[0], self.r_bud + np.nonzero(x[B])[0]]
@@ -232,6 +258,8 @@ class Master:
         n = self.n
         coef = cut.coef(self.pair[:n], self.A[:n], self.X[:n])
         nz = np.nonzero(coef)[0]
+        self.hrow = np.append(self.hrow, self.h.getNumRow())
+        self.shcol = np.append(self.shcol, self.n_hcols + 0)
         self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
         self.cuts.append(cut)
         if cut.options is not None:
@@ -247,7 +275,7 @@ class Master:
                              np.vstack([beta, cut.beta]),
                              np.concatenate([owner, np.full(len(cut.slots), len(self.cuts) - 1)]))
         self.rhs = np.concatenate([self.rhs, [cut.gamma]])
-        self._slack_col(self.r_cut + len(self.cuts) - 1, -1.0)
+        self._slack_col(int(self.hrow[-1]), -1.0)
 
     def prices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Prices (slot average units) on a and x of every (slot, pair) for multipliers u, and
@@ -285,7 +313,96 @@ class Master:
 
     def solve(self, time_limit: float | None = None) -> LPSolution | None:
         """Solve the master LP within `time_limit` seconds; None if it stops without an optimum
-        (out of time): its duals are only multipliers, so a caller just stops pricing."""
+        (out of time): its duals are only multipliers, so a caller just stops pricing. Rows left
+        out that the solution breaks come back, and the LP is solved again."""
+        end = None if time_limit is None else time.perf_counter() + float(time_limit)
+        while True:
+            lp = self._solve(None if end is None else end - time.perf_counter())
+            if lp is None or not (self.hrow < 0).any():
+                return lp
+            broken = self.broken(lp.lam)
+            if not len(broken):
+                return lp
+            self.activate(broken)
+
+    def row_coef(self, i: int) -> np.ndarray:
+        """Coupling or cut row i's coefficient of every column."""
+        dec, n = self.dec, self.n
+        nM, nB = len(dec.memory_slots), len(dec.budget_slots)
+        if i < nM:
+            return self.mem_coef[self.pair[:n]] * self.A[:n, dec.memory_slots[i]]
+        if i < nM + nB:
+            return self.bud_coef[self.pair[:n]] * self.X[:n, dec.budget_slots[i - nM]]
+        return self.cuts[i - nM - nB].coef(self.pair[:n], self.A[:n], self.X[:n])
+
+    def activity(self, lam: np.ndarray) -> np.ndarray:
+        """Each coupling and cut row's left-hand side at the columns' weights `lam`."""
+        dec, d = self.dec, self.dec.d
+        used = np.nonzero(lam > 0)[0]
+        w, pr = lam[used], self.pair[used]
+        Ab, Xb = np.zeros((d.P, d.T)), np.zeros((d.P, d.T))
+        np.add.at(Ab, pr, w[:, None] * self.A[used])
+        np.add.at(Xb, pr, w[:, None] * self.X[used])
+        out = [self.mem_coef @ Ab[:, dec.memory_slots], self.bud_coef @ Xb[:, dec.budget_slots]]
+        if self.cuts:
+            slots, alpha, beta, owner = self._cut_entries
+            v = np.bincount(owner, (alpha * Ab[:, slots].T).sum(axis=1) + (beta * Xb[:, slots].T).sum(axis=1),
+                            len(self.cuts))
+            if self.option_cuts:
+                t, width, table = self._options
+                j = option_index(self.A[used][:, t], self.X[used][:, t], width[None, :])
+                k = np.broadcast_to(np.arange(len(t)), j.shape)
+                coef = np.where(j >= 0, table[k, pr[:, None], np.maximum(j, 0)], 0.0)
+                v[self.option_cuts] = w @ coef
+            out.append(v)
+        return np.concatenate(out)
+
+    def broken(self, lam: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+        """Rows left out that the columns' weights `lam` break."""
+        act = self.activity(lam)
+        return np.nonzero((self.hrow < 0) & (act > self.rhs + tol * np.maximum(1.0, np.abs(self.rhs))))[0]
+
+    def activate(self, rows) -> None:
+        """Put rows left out back into HiGHS, each with a new slack column."""
+        for i in rows:
+            coef = self.row_coef(int(i))
+            nz = np.nonzero(coef)[0]
+            self.hrow[i] = self.h.getNumRow()
+            self.h.addRow(-self.hs.kHighsInf, float(self.rhs[i]), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
+            self.shcol[i] = self.n_hcols
+            self._slack_col(int(self.hrow[i]), -1.0)
+            self.reactivated += 1
+
+    def sparsify(self, u: np.ndarray) -> int:
+        """Leave out of HiGHS every row whose multiplier in `u` (an LP's) is 0; returns how many."""
+        if not LAZY_ROWS:
+            return 0
+        k = min(len(u), len(self.hrow))
+        drop = np.nonzero((self.hrow[:k] >= 0) & (u[:k] <= 0.0))[0]
+        if not len(drop):
+            return 0
+        gone = np.sort(self.hrow[drop])
+        self.h.deleteRows(len(gone), gone.astype(np.int32))
+        self.hrow[drop] = -1
+        live = self.hrow >= 0
+        self.hrow[live] -= np.searchsorted(gone, self.hrow[live])
+        cols = np.sort(self.shcol[drop])
+        self.h.deleteCols(len(cols), cols.astype(np.int32))
+        self.shcol[drop] = -1
+        self._shift_cols(cols)
+        self.bounds_changed = True  # the basis lost rows: start dual
+        return len(drop)
+
+    def _shift_cols(self, gone: np.ndarray) -> None:
+        """Renumber the pair columns after HiGHS deleted the columns `gone` (sorted) that are not
+        pair columns (slacks)."""
+        n = self.n
+        self.hcol[:n] -= np.searchsorted(gone, self.hcol[:n])
+        live = self.shcol >= 0
+        self.shcol[live] -= np.searchsorted(gone, self.shcol[live])
+        self.n_hcols -= len(gone)
+
+    def _solve(self, time_limit: float | None = None) -> LPSolution | None:
         h = self.h
         # HiGHS's time limit counts its run time since the instance was made: add what it used
         limit = np.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 1e-3)
@@ -333,7 +450,9 @@ class Master:
         sol = h.getSolution()
         rd = np.asarray(sol.row_dual, float)
         cv = np.asarray(sol.col_value, float)
-        u = np.maximum(-rd[self.r_mem:], 0.0)
+        u = np.zeros(len(self.hrow))
+        live = self.hrow >= 0
+        u[live] = np.maximum(-rd[self.hrow[live]], 0.0)
         lam = cv[self.hcol[:self.n]]
         slack = float(cv.sum() - lam.sum()) > 1e-9
         rc = np.asarray(sol.col_dual, float)[self.hcol[:self.n]]
@@ -357,6 +476,8 @@ class Master:
             return 0
         gone = np.sort(self.hcol[drop])
         self.h.deleteCols(len(gone), gone.astype(np.int32))
+        live = self.shcol >= 0
+        self.shcol[live] -= np.searchsorted(gone, self.shcol[live])
         for j in drop:
             self._seen.discard((int(self.pair[j]), self.A[j].tobytes(), self.X[j].tobytes()))
         kept = np.nonzero(keep)[0]
@@ -416,7 +537,7 @@ class Master:
         h.addRows(len(M) + len(B), np.full(len(M) + len(B), -hs.kHighsInf), self.rhs[:len(M) + len(B)], *e)
         for j in cols:
             p = int(self.pair[j])
-            idx, val = self._entries(p, self.A[j], self.X[j])
+            idx, val = self._logical_entries(p, self.A[j], self.X[j])
             keep = idx < self.r_cut
             h.addCol(float(self.cost[j]), 0.0, 1.0, int(keep.sum()), idx[keep], val[keep])
         m = len(cols)

@@ -79,6 +79,12 @@ are feasible (`Search.offer_rounding`). The schedules' columns enter the master 
 to better leaves: `users=5`/301 ends the minute at 0.10–0.22 % instead of 0.71 % (benchmarks/
 RESULTS.md, "Thirty-seventh round")."""
 
+LAZY_ROOT = True
+"""At the root, after each round of cuts, rows whose multiplier is 0 leave the master's HiGHS model
+(`master.LAZY_ROWS`; they come back when broken), as they do after the root and between nodes. The
+30-s roots of `users=20`/101 and `users=15`/102 made 9 % and 3 % more Lagrangians (benchmarks/
+RESULTS.md, "Thirty-ninth round")."""
+
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
 
@@ -375,6 +381,8 @@ class Search:
                 # the master larger and its re-solves slower); then both kinds at option_tol, and
                 # at tol a last time
                 if separate and self.separate(lp, options=sep_tol <= option_tol):
+                    if LAZY_ROOT:
+                        master.sparsify(lp.u)
                     continue
                 if sep_tol > tol:
                     sep_tol = option_tol if sep_tol > option_tol else tol
@@ -593,6 +601,8 @@ class Search:
         if not self.dec.coupled or self.closed(root.L):
             return float(min(root.L, self.best_cost))
         free = [PairBounds.free(d.T) for _ in range(d.P)]
+        if root.lp is not None:
+            self.master.sparsify(root.lp.u)
         fixed = self.probe(root, free, eliminate=True)
         probed_at = self.best_cost
         heap: list[Node] = []  # open nodes, best bound first
@@ -616,6 +626,8 @@ class Search:
                     if not heap:  # the fixings emptied every queued node: the tree has run out
                         continue
                 self.purge()
+                if self.last_lp is not None:
+                    self.master.sparsify(self.last_lp.u)
                 node = heapq.heappop(heap)
                 if self.discard(node):
                     continue

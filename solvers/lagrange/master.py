@@ -144,6 +144,7 @@ class Master:
         self.hrow = P + np.arange(len(M) + len(B), dtype=np.int64)
         """HiGHS's row of each coupling or cut row (in u's order); −1 while left out (LAZY_ROWS)."""
         self.reactivated = 0
+        """Rows put back into HiGHS because a solution broke them (`activate`)."""
         self.n_hcols = 0
         for p in range(P):  # an artificial 'schedule' per pair using no capacity
             self._slack_col(p, 1.0)
@@ -358,7 +359,8 @@ class Master:
         return np.concatenate(out)
 
     def broken(self, lam: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-        """Rows left out that the columns' weights `lam` break."""
+        """Rows left out that the columns' weights `lam` break by more than `tol` (relative, as
+        HiGHS's own primal feasibility tolerance lets the rows it holds be broken)."""
         act = self.activity(lam)
         return np.nonzero((self.hrow < 0) & (act > self.rhs + tol * np.maximum(1.0, np.abs(self.rhs))))[0]
 

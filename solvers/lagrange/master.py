@@ -338,18 +338,15 @@ class Master:
 
     def activity(self, lam: np.ndarray) -> np.ndarray:
         """Each coupling and cut row's left-hand side at the columns' weights `lam`."""
-        dec, d = self.dec, self.dec.d
-        used = np.nonzero(lam > 0)[0]
-        w, pr = lam[used], self.pair[used]
-        Ab, Xb = np.zeros((d.P, d.T)), np.zeros((d.P, d.T))
-        np.add.at(Ab, pr, w[:, None] * self.A[used])
-        np.add.at(Xb, pr, w[:, None] * self.X[used])
-        out = [self.mem_coef @ Ab[:, dec.memory_slots], self.bud_coef @ Xb[:, dec.budget_slots]]
+        dec = self.dec
+        Ab, Xb = self.xbar(lam, tol=0.0)
+        out = [Ab[dec.memory_slots] @ self.mem_coef, Xb[dec.budget_slots] @ self.bud_coef]
         if self.cuts:
             slots, alpha, beta, owner = self._cut_entries
-            v = np.bincount(owner, (alpha * Ab[:, slots].T).sum(axis=1) + (beta * Xb[:, slots].T).sum(axis=1),
-                            len(self.cuts))
-            if self.option_cuts:
+            v = np.bincount(owner, (alpha * Ab[slots]).sum(axis=1) + (beta * Xb[slots]).sum(axis=1), len(self.cuts))
+            if self.option_cuts:  # by column: an option cut's coefficient is not linear in (a, x)
+                used = np.nonzero(lam > 0)[0]
+                w, pr = lam[used], self.pair[used]
                 t, width, table = self._options
                 j = option_index(self.A[used][:, t], self.X[used][:, t], width[None, :])
                 k = np.broadcast_to(np.arange(len(t)), j.shape)
@@ -396,8 +393,7 @@ class Master:
         return len(drop)
 
     def _shift_cols(self, gone: np.ndarray) -> None:
-        """Renumber the pair columns after HiGHS deleted the columns `gone` (sorted) that are not
-        pair columns (slacks)."""
+        """Renumber the pair and slack columns after HiGHS deleted the columns `gone` (sorted)."""
         n = self.n
         self.hcol[:n] -= np.searchsorted(gone, self.hcol[:n])
         live = self.shcol >= 0
@@ -478,18 +474,16 @@ class Master:
             return 0
         gone = np.sort(self.hcol[drop])
         self.h.deleteCols(len(gone), gone.astype(np.int32))
-        live = self.shcol >= 0
-        self.shcol[live] -= np.searchsorted(gone, self.shcol[live])
+        self._shift_cols(gone)
         for j in drop:
             self._seen.discard((int(self.pair[j]), self.A[j].tobytes(), self.X[j].tobytes()))
         kept = np.nonzero(keep)[0]
         m = len(kept)
-        self.hcol[:m] = self.hcol[kept] - np.searchsorted(gone, self.hcol[kept])
+        self.hcol[:m] = self.hcol[kept]
         self.A[:m], self.X[:m] = self.A[kept], self.X[kept]
         self.pair[:m], self.cost[:m] = self.pair[kept], self.cost[kept]
         self._ub[:m] = self._ub[kept]
         self.n = m
-        self.n_hcols -= len(gone)
         self.generation += 1
         return len(drop)
 
@@ -508,15 +502,15 @@ class Master:
             return 0
         return sum(self.add(int(p), a, x, float(c)) for p, a, x, c in zip(*cols, strict=True))
 
-    def xbar(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The master's ā[t][p], x̄[t][p]: Σ λ over each pair's columns (T × P)."""
+    def xbar(self, lam: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+        """The master's ā[t][p], x̄[t][p]: Σ λ over each pair's columns with λ > tol (T × P)."""
         d = self.dec.d
-        A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
-        used = np.nonzero(lam > 1e-12)[0]
-        for j in used:
-            A[:, self.pair[j]] += lam[j] * self.A[j]
-            X[:, self.pair[j]] += lam[j] * self.X[j]
-        return A, X
+        used = np.nonzero(lam > tol)[0]
+        w, pr = lam[used, None], self.pair[used]
+        A, X = np.zeros((d.P, d.T)), np.zeros((d.P, d.T))
+        np.add.at(A, pr, w * self.A[used])  # column by column, in order, as a loop over them adds
+        np.add.at(X, pr, w * self.X[used])
+        return A.T.copy(), X.T.copy()
 
     def support(self, lam: np.ndarray, tol: float = 1e-9) -> list[np.ndarray]:
         """For each pair, the indices of its columns with λ > tol."""

@@ -258,10 +258,6 @@ class Master:
         """Append a cut row over every column so far, with its own slack."""
         n = self.n
         coef = cut.coef(self.pair[:n], self.A[:n], self.X[:n])
-        nz = np.nonzero(coef)[0]
-        self.hrow = np.append(self.hrow, self.h.getNumRow())
-        self.shcol = np.append(self.shcol, self.n_hcols + 0)
-        self.h.addRow(-self.hs.kHighsInf, float(cut.gamma), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
         self.cuts.append(cut)
         if cut.options is not None:
             self.option_cuts.append(len(self.cuts) - 1)
@@ -276,7 +272,9 @@ class Master:
                              np.vstack([beta, cut.beta]),
                              np.concatenate([owner, np.full(len(cut.slots), len(self.cuts) - 1)]))
         self.rhs = np.concatenate([self.rhs, [cut.gamma]])
-        self._slack_col(int(self.hrow[-1]), -1.0)
+        self.hrow = np.append(self.hrow, -1)
+        self.shcol = np.append(self.shcol, -1)
+        self._put_row(len(self.rhs) - 1, coef)
 
     def prices(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Prices (slot average units) on a and x of every (slot, pair) for multipliers u, and
@@ -364,13 +362,17 @@ class Master:
     def activate(self, rows) -> None:
         """Put rows left out back into HiGHS, each with a new slack column."""
         for i in rows:
-            coef = self.row_coef(int(i))
-            nz = np.nonzero(coef)[0]
-            self.hrow[i] = self.h.getNumRow()
-            self.h.addRow(-self.hs.kHighsInf, float(self.rhs[i]), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
-            self.shcol[i] = self.n_hcols
-            self._slack_col(int(self.hrow[i]), -1.0)
+            self._put_row(int(i), self.row_coef(int(i)))
             self.reactivated += 1
+
+    def _put_row(self, i: int, coef: np.ndarray) -> None:
+        """Add coupling or cut row i to HiGHS with coefficients `coef` over every column, and its
+        slack column."""
+        nz = np.nonzero(coef)[0]
+        self.hrow[i] = self.h.getNumRow()
+        self.h.addRow(-self.hs.kHighsInf, float(self.rhs[i]), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
+        self.shcol[i] = self.n_hcols
+        self._slack_col(int(self.hrow[i]), -1.0)
 
     def sparsify(self, u: np.ndarray) -> int:
         """Leave out of HiGHS every row whose multiplier in `u` (an LP's) is 0; returns how many."""

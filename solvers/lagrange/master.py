@@ -61,6 +61,28 @@ the dual simplex: a basis stays dual feasible when bounds tighten, not primal fe
 primal simplex spent 3× the iterations there (benchmarks/RESULTS.md, "Twenty-ninth round")."""
 
 
+REFERENCE = True
+"""Each pair's columns enter HiGHS as differences from a reference schedule of that pair (its
+heaviest column, `Master.rebase`): a row operation with the pair's convexity equality, so the LP,
+its primal solutions, the coupling and cut rows' duals and every reduced cost are those of the
+master as written, and its columns carry only the slots where they differ from the reference. On
+`users=20`/101's root that is a fifth of the nonzeros, and a cold solve of its master takes a third
+of the time (benchmarks/RESULTS.md, "Forty-first round")."""
+
+REBASE_EVERY = 10
+"""Solves between two checks of whether another reference would make a pair's columns sparser."""
+
+REBASE_GAIN = 0.8
+"""A pair's reference changes when another of its columns in use leaves at most this share of
+its nonzeros."""
+
+
+def _entries_from(A: np.ndarray, X: np.ndarray, a: np.ndarray, x: np.ndarray, w: np.ndarray) -> float:
+    """Entries of columns (A, X rows) as differences from reference (a, x), counted by slot: w[t]
+    rows in slot t wherever a column's (a[t], x[t]) differs from the reference's."""
+    return float((((A != a) | (X != x)) @ w).sum())
+
+
 @dataclass
 class Cut:
     """Σ_i α[i]·a[slots[i]] + β[i]·x[slots[i]] ≤ γ over the pairs (α, β of shape (len(slots), P)),
@@ -146,6 +168,17 @@ class Master:
         self.reactivated = 0
         """Rows put back into HiGHS because a solution broke them (`activate`)."""
         self.n_hcols = 0
+        self.ref_a, self.ref_x, self.ref_cost = np.zeros((P, d.T)), np.zeros((P, d.T)), np.zeros(P)
+        """Each pair's reference schedule and its cost (`REFERENCE`; at first the empty schedule,
+        whose entries are all 0: the master as written)."""
+        self.R = np.zeros((P, len(M) + len(B)))
+        """The references' entries in every coupling and cut row (u's order); a pair's columns
+        are in HiGHS less its row, and row i's right-hand side less the column sum."""
+        self.art = np.arange(P, dtype=np.int64)
+        """HiGHS's column of each pair's artificial 'schedule' (using no capacity)."""
+        self.rebases = 0
+        """References changed (`rebase`)."""
+        self._checks = 0
         for p in range(P):  # an artificial 'schedule' per pair using no capacity
             self._slack_col(p, 1.0)
         self.shcol = np.zeros(len(M) + len(B), np.int64)
@@ -206,14 +239,27 @@ class Master:
         return ok
 
     def _entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """A column's entries in HiGHS's rows (rows left out dropped)."""
+        """A column's entries in HiGHS's rows (rows left out dropped), less its pair's reference."""
+        return self._hentries(p, self._dense(p, a, x))
+
+    def _dense(self, p: int, a: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """A column's entries in every coupling and cut row (u's order), dense."""
         idx, val = self._logical_entries(p, a, x)
+        v = np.zeros(self.n_rows)
         P = self.dec.d.P
-        h = idx.astype(np.int64)
-        rest = idx >= P
-        h[rest] = self.hrow[idx[rest] - P]
-        keep = h >= 0
-        return h[keep].astype(np.int32), val[keep]
+        v[idx[1:] - P] = val[1:]  # idx[0] is the pair's convexity row
+        return v
+
+    def _hentries(self, p: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """HiGHS entries of a pair-p column with dense entries v: its convexity row, then the rows
+        in HiGHS where it differs from the reference (differences within 1e-12 are 0)."""
+        v = v - self.R[p]
+        nz = np.nonzero((np.abs(v) > 1e-12) & (self.hrow >= 0))[0]
+        return (np.concatenate([[p], self.hrow[nz]]).astype(np.int32), np.concatenate([[1.0], v[nz]]))
+
+    def _hrhs(self, i) -> np.ndarray:
+        """Right-hand side in HiGHS of coupling or cut row(s) i: less the references' entries."""
+        return self.rhs[i] - self.R[:, i].sum(axis=0)
 
     def _logical_entries(self, p: int, a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dec = self.dec
@@ -239,7 +285,7 @@ class Master:
             return False
         self._seen.add(key)
         idx, val = self._entries(p, a, x)
-        self.h.addCol(float(cost), 0.0, self.hs.kHighsInf, len(idx), idx, val)
+        self.h.addCol(float(cost - self.ref_cost[p]), 0.0, self.hs.kHighsInf, len(idx), idx, val)
         if self.n == len(self.pair):
             self.hcol = np.concatenate([self.hcol, np.zeros(self.n, np.int64)])
             self.A = np.vstack([self.A, np.zeros_like(self.A)])
@@ -272,6 +318,8 @@ class Master:
                              np.vstack([beta, cut.beta]),
                              np.concatenate([owner, np.full(len(cut.slots), len(self.cuts) - 1)]))
         self.rhs = np.concatenate([self.rhs, [cut.gamma]])
+        P = self.dec.d.P
+        self.R = np.hstack([self.R, cut.coef(np.arange(P), self.ref_a, self.ref_x)[:, None]])
         self.hrow = np.append(self.hrow, -1)
         self.shcol = np.append(self.shcol, -1)
         self._put_row(len(self.rhs) - 1, coef)
@@ -317,12 +365,79 @@ class Master:
         end = None if time_limit is None else time.perf_counter() + float(time_limit)
         while True:
             lp = self._solve(None if end is None else end - time.perf_counter())
-            if lp is None or not (self.hrow < 0).any():
-                return lp
-            broken = self.broken(lp.lam)
-            if not len(broken):
-                return lp
-            self.activate(broken)
+            if lp is not None and (self.hrow < 0).any():
+                broken = self.broken(lp.lam)
+                if len(broken):
+                    self.activate(broken)
+                    continue
+            if lp is not None:
+                self._rebase_some(lp)
+            return lp
+
+    def _rebase_some(self, lp: LPSolution) -> None:
+        """Every `REBASE_EVERY` solves, give a new reference to each pair for which one of its
+        three heaviest columns in `lp` would leave at most `REBASE_GAIN` of its entries. The
+        entries are counted by slot: a column differs from the reference in the rows of the slots
+        where their (a, x) differ (every row is of one slot)."""
+        self._checks += 1
+        if not REFERENCE or self._checks % REBASE_EVERY or lp.generation != self.generation:
+            return
+        dec, n = self.dec, self.n
+        nM, nB = len(dec.memory_slots), len(dec.budget_slots)
+        w = np.zeros(dec.d.T)  # rows in HiGHS per slot
+        np.add.at(w, dec.memory_slots, self.hrow[:nM] >= 0)
+        np.add.at(w, dec.budget_slots, self.hrow[nM:nM + nB] >= 0)
+        slots, _, _, owner = self._cut_entries
+        np.add.at(w, slots, self.hrow[nM + nB + owner] >= 0)
+        for p in range(dec.d.P):
+            cols = np.nonzero(self.pair[:n] == p)[0]
+            use = cols[lp.lam[cols] > 1e-9]
+            if not len(use):
+                continue
+            A, X = self.A[cols], self.X[cols]
+            now = _entries_from(A, X, self.ref_a[p], self.ref_x[p], w)
+            cand = use[np.argsort(-lp.lam[use], kind="stable")[:3]]
+            sizes = [_entries_from(A, X, self.A[j], self.X[j], w) for j in cand]
+            k = int(np.argmin(sizes))
+            if sizes[k] <= REBASE_GAIN * now:
+                self.rebase(p, int(cand[k]))
+
+    def rebase(self, p: int, j: int) -> None:
+        """Make column j pair p's reference (`REFERENCE`): the pair's columns and artificial are
+        put into HiGHS again as differences from it, the rows' right-hand sides move with it, and
+        the basis is kept (the same variables, the rows changed by a row operation)."""
+        h, inf = self.h, self.hs.kHighsInf
+        basis = h.getBasis()
+        cols = np.nonzero(self.pair[:self.n] == p)[0]
+        old = np.concatenate([[self.art[p]], self.hcol[cols]]).astype(np.int64)
+        gone = np.sort(old)
+        if basis.valid:
+            status = list(basis.col_status)
+            keep = np.ones(len(status), bool)
+            keep[gone] = False
+            order = [status[k] for k in np.nonzero(keep)[0]] + [status[k] for k in old]
+        h.deleteCols(len(gone), gone.astype(np.int32))
+        self._shift_cols(gone)
+        prev = self.R[p].copy()
+        self.ref_a[p], self.ref_x[p], self.ref_cost[p] = self.A[j], self.X[j], self.cost[j]
+        self.R[p] = self._dense(p, self.A[j], self.X[j])
+        rows = np.nonzero((self.R[p] != prev) & (self.hrow >= 0))[0]
+        if len(rows):
+            h.changeRowsBounds(len(rows), self.hrow[rows].astype(np.int32), np.full(len(rows), -inf),
+                               self._hrhs(rows))
+        idx, val = self._hentries(p, np.zeros(self.n_rows))
+        h.addCol(float(self.slack_cost - self.ref_cost[p]), 0.0, inf, len(idx), idx, val)
+        self.art[p] = self.n_hcols
+        self.n_hcols += 1
+        for k in cols:
+            idx, val = self._entries(p, self.A[k], self.X[k])
+            h.addCol(float(self.cost[k] - self.ref_cost[p]), 0.0, float(self._ub[k]), len(idx), idx, val)
+            self.hcol[k] = self.n_hcols
+            self.n_hcols += 1
+        if basis.valid:
+            basis.col_status = order
+            h.setBasis(basis)
+        self.rebases += 1
 
     def row_coef(self, i: int) -> np.ndarray:
         """Coupling or cut row i's coefficient of every column."""
@@ -368,9 +483,13 @@ class Master:
     def _put_row(self, i: int, coef: np.ndarray) -> None:
         """Add coupling or cut row i to HiGHS with coefficients `coef` over every column, and its
         slack column."""
-        nz = np.nonzero(coef)[0]
+        n = self.n
+        ref = self.R[:, i]
+        v = np.concatenate([coef - ref[self.pair[:n]], -ref])  # the pairs' columns, the artificials
+        cols = np.concatenate([self.hcol[:n], self.art])
+        nz = np.nonzero(np.abs(v) > 1e-12)[0]
         self.hrow[i] = self.h.getNumRow()
-        self.h.addRow(-self.hs.kHighsInf, float(self.rhs[i]), len(nz), self.hcol[nz].astype(np.int32), coef[nz])
+        self.h.addRow(-self.hs.kHighsInf, float(self._hrhs(i)), len(nz), cols[nz].astype(np.int32), v[nz])
         self.shcol[i] = self.n_hcols
         self._slack_col(int(self.hrow[i]), -1.0)
 
@@ -400,6 +519,7 @@ class Master:
         self.hcol[:n] -= np.searchsorted(gone, self.hcol[:n])
         live = self.shcol >= 0
         self.shcol[live] -= np.searchsorted(gone, self.shcol[live])
+        self.art -= np.searchsorted(gone, self.art)
         self.n_hcols -= len(gone)
 
     def _solve(self, time_limit: float | None = None) -> LPSolution | None:
@@ -456,7 +576,8 @@ class Master:
         lam = cv[self.hcol[:self.n]]
         slack = float(cv.sum() - lam.sum()) > 1e-9
         rc = np.asarray(sol.col_dual, float)[self.hcol[:self.n]]
-        return LPSolution(float(h.getInfo().objective_function_value), u, lam, slack, rc, self.generation)
+        value = float(h.getInfo().objective_function_value + self.ref_cost.sum())
+        return LPSolution(value, u, lam, slack, rc, self.generation)
 
     def purge(self, lp: LPSolution, keep_per_pair: int, protect=()) -> int:
         """Delete pair columns the LP does not use and that price worst (largest reduced cost),

@@ -377,8 +377,8 @@ class Master:
     def _rebase_some(self, lp: LPSolution) -> None:
         """Every `REBASE_EVERY` solves, give a new reference to each pair for which one of its
         three heaviest columns in `lp` would leave at most `REBASE_GAIN` of its entries. The
-        entries are counted by slot: a column differs from the reference in the rows of the slots
-        where their (a, x) differ (every row is of one slot)."""
+        entries are counted by slot: a column differs from the reference only in the rows of the
+        slots where their (a, x) differ (a row of several slots counts in each)."""
         self._checks += 1
         if not REFERENCE or self._checks % REBASE_EVERY or lp.generation != self.generation:
             return

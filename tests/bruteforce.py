@@ -85,3 +85,17 @@ def random_tiny(rng: np.random.Generator, max_schedules: int = 150_000) -> Insta
                  tuple(float(rng.uniform(0, 0.01)) for _ in range(P)), R)
     return Instance(T, float(rng.uniform(0.0, 0.4)), float(rng.choice([0.5, 1.0, 2.0])), models,
                     services, pairs, (st,))
+
+
+def searched_tiny(seeds):
+    """For each rng seed in `seeds` whose tiny station (`random_tiny`) couples its pairs (memory
+    or the budget can bind), the `lagrange` search run to gap 1e-9, its certified bound and the
+    brute-force optimum: (search, bound, optimum)."""
+    from optcache.solvers.lagrange.search import Search
+
+    for seed in seeds:
+        d = random_tiny(np.random.default_rng(seed)).station_data(0)
+        search = Search(d, None, np.inf, 1e-9)
+        if search.dec.coupled:
+            opt, _, _ = brute_force(d)
+            yield search, search.run(), opt

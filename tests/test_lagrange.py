@@ -28,7 +28,7 @@ from optcache.solvers.lagrange.fixopt import FixAndOptimise, Plan
 from optcache.solvers.lagrange.master import Master
 from optcache.solvers.lagrange.primal import future_cost
 from optcache.solvers.lagrange.search import Search
-from tests.bruteforce import brute_force, random_tiny
+from tests.bruteforce import brute_force, random_tiny, searched_tiny
 
 
 def one_pair(d, p):
@@ -409,13 +409,7 @@ def test_a_master_re_solve_that_stalls_is_finished_by_the_dual_simplex(monkeypat
     assert cg.lp.value == pytest.approx(ref.lp.value, rel=1e-7)
     assert cg.L == pytest.approx(ref.L, rel=1e-7)
     checked = 0
-    for seed in range(12):
-        d = random_tiny(np.random.default_rng(1000 + seed)).station_data(0)
-        search = Search(d, None, np.inf, 1e-9)
-        if not search.dec.coupled:
-            continue
-        opt, _, _ = brute_force(d)
-        bound = search.run()
+    for search, bound, opt in searched_tiny(range(1000, 1012)):
         assert bound <= opt * (1 + 1e-9) + 1e-12 and search.master.stalls > 0
         assert search.best_cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
         assert search.best_cost - bound <= 1e-9 * abs(search.best_cost) + 1e-12

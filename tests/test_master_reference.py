@@ -13,7 +13,7 @@ from optcache.scenario import generate
 from optcache.solvers.lagrange import master as master_module
 from optcache.solvers.lagrange.graph import PairBounds
 from optcache.solvers.lagrange.search import Search
-from tests.bruteforce import brute_force, random_tiny
+from tests.bruteforce import searched_tiny
 
 
 def _matrix(h) -> np.ndarray:
@@ -102,13 +102,7 @@ def test_searches_with_references_certify_brute_force_optima(monkeypatch, every)
     """References changed at every solve, or never (the master as written): the same optima."""
     monkeypatch.setattr(master_module, "REBASE_EVERY", every)
     checked = 0
-    for seed in range(10):
-        d = random_tiny(np.random.default_rng(2000 + seed)).station_data(0)
-        search = Search(d, None, np.inf, 1e-9)
-        if not search.dec.coupled:
-            continue
-        opt, _, _ = brute_force(d)
-        bound = search.run()
+    for search, bound, opt in searched_tiny(range(2000, 2010)):
         assert bound <= opt * (1 + 1e-9) + 1e-12
         assert search.best_cost == pytest.approx(opt, rel=1e-6, abs=1e-12)
         checked += 1

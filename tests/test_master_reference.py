@@ -5,11 +5,11 @@ force optima."""
 
 from __future__ import annotations
 
-import highspy
 import numpy as np
 import pytest
 
 from optcache.scenario import generate
+from optcache.solvers.highs import quiet_highs
 from optcache.solvers.lagrange import master as master_module
 from optcache.solvers.lagrange.graph import PairBounds
 from optcache.solvers.lagrange.search import Search
@@ -30,10 +30,9 @@ def _matrix(h) -> np.ndarray:
 def _written_value(m) -> float:
     """The LP value of the master as written (every coupling and cut row, each column its own
     entries and cost), solved from scratch."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    hs, h = quiet_highs()
     P, R = m.dec.d.P, m.n_rows
-    inf = highspy.kHighsInf
+    inf = hs.kHighsInf
     h.addRows(P, np.ones(P), np.ones(P), 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     h.addRows(R, np.full(R, -inf), m.rhs, 0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     for p in range(P):

@@ -76,6 +76,10 @@ REBASE_GAIN = 0.8
 """A pair's reference changes when another of its columns in use leaves at most this share of
 its nonzeros."""
 
+ZERO_ENTRY = 1e-12
+"""An entry in HiGHS (a column's or a row's, less the references) within this of 0 is left out:
+where a column and its reference agree, the difference may be rounding, not 0."""
+
 
 def _entries_from(A: np.ndarray, X: np.ndarray, a: np.ndarray, x: np.ndarray, w: np.ndarray) -> float:
     """Entries of columns (A, X rows) as differences from reference (a, x), counted by slot: w[t]
@@ -252,9 +256,9 @@ class Master:
 
     def _hentries(self, p: int, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """HiGHS entries of a pair-p column with dense entries v: its convexity row, then the rows
-        in HiGHS where it differs from the reference (differences within 1e-12 are 0)."""
+        in HiGHS where it differs from the reference (by more than `ZERO_ENTRY`)."""
         v = v - self.R[p]
-        nz = np.nonzero((np.abs(v) > 1e-12) & (self.hrow >= 0))[0]
+        nz = np.nonzero((np.abs(v) > ZERO_ENTRY) & (self.hrow >= 0))[0]
         return (np.concatenate([[p], self.hrow[nz]]).astype(np.int32), np.concatenate([[1.0], v[nz]]))
 
     def _hrhs(self, i) -> np.ndarray:
@@ -487,7 +491,7 @@ class Master:
         ref = self.R[:, i]
         v = np.concatenate([coef - ref[self.pair[:n]], -ref])  # the pairs' columns, the artificials
         cols = np.concatenate([self.hcol[:n], self.art])
-        nz = np.nonzero(np.abs(v) > 1e-12)[0]
+        nz = np.nonzero(np.abs(v) > ZERO_ENTRY)[0]
         self.hrow[i] = self.h.getNumRow()
         self.h.addRow(-self.hs.kHighsInf, float(self._hrhs(i)), len(nz), cols[nz].astype(np.int32), v[nz])
         self.shcol[i] = self.n_hcols

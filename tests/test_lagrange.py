@@ -112,6 +112,43 @@ def test_priced_dp_and_probes_match_enumeration(seed):
     assert probe[fin] == pytest.approx(table[fin], rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_removed_arcs_leave_the_others_values_unchanged(seed):
+    """Reduced-cost fixing removes the arcs whose `through` value exceeds a level. Every schedule
+    of value ≤ level uses only kept arcs, so the kept arcs' values, the DP's optimum and the
+    per-slot minima at or below the level are exactly those of the whole graph; a decision whose
+    arcs all went costs more than the level."""
+    rng = np.random.default_rng(8100 + seed)
+    full = random_tiny(rng).station_data(0)
+    for p in range(full.P):
+        d = one_pair(full, p)
+        g = PairGraph.build(d, 0)
+        T = d.T
+        px, pa = rng.uniform(-0.05, 0.1, T), rng.uniform(0, 0.1, T)
+        po = rng.uniform(-0.02, 0.05, (T, g.x_max + 1))
+        b = PairBounds.free(T)
+        b.x_hi[int(rng.integers(T))] = int(rng.integers(0, 3))
+        arc, table = g.through(px, pa, b, po)
+        v, _, _ = g.solve(px, pa, b, po)
+        fin = np.isfinite(arc)
+        level = float(np.quantile(arc[fin], 0.4))
+        dead = fin & (arc > level)
+        n = g.n_arcs
+        assert g.remove(dead) == int(dead.sum())
+        assert g.n_arcs == n - int(dead.sum())
+        arc2, table2 = g.through(px, pa, b, po)
+        np.testing.assert_allclose(arc2, arc[~dead], rtol=1e-12, atol=1e-12)
+        low = table <= level
+        np.testing.assert_allclose(table2[low], table[low], rtol=1e-12, atol=1e-12)
+        assert np.all(table2[~low] > level)
+        v2, a, x = g.solve(px, pa, b, po)
+        assert v2 == pytest.approx(v, rel=1e-12, abs=1e-12)
+        ev = evaluate_station(d, a[:, None], x[:, None])  # the traced schedule costs v2
+        on = a > 0.5
+        priced = ev.cost * T + px @ x + pa @ a + po[np.nonzero(on)[0], x[on].astype(int)].sum()
+        assert not ev.violations and v2 == pytest.approx(priced, rel=1e-9, abs=1e-12)
+
+
 def test_slot_oracle_matches_enumeration():
     """slot_max is the exact maximum over the slot's points (memory, budget, y ≤ xcap·z)."""
     rng = np.random.default_rng(5)

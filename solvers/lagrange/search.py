@@ -434,11 +434,10 @@ class Search:
             rises.append(delta)
             vals = base + delta
             if eliminate:
-                dead = np.isfinite(arc) & (base + (arc - own) / T >= level) & g.alive
+                dead = np.isfinite(arc) & (base + (arc - own) / T >= level)
                 if dead.any():
                     self.pruned = min(self.pruned, float(np.min(base + (arc[dead] - own) / T)))
-                    g.alive &= ~dead
-                    self.stats.eliminated_arcs += int(dead.sum())
+                    self.stats.eliminated_arcs += g.remove(dead)
             cut_vals = vals[np.isfinite(vals) & (vals >= level)]
             if len(cut_vals):
                 self.pruned = min(self.pruned, float(cut_vals.min()))

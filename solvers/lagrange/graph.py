@@ -335,7 +335,7 @@ def _merge(K: np.ndarray, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # The three passes below price arc i as base[i] + tab[key[i]]: `PairGraph.price_table` puts each
 # slot's prices (and inf where the slot's bounds exclude the decision) in one flat table, so the
-# passes carry no branches but the minimum (removed arcs have left the arrays: `compact`).
+# passes carry no branches but the minimum (removed arcs have left the arrays: `PairGraph.remove`).
 @njit(cache=True)
 def _forward(src, dst, key, base, tab, n_nodes):
     val = np.full(n_nodes, np.inf)

@@ -370,9 +370,9 @@ def _through(src, dst, key, base, tab, fwd, bwd):
     arc = np.empty(len(src))
     table = np.full(len(tab), np.inf)
     for i in range(len(src)):
-        v = fwd[src[i]] + bwd[dst[i]] + base[i] + tab[key[i]]
-        arc[i] = v
         k = key[i]
+        v = fwd[src[i]] + bwd[dst[i]] + base[i] + tab[k]
+        arc[i] = v
         if v < table[k]:
             table[k] = v
     return arc, table

@@ -698,6 +698,7 @@ class Search:
             if kids and node.depth < PLUNGE_DEPTH and self.left() > 0 and self.plunge(kids[0][0].bound, heap):
                 child, kcg = kids.pop(0)
                 if kcg.early:  # it is branched next: converge, as a node from the queue
+                    self.master.restore(child.columns)  # its sibling's column generation may have purged
                     kcg = self.colgen(child.bounds, kcg.u, self.node_tol)
                     child.bound = max(kcg.L, child.bound)
                     self.learn(child)

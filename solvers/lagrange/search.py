@@ -118,8 +118,10 @@ EARLY_BRANCH: int | None = 1
 """A child's column generation, when it is created, stops after this many master LPs once the
 master's LP value is under the pruning level (`Search.colgen`'s `early`): that value bounds the
 child's Lagrangian dual from above, so no more columns can prune it. It is queued with that bound
-and solved to NODE_TOL when it is taken up (or plunged into), as before. None: every child runs
-to NODE_TOL when it is created."""
+and solved to NODE_TOL when it is taken up (or plunged into), as before. Only in the station's own
+search (`top`): a window of fix-and-optimise or rolling ends early only once its tree closes, which
+queued children's weaker bounds delay (benchmarks/RESULTS.md, "Forty-third round"). None: every
+child runs to NODE_TOL when it is created."""
 
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
@@ -676,7 +678,7 @@ class Search:
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue
-                kcg = self.colgen(bs, cg.u, self.node_tol, early=True)
+                kcg = self.colgen(bs, cg.u, self.node_tol, early=self.top)
                 st.nodes += 1
                 if not np.isfinite(kcg.L):
                     continue

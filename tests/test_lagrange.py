@@ -24,7 +24,6 @@ from optcache.solvers.lagrange import (
     lagrange_station,
     slot_max,
 )
-from optcache.solvers.lagrange import search as search_mod
 from optcache.solvers.lagrange.fixopt import FixAndOptimise, Plan
 from optcache.solvers.lagrange.master import Master
 from optcache.solvers.lagrange.primal import future_cost
@@ -939,7 +938,6 @@ def test_a_node_solved_again_gets_its_columns_back(monkeypatch):
         return solve(self, *a, **kw)
 
     monkeypatch.setattr(Master, "solve", counted)
-    monkeypatch.setattr(search_mod, "EARLY_BRANCH", None)  # converge: the bound is compared
     lps = {}
     for kept in (snap, None):
         assert purge_by_child() > 0
@@ -1218,56 +1216,3 @@ def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
     m.purge(lp, keep_per_pair=1)
     assert _highs_entries_match(m)
     assert m.solve().value == pytest.approx(full(free), rel=1e-9, abs=1e-12)
-
-
-def test_a_child_whose_master_is_under_the_level_stops_early():
-    """`EARLY_BRANCH`: a child's column generation stops once the master's LP value (an upper bound
-    on the child's Lagrangian dual) is under the pruning level. The Lagrangian it returns is a
-    bound below the converged one, and going on from its multipliers reaches that one; a child
-    that can reach the level is not stopped."""
-    from optcache.solvers.lagrange.branching import children
-
-    d = generate(stations=1, seed=0, slots=12, gpus=16).station_data(0)
-    s = Search(d, None, np.inf, 1e-7, quiet=True)
-    free = [PairBounds.free(d.T) for _ in range(d.P)]
-    root = s.colgen(free, np.zeros(s.master.n_rows), 1e-9)
-    decision = s.branch(root)
-    assert decision is not None
-    (_, down), (_, up) = children(free, decision)
-    s.best_cost = 10.0 * root.lp.value  # a far incumbent: no child can be pruned
-    for bs in (down, up):
-        full = s.colgen(bs, root.u, 1e-9)
-        assert full.converged and not full.early
-        s.master.restrict(free)
-        early = s.colgen(bs, root.u, 1e-9, early=True)
-        assert early.early and not early.converged
-        assert early.lp.value < s.level() and not early.lp.slack_used
-        assert early.L <= full.L * (1 + 1e-9)
-        again = s.colgen(bs, early.u, 1e-9)
-        assert again.L == pytest.approx(full.L, rel=1e-6)
-    s.best_cost = root.L  # an incumbent at the root's bound: every child reaches the level
-    kid = s.colgen(down, root.u, 1e-9, early=True)
-    assert not kid.early
-
-
-@pytest.mark.parametrize("early", [1, None])
-@pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
-def test_children_stopped_early_keep_the_certified_optimum(monkeypatch, early, case):
-    """Children queued with the bound of one master LP (`EARLY_BRANCH` = 1) or converged when
-    created (None): the certified optimum is `milp`'s either way, and with 1 some were stopped."""
-    stops = {"n": 0}
-    colgen = Search.colgen
-
-    def counted(self, *a, **kw):
-        cg = colgen(self, *a, **kw)
-        stops["n"] += cg.early
-        return cg
-
-    monkeypatch.setattr(Search, "colgen", counted)
-    monkeypatch.setattr(search_mod, "EARLY_BRANCH", early)
-    knobs, opt = BRANCHING_OPTIMA[case]
-    s = lagrange_station(generate(stations=1, **knobs).station_data(0), gap=1e-7)
-    assert s.termination == "optimal" and s.nodes > 0
-    assert s.bound <= opt * (1 + 1e-9)
-    assert s.cost == pytest.approx(opt, rel=1e-6)
-    assert (stops["n"] > 0) == (early is not None)

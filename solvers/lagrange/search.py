@@ -114,15 +114,6 @@ column generation starts over (a median of 90 master LPs at `gpus=8`/101, as man
 benchmarks/RESULTS.md, "Thirty-sixth round"). So does a plunged child whose sibling purged. A copy
 holds only the LP's support: 5–50 KB a node at 40–100 slots and 10 pairs."""
 
-EARLY_BRANCH: int | None = 1
-"""A child's column generation, when it is created, stops after this many master LPs once the
-master's LP value is under the pruning level (`Search.colgen`'s `early`): that value bounds the
-child's Lagrangian dual from above, so no more columns can prune it. It is queued with that bound
-and solved to NODE_TOL when it is taken up (or plunged into), as before. Only in the station's own
-search (`top`): a window of fix-and-optimise or rolling ends early only once its tree closes, which
-queued children's weaker bounds delay (benchmarks/RESULTS.md, "Forty-third round"). None: every
-child runs to NODE_TOL when it is created."""
-
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
 
@@ -147,8 +138,6 @@ class Node:
     order: int = 0
     columns: Columns | None = None
     """The columns of its last master LP (`NODE_COLUMNS`), restored when it is solved again."""
-    origin: tuple[Decision, int, float] | None = None
-    """(decision, side, parent's bound) of a child not yet learnt from (`Search.learn`)."""
 
     def __lt__(self, other: Node) -> bool:
         return (self.bound, self.order) < (other.bound, other.order)
@@ -168,8 +157,6 @@ class ColGen:
     lp: LPSolution | None
     sols: list[PairSolution] | None
     converged: bool = False
-    early: bool = False
-    """Stopped by EARLY_BRANCH: the master's LP value is under the level, the multipliers unsettled."""
     rise: list[np.ndarray] | None = None
     """Set by `Search.probe`: per pair, the rise of L at u when x[t][p] = j (column j) or
     a[t][p] = 0 (last column) is imposed, shape (T, x_max + 2); inf where impossible."""
@@ -362,10 +349,8 @@ class Search:
         return found
 
     def colgen(self, bounds, u0: np.ndarray, tol: float, separate: bool = False,
-               until: float | None = None, max_iter: int = 100000, early: bool = False) -> ColGen:
-        """Maximise L over u ≥ 0 at a node. L = inf: the node's bounds admit no schedule. With
-        `early`, stop once EARLY_BRANCH master LPs are solved and the last one's value is under the
-        level (the node cannot be pruned)."""
+               until: float | None = None, max_iter: int = 100000) -> ColGen:
+        """Maximise L over u ≥ 0 at a node. L = inf: the node's bounds admit no schedule."""
         master = self.master
         master.restrict(bounds)
         center = _pad(u0, master.n_rows)
@@ -381,8 +366,7 @@ class Search:
         sols_c, alpha, lp = sols, 0.5, None
         sep_tol = SEPARATION_TOL if separate and self.stats.nodes == 0 else tol
         option_tol = max(tol, OPTION_SEPARATION_TOL)
-        stop_after = EARLY_BRANCH if early and EARLY_BRANCH is not None else None
-        for it in range(max_iter):
+        for _ in range(max_iter):
             if self.left() <= 0 or (until is not None and time.perf_counter() > until):
                 return ColGen(Lc, center, lp, sols_c)
             if lp is not None and master.n > PURGE_AT * self.d.P:
@@ -406,8 +390,6 @@ class Search:
                 return ColGen(Lc, center, lp, sols_c, True)
             if Lc >= self.level():
                 return ColGen(Lc, center, lp, sols_c)
-            if stop_after is not None and it + 1 >= stop_after and not lp.slack_used and lp.value < self.level():
-                return ColGen(Lc, center, lp, sols_c, early=True)
             us = alpha * center + (1 - alpha) * lp.u
             L, sols = self.lagrangian(us, bounds)
             if sols is None:  # cannot happen: the bounds are those of the start point
@@ -654,7 +636,6 @@ class Search:
                 if not np.isfinite(cg.L):
                     continue
                 node.bound = max(cg.L, node.bound)  # cg.L itself stays the Lagrangian at cg.u
-                self.learn(node)
                 if cg.lp is not None:
                     self.offer_rounding(cg.lp)
                 if st.nodes % HEURISTIC_EVERY == 0:
@@ -678,51 +659,32 @@ class Search:
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue
-                kcg = self.colgen(bs, cg.u, self.node_tol, early=self.top)
+                kcg = self.colgen(bs, cg.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(kcg.L):
                     continue
                 kb = max(kcg.L, node.bound)  # a child's optimum is at least its parent's bound
-                origin = (decision, side, node.bound)
-                if not kcg.early:  # else learnt once the child's column generation has converged
-                    self.pseudo.record(decision, side, kb - node.bound)
-                    origin = None
+                self.pseudo.record(decision, side, kb - node.bound)
                 if kb >= self.level():
                     self.pruned = min(self.pruned, kb)
                     continue
                 if kcg.lp is not None:
                     self.offer_rounding(kcg.lp)
                 cols = self.master.snapshot(kcg.lp) if NODE_COLUMNS and kcg.lp is not None else None
-                kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter), cols, origin), kcg))
+                kids.append((Node(kb, bs, kcg.u, node.depth + 1, next(counter), cols), kcg))
                 if st.nodes % HEURISTIC_EVERY == 0:
                     self.heuristics(kcg, bs, ip_time=0.5 if st.nodes % (5 * HEURISTIC_EVERY) == 0 else 0.0)
             kids.sort(key=lambda k: k[0].bound)
             if kids and node.depth < PLUNGE_DEPTH and self.left() > 0 and self.plunge(kids[0][0].bound, heap):
                 child, kcg = kids.pop(0)
-                if kcg.early:  # it is branched next: converge, as a node from the queue
-                    self.master.restore(child.columns)  # its sibling's column generation may have purged
-                    kcg = self.colgen(child.bounds, kcg.u, self.node_tol)
-                    child.bound = max(kcg.L, child.bound)
-                    self.learn(child)
-                if child.bound >= self.level():
-                    self.pruned = min(self.pruned, child.bound)
-                elif np.isfinite(kcg.L):
-                    child.bounds = self.probe(kcg, child.bounds)
-                    stack.append((child, kcg))
+                child.bounds = self.probe(kcg, child.bounds)
+                stack.append((child, kcg))
             for child, _ in kids:
                 heapq.heappush(heap, child)
         open_nodes = [n for n, _ in stack] + heap
         bound = self.certified_bound(open_nodes, leaves)
         self.progress(bound, len(open_nodes), force=True)
         return bound
-
-    def learn(self, node: Node) -> None:
-        """Record the pseudo-cost of the branching that made `node`, once its bound is converged
-        (a child stopped early, `EARLY_BRANCH`, is learnt from when it is solved)."""
-        if node.origin is not None:
-            decision, side, parent = node.origin
-            self.pseudo.record(decision, side, node.bound - parent)
-            node.origin = None
 
     def discard(self, node: Node) -> bool:
         """Whether an open node is done without solving it: its bound reaches the level (it

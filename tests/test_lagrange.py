@@ -152,15 +152,17 @@ def test_removed_arcs_leave_the_others_values_unchanged(seed):
 def test_price_table_keys_do_not_wrap_around():
     """An arc's key indexes a price table of T × (x_max + 2) entries: int32 while that fits, int64
     beyond (here one arc in the last of 2**20 slots, serving x_max = 2**11: key ≈ 2.15e9)."""
+    def one_arc(T, x, cached, x_max):
+        """A graph of one arc, node 0 → node 1, in the last slot."""
+        one = lambda v, dt=np.int64: np.array([v], dt)  # noqa: E731
+        return PairGraph(0, T, one(0), one(1), one(x), one(T - 1), one(cached, bool), one(0.0, float), 2,
+                         one(1), 0.0, 1.0, 1.0, np.zeros(2), np.zeros(2), np.array([-1, T - 1]),
+                         np.array([False, cached]), np.zeros(1), x_max)
+
     T, x_max = 2**20, 2**11
-    one = lambda v, dt: np.array([v], dt)  # noqa: E731
-    g = PairGraph(0, T, one(0, np.int64), one(1, np.int64), one(x_max, np.int64), one(T - 1, np.int64),
-                  one(True, bool), one(0.0, float), 2, one(1, np.int64), 0.0, 1.0, 1.0, np.zeros(2),
-                  np.zeros(2), np.array([-1, T - 1]), np.array([False, True]), np.zeros(1), x_max)
+    g = one_arc(T, x_max, True, x_max)
     assert g.key.dtype == np.int64 and int(g.key[0]) == (T - 1) * (x_max + 2) + x_max
-    small = PairGraph(0, 4, one(0, np.int64), one(1, np.int64), one(2, np.int64), one(3, np.int64),
-                      one(False, bool), one(0.0, float), 2, one(1, np.int64), 0.0, 1.0, 1.0, np.zeros(2),
-                      np.zeros(2), np.array([-1, 3]), np.array([False, False]), np.zeros(1), 2)
+    small = one_arc(4, 2, False, 2)
     assert small.key.dtype == np.int32 and int(small.key[0]) == 3 * 4 + 3  # 'off': the last column
 
 

@@ -654,7 +654,7 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
 
     d = generate(slots=40, services=5, gpus=3, stations=1, seed=0).station_data(0)
 
-    def count(root_gap: float, improving: int, narrow_at: int | None = None) -> int:
+    def count(root_gap: float, improving: int, narrow_at: int | None = None, seconds: float = 0.0) -> int:
         s = Search(d, None, time.perf_counter() + 600, 1e-4, quiet=True)
         s.offer(*replace_station(d, "laot"))
         s.root_L = s.best_cost * (1 - root_gap)
@@ -671,7 +671,7 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
 
         fo = FixAndOptimise(s)
         monkeypatch.setattr(fo, "window", window)
-        fo.run(seconds=0.0)  # the share is over before the first window
+        fo.run(seconds=seconds)  # 0: the share is over before the first window
         return len(calls)
 
     # T = 40: 12-slot windows at 0, 8, 16, 24, then 24-slot windows at 0, 12, 24 | 6, 18 | 0, 12,
@@ -686,6 +686,45 @@ def test_fix_and_optimise_goes_on_while_the_gap_is_wide(monkeypatch):
     assert count(0.1, 100, narrow_at=3) == 3  # the gap closes to below LNS_WIDE_GAP: stop
 
 
+def test_a_long_share_persists_at_a_narrow_gap(monkeypatch):
+    """A share of LNS_PERSIST_SECONDS or more persists: at a gap narrower than LNS_WIDE_GAP its
+    sweeps repeat while they improve, as at a wide gap; a shorter share stops after one sweep.
+    Either way nothing runs past the share."""
+    from optcache.solvers.policies import replace_station
+
+    d = generate(slots=40, services=5, gpus=3, stations=1, seed=0).station_data(0)
+    narrow = fixopt.LNS_WIDE_GAP / 2
+
+    def count(improving: int, seconds: float, share_ends: int | None = None) -> int:
+        s = Search(d, None, time.perf_counter() + 600, 1e-4, quiet=True)
+        s.offer(*replace_station(d, "laot"))
+        s.root_L = s.best_cost * (1 - narrow)
+        calls = []
+        fo = FixAndOptimise(s)
+
+        def window(plan, w, stop):
+            calls.append((w.start, w.end))
+            if len(calls) <= improving:
+                plan.cost *= 1 - 1e-9  # improves, and the gap stays narrow
+                s.best_cost = plan.cost
+            if len(calls) == share_ends:
+                monkeypatch.setattr(time, "perf_counter", lambda: stop + 1.0)
+            return True
+
+        monkeypatch.setattr(fo, "window", window)
+        fo.run(seconds=seconds)
+        assert fo.persist == (seconds >= fixopt.LNS_PERSIST_SECONDS)
+        return len(calls)
+
+    long = fixopt.LNS_PERSIST_SECONDS + 1
+    # 14 windows a sweep, 9 distinct (test above); 11 improving calls: a second sweep of the 6
+    # solved before the last improvement, then nothing new
+    assert count(11, long) == 20
+    assert count(11, fixopt.LNS_PERSIST_SECONDS - 1) == 14  # one sweep: the gap is narrow
+    assert count(0, long) == 9  # a sweep that finds nothing ends it (no multipliers: no dive)
+    assert count(100, long, share_ends=16) == 16  # the share is over: stop
+
+
 def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeypatch):
     """With the root's multipliers, fix-and-optimise that finds nothing while the gap is wider than
     LNS_WIDE_GAP dives once and sweeps again from the dive's schedule, even when it costs more
@@ -697,7 +736,7 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
     laot = replace_station(d, "laot")
     cloud = (np.zeros((d.T, d.P)), np.zeros((d.T, d.P)))  # all-cloud: feasible, and dearer here
 
-    def run(root_gap: float, with_u: bool):
+    def run(root_gap: float, with_u: bool, seconds: float = 0.0):
         s = Search(d, None, time.perf_counter() + 600, 1e-4, quiet=True)
         s.offer(*laot)
         laot_cost = s.best_cost
@@ -707,7 +746,7 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
         fo = FixAndOptimise(s)
         monkeypatch.setattr(fo, "window", lambda plan, *a: plans.append(plan.cost) or True)
         monkeypatch.setattr(fixopt, "dive", lambda search, u, until: dives.append(until) or dived)
-        fo.run(seconds=0.0, u=np.zeros(s.master.n_rows) if with_u else None)
+        fo.run(seconds=seconds, u=np.zeros(s.master.n_rows) if with_u else None)
         return laot_cost, s, plans, dives
 
     laot_cost, s, plans, dives = run(0.1, True)
@@ -717,6 +756,11 @@ def test_a_stuck_wide_gap_gets_one_dive_and_new_sweeps_from_its_schedule(monkeyp
     assert len(dives) == 1 and plans == [laot_cost] * 9 + [cloud_cost] * 9
     assert s.stats.dive_cost == cloud_cost and s.best_cost == laot_cost  # offered, not better
     assert len(run(0.1, False)[3]) == 0 and len(run(fixopt.LNS_WIDE_GAP / 2, True)[3]) == 0
+    # a share of LNS_PERSIST_SECONDS or more dives at a narrow gap too, and by the share's end
+    t = time.perf_counter()
+    _, s, plans, dives = run(fixopt.LNS_WIDE_GAP / 2, True, seconds=fixopt.LNS_PERSIST_SECONDS + 1)
+    assert len(dives) == 1 and plans == [laot_cost] * 9 + [cloud_cost] * 9
+    assert dives[0] <= time.perf_counter() + fixopt.LNS_PERSIST_SECONDS + 1 and dives[0] < t + 600 / 2
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -89,6 +89,15 @@ sweep again from the dive's schedule (`FixAndOptimise.run`); False leaves the di
 took `generate(stations=1, seed=101, slots=80)` from 0.81 % to its optimum in every run, and
 `slots=100`/101 from 1.73 % to 1.13–1.52 % in most (benchmarks/RESULTS.md, "Twenty-eighth round")."""
 
+LNS_PERSIST_SECONDS = 60.0
+"""Under a time limit, a fix-and-optimise whose share is at least this long persists: it sweeps
+again while a sweep improves and, once one finds nothing, dives once, however narrow the gap,
+all within its share. Only a run with minutes left after its root has such a share (a 60-s run
+never does): there an incumbent nearer the optimum lets branching prune, and the tree's own
+heuristics find it late (`gpus=8`/101 for 1,200 s: one sweep left the incumbent 0.19 % above the
+optimum, which the tree found at 587 s and certified at 605 s). benchmarks/RESULTS.md,
+"Forty-fourth round"."""
+
 DIVE_TOL = 1e-4
 """Relative tolerance of column generation at each step of the dive (`dive`): its steps only
 rank columns, they bound nothing."""
@@ -117,6 +126,8 @@ class FixAndOptimise:
 
     def __init__(self, search: Search):
         self.s = search
+        self.persist = False
+        """Sweep while improving and dive at any gap, within the share (LNS_PERSIST_SECONDS)."""
 
     def run(self, seconds: float, u: np.ndarray | None = None) -> None:
         """Re-solve windows of the incumbent exactly (a search of their own, from the incumbent's
@@ -127,7 +138,8 @@ class FixAndOptimise:
         improved the plan. With the root's multipliers `u`, a gap still wider than LNS_WIDE_GAP
         when a sweep finds nothing gets one dive (`dive`), and the sweeps start again from its
         schedule: a new start that changes every pair over the whole horizon, which no window
-        does."""
+        does. A share of LNS_PERSIST_SECONDS or more persists: its sweeps repeat while they
+        improve and its dive comes at any gap, all within the share."""
         s = self.s
         if s.best is None:
             return
@@ -135,6 +147,7 @@ class FixAndOptimise:
         if not windows:
             return
         share = np.inf if s.deterministic else min(s.deadline, time.perf_counter() + seconds)
+        self.persist = not s.deterministic and share - time.perf_counter() >= LNS_PERSIST_SECONDS
 
         def stop() -> float:
             """When the current window must end: the share, or the deadline while the gap is wide."""
@@ -143,9 +156,9 @@ class FixAndOptimise:
             return s.deadline
         if not self.sweeps(Plan(*s.best, s.best_cost), windows, stop):
             return
-        if u is None or not DIVE or s.gap_to(s.root_L) <= LNS_WIDE_GAP or s.left() <= 0:
+        if u is None or not DIVE or s.left() <= 0 or (self.narrow() and not self.persist):
             return
-        until = np.inf if s.deterministic else time.perf_counter() + DIVE_SHARE * s.left()
+        until = np.inf if s.deterministic else min(stop(), time.perf_counter() + DIVE_SHARE * s.left())
         start = dive(s, u, until)
         if start is None:
             return
@@ -153,6 +166,10 @@ class FixAndOptimise:
         if s.offer(start.A, start.X, start.cost):
             s.progress(s.root_L, 1)
         self.sweeps(start, windows, stop)
+
+    def narrow(self) -> bool:
+        """The incumbent is within LNS_WIDE_GAP of the root bound."""
+        return self.s.gap_to(self.s.root_L) <= LNS_WIDE_GAP
 
     def windows(self) -> list[Window]:
         """The windows in sweep order; none when every stage's windows would cover the horizon (a
@@ -183,7 +200,7 @@ class FixAndOptimise:
                 seen[w] = plan.cost
                 if not self.window(plan, w, stop()):
                     return False
-            if s.deterministic or plan.cost >= at_start or s.gap_to(s.root_L) <= LNS_WIDE_GAP:
+            if s.deterministic or plan.cost >= at_start or (self.narrow() and not self.persist):
                 return True
 
     def window(self, plan: Plan, w: Window, stop: float) -> bool:

@@ -151,7 +151,7 @@ class FixAndOptimise:
 
         def stop() -> float:
             """When the current window must end: the share, or the deadline while the gap is wide."""
-            if s.deterministic or s.gap_to(s.root_L) <= LNS_WIDE_GAP:
+            if s.deterministic or self.narrow():
                 return share
             return s.deadline
         if not self.sweeps(Plan(*s.best, s.best_cost), windows, stop):

@@ -398,6 +398,55 @@ def test_a_solver_that_ignores_its_time_limit_is_stopped_with_its_incumbent(monk
     assert ref.cost <= s.cost and s.bound <= ref.cost + 1e-12
 
 
+def test_lagranges_restricted_master_mip_that_ignores_its_limit_is_killed(monkeypatch, no_collection_pauses):
+    """With a 2-s limit HiGHS 1.16 once spent over 15 minutes in the presolve of the root's
+    restricted-master MIP (`users=15`/103, benchmarks/RESULTS.md, "Forty-sixth round"). Under a
+    limit that MIP runs in a child killed KILL_GRACE after its limit. Simulated by a MIP that never
+    returns: each call comes back empty-handed at its limit, and the whole solve keeps its own."""
+    from optcache.solvers import forked
+    from optcache.solvers.lagrange import lagrange_station
+    from optcache.solvers.lagrange import master as master_module
+
+    d = generate(stations=1, seed=102, slots=20).station_data(0)  # memory and budget bind
+    calls = []
+    solve_ip = master_module.Master.solve_ip
+
+    def timed(self, time_limit, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = solve_ip(self, time_limit, *args, **kwargs)
+        calls.append((time_limit, time.perf_counter() - t0, out))
+        return out
+
+    monkeypatch.setattr(master_module.Master, "solve_ip", timed)
+    monkeypatch.setattr(master_module, "_ip_values", lambda h: time.sleep(600))
+    t0 = time.perf_counter()
+    s = lagrange_station(d, time_limit=8.0, gap=0.0)
+    assert time.perf_counter() - t0 < 8.0 + 0.3
+    assert calls and all(limit is not None and limit <= 2.0 for limit, _, _ in calls)
+    for limit, seconds, out in calls:
+        assert out is None and limit + forked.KILL_GRACE <= seconds < limit + forked.KILL_GRACE + 0.3
+    assert s.bound <= s.cost and s.cost == pytest.approx(evaluate_station(d, s.a, s.x).cost, rel=1e-12)
+    assert not evaluate_station(d, s.a, s.x).violations
+
+
+def test_lagranges_restricted_master_mip_is_the_same_forked_or_not():
+    """The restricted-master MIP under a limit (in a forked child) returns the schedule the same
+    MIP returns in this process under a node limit, on a master after a converged root."""
+    from optcache.solvers.lagrange.graph import PairBounds
+    from optcache.solvers.lagrange.search import Search
+
+    d = generate(stations=1, seed=102, slots=20).station_data(0)
+    search = Search(d, None, np.inf, 1e-6)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    search.colgen(free, np.zeros(search.master.n_rows), 1e-9, separate=True)
+    here = search.master.solve_ip(None, max_nodes=10**6)
+    forked_ = search.master.solve_ip(60.0)
+    assert here is not None and forked_ is not None
+    costs = [evaluate_station(d, A, X).cost for A, X in (here, forked_)]
+    assert costs[0] == pytest.approx(costs[1], rel=1e-9)
+    assert not evaluate_station(d, *forked_).violations
+
+
 def test_a_pyomo_solver_that_ignores_its_time_limit_is_stopped_at_the_limit(monkeypatch, no_collection_pauses):
     """`milp` through Pyomo under a limit: the solve runs in a child killed at the limit. A solver
     that finishes and then hangs: the station keeps its first incumbent (least-AoT, else

@@ -18,8 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from optcache.errors import SolverFailed
 from optcache.evaluator import capacity_rhs, capacity_shares
-from optcache.solvers.highs import quiet_highs
+from optcache.solvers import forked
+from optcache.solvers.highs import fork_safe, quiet_highs, use_threads
 from optcache.solvers.lagrange.decomposition import Decomposition
 from optcache.solvers.lagrange.graph import PairBounds, option_index
 
@@ -648,7 +650,12 @@ class Master:
                  max_nodes: int | None = None):
         """The best mix of the generated schedules: one column per pair (binary), memory and
         budget as rows (the restricted master MIP), within `time_limit` seconds or `max_nodes`
-        nodes (deterministic: no clock). Returns (A, X) or None."""
+        nodes (deterministic: no clock). Returns (A, X) or None.
+
+        Under a time limit HiGHS runs in a forked child that is killed `forked.KILL_GRACE` s after
+        the limit (the caller keeps both within its own deadline): with a 2-s limit, HiGHS 1.16
+        once spent over 15 minutes in the presolve of a restart of this MIP (`users=15`/103,
+        benchmarks/RESULTS.md, "Forty-sixth round"). A killed MIP has found nothing."""
         hs, h = quiet_highs()
         dec, d = self.dec, self.dec.d
         cols = np.nonzero(self.compatible(bounds))[0]
@@ -671,12 +678,32 @@ class Master:
             h.setOptionValue("mip_max_nodes", int(max_nodes))
         h.setOptionValue("mip_rel_gap", 1e-6)
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-        h.run()
-        if h.getInfo().primal_solution_status != 2:
+        if time_limit is not None:
+            use_threads(1)  # HiGHS's pool reset: no worker threads for a fork to lose
+        if time_limit is not None and fork_safe(1, time_limit):
+            t0 = time.perf_counter()
+            try:
+                lam = forked.call(lambda send: _ip_values(h), t0 + float(time_limit) + forked.KILL_GRACE,
+                                  what="the restricted-master MIP")
+            except SolverFailed as e:  # a heuristic: the search goes on without its schedule
+                log.warning("restricted-master MIP: %s", e)
+                lam = None
+            if lam is None and time.perf_counter() - t0 >= time_limit + forked.KILL_GRACE:
+                log.info("restricted-master MIP: HiGHS passed its %.2f-s limit; killed", time_limit)
+        else:
+            lam = _ip_values(h)
+        if lam is None:
             return None
-        lam = np.asarray(h.getSolution().col_value, float)
         A, X = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
         for k in np.nonzero(lam > 0.5)[0]:
             j = cols[k]
             A[:, self.pair[j]], X[:, self.pair[j]] = self.A[j], self.X[j]
         return A, X
+
+
+def _ip_values(h) -> np.ndarray | None:
+    """Run a restricted-master MIP; its columns' values, or None without a feasible solution."""
+    h.run()
+    if h.getInfo().primal_solution_status != 2:
+        return None
+    return np.asarray(h.getSolution().col_value, float)

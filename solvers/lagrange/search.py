@@ -28,6 +28,7 @@ from optcache.dynamics import State
 from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
 from optcache.logs import PROGRESS_SECONDS
+from optcache.solvers import forked
 from optcache.solvers.lagrange.branching import FRACTIONAL, Decision, PseudoCosts, children, rise_of
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.fixopt import LNS_SECONDS, LNS_SHARE, FixAndOptimise
@@ -475,9 +476,10 @@ class Search:
             s = sequential(self.dec, PA, PX, list(order), bounds, PO)
             if s is not None:
                 cands.append(s)
-        if self.dec.coupled and ip_time > 0 and self.left() > 0:
-            limit, nodes = (None, max(int(ip_time * IP_NODES_PER_SECOND), 1)) if self.deterministic \
-                else (min(ip_time, max(self.left(), 0.01)), None)
+        # a MIP under a limit is killed KILL_GRACE after it: both within the search's deadline
+        limit = None if self.deterministic else min(ip_time, self.left() - forked.KILL_GRACE)
+        if self.dec.coupled and ip_time > 0 and (limit is None or limit >= 0.01):
+            nodes = max(int(ip_time * IP_NODES_PER_SECOND), 1) if self.deterministic else None
             s = self.master.solve_ip(limit, bounds, max_nodes=nodes)
             if s is not None:
                 cands.append(s)

@@ -680,7 +680,7 @@ class Master:
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
         if time_limit is not None:
             use_threads(1)  # HiGHS's pool reset: no worker threads for a fork to lose
-        if time_limit is not None and fork_safe(1, time_limit):
+        if fork_safe(1, time_limit):  # a finite limit and os.fork (docs/formulation.md §14)
             t0 = time.perf_counter()
             try:
                 lam = forked.call(lambda send: _ip_values(h), t0 + float(time_limit) + forked.KILL_GRACE,

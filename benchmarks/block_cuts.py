@@ -68,8 +68,10 @@ class BlockCut(Cut):
 class BlockMaster(Master):
     """The package's master with block cuts among its rows (their prices go to `block_dp`)."""
 
-    def _entries(self, p, a, x):
-        idx, val = super()._entries(p, a, x)
+    def _logical_entries(self, p, a, x):
+        # the rows' own entries (u's order); the package turns them into HiGHS's (references, rows
+        # left out). Block cuts have α = β = 0, so the package's cut entries are 0 in their rows
+        idx, val = super()._logical_entries(p, a, x)
         more = [(self.r_cut + k, float(c.coef(np.array([p]), a[None], x[None])[0]))
                 for k, c in enumerate(self.cuts) if isinstance(c, BlockCut)]
         more = [m for m in more if m[1] != 0]
@@ -94,9 +96,9 @@ def block_dp(g, px, pa, po, blocks, T):
         for t in range(slots[0], slots[-1]):
             keep[t] = slots[0] if keep[t] is None else min(keep[t], slots[0])
         ends.setdefault(slots[-1], []).append((slots[0], tab))
-    poo = g.option_prices(po)
+    price = g.price_table(px, pa, None, po).ravel()  # an arc's price is tab[key]: the package's passes
     by_src = [dict() for _ in range(T)]
-    for i in np.nonzero(g.alive)[0]:
+    for i in range(len(g.src)):  # arcs removed by fixing have left the arrays
         by_src[int(g.slot[i])].setdefault(int(g.src[i]), []).append(int(i))
     layers = [{(0, ()): (0.0, None)}]
     for t in range(T):
@@ -105,10 +107,7 @@ def block_dp(g, px, pa, po, blocks, T):
             h0 = keep[t - 1] if hist else t
             for i in by_src[t].get(node, ()):
                 x = int(g.x[i])
-                if g.cached[i]:
-                    o, c = x + 1, v + g.base[i] + px[t] * x + pa[t] + poo[t, x]
-                else:
-                    o, c = 0, v + g.base[i]
+                o, c = (x + 1 if g.cached[i] else 0), v + g.base[i] + price[g.key[i]]
                 full = hist + (o,)
                 for b0, tab in ends.get(t, ()):
                     c += tab.get(full[b0 - h0:], 0.0)

@@ -372,6 +372,19 @@ def test_grid_report_prints_the_tables_of_results():
         assert table.strip() in results
 
 
+def test_grid_report_prints_the_fresh_seed_tables_of_results():
+    """The forty-seventh round's grid on seeds 104 and 105 (benchmarks/RESULTS.md, "Forty-seventh
+    round") is what grid_report.py makes of its committed CSVs: the grid table, its counts and the
+    retries (no rolling table: rolling_grid.py did not run on those seeds)."""
+    r = run("grid_report.py", "--seeds", "104", "105", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    section = (BENCH / "RESULTS.md").read_text().split("**Forty-seventh round", 1)[1].split("**Forty-sixth round", 1)[0]
+    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
+    for block in blocks:
+        assert block in section
+
+
 def test_peer_tables_of_results_are_the_report_of_the_committed_csv():
     """The RESULTS.md tables of "Peer solvers on the same station problems", one per seed, are what
     exact_peers.py --report prints from the committed exact_peers.csv (no method runs)."""
@@ -453,3 +466,46 @@ def test_rolling_grid_from_an_exact_table(work):
     df = pd.read_csv(work / "rg.csv")
     assert list(df.columns) == header(RESULTS / "rolling_grid_101.csv")
     assert list(df["method"]) == ["laot", "rolling"]
+
+
+def test_block_cuts_block_dp_is_the_least_over_the_blocks_trajectories(monkeypatch):
+    """block_cuts.py's `block_dp` (a pair's DP with prices on its trajectories through a block of
+    slots) against forcing each trajectory of the block in turn by bounds: the least of the forced
+    DPs plus each trajectory's price, on a small station at random prices. It once called a
+    `PairGraph` method the package had since removed."""
+    import numpy as np
+
+    from optcache.scenario import generate
+    from optcache.solvers.lagrange.graph import PairBounds, PairGraph
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("block_cuts", BENCH / "block_cuts.py")
+    bc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bc)
+    d = generate(stations=1, seed=3, slots=5, services=2, users=2).station_data(0)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for p in range(d.P):
+        g = PairGraph.build(d, p)
+        px, pa = rng.normal(0, 0.2, d.T), rng.normal(0, 0.2, d.T)
+        po = rng.normal(0, 0.1, (d.T, g.x_max + 1))
+        options = range(g.x_max + 2)  # 0 off, j + 1 cached serving j
+        slots = (1, 2)
+        table = {tau: float(rng.normal(0, 0.5)) for tau in [(0, 1), (1, 1), (2, 0), (1, 2)]}
+        forced = []
+        for tau in [(o1, o2) for o1 in options for o2 in options]:
+            b = PairBounds.free(d.T)
+            for t, o in zip(slots, tau, strict=True):
+                if o == 0:
+                    b.a_hi[t] = 0
+                else:
+                    b.a_lo[t], b.x_lo[t], b.x_hi[t] = 1, o - 1, o - 1
+            v = g.solve(px, pa, b, po)[0]
+            forced.append(v + table.get(tau, 0.0))
+        value, a, x = bc.block_dp(g, px, pa, po, [(slots, table)], d.T)
+        assert value == pytest.approx(min(forced), rel=1e-12, abs=1e-12)
+        assert value == pytest.approx(g.solve(px, pa, PairBounds.fixed(a, x), po)[0]
+                                      + table.get(tuple(int(x[t]) + 1 if a[t] else 0 for t in slots), 0.0), abs=1e-12)
+        assert bc.block_dp(g, px, pa, po, [], d.T)[0] == pytest.approx(g.solve(px, pa, None, po)[0], abs=1e-12)
+        checked += np.isfinite(min(forced))
+    assert checked == d.P

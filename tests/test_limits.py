@@ -429,9 +429,11 @@ def test_lagranges_restricted_master_mip_that_ignores_its_limit_is_killed(monkey
     assert not evaluate_station(d, s.a, s.x).violations
 
 
-def test_lagranges_restricted_master_mip_is_the_same_forked_or_not():
-    """The restricted-master MIP under a limit (in a forked child) returns the schedule the same
-    MIP returns in this process under a node limit, on a master after a converged root."""
+def test_lagranges_restricted_master_mip_is_the_same_forked_or_not(monkeypatch):
+    """The restricted-master MIP in a forked child (under a time limit, or under a node budget
+    with its watchdog) returns the schedule the same MIP returns in this process, on a master
+    after a converged root."""
+    from optcache.solvers.lagrange import master as master_module
     from optcache.solvers.lagrange.graph import PairBounds
     from optcache.solvers.lagrange.search import Search
 
@@ -439,12 +441,47 @@ def test_lagranges_restricted_master_mip_is_the_same_forked_or_not():
     search = Search(d, None, np.inf, 1e-6)
     free = [PairBounds.free(d.T) for _ in range(d.P)]
     search.colgen(free, np.zeros(search.master.n_rows), 1e-9, separate=True)
+    forked_ = [search.master.solve_ip(60.0), search.master.solve_ip(None, max_nodes=10**6)]
+    forks = []
+    monkeypatch.setattr(master_module, "fork_safe", lambda *a: forks.append(a) and False)
     here = search.master.solve_ip(None, max_nodes=10**6)
-    forked_ = search.master.solve_ip(60.0)
-    assert here is not None and forked_ is not None
-    costs = [evaluate_station(d, A, X).cost for A, X in (here, forked_)]
-    assert costs[0] == pytest.approx(costs[1], rel=1e-9)
-    assert not evaluate_station(d, *forked_).violations
+    assert forks and here is not None and all(s is not None for s in forked_)
+    costs = [evaluate_station(d, A, X).cost for A, X in [here, *forked_]]
+    assert costs[0] == pytest.approx(costs[1], rel=1e-9) and costs[0] == pytest.approx(costs[2], rel=1e-9)
+    assert np.array_equal(here[0], forked_[1][0]) and np.array_equal(here[1], forked_[1][1])
+    assert not evaluate_station(d, *forked_[0]).violations
+
+
+def test_lagranges_deterministic_restricted_master_mip_that_hangs_is_killed(monkeypatch, no_collection_pauses):
+    """Without a time limit (the deterministic search: node budgets, no clock) the restricted-master
+    MIP runs in a child killed after `IP_WATCHDOG_SECONDS`: a node budget does not bound HiGHS's
+    presolve. A MIP that never returns costs each call the watchdog's time, and the solve still
+    certifies the optimum (brute force would take too long here: the optimum of the same MIP-free
+    search is the reference, and the solve's own bound certifies it)."""
+    from optcache.solvers.lagrange import lagrange_station
+    from optcache.solvers.lagrange import master as master_module
+
+    d = generate(stations=1, seed=7, slots=6, services=3, gpus=8).station_data(0)
+    ref = lagrange_station(d, gap=0.0)
+    assert ref.termination == "optimal"
+    calls = []
+    solve_ip = master_module.Master.solve_ip
+
+    def timed(self, time_limit, *args, **kwargs):
+        t0 = time.perf_counter()
+        out = solve_ip(self, time_limit, *args, **kwargs)
+        calls.append((time_limit, time.perf_counter() - t0, out))
+        return out
+
+    monkeypatch.setattr(master_module.Master, "solve_ip", timed)
+    monkeypatch.setattr(master_module, "IP_WATCHDOG_SECONDS", 0.5)
+    monkeypatch.setattr(master_module, "_ip_values", lambda h: time.sleep(600))
+    s = lagrange_station(d, gap=0.0)
+    assert calls and all(limit is None for limit, _, _ in calls)
+    for _, seconds, out in calls:
+        assert out is None and 0.5 <= seconds < 0.5 + 0.3
+    assert s.termination == "optimal" and s.bound <= s.cost
+    assert s.cost == pytest.approx(ref.cost, rel=1e-9) and s.cost == pytest.approx(evaluate_station(d, s.a, s.x).cost, rel=1e-12)
 
 
 def test_a_pyomo_solver_that_ignores_its_time_limit_is_stopped_at_the_limit(monkeypatch, no_collection_pauses):

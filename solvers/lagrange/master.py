@@ -57,6 +57,13 @@ master with every row. At the converged root of `gpus=8`/101 such rows hold 65 %
 and without them a cold solve takes 74 ms instead of 134; its 300-s tree solved 135 nodes instead
 of 87 (benchmarks/RESULTS.md, "Thirty-ninth round")."""
 
+IP_WATCHDOG_SECONDS = 600.0
+"""A restricted-master MIP under a node budget alone (the deterministic search) is killed after
+this long: its node budget does not bound HiGHS's presolve (`Master.solve_ip`). Ten times the
+longest such MIP measured (1,000 nodes after a 30-s root: 4.4–56.7 s on eight 100-slot stations,
+the longest `users=25`/104's, 1,521 columns; benchmarks/RESULTS.md, "Forty-seventh round"), so
+it changes no run's numbers unless HiGHS hangs."""
+
 DUAL_AFTER_BOUNDS = True
 """The first re-solve after `restrict` excluded a column (another node of the tree) starts with
 the dual simplex: a basis stays dual feasible when bounds tighten, not primal feasible, and the
@@ -652,10 +659,11 @@ class Master:
         budget as rows (the restricted master MIP), within `time_limit` seconds or `max_nodes`
         nodes (deterministic: no clock). Returns (A, X) or None.
 
-        Under a time limit HiGHS runs in a forked child that is killed `forked.KILL_GRACE` s after
-        the limit (the caller keeps both within its own deadline): with a 2-s limit, HiGHS 1.16
-        once spent over 15 minutes in the presolve of a restart of this MIP (`users=15`/103,
-        benchmarks/RESULTS.md, "Forty-sixth round"). A killed MIP has found nothing."""
+        HiGHS runs in a forked child, killed `forked.KILL_GRACE` s after the limit (the caller keeps
+        both within its own deadline) or, under a node limit alone, after `IP_WATCHDOG_SECONDS`:
+        with a 2-s limit, HiGHS 1.16 once spent over 15 minutes in the presolve of a restart of this
+        MIP (`users=15`/103, benchmarks/RESULTS.md, "Forty-sixth round"), which no node limit
+        bounds. A killed MIP has found nothing."""
         hs, h = quiet_highs()
         dec, d = self.dec, self.dec.d
         cols = np.nonzero(self.compatible(bounds))[0]
@@ -678,18 +686,23 @@ class Master:
             h.setOptionValue("mip_max_nodes", int(max_nodes))
         h.setOptionValue("mip_rel_gap", 1e-6)
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-        if time_limit is not None:
+        kill = (float(time_limit) + forked.KILL_GRACE if time_limit is not None
+                else IP_WATCHDOG_SECONDS if max_nodes is not None else None)
+        if kill is not None:
             use_threads(1)  # HiGHS's pool reset: no worker threads for a fork to lose
-        if fork_safe(1, time_limit):  # a finite limit and os.fork (docs/formulation.md §14)
+        if fork_safe(1, kill):  # a finite limit and os.fork (docs/formulation.md §14)
             t0 = time.perf_counter()
             try:
-                lam = forked.call(lambda send: _ip_values(h), t0 + float(time_limit) + forked.KILL_GRACE,
-                                  what="the restricted-master MIP")
+                lam = forked.call(lambda send: _ip_values(h), t0 + kill, what="the restricted-master MIP")
             except SolverFailed as e:  # a heuristic: the search goes on without its schedule
                 log.warning("restricted-master MIP: %s", e)
                 lam = None
-            if lam is None and time.perf_counter() - t0 >= time_limit + forked.KILL_GRACE:
-                log.info("restricted-master MIP: HiGHS passed its %.2f-s limit; killed", time_limit)
+            if lam is None and time.perf_counter() - t0 >= kill:
+                if time_limit is not None:
+                    log.info("restricted-master MIP: HiGHS passed its %.2f-s limit; killed", time_limit)
+                else:
+                    log.warning("restricted-master MIP: HiGHS ran %.0f s on a %d-node budget; killed "
+                                "(this run's numbers may differ from another's)", kill, max_nodes)
         else:
             lam = _ip_values(h)
         if lam is None:

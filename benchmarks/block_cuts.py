@@ -96,7 +96,7 @@ def block_dp(g, px, pa, po, blocks, T):
         for t in range(slots[0], slots[-1]):
             keep[t] = slots[0] if keep[t] is None else min(keep[t], slots[0])
         ends.setdefault(slots[-1], []).append((slots[0], tab))
-    price = g.price_table(px, pa, None, po).ravel()  # an arc's price is tab[key]: the package's passes
+    price = g.price_table(px, pa, None, po).ravel()  # an arc's price is price[key], as in the package's passes
     by_src = [dict() for _ in range(T)]
     for i in range(len(g.src)):  # arcs removed by fixing have left the arrays
         by_src[int(g.slot[i])].setdefault(int(g.src[i]), []).append(int(i))

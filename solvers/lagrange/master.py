@@ -688,8 +688,7 @@ class Master:
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
         kill = (float(time_limit) + forked.KILL_GRACE if time_limit is not None
                 else IP_WATCHDOG_SECONDS if max_nodes is not None else None)
-        if kill is not None:
-            use_threads(1)  # HiGHS's pool reset: no worker threads for a fork to lose
+        use_threads(1)  # HiGHS's pool reset, as before every solve: no worker threads for a fork to lose
         if fork_safe(1, kill):  # a finite limit and os.fork (docs/formulation.md §14)
             t0 = time.perf_counter()
             try:

@@ -226,7 +226,7 @@ class Search:
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
         self.root_L = -np.inf
         """The root's bound, once column generation there has stopped."""
-        self.pseudo = PseudoCosts()
+        self.pseudo = PseudoCosts(d.s)
         self.last_log = 0.0
         self.last_lp: LPSolution | None = None
         zero = np.zeros((d.T, d.P))

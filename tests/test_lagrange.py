@@ -1287,3 +1287,23 @@ def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
     m.purge(lp, keep_per_pair=1)
     assert _highs_entries_match(m)
     assert m.solve().value == pytest.approx(full(free), rel=1e-9, abs=1e-12)
+
+
+def test_only_the_stations_own_tree_keeps_pseudo_costs_by_memory_size(monkeypatch):
+    """`Search.pseudo` averages the cache decisions by memory size in the station's own search, and
+    not in the windows' searches (rolling's here; fix-and-optimise's share `polytopes` likewise),
+    whose incumbents it moved (benchmarks/RESULTS.md, "Forty-eighth round")."""
+    from optcache.solvers.lagrange import search as search_module
+    from optcache.solvers.lagrange.branching import PseudoCosts
+    from optcache.solvers.rolling import rolling_station
+
+    made = []
+    monkeypatch.setattr(search_module, "PseudoCosts", lambda mem=None: made.append(mem) or PseudoCosts(mem))
+    d = generate(stations=1, seed=102, slots=20).station_data(0)
+    assert np.ptp(d.s) > 0  # the pairs' memories differ
+    rolling_station(d, 8, "oracle", tail="relaxed")
+    assert made and all(m is None for m in made)
+    made.clear()
+    r = lagrange_station(d)
+    assert r.termination == "optimal" and len(made) >= 1 and made[0] is not None
+    assert np.array_equal(made[0], d.s) and all(m is None for m in made[1:])  # its windows: none

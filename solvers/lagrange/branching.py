@@ -37,7 +37,7 @@ class PseudoCosts:
     yet branched on is estimated by the average of its kind, and a cache decision a[t][p] by the
     average over the pairs of its memory size `mem[p]` once one has been branched on. Branching
     on a large model's a moves where the others fit, and averaging every a together let the small
-    pairs' cheaper branches go first (a 45-slot station with 16 GPUs certified in 111 s instead
+    pairs' cheaper branches go first (a 45-slot station with 16 GPUs certified in 110 s instead
     of 242 s; benchmarks/RESULTS.md, "Forty-eighth round")."""
 
     def __init__(self, mem: np.ndarray | None = None):

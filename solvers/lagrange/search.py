@@ -227,8 +227,9 @@ class Search:
         self.root_L = -np.inf
         """The root's bound, once column generation there has stopped."""
         self.pseudo = PseudoCosts(d.s if self.top else None)
-        """Pseudo-costs; by memory size in the station's own tree only: in the windows they changed
-        fix-and-optimise's incumbents both ways (benchmarks/RESULTS.md, "Forty-eighth round")."""
+        """Pseudo-costs, by memory size in the station's own tree only: in fix-and-optimise's
+        windows they gave `slots=80`/102 a dearer incumbent (benchmarks/RESULTS.md, "Forty-eighth
+        round")."""
         self.last_log = 0.0
         self.last_lp: LPSolution | None = None
         zero = np.zeros((d.T, d.P))

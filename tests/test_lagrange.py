@@ -1094,29 +1094,6 @@ def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():
     assert pc.estimate(other, 0) == pytest.approx(0.4 * 0.25)
 
 
-def test_unseen_cache_decisions_take_their_memory_sizes_average():
-    """Hand-computed: with pairs of 350, 130, 350 units, an a[t][p] never branched on is estimated
-    by the average over the a-decisions of pairs its size, and falls back to every a's average only
-    where no pair of its size has been branched on; x-decisions keep their kind's average."""
-    from optcache.solvers.lagrange.branching import Decision, PseudoCosts
-
-    pc = PseudoCosts(np.array([350.0, 130.0, 350.0]))
-    pc.record(Decision("a", 3, 0, 0, 0.5), 0, 0.4)  # large: 0.8 per unit
-    pc.record(Decision("a", 4, 1, 0, 0.5), 0, 0.1)  # small: 0.2 per unit
-    large, small = Decision("a", 9, 2, 0, 0.25), Decision("a", 9, 1, 0, 0.25)
-    assert pc.estimate(large, 0) == pytest.approx(0.8 * 0.25)  # pair 2 unseen, size 350 seen
-    assert pc.estimate(small, 0) == pytest.approx(0.2 * 0.25)  # slot 9 unseen: its size's
-    assert pc.estimate(Decision("a", 3, 0, 0, 0.3), 0) == pytest.approx(0.8 * 0.3)  # its own
-    assert pc.estimate(large, 1) == 0.75  # no up side recorded at all: 1 per unit
-    pc.record(Decision("a", 5, 1, 0, 0.5), 1, 0.3)  # small up: 0.6 per unit
-    assert pc.estimate(large, 1) == pytest.approx(0.6 * 0.75)  # no large up yet: every a's
-    assert pc.estimate(Decision("x", 9, 2, 1, 0.5), 0) == 0.5  # x: no record of its kind
-    flat = PseudoCosts()  # without sizes: the kind's average, (0.8 + 0.2) / 2
-    flat.record(Decision("a", 3, 0, 0, 0.5), 0, 0.4)
-    flat.record(Decision("a", 4, 1, 0, 0.5), 0, 0.1)
-    assert flat.estimate(large, 0) == pytest.approx(0.5 * 0.25)
-
-
 @pytest.mark.parametrize("seed", [101, 102])
 def test_branching_floor_is_each_childs_lagrangian_at_the_nodes_multipliers(seed):
     """The Lagrangian rise a branching side is credited with is exactly L(u) of the child (the
@@ -1287,23 +1264,3 @@ def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
     m.purge(lp, keep_per_pair=1)
     assert _highs_entries_match(m)
     assert m.solve().value == pytest.approx(full(free), rel=1e-9, abs=1e-12)
-
-
-def test_only_the_stations_own_tree_keeps_pseudo_costs_by_memory_size(monkeypatch):
-    """`Search.pseudo` averages the cache decisions by memory size in the station's own search, and
-    not in the windows' searches (rolling's here; fix-and-optimise's share `polytopes` likewise),
-    whose incumbents it moved (benchmarks/RESULTS.md, "Forty-eighth round")."""
-    from optcache.solvers.lagrange import search as search_module
-    from optcache.solvers.lagrange.branching import PseudoCosts
-    from optcache.solvers.rolling import rolling_station
-
-    made = []
-    monkeypatch.setattr(search_module, "PseudoCosts", lambda mem=None: made.append(mem) or PseudoCosts(mem))
-    d = generate(stations=1, seed=102, slots=20).station_data(0)
-    assert np.ptp(d.s) > 0  # the pairs' memories differ
-    rolling_station(d, 8, "oracle", tail="relaxed")
-    assert made and all(m is None for m in made)
-    made.clear()
-    r = lagrange_station(d)
-    assert r.termination == "optimal" and len(made) >= 1 and made[0] is not None
-    assert np.array_equal(made[0], d.s) and all(m is None for m in made[1:])  # its windows: none

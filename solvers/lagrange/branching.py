@@ -34,38 +34,28 @@ class Decision:
 class PseudoCosts:
     """Bound gained per unit of distance by each side of each branching decision, averaged over
     the children evaluated so far (pseudo-cost branching, Bénichou et al. 1971): a decision not
-    yet branched on is estimated by the average of its kind, and a cache decision a[t][p] by the
-    average over the pairs of its memory size `mem[p]` once one has been branched on. Branching
-    on a large model's a moves where the others fit, and averaging every a together let the small
-    pairs' cheaper branches go first (a 45-slot station with 16 GPUs certified in 110 s instead
-    of 242 s; benchmarks/RESULTS.md, "Forty-eighth round")."""
+    yet branched on is estimated by the average of its kind."""
 
-    def __init__(self, mem: np.ndarray | None = None):
-        self.mem = None if mem is None else np.asarray(mem, float)
+    def __init__(self):
         self.sum: dict[tuple, float] = {}
         self.n: dict[tuple, int] = {}
-
-    def _keys(self, d: Decision, side: int) -> list[tuple]:
-        """The averages a decision's side counts in, the most specific first."""
-        keys = [(d.kind, d.slot, d.pair, side)]
-        if d.kind == "a" and self.mem is not None:
-            keys.append(("a", float(self.mem[d.pair]), side))
-        return keys + [(d.kind, side)]
 
     def record(self, d: Decision, side: int, gain: float) -> None:
         """Learn from one child: its bound rose by `gain` over its parent's (none if infeasible)."""
         dist = d.distance(side)
         if dist <= FRACTIONAL or not np.isfinite(gain):
             return
-        for key in self._keys(d, side):
+        for key in ((d.kind, d.slot, d.pair, side), (d.kind, side)):
             self.sum[key] = self.sum.get(key, 0.0) + max(gain, 0.0) / dist
             self.n[key] = self.n.get(key, 0) + 1
 
     def estimate(self, d: Decision, side: int) -> float:
-        """The gain expected of one side: per-unit gain (the decision's, else its size's, else its
-        kind's, else 1) times the side's distance."""
-        key = next((k for k in self._keys(d, side) if k in self.n), None)
-        per = self.sum[key] / self.n[key] if key is not None else 1.0
+        """The gain expected of one side: per-unit gain (the decision's, else its kind's, else 1)
+        times the side's distance."""
+        key = (d.kind, d.slot, d.pair, side)
+        if key not in self.n:
+            key = (d.kind, side)
+        per = self.sum[key] / self.n[key] if key in self.n else 1.0
         return per * d.distance(side)
 
     def score(self, d: Decision, eps: float, floor=None) -> float:

@@ -220,16 +220,13 @@ class Search:
         windows: `fixopt.LNS_WINDOW_IP`)."""
         self.top = polytopes is None
         """The station's own search: no caller shares its polytopes (fix-and-optimise's and
-        rolling's windows do), so NODE_ROUNDING and pseudo-costs by memory size apply."""
+        rolling's windows do), so NODE_ROUNDING applies."""
         self.polytopes = {} if polytopes is None else polytopes
         """Separators by slot polytope (its data as bytes), shared with the searches of windows of
         the same station (fix-and-optimise, rolling): a polytope's points are found once."""
         self.root_L = -np.inf
         """The root's bound, once column generation there has stopped."""
-        self.pseudo = PseudoCosts(d.s if self.top else None)
-        """Pseudo-costs, by memory size in the station's own tree only: in fix-and-optimise's
-        windows they gave `slots=80`/102 a dearer incumbent (benchmarks/RESULTS.md, "Forty-eighth
-        round")."""
+        self.pseudo = PseudoCosts()
         self.last_log = 0.0
         self.last_lp: LPSolution | None = None
         zero = np.zeros((d.T, d.P))

@@ -103,6 +103,8 @@ BAD = [
     ("block_cuts.py", "--out {t}/adir", "--out"),
     ("block_cuts.py", "--seconds -1 --out {t}/o.csv", "--seconds"),
     ("block_cuts.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
+    ("load_hull.py", "--out {t}/adir", "--out"),
+    ("load_hull.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --out {t}/adir", "--out"),
     ("claims.py", "--out {t}/adir", "--out"),
     ("policy_throughput.py", "--out {t}/afile/o.csv", "--out"),
@@ -195,7 +197,8 @@ def test_the_documented_columns_are_the_committed_ones():
              "policy_throughput.py": ["policy_throughput.csv"], "solve_scaling.py": ["solve_scaling.csv"],
              "policy_gaps.py": ["policy_gaps.csv", "rolling_default.csv"], "claims.py": ["claims_fig3.csv"],
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
-             "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"]}
+             "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
+             "load_hull.py": ["load_hull.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -509,3 +512,38 @@ def test_block_cuts_block_dp_is_the_least_over_the_blocks_trajectories(monkeypat
         assert bc.block_dp(g, px, pa, po, [], d.T)[0] == pytest.approx(g.solve(px, pa, None, po)[0], abs=1e-12)
         checked += np.isfinite(min(forced))
     assert checked == d.P
+
+
+def _load_hull(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # the script imports `common` as its neighbour
+    spec = importlib.util.spec_from_file_location("load_hull", BENCH / "load_hull.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_load_hull_distances_solved_by_hand(monkeypatch):
+    """load_hull.py's `hull_distance` on points whose l1 distance from the joint cache trajectories
+    is worked out by hand (benchmarks/RESULTS.md, "Forty-ninth round")."""
+    import numpy as np
+
+    hull_distance = _load_hull(monkeypatch).hull_distance
+    # A schedule is in the hull: pair 0 loaded in slot 0, pair 1 in slot 1 (one fits at a time)
+    a = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert hull_distance(a, a, np.ones(2), 1.0)[0] == pytest.approx(0.0, abs=1e-9)
+    # Both loaded in one slot where one fits: the nearest mixtures, e.g. half each or one of them,
+    # differ by 2 in l1 (a and u are both (1, 1) against (½, ½) twice, or (1, 0) twice)
+    one = np.ones((1, 2))
+    assert hull_distance(one, one, np.ones(2), 1.0)[0] == pytest.approx(2.0, abs=1e-7)
+    # Three pairs, two fit: in slots t−1 and t pairs 0, 1, 2 are out 0.5, 0.25, 0.25 (so exactly one
+    # is out in each), and pair 0 comes back in slot t with share 0.5 while no other out-share
+    # moves. u_0 + a_0(t−1) + a_1(t) + a_2(t) − u_1 − u_2 ≤ 2 holds for every schedule (coefficients
+    # ±1), and is 2.5 here: the distance is at least 0.5, and dropping u_0 to 0 (the same out-sets in
+    # both slots) is a mixture, so it is 0.5.
+    A = np.array([[0.5, 0.75, 0.75], [0.5, 0.75, 0.75]])
+    U = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    assert hull_distance(A, U, np.ones(3), 2.0, loads_from=1)[0] == pytest.approx(0.5, abs=1e-7)
+    U[1, 0] = 0.0
+    assert hull_distance(A, U, np.ones(3), 2.0, loads_from=1)[0] == pytest.approx(0.0, abs=1e-9)
+    # The first slot's loads are not free from a cold start: (A, U) of slot 0 must agree
+    assert hull_distance(A[:1], np.zeros((1, 3)), np.ones(3), 2.0)[0] == pytest.approx(2.0, abs=1e-7)

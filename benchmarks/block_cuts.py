@@ -34,8 +34,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
-import pandas as pd
-from common import Parser, check_outputs, entry, finish, time_limit, write_partial
+from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
 
 from optcache.scenario import generate
 from optcache.solvers.lagrange import PairBounds, lagrange_station
@@ -296,17 +295,10 @@ def run(name: str, kw: dict, seconds: float) -> list[dict]:
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=time_limit, default=300.0, help="rounds after the root (default 300)")
-    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
-                    help="stations, of: " + ", ".join(CASES) + " (default all)")
-    ap.add_argument("--out", type=Path, default=OUT, help="output CSV (default: benchmarks/results/block_cuts.csv)")
+    case_options(ap, CASES, OUT)
     args = ap.parse_args()
     check_outputs(ap, "--out", args.out)
-    rows: list[dict] = []
-    for name in args.cases:
-        rows += run(name, CASES[name], args.seconds)
-        write_partial(args.out, pd.DataFrame(rows))
-    finish(args.out)
-    print(f"wrote {args.out}")
+    run_cases(args.out, args.cases, lambda name: run(name, CASES[name], args.seconds))
 
 
 if __name__ == "__main__":

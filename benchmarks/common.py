@@ -241,6 +241,27 @@ def finish(*paths: Path) -> None:
             os.replace(partial_path(path), path)
 
 
+def case_options(parser: Parser, cases: dict, out: Path) -> None:
+    """--cases (names of `cases`, default all) and --out (default `out`): the options of the
+    scripts that measure a few named stations (block_cuts.py, load_hull.py)."""
+    parser.add_argument("--cases", nargs="+", choices=list(cases), default=list(cases), metavar="CASE",
+                        help="stations, of: " + ", ".join(cases) + " (default all)")
+    parser.add_argument("--out", type=Path, default=out, help=f"output CSV (default: benchmarks/results/{out.name})")
+
+
+def run_cases(out: Path, names: Iterable[str], run_one) -> None:
+    """Each case's rows (`run_one(name)`, a list of dicts) added to the table, rewritten to
+    OUT.partial.csv after every case, which replaces OUT at the end."""
+    import pandas as pd
+
+    rows: list[dict] = []
+    for name in names:
+        rows += run_one(name)
+        write_partial(out, pd.DataFrame(rows))
+    finish(out)
+    print(f"wrote {out}")
+
+
 def entry(main) -> None:
     """A script's entry point: Ctrl-C (also inside numba or Pyomo code, or taken by HiGHS or SCIP)
     is one line on stderr and exit status 130, not a traceback, naming the partial tables kept."""

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
-import pandas as pd
-from common import Parser, check_outputs, entry, finish, write_partial
+from common import Parser, case_options, check_outputs, entry, run_cases
 
 from optcache.evaluator import accepted
 from optcache.scenario import generate
@@ -135,24 +134,23 @@ def run(name: str, knobs: dict, whole: bool) -> list[dict]:
     return rows
 
 
+def measured(name: str, whole: bool) -> list[dict]:
+    """`run`, and one line on the station's two-slot windows."""
+    rows = run(name, CASES[name], whole)
+    two = [r for r in rows if r["last_slot"] - r["first_slot"] <= 1]
+    print(f"{name}: root {rows[0]['root_bound']:.6f}, two-slot windows outside "
+          f"{sum(r['distance'] > 1e-6 for r in two)} of {len(two)}, sum {sum(r['distance'] for r in two):.4f}",
+          flush=True)
+    return rows
+
+
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES), metavar="CASE",
-                    help="stations, of: " + ", ".join(CASES) + " (default all)")
+    case_options(ap, CASES, OUT)
     ap.add_argument("--whole", action="store_true", help="also the whole horizon (slow)")
-    ap.add_argument("--out", type=Path, default=OUT, help="output CSV (default: benchmarks/results/load_hull.csv)")
     args = ap.parse_args()
     check_outputs(ap, "--out", args.out)
-    rows: list[dict] = []
-    for name in args.cases:
-        rows += run(name, CASES[name], args.whole)
-        write_partial(args.out, pd.DataFrame(rows))
-        done = [r for r in rows if r["instance"] == name and r["last_slot"] - r["first_slot"] <= 1]
-        print(f"{name}: root {done[0]['root_bound']:.6f}, two-slot windows outside "
-              f"{sum(r['distance'] > 1e-6 for r in done)} of {len(done)}, sum {sum(r['distance'] for r in done):.4f}",
-              flush=True)
-    finish(args.out)
-    print(f"wrote {args.out}")
+    run_cases(args.out, args.cases, lambda name: measured(name, args.whole))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ OUT = Path(__file__).resolve().parent / "results" / "load_hull.csv"
 CASES = {"seed=102,slots=20": dict(seed=102, slots=20), "seed=101,users=20,slots=30": dict(seed=101, users=20, slots=30),
          "seed=101,users=15,slots=30": dict(seed=101, users=15, slots=30),
          "seed=104,gpus=16,slots=45": dict(seed=104, gpus=16, slots=45), "seed=102,slots=40": dict(seed=102, slots=40),
-         "seed=101,gpus=8": dict(seed=101, gpus=8)}
+         "seed=101,gpus=8": dict(seed=101, gpus=8), "seed=104,slots=80": dict(seed=104, slots=80)}
 
 
 def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_from: int = 0

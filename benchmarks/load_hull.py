@@ -43,13 +43,19 @@ CASES = {"seed=102,slots=20": dict(seed=102, slots=20), "seed=101,users=20,slots
          "seed=101,gpus=8": dict(seed=101, gpus=8), "seed=104,slots=80": dict(seed=104, slots=80)}
 
 
+def set_sizes(sizes: np.ndarray) -> np.ndarray:
+    """The total size of every set of pairs, indexed by its bit mask (bit p: pair p)."""
+    P = len(sizes)
+    return np.array([sum(sizes[p] for p in range(P) if S >> p & 1) for S in range(1 << P)])
+
+
 def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_from: int = 0
                   ) -> tuple[float, int]:
     """(l1 distance, arcs): how far (A, U) (T × P shares loaded and loaded anew) is from every
     mixture of joint cache trajectories that start from the empty set before row 0 and hold sets
     of total size ≤ cap. Rows of U before `loads_from` are not constrained (a window's given slot)."""
     T, P = A.shape
-    size = np.array([sum(sizes[p] for p in range(P) if S >> p & 1) for S in range(1 << P)])
+    size = set_sizes(sizes)
     ids: dict = {}
 
     def node(key) -> int:
@@ -111,10 +117,10 @@ def root_shares(d) -> tuple[np.ndarray, np.ndarray, float]:
     s = Search(d, None, np.inf, 1e-4, quiet=True)
     root = s.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(s.master.n_rows), ROOT_TOL,
                     separate=True)
-    A, U = np.zeros((d.T, d.P)), np.zeros((d.T, d.P))
-    for j in np.nonzero(root.lp.lam > 1e-12)[0]:
+    A, _ = s.master.xbar(root.lp.lam)
+    U = np.zeros((d.T, d.P))
+    for j in np.nonzero(root.lp.lam > 1e-12)[0]:  # the columns xbar sums
         a = s.master.A[j]
-        A[:, s.master.pair[j]] += root.lp.lam[j] * a
         U[:, s.master.pair[j]] += root.lp.lam[j] * a * (1 - np.concatenate([[0.0], a[:-1]]))
     return A, U, float(root.L)
 
@@ -123,7 +129,7 @@ def run(name: str, knobs: dict, whole: bool) -> list[dict]:
     d = generate(stations=1, **knobs).station_data(0)
     A, U, bound = root_shares(d)
     cap = accepted(d.G)
-    sets = sum(1 for S in range(1 << d.P) if sum(d.s[p] for p in range(d.P) if S >> p & 1) <= cap)
+    sets = int((set_sizes(d.s) <= cap).sum())
     windows = [(0, 0, 0)] + [(t - 1, t, 1) for t in range(1, d.T)] + ([(0, d.T - 1, 0)] if whole else [])
     rows = []
     for first, last, loads_from in windows:

@@ -169,11 +169,18 @@ def test_seeds_is_a_count_where_it_is_one(tmp_path):
         assert "a count, not a list of seed ids" in " ".join(r.stdout.split())
 
 
-def _common():
-    spec = importlib.util.spec_from_file_location("benchmarks_common", BENCH / "common.py")
+def _bench_module(name: str, monkeypatch=None):
+    """benchmarks/NAME.py as a module; with `monkeypatch`, its neighbour `common` importable."""
+    if monkeypatch is not None:
+        monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCH / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _common():
+    return _bench_module("common")
 
 
 def test_the_fig3_grid_is_18_distinct_stations():
@@ -481,10 +488,7 @@ def test_block_cuts_block_dp_is_the_least_over_the_blocks_trajectories(monkeypat
     from optcache.scenario import generate
     from optcache.solvers.lagrange.graph import PairBounds, PairGraph
 
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("block_cuts", BENCH / "block_cuts.py")
-    bc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bc)
+    bc = _bench_module("block_cuts", monkeypatch)
     d = generate(stations=1, seed=3, slots=5, services=2, users=2).station_data(0)
     rng = np.random.default_rng(0)
     checked = 0
@@ -514,20 +518,12 @@ def test_block_cuts_block_dp_is_the_least_over_the_blocks_trajectories(monkeypat
     assert checked == d.P
 
 
-def _load_hull(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # the script imports `common` as its neighbour
-    spec = importlib.util.spec_from_file_location("load_hull", BENCH / "load_hull.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_load_hull_distances_solved_by_hand(monkeypatch):
     """load_hull.py's `hull_distance` on points whose l1 distance from the joint cache trajectories
     is worked out by hand (benchmarks/RESULTS.md, "Forty-ninth round")."""
     import numpy as np
 
-    hull_distance = _load_hull(monkeypatch).hull_distance
+    hull_distance = _bench_module("load_hull", monkeypatch).hull_distance
     # A schedule is in the hull: pair 0 loaded in slot 0, pair 1 in slot 1 (one fits at a time)
     a = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert hull_distance(a, a, np.ones(2), 1.0)[0] == pytest.approx(0.0, abs=1e-9)

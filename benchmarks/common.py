@@ -243,7 +243,7 @@ def finish(*paths: Path) -> None:
 
 def case_options(parser: Parser, cases: dict, out: Path) -> None:
     """--cases (names of `cases`, default all) and --out (default `out`): the options of the
-    scripts that measure a few named stations (block_cuts.py, load_hull.py)."""
+    scripts that measure a few named stations (block_cuts.py, load_hull.py, load_cuts.py)."""
     parser.add_argument("--cases", nargs="+", choices=list(cases), default=list(cases), metavar="CASE",
                         help="stations, of: " + ", ".join(cases) + " (default all)")
     parser.add_argument("--out", type=Path, default=out, help=f"output CSV (default: benchmarks/results/{out.name})")

@@ -11,7 +11,8 @@ pairs are decided one at a time; a node is the set of pairs so far, a path is a 
 an arc carries a[t][p] and, for 0 → 1, the load), solved by HiGHS. Distance 0: some mixture of
 schedules has the root's loading and loads; above 0: a linear inequality in a and the loads, valid
 for every schedule of the station, cuts the root point off. A window (slots t−1 and t, the loads
-of slot t) asks the same locally and quickly.
+of slot t) asks the same locally and quickly. `hull_cut` turns the LP's dual into the violated
+inequality, which `load_cuts.py` adds to the root's relaxation (RESULTS.md, "Fiftieth round").
 
 For each station: the converged root (`Search.colgen`, both kinds of cuts, no limit), then each
 two-slot window, and the whole horizon with --whole (slow beyond 20 slots: 668 s at 30 slots with
@@ -54,6 +55,39 @@ def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, l
     """(l1 distance, arcs): how far (A, U) (T × P shares loaded and loaded anew) is from every
     mixture of joint cache trajectories that start from the empty set before row 0 and hold sets
     of total size ≤ cap. Rows of U before `loads_from` are not constrained (a window's given slot)."""
+    dist, m, _, _ = _membership(A, U, sizes, cap, loads_from)
+    return dist, m
+
+
+def hull_cut(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_from: int = 0):
+    """(violation, πA, πU, π0): Σ πA·a + Σ πU·u ≤ π0 holds for every joint cache trajectory of
+    `hull_distance` (π0 is the best trajectory's value, a longest path in the diagram) and (A, U)
+    breaks it by its l1 distance (π: the membership LP's duals on the a and u rows, |π| ≤ 1);
+    None when (A, U) is in the hull."""
+    dist, _, h, (src, dst, ca, cu) = _membership(A, U, sizes, cap, loads_from)
+    if dist <= 1e-9:
+        return None
+    T, P = A.shape
+    y = np.asarray(h.getSolution().row_dual)[-2 * T * P:]
+    pa, pu = y[:T * P].copy(), y[T * P:].copy()
+    pu[:loads_from * P] = 0.0
+    w = np.where(ca >= 0, pa[np.maximum(ca, 0)], 0.0) + np.where(cu >= 0, pu[np.maximum(cu, 0)], 0.0)
+    best = None
+    for sign in (1.0, -1.0):  # HiGHS's sign convention for row duals, read off the violation
+        val = np.full(int(max(src.max(), dst.max())) + 1, -np.inf)
+        val[0] = 0.0
+        for i in np.argsort(src, kind="stable"):  # a node's id is below its successors'
+            val[dst[i]] = max(val[dst[i]], val[src[i]] + sign * w[i])
+        pi0 = float(val[np.setdiff1d(dst, src)].max())  # over whole trajectories (the sinks)
+        viol = float(sign * (pa @ np.ravel(A) + pu @ np.ravel(U))) - pi0
+        if best is None or viol > best[0]:
+            best = (viol, sign * pa.reshape(T, P), sign * pu.reshape(T, P), pi0)
+    return best
+
+
+def _membership(A, U, sizes, cap, loads_from):
+    """The l1 membership LP of `hull_distance`, solved: (distance, arcs, the Highs object, the
+    diagram's arcs (src, dst, a entry, u entry; −1 for none))."""
     T, P = A.shape
     size = set_sizes(sizes)
     ids: dict = {}
@@ -109,7 +143,7 @@ def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, l
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"membership LP ended {h.modelStatusToString(h.getModelStatus())}")
-    return max(0.0, h.getInfo().objective_function_value), m
+    return max(0.0, h.getInfo().objective_function_value), m, h, (np.array(src), np.array(dst), ca, cu)
 
 
 def root_shares(d) -> tuple[np.ndarray, np.ndarray, float]:

@@ -105,6 +105,8 @@ BAD = [
     ("block_cuts.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
     ("load_hull.py", "--out {t}/adir", "--out"),
     ("load_hull.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
+    ("load_cuts.py", "--out {t}/adir", "--out"),
+    ("load_cuts.py", "--mip 0 --out {t}/o.csv", "--mip"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --out {t}/adir", "--out"),
     ("claims.py", "--out {t}/adir", "--out"),
     ("policy_throughput.py", "--out {t}/afile/o.csv", "--out"),
@@ -205,7 +207,7 @@ def test_the_documented_columns_are_the_committed_ones():
              "policy_gaps.py": ["policy_gaps.csv", "rolling_default.csv"], "claims.py": ["claims_fig3.csv"],
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
-             "load_hull.py": ["load_hull.csv"]}
+             "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -543,3 +545,126 @@ def test_load_hull_distances_solved_by_hand(monkeypatch):
     assert hull_distance(A, U, np.ones(3), 2.0, loads_from=1)[0] == pytest.approx(0.0, abs=1e-9)
     # The first slot's loads are not free from a cold start: (A, U) of slot 0 must agree
     assert hull_distance(A[:1], np.zeros((1, 3)), np.ones(3), 2.0)[0] == pytest.approx(2.0, abs=1e-7)
+
+
+def test_load_cover_cuts_solved_by_hand_and_kept_by_every_schedule(monkeypatch):
+    """load_cuts.py's `separate_covers`: the most violated load-cover cut per (t, p) on points
+    worked out by hand, and none violated by any schedule (benchmarks/RESULTS.md, "Fiftieth round")."""
+    import numpy as np
+
+    separate = _bench_module("load_cuts", monkeypatch).separate_covers
+    # The forty-ninth round's point (three pairs, two fit): pair 0 back in slot 1 with share 0.5
+    # while pairs 1 and 2 stay at 0.75: u_0 + a_0(0) + a_1 + a_2 − u_1 − u_2 = 2.5 against 2
+    A = np.array([[0.5, 0.75, 0.75], [0.5, 0.75, 0.75]])
+    U = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    cuts = separate(A, U, np.ones(3), 2.0)
+    assert [(t, p, Q.tolist()) for t, p, Q, _ in cuts] == [(1, 0, [1, 2])]
+    assert cuts[0][3] == pytest.approx(0.5)
+    # Sizes 2, 1, 1, 1 and memory 3: a cover with pair 0 needs two of the others. Pair 0 comes
+    # back (0.5) and was in (0.5); pairs 1, 2, 3 stay 0.9, 0.5, 1.0, so the cheapest cover leaves
+    # out pair 2: 1 − (0.1 + 0) = 0.9. For pairs 1 to 3 every cover holds pair 0 (stays 0): none.
+    A = np.array([[0.5, 0.9, 0.5, 1.0], [0.5, 0.9, 0.5, 1.0]])
+    U = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0]])
+    cuts = separate(A, U, np.array([2.0, 1.0, 1.0, 1.0]), 3.0)
+    assert [(t, p, Q.tolist()) for t, p, Q, _ in cuts] == [(1, 0, [1, 3])]
+    assert cuts[0][3] == pytest.approx(0.9)
+    # No schedule violates a cut: every pair of sets that fit, for random sizes and memories
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        P = int(rng.integers(2, 6))
+        sizes = rng.integers(1, 5, P).astype(float)
+        cap = float(rng.integers(1, sizes.sum()))
+        fit = [S for S in range(1 << P) if sizes @ ((S >> np.arange(P)) & 1) <= cap]
+        for S1 in fit:
+            for S2 in fit:
+                a1, a2 = (S1 >> np.arange(P)) & 1, (S2 >> np.arange(P)) & 1
+                A = np.array([a1, a2], float)
+                U = np.array([a1, a2 * (1 - a1)], float)
+                assert not separate(A, U, sizes, cap, tol=1e-12), (sizes, cap, S1, S2)
+
+
+def test_the_arc_lp_is_the_station_problem_and_its_root(monkeypatch):
+    """load_cuts.py's `ArcLP`: with integral flows it is problem (28) (the brute-force optimum of
+    tiny stations), and with the converged root's cuts its LP value is the root's bound."""
+    import numpy as np
+
+    from optcache.evaluator import accepted
+    from optcache.scenario import generate
+    from optcache.solvers.lagrange import PairBounds
+    from optcache.solvers.lagrange.search import ROOT_TOL, Search
+    from tests.bruteforce import brute_force, random_tiny
+
+    bench = _bench_module("load_cuts", monkeypatch)
+    ArcLP = bench.ArcLP
+    checked = 0
+    for seed in range(12):
+        d = random_tiny(np.random.default_rng(seed)).station_data(0)
+        opt = brute_force(d)[0]
+        lp = ArcLP(d, [])
+        assert lp.solve()[0] <= opt + 1e-9
+        bound, incumbent = lp.mip(60.0)
+        assert incumbent == pytest.approx(opt, rel=1e-6, abs=1e-9)
+        assert bound <= opt * (1 + 1e-6) + 1e-9
+        checked += 1
+    assert checked == 12
+    # Tiny stations whose LP point breaks load-cover cuts: rows added until none is broken raise the
+    # LP's value, never above the optimum, and the MIP with them still finds the optimum
+    raised = 0
+    for seed in (67, 95, 96, 101, 110, 129, 134, 138):
+        d = random_tiny(np.random.default_rng(seed)).station_data(0)
+        opt = brute_force(d)[0]
+        lp = ArcLP(d, [])
+        first, f, _ = lp.solve()
+        for _ in range(20):
+            A, _, U = lp.shares(f)
+            cuts = bench.separate_covers(A, U, d.s, accepted(d.G))
+            if not cuts:
+                break
+            for t, p, Q, _ in cuts:
+                lp.add_cover(t, p, Q)
+            v, f, _ = lp.solve()
+            assert v <= opt + 1e-9
+        raised += v > first + 1e-9
+        assert lp.mip(60.0)[1] == pytest.approx(opt, rel=1e-6, abs=1e-9)
+    assert raised == 8
+    d = generate(stations=1, seed=102, slots=8).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    root = s.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(s.master.n_rows), ROOT_TOL, separate=True)
+    assert s.master.cuts  # the comparison includes cuts
+    assert ArcLP(d, s.master.cuts).solve()[0] == pytest.approx(root.L, rel=1e-6)
+
+
+def test_hull_cut_is_the_hand_solved_inequality_and_kept_by_every_schedule(monkeypatch):
+    """load_hull.py's `hull_cut`: the membership LP's dual as an inequality. On the forty-ninth
+    round's point it is u_0 + a_0(t−1) + a_1(t) + a_2(t) − u_1 − u_2 ≤ 2, violated by 0.5; on
+    random points of random stations every pair of sets that fit keeps it and the point breaks
+    it by its l1 distance."""
+    import numpy as np
+
+    mod = _bench_module("load_hull", monkeypatch)
+    A = np.array([[0.5, 0.75, 0.75], [0.5, 0.75, 0.75]])
+    U = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    viol, pa, pu, pi0 = mod.hull_cut(A, U, np.ones(3), 2.0, loads_from=1)
+    assert viol == pytest.approx(0.5, abs=1e-7) and pi0 == pytest.approx(2.0, abs=1e-7)
+    assert np.allclose(pa, [[1, 0, 0], [0, 1, 1]], atol=1e-7)
+    assert np.allclose(pu, [[0, 0, 0], [1, -1, -1]], atol=1e-7)
+    assert mod.hull_cut(A, np.zeros_like(U), np.ones(3), 2.0, loads_from=1) is None
+    rng = np.random.default_rng(3)
+    cut = 0
+    for _ in range(25):
+        P = int(rng.integers(2, 5))
+        sizes = rng.integers(1, 4, P).astype(float)
+        cap = float(rng.integers(1, sizes.sum()))
+        A, U = rng.uniform(0, 1, (2, P)), np.zeros((2, P))
+        U[1] = rng.uniform(0, 1, P) * A[1]
+        c = mod.hull_cut(A, U, sizes, cap, loads_from=1)
+        if c is None:
+            continue
+        cut += 1
+        viol, pa, pu, pi0 = c
+        assert viol == pytest.approx(mod.hull_distance(A, U, sizes, cap, 1)[0], abs=1e-6)
+        assert (pa * A).sum() + (pu * U).sum() - pi0 == pytest.approx(viol, abs=1e-9)
+        fit = [np.array((S >> np.arange(P)) & 1, float) for S in range(1 << P) if sizes @ ((S >> np.arange(P)) & 1) <= cap]
+        worst = max(pa[0] @ a1 + pa[1] @ a2 + pu[1] @ (a2 * (1 - a1)) for a1 in fit for a2 in fit)
+        assert worst == pytest.approx(pi0, abs=1e-7)  # valid, and tight at some schedule
+    assert cut >= 10

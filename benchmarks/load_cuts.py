@@ -38,7 +38,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
-from load_hull import hull_cut
+from load_hull import hull_cut, set_bits, set_sizes
 
 from optcache.dynamics import State
 from optcache.evaluator import accepted
@@ -64,8 +64,7 @@ def separate_covers(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float,
     T, P = A.shape
     if P > MAX_PAIRS:
         raise ValueError(f"separate_covers enumerates sets of pairs: at most {MAX_PAIRS} pairs, got {P}")
-    bits = ((np.arange(1 << P)[:, None] >> np.arange(P)) & 1).astype(bool)
-    size = bits @ np.asarray(sizes, float)
+    bits, size = set_bits(P), set_sizes(sizes)
     out = []
     for t in range(1, T):
         gone = bits @ (1.0 - A[t] + U[t])  # per set S: Σ_{q∈S} (1 − stays_q)
@@ -205,25 +204,8 @@ class ArcLP:
 
 
 def slot_cuts(s: Search, A: np.ndarray, X: np.ndarray, W) -> list[Cut]:
-    """The package's target cuts at (A, X), or if none its option cuts at the option shares W(t)."""
-    dec, P = s.dec, s.d.P
-    mem, bud = set(dec.memory_slots.tolist()), set(dec.budget_slots.tolist())
-    found = []
-    for t in sorted(mem | bud):
-        sep = s.separator("target", t, dec.xcap[t] if t in bud else np.zeros(P, np.int64),
-                          dec.G_cap if t in mem else np.inf, dec.E_cap if t in bud else np.inf)
-        c = sep.cut(A[t], X[t] if t in bud else np.zeros(P))
-        if c is not None:
-            found.append(Cut.single(t, c[0], c[1], c[2]))
-    if found:
-        return found
-    for t in sorted(bud):
-        sep = s.separator("options", t, dec.xcap[t], dec.G_cap if t in mem else np.inf, dec.E_cap)
-        if sep.D:
-            c = sep.cut(W(t, sep.J))
-            if c is not None:
-                found.append(Cut.option(t, c[0], c[1]))
-    return found
+    """The package's target cuts at (A, X), or if none its option cuts at the option shares W(t, J)."""
+    return [c for _, c in s.target_cuts(A, X) or s.option_cuts_at(W)]
 
 
 def window_cuts(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float) -> list[tuple]:

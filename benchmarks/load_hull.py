@@ -44,10 +44,14 @@ CASES = {"seed=102,slots=20": dict(seed=102, slots=20), "seed=101,users=20,slots
          "seed=101,gpus=8": dict(seed=101, gpus=8), "seed=104,slots=80": dict(seed=104, slots=80)}
 
 
+def set_bits(P: int) -> np.ndarray:
+    """Every set of P pairs as a row of booleans, indexed by its bit mask (bit p: pair p)."""
+    return ((np.arange(1 << P)[:, None] >> np.arange(P)) & 1).astype(bool)
+
+
 def set_sizes(sizes: np.ndarray) -> np.ndarray:
     """The total size of every set of pairs, indexed by its bit mask (bit p: pair p)."""
-    P = len(sizes)
-    return np.array([sum(sizes[p] for p in range(P) if S >> p & 1) for S in range(1 << P)])
+    return set_bits(len(sizes)) @ np.asarray(sizes, float)
 
 
 def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_from: int = 0
@@ -62,8 +66,8 @@ def hull_distance(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, l
 def hull_cut(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_from: int = 0):
     """(violation, πA, πU, π0): Σ πA·a + Σ πU·u ≤ π0 holds for every joint cache trajectory of
     `hull_distance` (π0 is the best trajectory's value, a longest path in the diagram) and (A, U)
-    breaks it by its l1 distance (π: the membership LP's duals on the a and u rows, |π| ≤ 1);
-    None when (A, U) is in the hull."""
+    breaks it by its l1 distance (π: the membership LP's duals on the a and u rows, |π| ≤ 1; for a
+    minimum HiGHS's duals y make the distance Σ y·rhs); None when (A, U) is in the hull."""
     dist, _, h, (src, dst, ca, cu) = _membership(A, U, sizes, cap, loads_from)
     if dist <= 1e-9:
         return None
@@ -72,17 +76,12 @@ def hull_cut(A: np.ndarray, U: np.ndarray, sizes: np.ndarray, cap: float, loads_
     pa, pu = y[:T * P].copy(), y[T * P:].copy()
     pu[:loads_from * P] = 0.0
     w = np.where(ca >= 0, pa[np.maximum(ca, 0)], 0.0) + np.where(cu >= 0, pu[np.maximum(cu, 0)], 0.0)
-    best = None
-    for sign in (1.0, -1.0):  # HiGHS's sign convention for row duals, read off the violation
-        val = np.full(int(max(src.max(), dst.max())) + 1, -np.inf)
-        val[0] = 0.0
-        for i in np.argsort(src, kind="stable"):  # a node's id is below its successors'
-            val[dst[i]] = max(val[dst[i]], val[src[i]] + sign * w[i])
-        pi0 = float(val[np.setdiff1d(dst, src)].max())  # over whole trajectories (the sinks)
-        viol = float(sign * (pa @ np.ravel(A) + pu @ np.ravel(U))) - pi0
-        if best is None or viol > best[0]:
-            best = (viol, sign * pa.reshape(T, P), sign * pu.reshape(T, P), pi0)
-    return best
+    val = np.full(int(max(src.max(), dst.max())) + 1, -np.inf)  # longest paths from the start
+    val[0] = 0.0
+    for i in np.argsort(src, kind="stable"):  # a node's id is below its successors'
+        val[dst[i]] = max(val[dst[i]], val[src[i]] + w[i])
+    pi0 = float(val[np.setdiff1d(dst, src)].max())  # over whole trajectories (the sinks)
+    return float(pa @ np.ravel(A) + pu @ np.ravel(U)) - pi0, pa.reshape(T, P), pu.reshape(T, P), pi0
 
 
 def _membership(A, U, sizes, cap, loads_from):

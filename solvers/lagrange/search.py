@@ -306,8 +306,18 @@ class Search:
     def separate(self, lp: LPSolution, options: bool = False) -> int:
         """Add the most violated target cuts at the master's (ā, x̄), and with `options` the
         option cuts when those find none; returns how many."""
+        found = self.target_cuts(*self.master.xbar(lp.lam))
+        if not found and options and self.option_cuts:
+            found = self.separate_options(lp)
+        found.sort(key=lambda f: -f[0])
+        for _, cut in found[:MAX_CUTS_PER_ROUND]:
+            self.master.add_cut(cut)
+        self.stats.cuts += min(len(found), MAX_CUTS_PER_ROUND)
+        return min(len(found), MAX_CUTS_PER_ROUND)
+
+    def target_cuts(self, Ab: np.ndarray, Xb: np.ndarray) -> list[tuple[float, Cut]]:
+        """The most violated target cut of each coupled slot at (ā, x̄) (T × P), as (violation, cut)."""
         dec = self.dec
-        Ab, Xb = self.master.xbar(lp.lam)
         mem, bud = set(dec.memory_slots.tolist()), set(dec.budget_slots.tolist())
         found = []
         for t in sorted(mem | bud):
@@ -318,19 +328,29 @@ class Search:
             c = sep.cut(Ab[t], Xb[t] if t in bud else np.zeros(self.d.P), deadline=self.deadline)
             if c is not None:
                 found.append((c[3], Cut.single(t, c[0], c[1], c[2])))
-        if not found and options and self.option_cuts:
-            found = self.separate_options(lp)
-        found.sort(key=lambda f: -f[0])
-        for _, cut in found[:MAX_CUTS_PER_ROUND]:
-            self.master.add_cut(cut)
-        self.stats.cuts += min(len(found), MAX_CUTS_PER_ROUND)
-        return min(len(found), MAX_CUTS_PER_ROUND)
+        return found
 
     def separate_options(self, lp: LPSolution) -> list[tuple[float, Cut]]:
         """Option cuts (`slots.OptionSeparator`) that the master's columns violate in the budget
         slots, as (violation, cut): asked for once the cuts of (ā, x̄) find nothing."""
-        dec, d, m = self.dec, self.d, self.master
+        d, m = self.d, self.master
         used = np.nonzero(lp.lam > 1e-12)[0]
+
+        def shares(t: int, J: int) -> np.ndarray:
+            j = option_index(m.A[used, t], m.X[used, t], J + 1)
+            on = j >= 0
+            W = np.zeros((d.P, J + 1))
+            np.add.at(W, (m.pair[used][on], j[on]), lp.lam[used][on])
+            return W
+
+        found = self.option_cuts_at(shares)
+        self.stats.option_cuts += min(len(found), MAX_CUTS_PER_ROUND)
+        return found
+
+    def option_cuts_at(self, shares) -> list[tuple[float, Cut]]:
+        """The most violated option cut of each budget slot, as (violation, cut), at the option
+        shares `shares(t, J)` ((P, J + 1): pair p cached serving j in slot t)."""
+        dec = self.dec
         mem = set(dec.memory_slots.tolist())
         found = []
         for t in dec.budget_slots.tolist():
@@ -339,14 +359,9 @@ class Search:
             sep = self.separator("options", t, dec.xcap[t], dec.G_cap if t in mem else np.inf, dec.E_cap)
             if not sep.D:
                 continue
-            j = option_index(m.A[used, t], m.X[used, t], sep.J + 1)
-            on = j >= 0
-            W = np.zeros((d.P, sep.J + 1))
-            np.add.at(W, (m.pair[used][on], j[on]), lp.lam[used][on])
-            c = sep.cut(W, deadline=self.deadline)
+            c = sep.cut(shares(t, sep.J), deadline=self.deadline)
             if c is not None:
                 found.append((c[2], Cut.option(t, c[0], c[1])))
-        self.stats.option_cuts += min(len(found), MAX_CUTS_PER_ROUND)
         return found
 
     def colgen(self, bounds, u0: np.ndarray, tol: float, separate: bool = False,

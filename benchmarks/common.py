@@ -203,6 +203,32 @@ def check_out_dir(parser: Parser, option: str, folder: Path, names: Iterable[str
     check_outputs(parser, option, *(folder / n for n in names))
 
 
+def report_options(parser: Parser, seeds: list[int], tables: str) -> argparse.Namespace:
+    """--seeds (default `seeds`), --dir (the folder of the `tables` read) and --out (a Markdown file
+    instead of stdout, checked before any work) of the scripts that report committed tables
+    (grid_report.py, miss_report.py), parsed; the seeds are made distinct."""
+    parser.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=seeds,
+                        help=f"seeds of the tables to read (default: {' '.join(map(str, seeds))})")
+    parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "results",
+                        help=f"folder of the {tables} tables (default: benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the report to this Markdown file instead of printing it (default: stdout)")
+    args = parser.parse_args()
+    if args.out is not None:
+        check_outputs(parser, "--out", args.out)
+    args.seeds = distinct(args.seeds)
+    return args
+
+
+def write_report(lines: list[str], out: Path | None) -> None:
+    """A report's lines to stdout, or atomically to `out`."""
+    if out is None:
+        print("\n".join(lines))
+    else:
+        write_atomic(out, "\n".join(lines) + "\n")
+        print(f"wrote {out}")
+
+
 def read_table(parser: Parser, option: str, path: Path, columns: Iterable[str], what: str):
     """The CSV table at `path` (a DataFrame), or one error naming `option` if it cannot be read
     or lacks one of `columns`; `what` names the kind of table in that error."""

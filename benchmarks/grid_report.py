@@ -26,15 +26,10 @@ them). Without --out nothing is written. A missing or malformed table is one err
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from common import Parser, check_outputs, distinct, entry, read_table, seed_id
+from common import Parser, entry, read_table, report_options, write_report
 
-from optcache.instance import write_atomic
-
-RESULTS = Path(__file__).resolve().parent / "results"
 STATION = ["knob", "value", "seed"]
 EXACT = ("knob", "value", "seed", "coupled_memory", "coupled_budget", "run", "time_limit", "termination", "cost",
          "bound", "gap", "seconds", "root_bound", "nodes")
@@ -139,17 +134,8 @@ def rolling_report(rolling: pd.DataFrame, points: list[tuple[str, int]], certain
 
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=[101, 102, 103],
-                    help="seeds of the tables to read (default: 101 102 103)")
-    ap.add_argument("--dir", type=Path, default=RESULTS,
-                    help="folder of the exact_grid_SEED.csv, ..._policies.csv and rolling_grid_SEED.csv tables "
-                         "(default: benchmarks/results)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="write the report to this Markdown file instead of printing it (default: stdout)")
-    args = ap.parse_args()
-    if args.out is not None:
-        check_outputs(ap, "--out", args.out)
-    seeds = distinct(args.seeds)
+    args = report_options(ap, [101, 102, 103], "exact_grid_SEED.csv, ..._policies.csv and rolling_grid_SEED.csv")
+    seeds = args.seeds
 
     def tables(name: str, columns: tuple[str, ...], what: str) -> pd.DataFrame:
         paths = [args.dir / name.format(s) for s in seeds]
@@ -175,12 +161,7 @@ def main() -> None:
             ap.fail("--dir", f"rolling_grid tables: no laot or no rolling row for {', '.join(lacking)}")
         certain = {key for key, group in exact.groupby(STATION) if (group.termination == "optimal").any()}
         lines += rolling_report(rolling, points, certain)
-    if args.out is None:
-        print("\n".join(lines))
-    else:
-        write_atomic(args.out, "\n".join(lines) + "\n")
-        print(f"wrote {args.out}")
-
+    write_report(lines, args.out)
 
 if __name__ == "__main__":
     entry(main)

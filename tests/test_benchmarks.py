@@ -80,6 +80,9 @@ BAD = [
     ("grid_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
     ("grid_report.py", "--seeds 101 102 --dir {t}/ex", "--dir"),
     ("grid_report.py", "--dir {t}/ex --seeds 101 --out {t}/adir", "--out"),
+    ("miss_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
+    ("miss_report.py", "--seeds 101 --dir {t}/ex", "--dir"),
+    ("miss_report.py", "--seeds 101 --out {t}/adir", "--out"),
     # item 5-6: empty lists and counts below 1
     ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
     ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
@@ -107,6 +110,9 @@ BAD = [
     ("load_hull.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
     ("load_cuts.py", "--out {t}/adir", "--out"),
     ("load_cuts.py", "--mip 0 --out {t}/o.csv", "--mip"),
+    ("coupling_split.py", "--out {t}/adir", "--out"),
+    ("coupling_split.py", "--time-limit 0 --out {t}/o.csv", "--time-limit"),
+    ("coupling_split.py", "--cases slots=20 --out {t}/o.csv", "--cases"),
     ("rolling_grid.py", "--seeds 101 --exact-dir {t}/ex --out {t}/adir", "--out"),
     ("claims.py", "--out {t}/adir", "--out"),
     ("policy_throughput.py", "--out {t}/afile/o.csv", "--out"),
@@ -207,7 +213,8 @@ def test_the_documented_columns_are_the_committed_ones():
              "policy_gaps.py": ["policy_gaps.csv", "rolling_default.csv"], "claims.py": ["claims_fig3.csv"],
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
-             "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"]}
+             "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"],
+             "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -397,6 +404,18 @@ def test_grid_report_prints_the_fresh_seed_tables_of_results():
         assert block in section
 
 
+def test_miss_report_prints_the_table_of_results():
+    """The fifty-first round's table (benchmarks/RESULTS.md, "Fifty-first round") and its counts are
+    what miss_report.py makes of the committed exact_grid and exact_grid_long tables."""
+    r = run("miss_report.py", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    section = (BENCH / "RESULTS.md").read_text().split("**Fifty-first round", 1)[1].split("**Fiftieth round", 1)[0]
+    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    assert len(blocks) == 2 and blocks[0].startswith("| station | gap at 60 s")
+    for block in blocks:
+        assert block in section
+
+
 def test_peer_tables_of_results_are_the_report_of_the_committed_csv():
     """The RESULTS.md tables of "Peer solvers on the same station problems", one per seed, are what
     exact_peers.py --report prints from the committed exact_peers.csv (no method runs)."""
@@ -428,6 +447,66 @@ def test_exact_peers_report_on_a_hand_made_table(tmp_path):
         "| gpus = 8 | 0.500000 | 0.4900 / 0.4900 / 0.4999 · 0.02 % | – / – / 0.4500 · 10.00 % |"]
     bad = run("exact_peers.py", "--report", "--out", str(tmp_path / "none.csv"), cwd=tmp_path)
     assert bad.returncode != 0 and "--out" in bad.stderr and bad.stdout == ""
+
+
+def test_coupling_split_relaxes_one_row_and_only_lowers_the_optimum(monkeypatch):
+    """coupling_split.py's `relax`: 'memory' raises G to the pairs' total size and 'budget' E to the
+    busiest slot's demand, so that row binds in no slot while the other is untouched; each is a
+    relaxation, so on tiny random stations its brute-force optimum is at most the station's, and
+    on some strictly less (else the measurement could not tell the rows apart)."""
+    import numpy as np
+
+    from optcache.solvers.lagrange import coupled_slots
+    from tests.bruteforce import brute_force, random_tiny
+
+    bench = _bench_module("coupling_split", monkeypatch)
+    d = random_tiny(np.random.default_rng(0)).station_data(0)
+    assert bench.relax(d, "none") is d
+    m, b = bench.relax(d, "memory"), bench.relax(d, "budget")
+    assert m.G == d.s.sum() and m.E == d.E and b.G == d.G
+    assert b.E == max(sum(d.R[t, p] * d.e[p] * d.k[p] for p in range(d.P)) for t in range(d.T))
+    lower = {"memory": 0, "budget": 0}
+    for seed in range(30):
+        d = random_tiny(np.random.default_rng(seed)).station_data(0)
+        opt = brute_force(d)[0]
+        for way, row in (("memory", 0), ("budget", 1)):
+            r = bench.relax(d, way)
+            assert len(coupled_slots(r)[row]) == 0 and len(coupled_slots(r)[1 - row]) == len(coupled_slots(d)[1 - row])
+            relaxed = brute_force(r)[0]
+            assert relaxed <= opt + 1e-12
+            lower[way] += relaxed < opt - 1e-9
+    assert lower["memory"] > 0 and lower["budget"] > 0
+
+
+def test_miss_report_on_hand_made_tables(tmp_path):
+    """Seed 7, two stations of the long table. slots=80: 0.80 % at 60 s (bound 0.992, incumbent 1.0);
+    the 300-s run's root converged in 4.4 s at 0.985, its bound 0.995 and incumbent 0.999 (0.40 %,
+    40 nodes): the optimum lies in [0.995, 0.999], so the root is (0.995 − 0.985)/0.995 = 1.005 % to
+    (0.999 − 0.985)/0.999 = 1.401 % under it, certifiably more than 0.5 %. users=15: root cut at
+    150.2 s (of 300) at 0.498, bounds 0.499 (60 s) and 0.4995, schedules 0.502 and 0.503:
+    (0.4995 − 0.498)/0.4995 = 0.30 % to (0.502 − 0.498)/0.502 = 0.80 % (the larger bound, the
+    cheaper schedule), not counted (cut). A third station of the
+    grid table with no long run is not reported; a long row with no grid row is refused."""
+    head = "knob,value,seed,run,time_limit,termination,cost,bound,gap,root_bound,root_seconds,nodes\n"
+    (tmp_path / "exact_grid_7.csv").write_text(
+        head + "slots,80,7,limit,60.0,time_limit,1.0,0.992,0.008,0.985,4.1,10\n"
+        "users,15,7,limit,60.0,time_limit,0.502,0.499,0.00598,0.499,30.0,0\n"
+        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0\n")
+    (tmp_path / "exact_grid_long_7.csv").write_text(
+        head + "slots,80,7,limit,300.0,time_limit,0.999,0.995,0.004,0.985,4.4,40\n"
+        "users,15,7,limit,300.0,time_limit,0.503,0.4995,0.00696,0.498,150.2,3\n")
+    r = run("miss_report.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[2:4] == [
+        "| `slots=80`/7 | 0.80 % | 0.985000, 4 s | 0.995000 / 0.999000 | 0.40 %, 40 | 1.01–1.40 |",
+        "| `users=15`/7 | 0.60 % | 0.498000, cut at 150 s | 0.499500 / 0.503000 | 0.70 %, 3 | 0.30–0.80 |"]
+    assert lines[-1] == ("2 stations; 1 long roots converged. Of those, 1 are certifiably more than 0.5 % under "
+                         "their optimum, 0 certifiably within 0.5 % of it.")
+    with (tmp_path / "exact_grid_long_7.csv").open("a") as f:
+        f.write("gpus,8,7,limit,300.0,time_limit,1.0,0.99,0.01,0.98,10.0,5\n")
+    bad = run("miss_report.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert bad.returncode == 2 and "--dir" in bad.stderr and "gpus=8/7" in bad.stderr and bad.stdout == ""
 
 
 def test_grid_report_on_hand_made_tables(tmp_path):

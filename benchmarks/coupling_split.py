@@ -1,0 +1,78 @@
+"""Which coupling makes a station hard: `lagrange` with memory (3), the budget (5) or neither relaxed.
+
+Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/coupling_split.py [--cases ...] \
+         [--time-limit 120] [--out benchmarks/results/coupling_split.csv]
+
+A measurement, not a method (benchmarks/RESULTS.md, "Fifty-first round"). Each case station is
+solved by `lagrange_station` (gap 1e-4, one thread, least-AoT as the first incumbent, --time-limit
+seconds) three ways: as it is ('none'); with memory relaxed ('memory': G raised to the pairs' total
+size, so that (3) never binds); and with the budget relaxed ('budget': E raised to the largest
+total demand of a slot, Σ_p R[t][p]·e_p·k_p, so that (5) never binds). A relaxed station's
+optimum is at most the station's, so its bound is below every cost of the 'none' row.
+
+Writes benchmarks/results/coupling_split.csv (or --out), one row per case and way: instance,
+relaxed (none, memory, budget), coupled_memory and coupled_budget (slots where (3) and (5) can
+bind), termination, cost, bound, gap, seconds, root_bound, root_seconds (the root's column
+generation, cut at half the limit), root_under ((cost − root_bound)/cost, the root's distance to
+the run's schedule; to the optimum where the run is certified), nodes. Rows are rewritten
+atomically to OUT.partial.csv after every case, which replaces OUT at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
+
+from optcache.instance import StationData
+from optcache.scenario import generate
+from optcache.solvers.lagrange import coupled_slots, lagrange_station
+from optcache.solvers.policies import replace_station
+
+OUT = Path(__file__).resolve().parent / "results" / "coupling_split.csv"
+CASES = {"seed=101,users=15,slots=30": dict(seed=101, users=15, slots=30), "seed=101,users=15": dict(seed=101, users=15),
+         "seed=104,gpus=16,slots=45": dict(seed=104, gpus=16, slots=45)}
+WAYS = ("none", "memory", "budget")
+
+
+def relax(d: StationData, way: str) -> StationData:
+    """The station with memory (3) or the budget (5) raised until it never binds ('none': as is)."""
+    if way == "memory":
+        return dataclasses.replace(d, G=float(d.s.sum()))
+    if way == "budget":
+        return dataclasses.replace(d, E=float((d.R @ d.flops_per_request).max()))
+    return d
+
+
+def run(name: str, knobs: dict, limit: float) -> list[dict]:
+    base = generate(stations=1, **knobs).station_data(0)
+    rows = []
+    for way in WAYS:
+        d = relax(base, way)
+        t0 = time.perf_counter()
+        s = lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=replace_station(d, "laot"))
+        h = s.history[0] if s.history else {}
+        mem, bud = coupled_slots(d)
+        root = h.get("root_bound")
+        rows.append({"instance": name, "relaxed": way, "coupled_memory": len(mem), "coupled_budget": len(bud),
+                     "termination": s.termination, "cost": s.cost, "bound": s.bound, "gap": s.gap,
+                     "seconds": time.perf_counter() - t0, "root_bound": root, "root_seconds": h.get("root_seconds"),
+                     "root_under": None if root is None else (s.cost - root) / s.cost, "nodes": s.nodes})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = Parser(description=__doc__.splitlines()[0])
+    case_options(ap, CASES, OUT)
+    ap.add_argument("--time-limit", type=time_limit, default=120.0,
+                    help="seconds for each of the three runs of a station, pair graphs included (default: 120)")
+    args = ap.parse_args()
+    check_outputs(ap, "--out", args.out)
+    run_cases(args.out, args.cases, lambda name: run(name, CASES[name], args.time_limit))
+
+
+if __name__ == "__main__":
+    entry(main)

@@ -4,8 +4,8 @@ Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/coupling_
          [--time-limit 120] [--out benchmarks/results/coupling_split.csv]
 
 A measurement, not a method (benchmarks/RESULTS.md, "Fifty-first round"). Each case station is
-solved by `lagrange_station` (gap 1e-4, one thread, least-AoT as the first incumbent, --time-limit
-seconds) three ways: as it is ('none'); with memory relaxed ('memory': G raised to the pairs' total
+solved as exact_grid.py solves a grid station (`exact_grid.solve`: `lagrange_station`, gap 1e-4, one
+thread, least-AoT as the first incumbent, --time-limit seconds) three ways: as it is ('none'); with memory relaxed ('memory': G raised to the pairs' total
 size, so that (3) never binds); and with the budget relaxed ('budget': E raised to the largest
 total demand of a slot, Σ_p R[t][p]·e_p·k_p, so that (5) never binds). A relaxed station's
 optimum is at most the station's, so its bound is below every cost of the 'none' row.
@@ -21,15 +21,14 @@ atomically to OUT.partial.csv after every case, which replaces OUT at the end.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
+from exact_grid import solve
 
 from optcache.instance import StationData
 from optcache.scenario import generate
-from optcache.solvers.lagrange import coupled_slots, lagrange_station
-from optcache.solvers.policies import replace_station
+from optcache.solvers.lagrange import coupled_slots
 
 OUT = Path(__file__).resolve().parent / "results" / "coupling_split.csv"
 CASES = {"seed=101,users=15,slots=30": dict(seed=101, users=15, slots=30), "seed=101,users=15": dict(seed=101, users=15),
@@ -51,15 +50,12 @@ def run(name: str, knobs: dict, limit: float) -> list[dict]:
     rows = []
     for way in WAYS:
         d = relax(base, way)
-        t0 = time.perf_counter()
-        s = lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=replace_station(d, "laot"))
-        h = s.history[0] if s.history else {}
+        r = solve(d, limit)  # the grid's run: lagrange, gap 1e-4, least-AoT first
         mem, bud = coupled_slots(d)
-        root = h.get("root_bound")
+        root = r["root_bound"]
         rows.append({"instance": name, "relaxed": way, "coupled_memory": len(mem), "coupled_budget": len(bud),
-                     "termination": s.termination, "cost": s.cost, "bound": s.bound, "gap": s.gap,
-                     "seconds": time.perf_counter() - t0, "root_bound": root, "root_seconds": h.get("root_seconds"),
-                     "root_under": None if root is None else (s.cost - root) / s.cost, "nodes": s.nodes})
+                     **{k: r[k] for k in ("termination", "cost", "bound", "gap", "seconds", "root_bound", "root_seconds")},
+                     "root_under": None if root is None else (r["cost"] - root) / r["cost"], "nodes": r["nodes"]})
         print(rows[-1], flush=True)
     return rows
 

@@ -163,5 +163,6 @@ def main() -> None:
         lines += rolling_report(rolling, points, certain)
     write_report(lines, args.out)
 
+
 if __name__ == "__main__":
     entry(main)

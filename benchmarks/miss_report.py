@@ -19,21 +19,20 @@ Markdown table (to stdout, or atomically to --out), one row per station of the l
 Then the counts: of the stations whose long root converged, how many have a root certifiably more
 than 0.5 % under their optimum ((B − r)/B > 0.5 %: no 60-s run reaches the bar without its tree
 closing the excess), and how many certifiably within it ((U − r)/U ≤ 0.5 %: a better schedule alone
-would bring the converged root within the bar). A station missing from either table of its seed,
-or a long table with a point its grid table lacks, is one error naming --dir.
+would bring the converged root within the bar). A missing or malformed table, or a station of a
+long table with no row in its seed's grid table, is one error naming --dir.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 from common import Parser, entry, read_table, report_options, write_report
+from grid_report import BAR
 
 from optcache.solvers.lagrange.search import ROOT_SHARE
 
 COLUMNS = ("knob", "value", "seed", "run", "time_limit", "termination", "cost", "bound", "gap", "root_bound",
            "root_seconds", "nodes")
-BAR = 0.005
-"""The issue's bar: within 0.5 % at 60 s."""
 
 
 def root_cut(row) -> bool:
@@ -83,6 +82,7 @@ def main() -> None:
         ap.fail("--dir", f"no exact_grid row for {', '.join(lacking)} of the long tables")
     lines = report(first, long)
     write_report(lines, args.out)
+
 
 if __name__ == "__main__":
     entry(main)

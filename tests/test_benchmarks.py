@@ -83,6 +83,9 @@ BAD = [
     ("miss_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
     ("miss_report.py", "--seeds 101 --dir {t}/ex", "--dir"),
     ("miss_report.py", "--seeds 101 --out {t}/adir", "--out"),
+    ("gap_split.py", "--seeds 101 --dir {t}/adir", "--dir"),
+    ("gap_split.py", "--seeds 101 --dir {t}/ex", "--dir"),
+    ("gap_split.py", "--seeds 101 --out {t}/adir", "--out"),
     # item 5-6: empty lists and counts below 1
     ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
     ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
@@ -747,3 +750,92 @@ def test_hull_cut_is_the_hand_solved_inequality_and_kept_by_every_schedule(monke
         worst = max(pa[0] @ a1 + pa[1] @ a2 + pu[1] @ (a2 * (1 - a1)) for a1 in fit for a2 in fit)
         assert worst == pytest.approx(pi0, abs=1e-7)  # valid, and tight at some schedule
     assert cut >= 10
+
+
+def test_gap_split_on_hand_made_tables(tmp_path):
+    """Seed 7, two stations of the 20-minute table. slots=100: 1.98 % at 60 s (bound 0.99, schedule
+    1.01), 0.99 % at 300 s (0.995 / 1.005), certified at 1,200 s in 700.4 s (0.9999 / 1.0, 300 nodes,
+    root 0.994 converged in 20 s): the optimum lies in [0.9999, 1.0], so the 60-s schedule is
+    (1.01 − 1.0)/1.0 = 1.00 % to (1.01 − 0.9999)/0.9999 = 1.01 % above it, the 60-s bound
+    (0.9999 − 0.99)/0.9999 = 0.99 % to (1.0 − 0.99)/1.0 = 1.00 % under it, the root 0.59–0.60 %
+    under it; the schedule's share of the 60-s gap 0.01/(0.01 + 0.0099) = 50 %. users=15: no 300-s
+    run, not certified at 1,200 s (0.498 / 0.502, root cut at 600.2 s of 1,200): schedule
+    (0.505 − 0.502)/0.502 = 0.60 % to (0.505 − 0.498)/0.498 = 1.41 % above, bound
+    (0.498 − 0.495)/0.498 = 0.60 % to (0.502 − 0.495)/0.502 = 1.39 % under. A grid station with no
+    20-minute run is not reported; a 20-minute row with no grid row is refused."""
+    head = "knob,value,seed,run,time_limit,termination,cost,bound,gap,root_bound,root_seconds,nodes,seconds\n"
+    (tmp_path / "exact_grid_7.csv").write_text(
+        head + "slots,100,7,limit,60.0,time_limit,1.01,0.99,0.0198,0.985,4.1,10,60.0\n"
+        "users,15,7,limit,60.0,time_limit,0.505,0.495,0.0198,0.495,30.0,0,60.1\n"
+        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0,2.0\n")
+    (tmp_path / "exact_grid_long_7.csv").write_text(
+        head + "slots,100,7,limit,300.0,time_limit,1.005,0.995,0.0099,0.99,5.0,40,300.0\n")
+    (tmp_path / "exact_grid_1200_7.csv").write_text(
+        head + "slots,100,7,limit,1200.0,optimal,1.0,0.9999,1e-04,0.994,20.0,300,700.4\n"
+        "users,15,7,limit,1200.0,time_limit,0.502,0.498,0.007968,0.497,600.2,0,1200.0\n")
+    r = run("gap_split.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[2:4] == [
+        "| `slots=100`/7 | 1.98 % | 0.99 % | **700 s** (300) | 0.999900–1.000000 | 1.00–1.01 | 0.99–1.00 | 0.59–0.60 |",
+        "| `users=15`/7 | 1.98 % | – | 0.80 % (0) | 0.498000–0.502000 | 0.60–1.41 | 0.60–1.39 | cut |"]
+    assert lines[-1] == ("2 stations; 1 certified within 1,200 s. The schedule's share of those stations' 60-s "
+                         "gaps (the rest is the bound's): median 50 % (of 1).")
+    with (tmp_path / "exact_grid_1200_7.csv").open("a") as f:
+        f.write("gpus,8,7,limit,1200.0,time_limit,1.0,0.99,0.01,0.98,10.0,5,1200.0\n")
+    bad = run("gap_split.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert bad.returncode == 2 and "--dir" in bad.stderr and "gpus=8/7" in bad.stderr and bad.stdout == ""
+
+
+def _station_tables():
+    """Every committed table that gives a station of the grid (seed, knob, value) a schedule's cost or a
+    bound: (schedules, bounds), each a DataFrame with the station, the value and where it comes from."""
+    key = ["seed", "knob", "value"]
+    costs, bounds = [], []
+    for path in sorted(RESULTS.glob("exact_grid_*.csv")):
+        df = pd.read_csv(path)
+        if path.name.endswith("_policies.csv"):
+            costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["method"]))
+            continue
+        costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["run"]))
+        bounds.append(df[key + ["bound"]].assign(source=path.name + ":" + df["run"]))
+        bounds.append(df[key].assign(bound=df["root_bound"], source=path.name + ":root"))
+    peers = pd.read_csv(RESULTS / "exact_peers.csv")
+    for col in ("10", "30", "60"):
+        costs.append(peers[key].assign(cost=peers[f"incumbent_{col}"], source="exact_peers.csv:" + peers["method"]))
+        bounds.append(peers[key].assign(bound=peers[f"bound_{col}"], source="exact_peers.csv:" + peers["method"]))
+    for path in sorted(RESULTS.glob("rolling_grid_*.csv")):
+        df = pd.read_csv(path)
+        costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["method"]))
+    return pd.concat(costs, ignore_index=True), pd.concat(bounds, ignore_index=True)
+
+
+def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():
+    """Across every committed run of a grid station (the grid's 60-s runs and retries, the 300-s and
+    20-minute runs, the replacement policies, rolling horizon, and the peers' MPS solves by HiGHS and
+    SCIP), no bound is above any schedule's cost (beyond 1e-9 relative): a bound that was not one
+    would show here as soon as another method, seed group or time limit found a cheaper schedule."""
+    import numpy as np
+
+    costs, bounds = _station_tables()
+    costs = costs[np.isfinite(costs["cost"])]
+    bounds = bounds[np.isfinite(bounds["bound"])]
+    key = ["seed", "knob", "value"]
+    best = costs.sort_values("cost").drop_duplicates(key)
+    top = bounds.sort_values("bound", ascending=False).drop_duplicates(key)
+    both = top.merge(best, on=key, suffixes=("_bound", "_cost"))
+    assert len(both) >= 90 and len(bounds) >= 600 and len(costs) >= 1300
+    over = both[both["bound"] > both["cost"] * (1 + 1e-9)]
+    assert over.empty, over.to_string()
+
+
+def test_gap_split_prints_the_table_of_results():
+    """The fifty-second round's table (benchmarks/RESULTS.md, "Fifty-second round") and its counts are
+    what gap_split.py makes of the committed exact_grid, exact_grid_long and exact_grid_1200 tables."""
+    r = run("gap_split.py", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    section = (BENCH / "RESULTS.md").read_text().split("**Fifty-second round", 1)[1].split("**Fifty-first round", 1)[0]
+    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    assert len(blocks) == 2 and blocks[0].startswith("| station | gap at 60 s | at 300 s")
+    for block in blocks:
+        assert block in section

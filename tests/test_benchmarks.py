@@ -481,6 +481,21 @@ def test_coupling_split_relaxes_one_row_and_only_lowers_the_optimum(monkeypatch)
     assert lower["memory"] > 0 and lower["budget"] > 0
 
 
+def _hand_made_report(tmp_path: Path, script: str, tables: dict[str, str], stray: tuple[str, str]) -> list[str]:
+    """SCRIPT --seeds 7 --dir tmp_path on `tables` (file name -> CSV text): its stdout lines. Then
+    `stray` (file name, row), a gpus=8 station with no row in the grid table, is appended and the
+    script must refuse it in one line naming --dir and the station, printing nothing."""
+    for name, text in tables.items():
+        (tmp_path / name).write_text(text)
+    r = run(script, "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with (tmp_path / stray[0]).open("a") as f:
+        f.write(stray[1])
+    bad = run(script, "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
+    assert bad.returncode == 2 and "--dir" in bad.stderr and "gpus=8/7" in bad.stderr and bad.stdout == ""
+    return r.stdout.splitlines()
+
+
 def test_miss_report_on_hand_made_tables(tmp_path):
     """Seed 7, two stations of the long table. slots=80: 0.80 % at 60 s (bound 0.992, incumbent 1.0);
     the 300-s run's root converged in 4.4 s at 0.985, its bound 0.995 and incumbent 0.999 (0.40 %,
@@ -491,25 +506,18 @@ def test_miss_report_on_hand_made_tables(tmp_path):
     cheaper schedule), not counted (cut). A third station of the
     grid table with no long run is not reported; a long row with no grid row is refused."""
     head = "knob,value,seed,run,time_limit,termination,cost,bound,gap,root_bound,root_seconds,nodes\n"
-    (tmp_path / "exact_grid_7.csv").write_text(
-        head + "slots,80,7,limit,60.0,time_limit,1.0,0.992,0.008,0.985,4.1,10\n"
+    lines = _hand_made_report(tmp_path, "miss_report.py", {
+        "exact_grid_7.csv": head + "slots,80,7,limit,60.0,time_limit,1.0,0.992,0.008,0.985,4.1,10\n"
         "users,15,7,limit,60.0,time_limit,0.502,0.499,0.00598,0.499,30.0,0\n"
-        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0\n")
-    (tmp_path / "exact_grid_long_7.csv").write_text(
-        head + "slots,80,7,limit,300.0,time_limit,0.999,0.995,0.004,0.985,4.4,40\n"
-        "users,15,7,limit,300.0,time_limit,0.503,0.4995,0.00696,0.498,150.2,3\n")
-    r = run("miss_report.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0\n",
+        "exact_grid_long_7.csv": head + "slots,80,7,limit,300.0,time_limit,0.999,0.995,0.004,0.985,4.4,40\n"
+        "users,15,7,limit,300.0,time_limit,0.503,0.4995,0.00696,0.498,150.2,3\n"},
+        ("exact_grid_long_7.csv", "gpus,8,7,limit,300.0,time_limit,1.0,0.99,0.01,0.98,10.0,5\n"))
     assert lines[2:4] == [
         "| `slots=80`/7 | 0.80 % | 0.985000, 4 s | 0.995000 / 0.999000 | 0.40 %, 40 | 1.01–1.40 |",
         "| `users=15`/7 | 0.60 % | 0.498000, cut at 150 s | 0.499500 / 0.503000 | 0.70 %, 3 | 0.30–0.80 |"]
     assert lines[-1] == ("2 stations; 1 long roots converged. Of those, 1 are certifiably more than 0.5 % under "
                          "their optimum, 0 certifiably within 0.5 % of it.")
-    with (tmp_path / "exact_grid_long_7.csv").open("a") as f:
-        f.write("gpus,8,7,limit,300.0,time_limit,1.0,0.99,0.01,0.98,10.0,5\n")
-    bad = run("miss_report.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
-    assert bad.returncode == 2 and "--dir" in bad.stderr and "gpus=8/7" in bad.stderr and bad.stdout == ""
 
 
 def test_grid_report_on_hand_made_tables(tmp_path):
@@ -764,27 +772,19 @@ def test_gap_split_on_hand_made_tables(tmp_path):
     (0.498 − 0.495)/0.498 = 0.60 % to (0.502 − 0.495)/0.502 = 1.39 % under. A grid station with no
     20-minute run is not reported; a 20-minute row with no grid row is refused."""
     head = "knob,value,seed,run,time_limit,termination,cost,bound,gap,root_bound,root_seconds,nodes,seconds\n"
-    (tmp_path / "exact_grid_7.csv").write_text(
-        head + "slots,100,7,limit,60.0,time_limit,1.01,0.99,0.0198,0.985,4.1,10,60.0\n"
+    lines = _hand_made_report(tmp_path, "gap_split.py", {
+        "exact_grid_7.csv": head + "slots,100,7,limit,60.0,time_limit,1.01,0.99,0.0198,0.985,4.1,10,60.0\n"
         "users,15,7,limit,60.0,time_limit,0.505,0.495,0.0198,0.495,30.0,0,60.1\n"
-        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0,2.0\n")
-    (tmp_path / "exact_grid_long_7.csv").write_text(
-        head + "slots,100,7,limit,300.0,time_limit,1.005,0.995,0.0099,0.99,5.0,40,300.0\n")
-    (tmp_path / "exact_grid_1200_7.csv").write_text(
-        head + "slots,100,7,limit,1200.0,optimal,1.0,0.9999,1e-04,0.994,20.0,300,700.4\n"
-        "users,15,7,limit,1200.0,time_limit,0.502,0.498,0.007968,0.497,600.2,0,1200.0\n")
-    r = run("gap_split.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+        "slots,20,7,limit,60.0,optimal,0.5,0.49995,1e-04,0.49,1.0,0,2.0\n",
+        "exact_grid_long_7.csv": head + "slots,100,7,limit,300.0,time_limit,1.005,0.995,0.0099,0.99,5.0,40,300.0\n",
+        "exact_grid_1200_7.csv": head + "slots,100,7,limit,1200.0,optimal,1.0,0.9999,1e-04,0.994,20.0,300,700.4\n"
+        "users,15,7,limit,1200.0,time_limit,0.502,0.498,0.007968,0.497,600.2,0,1200.0\n"},
+        ("exact_grid_1200_7.csv", "gpus,8,7,limit,1200.0,time_limit,1.0,0.99,0.01,0.98,10.0,5,1200.0\n"))
     assert lines[2:4] == [
         "| `slots=100`/7 | 1.98 % | 0.99 % | **700 s** (300) | 0.999900–1.000000 | 1.00–1.01 | 0.99–1.00 | 0.59–0.60 |",
         "| `users=15`/7 | 1.98 % | – | 0.80 % (0) | 0.498000–0.502000 | 0.60–1.41 | 0.60–1.39 | cut |"]
     assert lines[-1] == ("2 stations; 1 certified within 1,200 s. The schedule's share of those stations' 60-s "
                          "gaps (the rest is the bound's): median 50 % (of 1).")
-    with (tmp_path / "exact_grid_1200_7.csv").open("a") as f:
-        f.write("gpus,8,7,limit,1200.0,time_limit,1.0,0.99,0.01,0.98,10.0,5,1200.0\n")
-    bad = run("gap_split.py", "--seeds", "7", "--dir", str(tmp_path), cwd=tmp_path)
-    assert bad.returncode == 2 and "--dir" in bad.stderr and "gpus=8/7" in bad.stderr and bad.stdout == ""
 
 
 def _station_tables():

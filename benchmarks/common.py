@@ -206,7 +206,7 @@ def check_out_dir(parser: Parser, option: str, folder: Path, names: Iterable[str
 def report_options(parser: Parser, seeds: list[int], tables: str) -> argparse.Namespace:
     """--seeds (default `seeds`), --dir (the folder of the `tables` read) and --out (a Markdown file
     instead of stdout, checked before any work) of the scripts that report committed tables
-    (grid_report.py, miss_report.py), parsed; the seeds are made distinct."""
+    (grid_report.py, miss_report.py, gap_split.py), parsed; the seeds are made distinct."""
     parser.add_argument("--seeds", type=seed_id, nargs="+", metavar="SEED", default=seeds,
                         help=f"seeds of the tables to read (default: {' '.join(map(str, seeds))})")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "results",

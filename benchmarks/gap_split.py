@@ -31,9 +31,8 @@ import numpy as np
 import pandas as pd
 from common import Parser, entry, read_table, report_options, write_report
 from miss_report import COLUMNS as MISS_COLUMNS
-from miss_report import root_cut
+from miss_report import require_grid_rows, root_cut
 
-STATION = ("knob", "value", "seed")
 COLUMNS = (*MISS_COLUMNS, "seconds")
 
 
@@ -88,10 +87,7 @@ def main() -> None:
             tables.append(read_table(ap, "--dir", path, COLUMNS, what).assign(table=table))
     runs = pd.concat(tables, ignore_index=True)
     long = runs[runs.table == "1200"]
-    have = set(zip(*(runs[(runs.table == "grid") & (runs.run == "limit")][c] for c in STATION), strict=True))
-    lacking = [f"{k}={v}/{s}" for k, v, s in zip(*(long[c] for c in STATION), strict=True) if (k, v, s) not in have]
-    if lacking:
-        ap.fail("--dir", f"no exact_grid 'limit' row for {', '.join(lacking)} of the 20-minute tables")
+    require_grid_rows(ap, runs[(runs.table == "grid") & (runs.run == "limit")], long, "20-minute tables")
     write_report(report(runs, long), args.out)
 
 

@@ -64,6 +64,15 @@ def report(first: pd.DataFrame, long: pd.DataFrame) -> list[str]:
     return lines
 
 
+def require_grid_rows(ap: Parser, first: pd.DataFrame, long: pd.DataFrame, what: str) -> None:
+    """One error naming --dir if a station of `long` (longer runs, described by `what`) has no row in
+    `first` (the grid's 'limit' rows), whose 60-s run every report compares it with."""
+    have = set(zip(first.knob, first.value, first.seed, strict=True))
+    lacking = [f"{k}={v}/{s}" for k, v, s in zip(long.knob, long.value, long.seed, strict=True) if (k, v, s) not in have]
+    if lacking:
+        ap.fail("--dir", f"no exact_grid row for {', '.join(lacking)} of the {what}")
+
+
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
     args = report_options(ap, [101, 102, 103, 104, 105], "exact_grid_SEED.csv and exact_grid_long_SEED.csv")
@@ -76,10 +85,7 @@ def main() -> None:
 
     first = limit_rows("exact_grid_{}.csv", "an exact_grid.py table")
     long = limit_rows("exact_grid_long_{}.csv", "an exact_grid.py table of longer runs")
-    have = set(zip(first.knob, first.value, first.seed, strict=True))
-    lacking = [f"{k}={v}/{s}" for k, v, s in zip(long.knob, long.value, long.seed, strict=True) if (k, v, s) not in have]
-    if lacking:
-        ap.fail("--dir", f"no exact_grid row for {', '.join(lacking)} of the long tables")
+    require_grid_rows(ap, first, long, "long tables")
     lines = report(first, long)
     write_report(lines, args.out)
 

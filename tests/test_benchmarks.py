@@ -379,6 +379,18 @@ def test_the_committed_rolling_brackets_are_those_of_the_committed_exact_tables(
                                   rtol=1e-12, atol=0)
 
 
+def _report_in_section(command: list[str], start: str, end: str) -> list[str]:
+    """The blocks (split at blank lines) a report script prints from the committed tables, each of
+    which must stand in benchmarks/RESULTS.md between the headings `start` and `end`."""
+    r = run(*command, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    section = (BENCH / "RESULTS.md").read_text().split(start, 1)[1].split(end, 1)[0]
+    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    for block in blocks:
+        assert block in section
+    return blocks
+
+
 def test_grid_report_prints_the_tables_of_results():
     """The committed RESULTS.md tables of "Exact method at the paper's scale" (the grid, the
     retries, the rolling brackets) are what grid_report.py makes of the committed CSVs, and the
@@ -398,25 +410,15 @@ def test_grid_report_prints_the_fresh_seed_tables_of_results():
     """The forty-seventh round's grid on seeds 104 and 105 (benchmarks/RESULTS.md, "Forty-seventh
     round") is what grid_report.py makes of its committed CSVs: the grid table, its counts and the
     retries (no rolling table: rolling_grid.py did not run on those seeds)."""
-    r = run("grid_report.py", "--seeds", "104", "105", cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    section = (BENCH / "RESULTS.md").read_text().split("**Forty-seventh round", 1)[1].split("**Forty-sixth round", 1)[0]
-    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    blocks = _report_in_section(["grid_report.py", "--seeds", "104", "105"], "**Forty-seventh round", "**Forty-sixth round")
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
-    for block in blocks:
-        assert block in section
 
 
 def test_miss_report_prints_the_table_of_results():
     """The fifty-first round's table (benchmarks/RESULTS.md, "Fifty-first round") and its counts are
     what miss_report.py makes of the committed exact_grid and exact_grid_long tables."""
-    r = run("miss_report.py", cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    section = (BENCH / "RESULTS.md").read_text().split("**Fifty-first round", 1)[1].split("**Fiftieth round", 1)[0]
-    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    blocks = _report_in_section(["miss_report.py"], "**Fifty-first round", "**Fiftieth round")
     assert len(blocks) == 2 and blocks[0].startswith("| station | gap at 60 s")
-    for block in blocks:
-        assert block in section
 
 
 def test_peer_tables_of_results_are_the_report_of_the_committed_csv():
@@ -832,10 +834,5 @@ def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():
 def test_gap_split_prints_the_table_of_results():
     """The fifty-second round's table (benchmarks/RESULTS.md, "Fifty-second round") and its counts are
     what gap_split.py makes of the committed exact_grid, exact_grid_long and exact_grid_1200 tables."""
-    r = run("gap_split.py", cwd=ROOT)
-    assert r.returncode == 0, r.stderr
-    section = (BENCH / "RESULTS.md").read_text().split("**Fifty-second round", 1)[1].split("**Fifty-first round", 1)[0]
-    blocks = [b.strip() for b in r.stdout.split("\n\n") if b.strip()]
+    blocks = _report_in_section(["gap_split.py"], "**Fifty-second round", "**Fifty-first round")
     assert len(blocks) == 2 and blocks[0].startswith("| station | gap at 60 s | at 300 s")
-    for block in blocks:
-        assert block in section

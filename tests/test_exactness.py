@@ -224,8 +224,8 @@ def test_a_pair_that_fills_the_memory_exactly():
         assert r.cost == pytest.approx(opt, rel=1e-9, abs=1e-12) and r.bound <= opt + 1e-12
 
 
-# Certified optima at the paper's scale (100 slots, memory binding in every slot and the budget in
-# 70-90): the runs of benchmarks/results/exact_grid_SEED.csv ('limit' = 60 s, 'retry' = 600 s) that
+# Certified optima at the paper's scale (80-100 slots, memory binding in every slot and the budget
+# in 70, 99 and 46 of them): the runs of benchmarks/results/exact_grid_SEED.csv ('limit' = 60 s, 'retry' = 600 s) that
 # ended certified, so the optimum lies in [bound, cost] (gap <= 1e-4). benchmarks/RESULTS.md,
 # "Exact method at the paper's scale", has the commands that found them.
 PAPER_SCALE = [(101, "gpus", 16, "limit"), (103, "gpus", 8, "limit"), (102, "slots", 80, "retry")]

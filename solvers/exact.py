@@ -82,8 +82,9 @@ class StationSolve:
     solver_version: str = ""
     """The MILP or LP solver and its version."""
     history: list = field(default_factory=list)
-    """One dict per outer-approximation round: MILP objective and bound, the evaluated cost of
-    its schedule, seconds, nodes and tangents added."""
+    """milp: one dict per outer-approximation round: MILP objective and bound, the evaluated cost
+    of its schedule, seconds, nodes and tangents added. lagrange: one dict, the search's counters
+    (`lagrange.search.SearchStats`: the root, where the time went, the tree) and its progress."""
 
     @property
     def gap(self) -> float:

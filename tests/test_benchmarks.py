@@ -86,6 +86,9 @@ BAD = [
     ("gap_split.py", "--seeds 101 --dir {t}/adir", "--dir"),
     ("gap_split.py", "--seeds 101 --dir {t}/ex", "--dir"),
     ("gap_split.py", "--seeds 101 --out {t}/adir", "--out"),
+    ("time_split.py", "--points slots=20 --time-limit -1 --out {t}/o.csv", "--time-limit"),
+    ("time_split.py", "--points foo=3 --out {t}/o.csv", "--points"),
+    ("time_split.py", "--points slots=20 --out {t}/adir", "--out"),
     # item 5-6: empty lists and counts below 1
     ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
     ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
@@ -217,7 +220,8 @@ def test_the_documented_columns_are_the_committed_ones():
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
              "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"],
-             "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv"]}
+             "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv"],
+             "time_split.py": ["time_split_60.csv", "time_split_600_103.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -298,6 +302,25 @@ def test_lagrange_default_short_limit_and_repeated_seed(tmp_path):
     assert list(df.columns) == header(RESULTS / "lagrange_default.csv")
     assert list(df["method"]) == ["lagrange", "laot"]
     assert df["root_bound"].isna().all()
+
+
+def test_time_split_reads_back_where_the_time_went(tmp_path):
+    """A station with a tree (`slots=20`/102 is certified after branching): the phases' seconds
+    lie within the solve's, the tree's LP solves within all of them and the pruned children's
+    within the tree's; the columns are the committed table's."""
+    out = tmp_path / "ts.csv"
+    r = run("time_split.py", "--seeds", "102", "--points", "slots=20", "--time-limit", "60", "--out", str(out),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == header(RESULTS / "time_split_60.csv")
+    row = df.iloc[0]
+    assert row["termination"] == "optimal" and row["nodes"] > 0
+    phases = row[["root_seconds", "heuristic_seconds", "lns_seconds", "tree_seconds"]]
+    assert (phases >= 0).all() and phases.sum() <= row["seconds"]
+    assert 0 < row["lp_seconds"] <= row["seconds"] and 0 < row["lagrangian_seconds"] <= row["seconds"]
+    assert 0 <= row["pruned_child_lp_solves"] <= row["tree_lp_solves"] <= row["lp_solves"]
+    assert row["pruned_children"] <= row["nodes"] and row["evaluations"] > 0
 
 
 def test_exact_peers_short_limit(tmp_path):
@@ -794,14 +817,18 @@ def _station_tables():
     bound: (schedules, bounds), each a DataFrame with the station, the value and where it comes from."""
     key = ["seed", "knob", "value"]
     costs, bounds = [], []
-    for path in sorted(RESULTS.glob("exact_grid_*.csv")):
-        df = pd.read_csv(path)
+    for path in sorted(RESULTS.rglob("exact_grid_*.csv")):  # the fifty-third round's re-run in rerun53/
+        df, name = pd.read_csv(path), str(path.relative_to(RESULTS))
         if path.name.endswith("_policies.csv"):
-            costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["method"]))
+            costs.append(df[key + ["cost"]].assign(source=name + ":" + df["method"]))
             continue
-        costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["run"]))
-        bounds.append(df[key + ["bound"]].assign(source=path.name + ":" + df["run"]))
-        bounds.append(df[key].assign(bound=df["root_bound"], source=path.name + ":root"))
+        costs.append(df[key + ["cost"]].assign(source=name + ":" + df["run"]))
+        bounds.append(df[key + ["bound"]].assign(source=name + ":" + df["run"]))
+        bounds.append(df[key].assign(bound=df["root_bound"], source=name + ":root"))
+    for path in sorted(RESULTS.glob("time_split_*.csv")):
+        df = pd.read_csv(path)
+        costs.append(df[key + ["cost"]].assign(source=path.name))
+        bounds.append(df[key + ["bound"]].assign(source=path.name))
     peers = pd.read_csv(RESULTS / "exact_peers.csv")
     for col in ("10", "30", "60"):
         costs.append(peers[key].assign(cost=peers[f"incumbent_{col}"], source="exact_peers.csv:" + peers["method"]))
@@ -813,9 +840,9 @@ def _station_tables():
 
 
 def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():
-    """Across every committed run of a grid station (the grid's 60-s runs and retries, the 300-s and
-    20-minute runs, the replacement policies, rolling horizon, and the peers' MPS solves by HiGHS and
-    SCIP), no bound is above any schedule's cost (beyond 1e-9 relative): a bound that was not one
+    """Across every committed run of a grid station (the grid's 60-s runs and retries and their
+    re-run, the 300-s and 20-minute runs, the time splits, the replacement policies, rolling horizon,
+    and the peers' MPS solves by HiGHS and SCIP), no bound is above any schedule's cost (beyond 1e-9 relative): a bound that was not one
     would show here as soon as another method, seed group or time limit found a cheaper schedule."""
     import numpy as np
 
@@ -836,3 +863,51 @@ def test_gap_split_prints_the_table_of_results():
     what gap_split.py makes of the committed exact_grid, exact_grid_long and exact_grid_1200 tables."""
     blocks = _report_in_section(["gap_split.py"], "**Fifty-second round", "**Fifty-first round")
     assert len(blocks) == 2 and blocks[0].startswith("| station | gap at 60 s | at 300 s")
+
+
+TIME_SPLIT_TABLES = ["benchmarks/results/time_split_600_103.csv", "benchmarks/results/time_split_600_102.csv",
+                     "benchmarks/results/time_split_60.csv"]
+
+
+def test_time_split_report_is_the_table_of_results():
+    """RESULTS.md's "Fifty-third round" table is what `time_split.py --report` makes of the
+    committed tables."""
+    blocks = _report_in_section(["time_split.py", "--report", *TIME_SPLIT_TABLES], "**Fifty-third round",
+                                "**Fifty-second round")
+    assert len(blocks) == 1 and blocks[0].startswith("| station | limit | outcome")
+    assert len(blocks[0].splitlines()) == 2 + sum(len(pd.read_csv(ROOT / t)) for t in TIME_SPLIT_TABLES)
+
+
+def test_the_grid_re_run_is_the_report_in_results():
+    """The fifty-third round's re-run of the grid with the same code (benchmarks/results/rerun53/):
+    its grid and retry tables are what grid_report.py makes of those CSVs, and it has the stored
+    grid's stations."""
+    blocks = _report_in_section(["grid_report.py", "--dir", "benchmarks/results/rerun53"], "**Fifty-third round",
+                                "**Fifty-second round")
+    assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
+    key = ["seed", "knob", "value"]
+    for seed in (101, 102, 103):
+        stored = pd.read_csv(RESULTS / f"exact_grid_{seed}.csv")
+        rerun = pd.read_csv(RESULTS / "rerun53" / f"exact_grid_{seed}.csv")
+        assert list(rerun.columns) == list(stored.columns)
+        assert rerun[rerun["run"] == "limit"][key].values.tolist() == stored[stored["run"] == "limit"][key].values.tolist()
+
+
+def test_time_split_report_of_a_hand_made_row(tmp_path):
+    """Shares worked by hand: 5 + 1 + 10 + 34 of 50 s; 25 s in 1,000 LP solves (25 ms each, half
+    the solve); 200 of the tree's 800 LP solves in pruned children. A table without the counters
+    is refused naming --report."""
+    row = {"knob": "slots", "value": 20, "seed": 1, "time_limit": 60.0, "termination": "optimal", "cost": 1.0,
+           "bound": 1.0, "gap": 0.0, "seconds": 50.0, "nodes": 7, "root_seconds": 5.0, "heuristic_seconds": 1.0,
+           "lns_seconds": 10.0, "tree_seconds": 34.0, "lp_solves": 1000, "lp_seconds": 25.0, "evaluations": 900,
+           "lagrangian_seconds": 5.0, "tree_lp_solves": 800, "pruned_children": 3, "pruned_child_lp_solves": 200,
+           "load1": 1.0}
+    pd.DataFrame([row, dict(row, termination="time_limit", gap=0.01234, seed=2)]).to_csv(tmp_path / "t.csv", index=False)
+    r = run("time_split.py", "--report", str(tmp_path / "t.csv"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[2] == "| `slots=20`/1 | 60 s | certified | 50 | 10 % | 2 % | 20 % | 68 % | 7 | 50 %, 1,000, 25.0 | 10 % | 3, 25 % |"
+    assert lines[3].startswith("| `slots=20`/2 | 60 s | 1.23 % | 50 |")
+    pd.DataFrame([{k: v for k, v in row.items() if k != "tree_seconds"}]).to_csv(tmp_path / "u.csv", index=False)
+    r = run("time_split.py", "--report", str(tmp_path / "u.csv"), cwd=tmp_path)
+    assert r.returncode == 2 and "argument --report" in r.stderr and "tree_seconds" in r.stderr

@@ -1264,3 +1264,38 @@ def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
     m.purge(lp, keep_per_pair=1)
     assert _highs_entries_match(m)
     assert m.solve().value == pytest.approx(full(free), rel=1e-9, abs=1e-12)
+
+
+def test_the_search_counts_where_its_work_went(monkeypatch):
+    """The counters a solve reports (`SearchStats`, `Master.lp_solves`) count what they name: the
+    station's own master LP solves, those after the root (the tree's), and the Lagrangians; the
+    pruned children's LP solves are some of the tree's. `slots=20`/102 needs a tree."""
+    d = generate(stations=1, seed=102, slots=20).station_data(0)
+    calls = {"lp": 0, "tree_lp": 0, "in_tree": False}
+    solve = Master._solve
+
+    def counted(self, time_limit=None):
+        if self.dec.d.T == d.T and self.dec.terminal is None:  # the station's own master, not a window's
+            calls["lp"] += 1
+            calls["tree_lp"] += calls["in_tree"]
+        return solve(self, time_limit)
+
+    root = Search.root
+
+    def rooted(self, warm=None):
+        out = root(self, warm)
+        calls["in_tree"] |= self.d.T == d.T and self.dec.terminal is None  # the station's root ended
+        return out
+
+    monkeypatch.setattr(Master, "_solve", counted)
+    monkeypatch.setattr(Search, "root", rooted)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    s.run()
+    st, m = s.stats, s.master
+    assert st.nodes > 0
+    assert m.lp_solves == calls["lp"] > 0 and 0 < m.lp_seconds < time.perf_counter() - s.t0
+    assert st.tree_lp_solves == calls["tree_lp"] > 0
+    assert 0 <= st.pruned_child_lp_solves <= st.tree_lp_solves and st.pruned_children <= st.nodes
+    assert st.tree_seconds > 0 and st.root_seconds + st.heuristic_seconds + st.lns_seconds + st.tree_seconds \
+        <= time.perf_counter() - s.t0
+    assert 0 < st.lagrangian_seconds < time.perf_counter() - s.t0

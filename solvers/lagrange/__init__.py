@@ -92,7 +92,12 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                 "nodes": st.nodes, "evaluations": st.evaluations, "columns": s.master.n, "cuts": st.cuts,
                 "option_cuts": st.option_cuts, "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
                 "lns_windows": st.lns_windows, "lns_improvements": st.lns_improvements,
-                "dives": st.dives, "dive_cost": st.dive_cost, "progress": st.progress}]
+                "dives": st.dives, "dive_cost": st.dive_cost,
+                "lp_solves": s.master.lp_solves, "lp_seconds": s.master.lp_seconds,
+                "lagrangian_seconds": st.lagrangian_seconds, "heuristic_seconds": st.heuristic_seconds,
+                "lns_seconds": st.lns_seconds, "tree_seconds": st.tree_seconds,
+                "tree_lp_solves": st.tree_lp_solves, "pruned_children": st.pruned_children,
+                "pruned_child_lp_solves": st.pruned_child_lp_solves, "progress": st.progress}]
     return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
 

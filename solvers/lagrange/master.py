@@ -222,6 +222,9 @@ class Master:
         """`restrict` excluded a column since the last solve (DUAL_AFTER_BOUNDS)."""
         self.cold_solves = 0
         """Solves that HiGHS ended without an answer and that were run again from scratch."""
+        self.lp_solves, self.lp_seconds = 0, 0.0
+        """HiGHS solves of this master LP (re-solves after rows came back included) and their
+        seconds, everything `solve` does: where a search's time goes (`SearchStats`)."""
         self._ub = np.zeros(64)
         """Each column's upper bound in HiGHS (inf, or 0 when `restrict` excludes it)."""
         self.primal_stalled = False
@@ -375,17 +378,22 @@ class Master:
         """Solve the master LP within `time_limit` seconds; None if it stops without an optimum
         (out of time): its duals are only multipliers, so a caller just stops pricing. Rows left
         out that the solution breaks come back, and the LP is solved again."""
-        end = None if time_limit is None else time.perf_counter() + float(time_limit)
-        while True:
-            lp = self._solve(None if end is None else end - time.perf_counter())
-            if lp is not None and (self.hrow < 0).any():
-                broken = self.broken(lp.lam)
-                if len(broken):
-                    self.activate(broken)
-                    continue
-            if lp is not None:
-                self._rebase_some(lp)
-            return lp
+        start = time.perf_counter()
+        end = None if time_limit is None else start + float(time_limit)
+        try:
+            while True:
+                self.lp_solves += 1
+                lp = self._solve(None if end is None else end - time.perf_counter())
+                if lp is not None and (self.hrow < 0).any():
+                    broken = self.broken(lp.lam)
+                    if len(broken):
+                        self.activate(broken)
+                        continue
+                if lp is not None:
+                    self._rebase_some(lp)
+                return lp
+        finally:
+            self.lp_seconds += time.perf_counter() - start
 
     def _rebase_some(self, lp: LPSolution) -> None:
         """Every `REBASE_EVERY` solves, give a new reference to each pair for which one of its

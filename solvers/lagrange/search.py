@@ -174,6 +174,7 @@ class SearchStats:
     """Of `cuts`, those of the slots' option polytopes (`slots.OptionSeparator`)."""
     root_bound: float = np.nan
     root_seconds: float = np.nan
+    """Seconds from the search's start (the pair graphs) to the end of the root's column generation."""
     root_primal: float = np.nan
     eliminated_arcs: int = 0
     fixed_values: int = 0
@@ -183,6 +184,21 @@ class SearchStats:
     """Dives run because fix-and-optimise was stuck with the gap wide (`fixopt.dive`)."""
     dive_cost: float = np.nan
     """The objective of the last dive's schedule (nan without a dive)."""
+    lagrangian_seconds: float = 0.0
+    """Seconds in the pair DPs of the Lagrangian evaluations (`evaluations` of them)."""
+    heuristic_seconds: float = 0.0
+    """Seconds of the root's primal heuristics (`Search.heuristics`, the restricted-master MIP
+    included), not fix-and-optimise."""
+    lns_seconds: float = 0.0
+    """Seconds of fix-and-optimise and its dive after the root (their windows' searches included)."""
+    tree_seconds: float = 0.0
+    """Seconds of branch and price after the root."""
+    tree_lp_solves: int = 0
+    """Master LP solves during branch and price (the station's own master; `Master.lp_solves`)."""
+    pruned_children: int = 0
+    """Children pruned by their own bound right after column generation made it."""
+    pruned_child_lp_solves: int = 0
+    """The master LP solves those children's column generation took."""
     progress: list = field(default_factory=list)
 
 
@@ -288,7 +304,11 @@ class Search:
     def lagrangian(self, u: np.ndarray, bounds=None):
         PA, PX, PO = self.master.prices(u)
         self.stats.evaluations += 1
-        return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
+        start = time.perf_counter()
+        try:
+            return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
+        finally:
+            self.stats.lagrangian_seconds += time.perf_counter() - start
 
     def separator(self, kind: str, t: int, xcap: np.ndarray, G: float, E: float):
         """Slot t's separator of `kind` ('target': `TargetSeparator`, 'options': `OptionSeparator`),
@@ -591,12 +611,16 @@ class Search:
         self.progress(root.L, 1)
         ip = 0.0 if not self.root_ip else ROOT_IP_SECONDS if not np.isfinite(total) \
             else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
+        start = time.perf_counter()
         self.heuristics(root, ip_time=ip, swaps=ip)
+        st.heuristic_seconds = time.perf_counter() - start
         if self.dec.coupled and root.lp is not None and not self.closed(root.L):
             self.purge(root)
             if not self.closed(root.L):
                 left = self.left()
+                start = time.perf_counter()
                 FixAndOptimise(self).run(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), root.u)
+                st.lns_seconds = time.perf_counter() - start
             self.offer(*local_search(self.dec, *self.best))
         st.root_primal = self.best_cost
         self.progress(root.L, 1)
@@ -612,10 +636,20 @@ class Search:
     def run(self, warm=None) -> float:
         """The whole search; returns the certified bound: the least bound over the open nodes,
         the leaves closed by an integral master and everything discarded (`pruned`)."""
-        d, st = self.d, self.stats
+        st = self.stats
         root = self.root(warm)
         if not self.dec.coupled or self.closed(root.L):
             return float(min(root.L, self.best_cost))
+        tree_start, lp_start = time.perf_counter(), self.master.lp_solves
+        try:
+            return self._tree(root)
+        finally:
+            st.tree_seconds = time.perf_counter() - tree_start
+            st.tree_lp_solves = self.master.lp_solves - lp_start
+
+    def _tree(self, root: ColGen) -> float:
+        """Branch and price below a root that did not close the gap; returns the certified bound."""
+        d, st = self.d, self.stats
         free = [PairBounds.free(d.T) for _ in range(d.P)]
         if root.lp is not None:
             self.master.sparsify(root.lp.u)
@@ -676,6 +710,7 @@ class Search:
                 if self.left() <= 0:
                     heapq.heappush(heap, Node(node.bound, bs, cg.u, node.depth + 1, next(counter)))
                     continue
+                lps = self.master.lp_solves
                 kcg = self.colgen(bs, cg.u, self.node_tol)
                 st.nodes += 1
                 if not np.isfinite(kcg.L):
@@ -684,6 +719,8 @@ class Search:
                 self.pseudo.record(decision, side, kb - node.bound)
                 if kb >= self.level():
                     self.pruned = min(self.pruned, kb)
+                    st.pruned_children += 1
+                    st.pruned_child_lp_solves += self.master.lp_solves - lps
                     continue
                 if kcg.lp is not None:
                     self.offer_rounding(kcg.lp)

@@ -44,10 +44,10 @@ from common import (
     time_limit,
     write_partial,
 )
+from exact_grid import station_solve
 
 from optcache.scenario import generate
 from optcache.solvers.lagrange import lagrange_station
-from optcache.solvers.policies import replace_station
 
 OUT = Path(__file__).resolve().parent / "results" / "time_split.csv"
 COUNTERS = ("root_seconds", "heuristic_seconds", "lns_seconds", "tree_seconds", "lp_solves", "lp_seconds",
@@ -57,7 +57,7 @@ COUNTERS = ("root_seconds", "heuristic_seconds", "lns_seconds", "tree_seconds", 
 
 def split(d, limit: float) -> dict:
     """One station's solve and where its time went."""
-    s = lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=replace_station(d, "laot"))
+    s = station_solve(d, limit)
     h = s.history[0] if s.history else {}  # none: out of time before the pair graphs were built
     return {"time_limit": limit, "termination": s.termination, "cost": s.cost, "bound": s.bound, "gap": s.gap,
             "seconds": s.seconds, "nodes": s.nodes, **{k: h.get(k) for k in COUNTERS},

@@ -305,10 +305,9 @@ class Search:
         PA, PX, PO = self.master.prices(u)
         self.stats.evaluations += 1
         start = time.perf_counter()
-        try:
-            return self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
-        finally:
-            self.stats.lagrangian_seconds += time.perf_counter() - start
+        out = self.dec.lagrangian(PA, PX, float(u @ self.master.rhs), bounds, PO)
+        self.stats.lagrangian_seconds += time.perf_counter() - start
+        return out
 
     def separator(self, kind: str, t: int, xcap: np.ndarray, G: float, E: float):
         """Slot t's separator of `kind` ('target': `TargetSeparator`, 'options': `OptionSeparator`),
@@ -636,20 +635,11 @@ class Search:
     def run(self, warm=None) -> float:
         """The whole search; returns the certified bound: the least bound over the open nodes,
         the leaves closed by an integral master and everything discarded (`pruned`)."""
-        st = self.stats
+        d, st = self.d, self.stats
         root = self.root(warm)
         if not self.dec.coupled or self.closed(root.L):
             return float(min(root.L, self.best_cost))
         tree_start, lp_start = time.perf_counter(), self.master.lp_solves
-        try:
-            return self._tree(root)
-        finally:
-            st.tree_seconds = time.perf_counter() - tree_start
-            st.tree_lp_solves = self.master.lp_solves - lp_start
-
-    def _tree(self, root: ColGen) -> float:
-        """Branch and price below a root that did not close the gap; returns the certified bound."""
-        d, st = self.d, self.stats
         free = [PairBounds.free(d.T) for _ in range(d.P)]
         if root.lp is not None:
             self.master.sparsify(root.lp.u)
@@ -738,6 +728,8 @@ class Search:
         open_nodes = [n for n, _ in stack] + heap
         bound = self.certified_bound(open_nodes, leaves)
         self.progress(bound, len(open_nodes), force=True)
+        st.tree_seconds = time.perf_counter() - tree_start
+        st.tree_lp_solves = self.master.lp_solves - lp_start
         return bound
 
     def discard(self, node: Node) -> bool:

@@ -817,7 +817,7 @@ def _station_tables():
     bound: (schedules, bounds), each a DataFrame with the station, the value and where it comes from."""
     key = ["seed", "knob", "value"]
     costs, bounds = [], []
-    for path in sorted(RESULTS.rglob("exact_grid_*.csv")):  # the fifty-third round's re-run in rerun53/
+    for path in sorted(RESULTS.rglob("exact_grid_*.csv")):  # the re-runs in rerun53/ and rerun54/
         df, name = pd.read_csv(path), str(path.relative_to(RESULTS))
         if path.name.endswith("_policies.csv"):
             costs.append(df[key + ["cost"]].assign(source=name + ":" + df["method"]))
@@ -841,7 +841,7 @@ def _station_tables():
 
 def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():
     """Across every committed run of a grid station (the grid's 60-s runs and retries and their
-    re-run, the 300-s and 20-minute runs, the time splits, the replacement policies, rolling horizon,
+    re-runs, the 300-s and 20-minute runs, the time splits, the replacement policies, rolling horizon,
     and the peers' MPS solves by HiGHS and SCIP), no bound is above any schedule's cost (beyond 1e-9 relative): a bound that was not one
     would show here as soon as another method, seed group or time limit found a cheaper schedule."""
     import numpy as np
@@ -878,17 +878,18 @@ def test_time_split_report_is_the_table_of_results():
     assert len(blocks[0].splitlines()) == 2 + sum(len(pd.read_csv(ROOT / t)) for t in TIME_SPLIT_TABLES)
 
 
-def test_the_grid_re_run_is_the_report_in_results():
-    """The fifty-third round's re-run of the grid with the same code (benchmarks/results/rerun53/):
-    its grid and retry tables are what grid_report.py makes of those CSVs, and it has the stored
-    grid's stations."""
-    blocks = _report_in_section(["grid_report.py", "--dir", "benchmarks/results/rerun53"], "**Fifty-third round",
-                                "**Fifty-second round")
+@pytest.mark.parametrize(("folder", "section", "after"), [("rerun53", "**Fifty-third round", "**Fifty-second round"),
+                                                         ("rerun54", "**Fifty-fourth round", "**Fifty-third round")])
+def test_the_grid_re_run_is_the_report_in_results(folder, section, after):
+    """The re-runs of the grid (benchmarks/results/rerun53/ with the same code, rerun54/ with the
+    chained branching): their grid and retry tables are what grid_report.py makes of those CSVs
+    in their rounds' sections, and they have the stored grid's stations."""
+    blocks = _report_in_section(["grid_report.py", "--dir", f"benchmarks/results/{folder}"], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
     key = ["seed", "knob", "value"]
     for seed in (101, 102, 103):
         stored = pd.read_csv(RESULTS / f"exact_grid_{seed}.csv")
-        rerun = pd.read_csv(RESULTS / "rerun53" / f"exact_grid_{seed}.csv")
+        rerun = pd.read_csv(RESULTS / folder / f"exact_grid_{seed}.csv")
         assert list(rerun.columns) == list(stored.columns)
         assert rerun[rerun["run"] == "limit"][key].values.tolist() == stored[stored["run"] == "limit"][key].values.tolist()
 

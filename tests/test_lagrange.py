@@ -1050,6 +1050,16 @@ BRANCHING_OPTIMA = [({"slots": 12, "gpus": 16, "seed": 0}, 0.327542669394),
                     ({"slots": 12, "services": 12, "seed": 3}, 0.295227215173)]
 
 
+def _certifies_branching_optimum(case: int) -> None:
+    """`lagrange` branches on BRANCHING_OPTIMA[case] and certifies its stored optimum."""
+    knobs, opt = BRANCHING_OPTIMA[case]
+    d = generate(stations=1, **knobs).station_data(0)
+    s = lagrange_station(d, gap=1e-7)
+    assert s.termination == "optimal" and s.nodes > 0
+    assert s.bound <= opt * (1 + 1e-9)
+    assert s.cost == pytest.approx(opt, rel=1e-6)
+
+
 @pytest.mark.parametrize(("dist", "keep"), [(0.0, True), (None, True), (0.25, False)])
 @pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
 def test_any_plunging_rule_certifies_the_optimum(monkeypatch, dist, keep, case):
@@ -1059,12 +1069,89 @@ def test_any_plunging_rule_certifies_the_optimum(monkeypatch, dist, keep, case):
 
     monkeypatch.setattr(search_module, "PLUNGE_BOUND_DIST", dist)
     monkeypatch.setattr(search_module, "NODE_COLUMNS", keep)
-    knobs, opt = BRANCHING_OPTIMA[case]
-    d = generate(stations=1, **knobs).station_data(0)
-    s = lagrange_station(d, gap=1e-7)
-    assert s.termination == "optimal" and s.nodes > 0
-    assert s.bound <= opt * (1 + 1e-9)
-    assert s.cost == pytest.approx(opt, rel=1e-6)
+    _certifies_branching_optimum(case)
+
+
+@pytest.mark.parametrize("chain", [1, 2, 3])
+@pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
+def test_chained_branching_certifies_the_optimum(monkeypatch, chain, case):
+    """Plain a = 0 | 1 (1), or p's up side split on one or two more pairs of the slot (`CHAIN`):
+    the tree changes, the certified optimum does not; with a chain some branching has three or
+    more children."""
+    from optcache.solvers.lagrange import search as search_module
+
+    monkeypatch.setattr(search_module, "CHAIN", chain)
+    widest = []
+    split = search_module.children
+
+    def spy(bounds, decision):
+        kids = split(bounds, decision)
+        widest.append(len(kids))
+        return kids
+
+    monkeypatch.setattr(search_module, "children", spy)
+    _certifies_branching_optimum(case)
+    assert max(widest) == 2 if chain == 1 else max(widest) >= 3
+
+
+def test_chained_children_partition_the_nodes_schedules():
+    """Children of a[1][0] split on pairs 2 then 3: 0 out | 0 in, 2 out | 0, 2 in, 3 out | all
+    three in (sides 0, 1, 1, 1). Every choice of the four pairs' a[1] that the node allows is in
+    exactly one child, and in none that the node does not; a pair the node already keeps in drops
+    its 'out' child."""
+    from optcache.solvers.lagrange.branching import Decision, children
+
+    T, P = 3, 4
+    decision = Decision("a", 1, 0, 0, 0.4, then=(2, 3))
+
+    def within(bounds, a1):
+        """Whether bounds allow a[1] = a1 (one value per pair)."""
+        return all(b.a_lo[1] <= v <= b.a_hi[1] for b, v in zip(bounds, a1, strict=True))
+
+    free = [PairBounds.free(T) for _ in range(P)]
+    kids = children(free, decision)
+    assert [side for side, _ in kids] == [0, 1, 1, 1]
+    for a1 in itertools.product((0, 1), repeat=P):
+        assert sum(within(bs, a1) for _, bs in kids) == 1, a1
+    for _, bs in kids:  # only slot 1 of pairs 0, 2 and 3 is bounded
+        assert all((b.a_lo[[0, 2]] == 0).all() and (b.a_hi[[0, 2]] == 1).all() for b in bs)
+        assert (bs[1].a_lo == 0).all() and (bs[1].a_hi == 1).all()
+    kept = [b.copy() for b in free]
+    kept[2].a_lo[1] = 1  # the node already keeps pair 2 in
+    kids = children(kept, decision)
+    assert [side for side, _ in kids] == [0, 1, 1]
+    for a1 in itertools.product((0, 1), repeat=P):
+        assert sum(within(bs, a1) for _, bs in kids) == within(kept, a1), a1
+    plain = children(free, Decision("a", 1, 0, 0, 0.4))  # no chain: a = 0 | 1
+    assert [(s, b[0].a_hi[1], b[0].a_lo[1]) for s, b in plain] == [(0, 0, 0), (1, 1, 1)]
+
+
+def test_branching_chains_the_slots_pair_most_out():
+    """An 'a' decision picked at a node goes on to the fractional pair of its slot with the
+    smallest ā (the most out in the master), and to none if no other pair there is fractional.
+    Ranked most fractional 'a' first, down the last child (every pair of the chain in) of each
+    node, on a station where memory binds (`BRANCHING_OPTIMA`'s first)."""
+    from optcache.solvers.lagrange.branching import FRACTIONAL, children
+    from optcache.solvers.lagrange.search import ROOT_TOL
+
+    d = generate(stations=1, **BRANCHING_OPTIMA[0][0]).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    s.pseudo.score = lambda c, eps, floor=None: c.down * (1 - c.down) if c.kind == "a" else 0.0
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    cg = s.colgen(free, np.zeros(s.master.n_rows), ROOT_TOL, separate=True)
+    chained = 0
+    for _ in range(12):
+        decision = s.branch(cg)
+        assert decision is not None and decision.kind == "a"
+        f, _ = s.master.xbar(cg.lp.lam)
+        f = f[decision.slot]
+        frac = [q for q in range(d.P) if q != decision.pair and FRACTIONAL < f[q] < 1 - FRACTIONAL]
+        assert decision.then == ((min(frac, key=lambda q: (f[q], q)),) if frac else ())
+        chained += bool(frac)
+        free = children(free, decision)[-1][1]
+        cg = s.colgen(free, cg.u, 1e-6)
+        assert np.isfinite(cg.L) and cg.lp is not None and not cg.lp.slack_used
+    assert chained >= 6
 
 
 def test_pseudo_costs_estimate_per_unit_gains_and_fall_back_to_their_kind():

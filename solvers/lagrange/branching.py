@@ -3,7 +3,7 @@ pseudo-costs and the children they make."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,6 +12,14 @@ from optcache.solvers.lagrange.graph import PairBounds
 FRACTIONAL = 1e-6
 """A master value ā within this of 0 or 1 counts as integral when branching; at a leaf, the
 columns whose λ exceeds it are the ones that agree on every coupled decision."""
+
+CHAIN = 2
+"""Pairs a branching on a[t][p] splits on: p, then (on p's up side) the other pair of the slot
+most out in the master (the smallest fractional ā), so that its children are p out | p in and q out |
+both in. In a slot where memory keeps some pair out, p in alone often moves the weight to another
+pair at little cost; naming who is out instead took the tree's time with the optimum as incumbent
+from 752 s to 320 s over eight stations (three times less on two 80-slot ones), and three or four
+pairs did worse than two (benchmarks/RESULTS.md, "Fifty-fourth round"). 1: plain a = 0 | 1."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,9 @@ class Decision:
     pair: int
     value: int
     down: float
+    then: tuple[int, ...] = field(default=())
+    """Kind 'a': pairs split on next within the up side, in order (`CHAIN`): the up side becomes
+    one child per pair (the ones before it in, it out) and one with all of them in."""
 
     def distance(self, side: int) -> float:
         """How far the master's value is from side 0 (down) or 1 (up)."""
@@ -79,7 +90,20 @@ def rise_of(rise: np.ndarray, d: Decision, side: int) -> float:
 
 
 def children(bounds: list[PairBounds], decision: Decision) -> list[tuple[int, list[PairBounds]]]:
-    """The two children's (side, bounds) of a node with `bounds`, those not empty: a = 0 | 1, or x ≤ v | x ≥ v + 1."""
+    """The children's (side, bounds) of a node with `bounds`, those not empty: a = 0 | 1, or x ≤ v | x ≥ v + 1;
+    an 'a' decision with pairs to split on `then` has several up children (side 1), which with
+    its down child partition the node's schedules by the first pair of (pair, *then) out."""
+    if decision.kind == "a" and decision.then:
+        t, chain, out = decision.slot, (decision.pair, *decision.then), []
+        for i in range(len(chain) + 1):
+            bs = [b.copy() for b in bounds]
+            for q in chain[:i]:
+                bs[q].a_lo[t] = 1
+            if i < len(chain):
+                bs[chain[i]].a_hi[t] = 0
+            if not any(bs[q].empty() for q in chain):
+                out.append((min(i, 1), bs))
+        return out
     out = []
     for side in (0, 1):
         bs = [b.copy() for b in bounds]

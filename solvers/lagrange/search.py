@@ -20,7 +20,7 @@ import heapq
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,7 +29,14 @@ from optcache.evaluator import evaluate_station
 from optcache.instance import StationData
 from optcache.logs import PROGRESS_SECONDS
 from optcache.solvers import forked
-from optcache.solvers.lagrange.branching import FRACTIONAL, Decision, PseudoCosts, children, rise_of
+from optcache.solvers.lagrange.branching import (
+    CHAIN,
+    FRACTIONAL,
+    Decision,
+    PseudoCosts,
+    children,
+    rise_of,
+)
 from optcache.solvers.lagrange.decomposition import Decomposition, PairSolution
 from optcache.solvers.lagrange.fixopt import LNS_SECONDS, LNS_SHARE, FixAndOptimise
 from optcache.solvers.lagrange.graph import PairBounds, option_index
@@ -527,13 +534,14 @@ class Search:
 
     # ------------------------------------------------------------------ branching
     def branch(self, cg: ColGen) -> Decision | None:
-        """The coupled decision whose two children are expected to gain most (product rule).
+        """The coupled decision whose two sides are expected to gain most (product rule).
 
         Candidates: x[t][p] in a budget slot where the pair's columns in use disagree (split at
         ⌊x̄⌋) and a[t][p] in a memory slot with a fractional ā. A side's expected gain is its
         pseudo-cost estimate (`PseudoCosts`), and at least its Lagrangian rise at the node's
         multipliers (`ColGen.rise`, which bounds the child from below). Before anything is learnt
         this is the most fractional candidate. A disagreement with an integral x̄ comes last.
+        An 'a' decision's up side is split on the slot's pair most out next (`CHAIN`).
         None when the support agrees everywhere (a leaf)."""
         dec, master = self.dec, self.master
         lam = cg.lp.lam
@@ -568,7 +576,13 @@ class Search:
 
             def floor(c: Decision, side: int) -> float:
                 return min(rise_of(cg.rise[c.pair][c.slot], c, side), cap)
-        return max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
+        best = max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
+        if best.kind == "a" and CHAIN > 1:  # then the slot's other pairs most out (`CHAIN`)
+            f = Ab[best.slot]
+            out = [int(q) for q in np.argsort(f, kind="stable")
+                   if q != best.pair and FRACTIONAL < f[q] < 1 - FRACTIONAL]
+            best = replace(best, then=tuple(out[:CHAIN - 1]))
+        return best
 
     # ------------------------------------------------------------------ the search
     def window_search(self, d: StationData, st: State, deadline: float, gap: float, terminal,

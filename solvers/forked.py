@@ -29,6 +29,10 @@ ERRORS = {cls.__name__: cls for cls in (InfeasibleModel, SolverFailed)}
 POLL_SECONDS = 3600.0
 """Longest single wait on the child's pipe: a time limit of 1e308 s is legal, `poll` takes far less."""
 
+HELD_DURING_FORK = {signal.SIGINT, signal.SIGTERM}
+"""Signals held while `os.fork` runs its hooks (`call`): an interrupt raised inside them is dropped
+by Python ("Exception ignored in _releaseLock"), and a stopped grid then ran to its end, exit 0."""
+
 
 def own_limit(time_limit: float) -> float:
     """The time limit to give the solver inside a child killed at `time_limit` (see KILL_GRACE)."""
@@ -62,23 +66,28 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
     import multiprocessing.connection as mpc
 
     reader, writer = mpc.Pipe(duplex=False)
+    # a Ctrl-C or SIGTERM arriving during the fork is held until it is over: in the fork's own
+    # hooks (logging's lock release) Python drops the exception, and the run went on to its end
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_DURING_FORK)
     pid = os.fork()
     if pid == 0:  # the child: never returns into the caller
         code = 1
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             reader.close()
             os.setpgid(0, 0)  # its own group: the parent kills any solver executable it starts
             _die_with_parent()
             code = _child(work, writer)
         finally:
             os._exit(code)
-    writer.close()
-    try:
-        os.setpgid(pid, pid)  # also here: the group exists before the parent may kill it
-    except OSError:  # the child got there first, or already exited
-        pass
     final = None
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal is raised here: the child is killed
+        writer.close()
+        try:
+            os.setpgid(pid, pid)  # also here: the group exists before the parent may kill it
+        except OSError:  # the child got there first, or already exited
+            pass
         while final is None:
             left = deadline - time.perf_counter()
             if left <= 0:

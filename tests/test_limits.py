@@ -438,6 +438,31 @@ def test_lagranges_restricted_master_mip_that_ignores_its_limit_is_killed(monkey
     assert not evaluate_station(d, s.a, s.x).violations
 
 
+def test_an_interrupt_during_the_fork_stops_the_forked_solve():
+    """A Ctrl-C that arrived while `os.fork` ran its hooks was raised inside logging's lock release
+    there, where Python drops it, and a stopped grid ran to its end with exit 0. Now it is held
+    until the fork is over and raised in `forked.call`, which kills and reaps the child (here one
+    that would sleep 30 s) at once. The hook that interrupts fires on one fork only."""
+    import os
+    import signal
+
+    from optcache.solvers import forked
+
+    armed = [True]
+
+    def interrupt():  # after the fork, in the parent, as a terminal's Ctrl-C would
+        if armed and armed.pop():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    os.register_at_fork(after_in_parent=interrupt)
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        forked.call(lambda send: time.sleep(30.0), time.perf_counter() + 60.0)
+    assert time.perf_counter() - t0 < 5.0 and not armed
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & forked.HELD_DURING_FORK == set()
+    assert forked.call(lambda send: 7, time.perf_counter() + 60.0) == 7  # the next fork is a plain one
+
+
 def test_lagranges_restricted_master_mip_is_the_same_forked_or_not(monkeypatch):
     """The restricted-master MIP in a forked child (under a time limit, or under a node budget
     with its watchdog) returns the schedule the same MIP returns in this process, on a master

@@ -90,11 +90,13 @@ def rise_of(rise: np.ndarray, d: Decision, side: int) -> float:
 
 
 def children(bounds: list[PairBounds], decision: Decision) -> list[tuple[int, list[PairBounds]]]:
-    """The children's (side, bounds) of a node with `bounds`, those not empty: a = 0 | 1, or x ≤ v | x ≥ v + 1;
-    an 'a' decision with pairs to split on `then` has several up children (side 1), which with
-    its down child partition the node's schedules by the first pair of (pair, *then) out."""
-    if decision.kind == "a" and decision.then:
-        t, chain, out = decision.slot, (decision.pair, *decision.then), []
+    """The children's (side, bounds) of a node with `bounds`, those not empty: x ≤ v | x ≥ v + 1, or
+    for a[t][p] one child per pair of (p, *then) out, the ones before it in, and one with all of
+    them in (a = 0 | 1 when `then` is empty): they partition the node's schedules by the first of
+    those pairs out; the first is side 0, the others side 1."""
+    t = decision.slot
+    if decision.kind == "a":
+        chain, out = (decision.pair, *decision.then), []
         for i in range(len(chain) + 1):
             bs = [b.copy() for b in bounds]
             for q in chain[:i]:
@@ -107,13 +109,8 @@ def children(bounds: list[PairBounds], decision: Decision) -> list[tuple[int, li
     out = []
     for side in (0, 1):
         bs = [b.copy() for b in bounds]
-        b, t = bs[decision.pair], decision.slot
-        if decision.kind == "a":
-            if side == 0:
-                b.a_hi[t] = 0
-            else:
-                b.a_lo[t] = 1
-        elif side == 0:
+        b = bs[decision.pair]
+        if side == 0:
             b.x_hi[t] = min(b.x_hi[t], decision.value)
         else:
             b.x_lo[t] = max(b.x_lo[t], decision.value + 1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -89,6 +90,18 @@ BAD = [
     ("time_split.py", "--points slots=20 --time-limit -1 --out {t}/o.csv", "--time-limit"),
     ("time_split.py", "--points foo=3 --out {t}/o.csv", "--points"),
     ("time_split.py", "--points slots=20 --out {t}/adir", "--out"),
+    ("crosscheck.py", "--tiny -1 --out {t}/o.csv", "--tiny"),
+    ("crosscheck.py", "--tiny 0 --small 0 --medium 0 --out {t}/o.csv", "--tiny"),
+    ("crosscheck.py", "--medium x --out {t}/o.csv", "--medium"),
+    ("crosscheck.py", "--small-limit nan --out {t}/o.csv", "--small-limit"),
+    ("crosscheck.py", "--seed-base 9223372036854775800 --out {t}/o.csv", "--seed-base"),
+    ("crosscheck.py", "--tiny 1 --out {t}/adir", "--out"),
+    ("tree_proof.py", "--chain 0 --out {t}/o.csv", "--chain"),
+    ("tree_proof.py", "--cases seed=1,slots=5 --out {t}/o.csv", "--cases"),
+    ("tree_proof.py", "--time-limit -1 --out {t}/o.csv", "--time-limit"),
+    ("tree_proof.py", "--cases seed=102,slots=20 --optima {t}/afile --out {t}/o.csv", "--optima"),
+    ("tree_proof.py", "--cases seed=102,slots=20 --optima {t}/afile/sub --out {t}/o.csv", "--optima"),
+    ("tree_proof.py", "--cases seed=102,slots=20 --out {t}/adir", "--out"),
     # item 5-6: empty lists and counts below 1
     ("exact_grid.py", "--seeds 101 --points --out {t}/o.csv", "--points"),
     ("exact_peers.py", "--points --out {t}/o.csv", "--points"),
@@ -221,7 +234,8 @@ def test_the_documented_columns_are_the_committed_ones():
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
              "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"],
              "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv"],
-             "time_split.py": ["time_split_60.csv", "time_split_600_103.csv"]}
+             "time_split.py": ["time_split_60.csv", "time_split_600_103.csv"],
+             "crosscheck.py": ["crosscheck.csv"], "tree_proof.py": ["tree_proof.csv"]}
     for script, tables in pairs.items():
         doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
         for table in tables:
@@ -321,6 +335,97 @@ def test_time_split_reads_back_where_the_time_went(tmp_path):
     assert 0 < row["lp_seconds"] <= row["seconds"] and 0 < row["lagrangian_seconds"] <= row["seconds"]
     assert 0 <= row["pruned_child_lp_solves"] <= row["tree_lp_solves"] <= row["lp_solves"]
     assert row["pruned_children"] <= row["nodes"] and row["evaluations"] > 0
+
+
+def test_crosscheck_on_a_few_seeds_meets_the_references(tmp_path):
+    """Three tiny stations against brute force and one small against milp: every lagrange result
+    certified, the tiny ones at exactly the exhaustive optimum, no problem; the columns are the
+    committed table's."""
+    out = tmp_path / "cc.csv"
+    r = run("crosscheck.py", "--tiny", "3", "--small", "1", "--medium", "0", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "8 checks, 0 failed" in r.stdout
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns) == header(RESULTS / "crosscheck.csv")
+    assert list(df.family) == ["tiny"] * 6 + ["small"] * 2
+    assert list(df.seed) == [980001, 980001, 980002, 980002, 980003, 980003, 990001, 990001]
+    assert (df.termination == "optimal").all() and (df.problems == "").all()
+    tiny = df[df.family == "tiny"]
+    assert ((tiny.cost - tiny.ref_cost).abs() <= 1e-9 * tiny.ref_cost).all()
+    assert (tiny.bound <= tiny.ref_cost * (1 + 1e-12)).all()
+
+
+def test_crosscheck_names_what_a_wrong_result_breaks(monkeypatch):
+    """`problems` on hand-made results of a tiny station: a bound above the optimum, a cost below
+    it, a cost that is not the evaluator's, a schedule over the memory, a gap wider than certified."""
+    cc = _bench_module("crosscheck", monkeypatch)
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tests.bruteforce import brute_force, random_tiny
+
+    d = random_tiny(np.random.default_rng(980002)).station_data(0)
+    opt, a, x = brute_force(d)
+
+    def res(**kw):
+        return SimpleNamespace(**{"a": a, "x": x, "cost": opt, "bound": opt, "seconds": 0.1,
+                                  "termination": "optimal", **kw})
+
+    assert cc.problems(d, res(), 0.0, opt, opt) == []
+    assert cc.problems(d, res(bound=opt * 1.001, termination="time_limit"), 0.0, opt, opt) == [
+        f"bound {opt * 1.001!r} above the reference's cost {opt!r}"]
+    low = cc.problems(d, res(cost=opt * 0.99, termination="time_limit"), 0.0, opt, opt)
+    assert low == [f"cost {opt * 0.99!r} is not the evaluator's {opt!r}",
+                   f"cost {opt * 0.99!r} below the reference's bound {opt!r}"]
+    full = np.ones_like(a)  # every pair loaded in every slot, serving nothing: over the memory
+    assert (full @ d.s > d.G + 1e-9).all()
+    over = cc.problems(d, res(a=full, x=np.zeros_like(x), cost=float("nan"), termination="time_limit"),
+                       0.0, opt, opt)
+    assert over == ["cost not finite", f"{d.T} violations (memory_3)"]
+    wide = cc.problems(d, res(bound=opt * 0.99), 1e-4, opt, opt)
+    assert wide == [f"certified at a gap {(opt - opt * 0.99) / opt!r} over 0.0001"]
+
+
+def test_tree_proof_finds_stores_and_proves_an_optimum_the_same_way_twice(tmp_path):
+    """A case without a stored optimum: it is certified and stored, then proved with CHAIN 1 and 2
+    from it; a second run reads it back (unchanged) and makes the same nodes (no clock in the path).
+    The optimum is the committed one of that case."""
+    opt, out = tmp_path / "opt", tmp_path / "tp.csv"
+    args = ["--cases", "seed=102,slots=20", "--chain", "1", "2", "--optima", str(opt), "--out", str(out)]
+    r = run("tree_proof.py", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stored = opt / "seed=102,slots=20.json"
+    first, stamp = pd.read_csv(out), stored.stat().st_mtime_ns
+    assert list(first.columns) == header(RESULTS / "tree_proof.csv")
+    assert list(first.chain) == [1, 2] and (first.termination == "optimal").all()
+    assert (first.gap <= 1e-4).all() and (first.bound <= first.cost).all()
+    committed = json.loads((RESULTS / "optima" / stored.name).read_text())
+    mine = json.loads(stored.read_text())
+    assert mine["cost"] == pytest.approx(committed["cost"], rel=1e-4)
+    assert (first.cost <= mine["cost"] * (1 + 1e-12)).all()
+    r = run("tree_proof.py", *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert stored.stat().st_mtime_ns == stamp
+    assert pd.read_csv(out)["nodes"].tolist() == first["nodes"].tolist()
+
+
+@pytest.mark.parametrize("change, says", [(lambda z: z.update(cost=z["cost"] * 1.01), "is not the evaluator's"),
+                                          (lambda z: z.update(a=[[1] * len(r) for r in z["a"]],
+                                                              x=[[0] * len(r) for r in z["x"]]), "breaks memory_3"),
+                                          (lambda z: z.pop("x"), "not an optimum file"),
+                                          (lambda z: z.update(a=z["a"][:-1]), "must be 20 × ")])
+def test_tree_proof_refuses_a_stored_optimum_that_is_not_one(tmp_path, change, says):
+    opt = tmp_path / "opt"
+    opt.mkdir()
+    z = json.loads((RESULTS / "optima" / "seed=102,slots=20.json").read_text())
+    change(z)
+    (opt / "seed=102,slots=20.json").write_text(json.dumps(z))
+    r = run("tree_proof.py", "--cases", "seed=102,slots=20", "--optima", str(opt), "--out", str(tmp_path / "o.csv"),
+            cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("tree_proof.py: error: argument --optima: ") and says in r.stderr
+    assert not (tmp_path / "o.csv").exists()
 
 
 def test_exact_peers_short_limit(tmp_path):
@@ -429,11 +534,15 @@ def test_grid_report_prints_the_tables_of_results():
         assert table.strip() in results
 
 
-def test_grid_report_prints_the_fresh_seed_tables_of_results():
-    """The forty-seventh round's grid on seeds 104 and 105 (benchmarks/RESULTS.md, "Forty-seventh
-    round") is what grid_report.py makes of its committed CSVs: the grid table, its counts and the
-    retries (no rolling table: rolling_grid.py did not run on those seeds)."""
-    blocks = _report_in_section(["grid_report.py", "--seeds", "104", "105"], "**Forty-seventh round", "**Forty-sixth round")
+@pytest.mark.parametrize(("args", "section", "after"), [
+    (["--seeds", "104", "105"], "**Forty-seventh round", "**Forty-sixth round"),
+    (["--dir", "benchmarks/results/fresh55", "--seeds", "107", "108"], "**Fifty-fifth round", "**Fifty-fourth round")])
+def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
+    """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
+    "Forty-seventh round", 107 and 108 in the "Fifty-fifth round") are what grid_report.py makes of
+    their committed CSVs: the grid table, its counts and the retries (no rolling table:
+    rolling_grid.py did not run on those seeds)."""
+    blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
 
 
@@ -836,7 +945,21 @@ def _station_tables():
     for path in sorted(RESULTS.glob("rolling_grid_*.csv")):
         df = pd.read_csv(path)
         costs.append(df[key + ["cost"]].assign(source=path.name + ":" + df["method"]))
+    proofs = pd.read_csv(RESULTS / "tree_proof.csv")  # instances named seed=S,KNOB=V
+    proofs = proofs.join(_case_keys(proofs["instance"]))
+    costs.append(proofs[key + ["cost"]].assign(source="tree_proof.csv"))
+    bounds.append(proofs[key + ["bound"]].assign(source="tree_proof.csv"))
+    optima = [json.loads(p.read_text()) for p in sorted((RESULTS / "optima").glob("*.json"))]
+    names = pd.Series([o["instance"] for o in optima])
+    costs.append(_case_keys(names).assign(cost=[o["cost"] for o in optima], source="optima/" + names))
     return pd.concat(costs, ignore_index=True), pd.concat(bounds, ignore_index=True)
+
+
+def _case_keys(names: pd.Series) -> pd.DataFrame:
+    """seed, knob and value of case names `seed=S,KNOB=V` (tree_proof.py's)."""
+    parts = [dict(kv.split("=") for kv in n.split(",")) for n in names]
+    return pd.DataFrame({"seed": [int(p.pop("seed")) for p in parts], "knob": [next(iter(p)) for p in parts],
+                         "value": [int(next(iter(p.values()))) for p in parts]}, index=names.index)
 
 
 def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():

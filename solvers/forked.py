@@ -69,7 +69,13 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
     # a Ctrl-C or SIGTERM arriving during the fork is held until it is over: in the fork's own
     # hooks (logging's lock release) Python drops the exception, and the run went on to its end
     held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_DURING_FORK)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BaseException:  # no child (out of memory, too many processes): nothing stays held
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        reader.close()
+        writer.close()
+        raise
     if pid == 0:  # the child: never returns into the caller
         code = 1
         try:

@@ -454,13 +454,36 @@ def test_an_interrupt_during_the_fork_stops_the_forked_solve():
         if armed and armed.pop():
             os.kill(os.getpid(), signal.SIGINT)
 
+    # Python's Ctrl-C handler, as an interactive run has it: a run started in the background by a
+    # shell without job control (`cmd &`) inherits SIGINT ignored, and Python then installs none
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     os.register_at_fork(after_in_parent=interrupt)
     t0 = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        forked.call(lambda send: time.sleep(30.0), time.perf_counter() + 60.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            forked.call(lambda send: time.sleep(30.0), time.perf_counter() + 60.0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - t0 < 5.0 and not armed
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & forked.HELD_DURING_FORK == set()
     assert forked.call(lambda send: 7, time.perf_counter() + 60.0) == 7  # the next fork is a plain one
+
+
+def test_a_fork_that_fails_leaves_no_signal_held(monkeypatch):
+    """When `os.fork` itself fails (no memory, too many processes) the error reaches the caller and
+    Ctrl-C and SIGTERM are not left held: the next interrupt still stops the run."""
+    import os
+    import signal
+
+    from optcache.solvers import forked
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(BlockingIOError):
+        forked.call(lambda send: 7, time.perf_counter() + 60.0)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & forked.HELD_DURING_FORK == set()
 
 
 def test_lagranges_restricted_master_mip_is_the_same_forked_or_not(monkeypatch):

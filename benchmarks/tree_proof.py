@@ -136,15 +136,15 @@ def main() -> None:
     check_outputs(ap, "--out", args.out)
     if args.optima.exists() and not args.optima.is_dir():
         ap.fail("--optima", f"{args.optima}: not a directory")
-    for name in args.cases:
-        try:
-            if read_optimum(name, station(name), args.optima) is None:
-                check_writable(args.optima / f"{name}.json")
-                make_folder(args.optima, "--optima")
-        except InvalidInput as e:  # the folder cannot be written
-            ap.fail("--optima", e.message)
-        except ValueError as e:  # a stored optimum that is not one
-            ap.fail("--optima", str(e))
+    try:
+        missing = [name for name in args.cases if read_optimum(name, station(name), args.optima) is None]
+        if missing:  # to be certified and stored there
+            check_writable(args.optima / f"{missing[0]}.json")
+            make_folder(args.optima, "--optima")
+    except InvalidInput as e:  # the folder cannot be written
+        ap.fail("--optima", e.message)
+    except ValueError as e:  # a stored optimum that is not one
+        ap.fail("--optima", str(e))
     try:
         run_cases(args.out, args.cases, lambda name: run(name, args.chain, args.time_limit, args.solve_limit, args.optima))
     except RuntimeError as e:  # a case not certified within --solve-limit: the rows done are kept

@@ -1094,6 +1094,122 @@ def test_chained_branching_certifies_the_optimum(monkeypatch, chain, case):
     assert max(widest) == 2 if chain == 1 else max(widest) >= 3
 
 
+@pytest.mark.parametrize("k", [1, 4, 8])
+@pytest.mark.parametrize("case", range(len(BRANCHING_OPTIMA)))
+def test_strong_branching_certifies_the_optimum(monkeypatch, k, case):
+    """Pseudo-costs alone (1) or the best 4 or 8 candidates scored by their children's master
+    LPs (`STRONG_CANDIDATES`): the tree changes, the certified optimum does not; with k > 1 the
+    station's own tree decides by strong branching and counts its LPs."""
+    from optcache.solvers.lagrange import search as search_module
+
+    monkeypatch.setattr(search_module, "STRONG_CANDIDATES", k)
+    seen = []
+    strong = Search.strong
+
+    def spy(self, top, bounds, cg, eps, floor):
+        seen.append((len(top), self.strong_branching))
+        return strong(self, top, bounds, cg, eps, floor)
+
+    monkeypatch.setattr(Search, "strong", spy)
+    _certifies_branching_optimum(case)
+    assert all(on for _, on in seen) and all(2 <= n <= k for n, _ in seen)
+    assert (len(seen) > 0) == (k > 1)
+
+
+def _strong_root(monkeypatch):
+    """The root of a memory-bound 12-slot station (`BRANCHING_OPTIMA`'s second: 23 fractional ā)
+    with every row in the master (no row left out, so that a restricted solve and
+    `Master.value_under` see the same LP), and a pruning level 1 % above it."""
+    from optcache.solvers.lagrange import master as master_module
+    from optcache.solvers.lagrange.search import ROOT_TOL
+
+    monkeypatch.setattr(master_module, "LAZY_ROWS", False)
+    d = generate(stations=1, **BRANCHING_OPTIMA[1][0]).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    free = [PairBounds.free(d.T) for _ in range(d.P)]
+    cg = s.colgen(free, np.zeros(s.master.n_rows), ROOT_TOL, separate=True)
+    s.best_cost = cg.L * 1.01
+    s.probe(cg, free)
+    return s, free, cg
+
+
+def test_value_under_is_the_restricted_lp_from_below(monkeypatch):
+    """For children of the root: the node's LP value ≤ the dual simplex's value after 1 iteration
+    ≤ after 20 ≤ without a limit = the restricted master LP solved as column generation solves it.
+    The dual simplex's objective only rises from the node's optimal basis, and it stops at the
+    child's optimum."""
+    from optcache.solvers.lagrange.branching import Decision, children
+
+    s, free, cg = _strong_root(monkeypatch)
+    m = s.master
+    m.restrict(free)
+    base = m.solve().value
+    basis = m.basis()
+    Ab, Xb = m.xbar(cg.lp.lam)
+    frac = [(t, p) for t in range(s.d.T) for p in range(s.d.P) if 1e-6 < Ab[t, p] < 1 - 1e-6]
+    assert len(frac) >= 3
+    checked = 0
+    for t, p in frac[:6]:
+        for _, bs in children(free, Decision("a", t, p, 0, float(Ab[t, p]))):
+            v1, v20, vall = (m.value_under(bs, basis, it, None) for it in (1, 20, 10**9))
+            assert base - 1e-9 <= v1 <= v20 + 1e-9 and v20 <= vall + 1e-9
+            m.restrict(bs)
+            lp = m.solve()
+            assert vall == pytest.approx(lp.value, rel=1e-9, abs=1e-12)
+            checked += vall > base + 1e-9
+            m.h.setBasis(basis)
+    assert checked >= 2  # some child's LP rises above its parent's
+
+
+def test_strong_branching_takes_the_best_product_and_restores_the_node(monkeypatch):
+    """`Search.strong` branches on the candidate whose two sides' gains (a side's least child LP
+    rise, capped at the pruning level, at least its Lagrangian rise) have the largest product,
+    recomputed here from each child's restricted LP; afterwards the master holds the node's
+    bounds and basis (the node's LP value again at once)."""
+    from optcache.solvers.lagrange import search as search_module
+    from optcache.solvers.lagrange.branching import children, rise_of
+
+    monkeypatch.setattr(search_module, "STRONG_CANDIDATES", 6)
+    s, free, cg = _strong_root(monkeypatch)
+    m = s.master
+    tops = []
+    strong = Search.strong
+
+    def spy(self, top, bounds, cg_, eps, floor):
+        tops.append(list(top))
+        return strong(self, top, bounds, cg_, eps, floor)
+
+    monkeypatch.setattr(Search, "strong", spy)
+    ub = m._ub[:m.n].copy()
+    chosen = s.branch(cg, free)
+    top = tops[0]
+    assert len(top) == 6 and chosen in top
+    assert np.array_equal(m._ub[:m.n], ub)  # the node's bounds again
+    m.restrict(free)
+    base = m.solve().value
+    assert m.h.getInfo().simplex_iteration_count == 0  # and its optimal basis
+    basis = m.basis()
+    cap = s.level() - base
+    scores = []
+    for c in top:
+        gain = [np.inf, np.inf]
+        for side, bs in children(free, c):
+            g = min(max(m.value_under(bs, basis, search_module.STRONG_ITERATIONS, None) - base, 0.0), cap)
+            g = max(g, min(rise_of(cg.rise[c.pair][c.slot], c, side), cap))
+            gain[side] = min(gain[side], g)
+        scores.append(min(gain[0], cap) * min(gain[1], cap))
+    assert scores[top.index(chosen)] == pytest.approx(max(scores), rel=1e-9)
+    assert len({round(v, 12) for v in scores}) > 1  # the LPs told the candidates apart
+
+
+def test_windows_do_not_branch_strongly():
+    """Fix-and-optimise's window searches keep pseudo-cost branching (`strong=False`)."""
+    d = generate(stations=1, seed=101, slots=10).station_data(0)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    w = s.window_search(d.window(0, 4), State.cold(d.P), np.inf, 1e-4, None, None, False)
+    assert s.strong_branching and not w.strong_branching
+
+
 def test_chained_children_partition_the_nodes_schedules():
     """Children of a[1][0] split on pairs 2 then 3: 0 out | 0 in, 2 out | 0, 2 in, 3 out | all
     three in (sides 0, 1, 1, 1). Every choice of the four pairs' a[1] that the node allows is in
@@ -1356,16 +1472,24 @@ def test_rows_left_out_keep_the_lp_value_and_come_back_when_broken():
 def test_the_search_counts_where_its_work_went(monkeypatch):
     """The counters a solve reports (`SearchStats`, `Master.lp_solves`) count what they name: the
     station's own master LP solves, those after the root (the tree's), and the Lagrangians; the
-    pruned children's LP solves are some of the tree's. `slots=20`/102 needs a tree."""
+    pruned children's LP solves are some of the tree's, and so are strong branching's.
+    `slots=20`/102 needs a tree."""
     d = generate(stations=1, seed=102, slots=20).station_data(0)
-    calls = {"lp": 0, "tree_lp": 0, "in_tree": False}
-    solve = Master._solve
+    calls = {"lp": 0, "tree_lp": 0, "in_tree": False, "strong": 0}
+    solve, value_under = Master._solve, Master.value_under
 
     def counted(self, time_limit=None):
         if self.dec.d.T == d.T and self.dec.terminal is None:  # the station's own master, not a window's
             calls["lp"] += 1
             calls["tree_lp"] += calls["in_tree"]
         return solve(self, time_limit)
+
+    def counted_under(self, *args):
+        assert self.dec.d.T == d.T and self.dec.terminal is None and calls["in_tree"]
+        calls["lp"] += 1
+        calls["tree_lp"] += 1
+        calls["strong"] += 1
+        return value_under(self, *args)
 
     root = Search.root
 
@@ -1375,11 +1499,14 @@ def test_the_search_counts_where_its_work_went(monkeypatch):
         return out
 
     monkeypatch.setattr(Master, "_solve", counted)
+    monkeypatch.setattr(Master, "value_under", counted_under)
     monkeypatch.setattr(Search, "root", rooted)
     s = Search(d, None, np.inf, 1e-4, quiet=True)
     s.run()
     st, m = s.stats, s.master
     assert st.nodes > 0
+    assert st.strong_lp_solves == calls["strong"] >= 2 * st.strong_branchings > 0
+    assert 0 < st.strong_seconds < st.tree_seconds
     assert m.lp_solves == calls["lp"] > 0 and 0 < m.lp_seconds < time.perf_counter() - s.t0
     assert st.tree_lp_solves == calls["tree_lp"] > 0
     assert 0 <= st.pruned_child_lp_solves <= st.tree_lp_solves and st.pruned_children <= st.nodes

@@ -97,7 +97,9 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
                 "lagrangian_seconds": st.lagrangian_seconds, "heuristic_seconds": st.heuristic_seconds,
                 "lns_seconds": st.lns_seconds, "tree_seconds": st.tree_seconds,
                 "tree_lp_solves": st.tree_lp_solves, "pruned_children": st.pruned_children,
-                "pruned_child_lp_solves": st.pruned_child_lp_solves, "progress": st.progress}]
+                "pruned_child_lp_solves": st.pruned_child_lp_solves, "strong_branchings": st.strong_branchings,
+                "strong_lp_solves": st.strong_lp_solves, "strong_seconds": st.strong_seconds,
+                "progress": st.progress}]
     return StationSolve(A, X, float(cost), bound, "optimal" if ok else "time_limit",
                         time.perf_counter() - t0, build, st.nodes, st.evaluations, highs_version(), history)
 

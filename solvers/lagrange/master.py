@@ -395,6 +395,34 @@ class Master:
         finally:
             self.lp_seconds += time.perf_counter() - start
 
+    def basis(self):
+        """HiGHS's current basis, to start several solves from the same point (`value_under`)."""
+        return self.h.getBasis()
+
+    def value_under(self, bounds: list[PairBounds] | None, basis, iterations: int,
+                    time_limit: float | None) -> float | None:
+        """The LP's value with `bounds` imposed on its current columns (`restrict`), by the dual
+        simplex from `basis` (an optimal one of looser bounds, so still dual feasible) stopped after
+        `iterations`: at most the restricted LP's value, never a bound of the node, a branching
+        candidate's score (`search.STRONG_CANDIDATES`). None when HiGHS gives no value. Rows left
+        out stay out; the caller restricts the master again before its next solve."""
+        h = self.h
+        self.restrict(bounds)
+        h.setBasis(basis)
+        limit = np.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 1e-3)
+        h.setOptionValue("time_limit", float(limit))
+        h.setOptionValue("simplex_strategy", 1)
+        h.setOptionValue("simplex_iteration_limit", int(iterations))
+        start = time.perf_counter()
+        h.run()
+        self.lp_solves += 1
+        self.lp_seconds += time.perf_counter() - start
+        status = h.getModelStatus()
+        h.setOptionValue("simplex_strategy", 4)
+        if status not in (self.hs.HighsModelStatus.kOptimal, self.hs.HighsModelStatus.kIterationLimit):
+            return None
+        return float(h.getInfo().objective_function_value + self.ref_cost.sum())
+
     def _rebase_some(self, lp: LPSolution) -> None:
         """Every `REBASE_EVERY` solves, give a new reference to each pair for which one of its
         three heaviest columns in `lp` would leave at most `REBASE_GAIN` of its entries. The

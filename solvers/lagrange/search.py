@@ -122,6 +122,17 @@ column generation starts over (a median of 90 master LPs at `gpus=8`/101, as man
 benchmarks/RESULTS.md, "Thirty-sixth round"). So does a plunged child whose sibling purged. A copy
 holds only the LP's support: 5–50 KB a node at 40–100 slots and 10 pairs."""
 
+STRONG_CANDIDATES = 8
+"""Strong branching on the LP (the first phase of Pecin et al. 2017's strong branching): in the
+station's own tree, the candidates with the best pseudo-cost scores, this many, are scored again by
+their children's master LPs over the columns at hand, and the best product of the two sides'
+gains is branched on. 0 or 1: pseudo-costs alone. With the optimum as incumbent, eight stations'
+trees took 70 % of the time ... (benchmarks/RESULTS.md, "Fifty-seventh round")."""
+
+STRONG_ITERATIONS = 300
+"""Dual simplex iterations per child in strong branching (`Master.value_under`): 40 left the
+scores too rough (`services=12`/103's proof 310 nodes against 94 without a limit)."""
+
 HEURISTIC_EVERY = 20
 """Run the primal heuristics at every this many branch-and-price nodes."""
 
@@ -206,6 +217,12 @@ class SearchStats:
     """Children pruned by their own bound right after column generation made it."""
     pruned_child_lp_solves: int = 0
     """The master LP solves those children's column generation took."""
+    strong_branchings: int = 0
+    """Branchings decided by the children's master LPs (`Search.strong`)."""
+    strong_lp_solves: int = 0
+    """Their children's master LPs (`Master.value_under`; in `Master.lp_solves` too)."""
+    strong_seconds: float = 0.0
+    """Their seconds (in `tree_seconds`)."""
     progress: list = field(default_factory=list)
 
 
@@ -218,8 +235,10 @@ class Search:
 
     def __init__(self, d: StationData, st: State | None, deadline: float, gap: float, terminal=None,
                  quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None,
-                 option_cuts: bool = True, root_ip: bool = True):
+                 option_cuts: bool = True, root_ip: bool = True, strong: bool = True):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
+        self.strong_branching = strong and STRONG_CANDIDATES > 1
+        """Strong branching (`STRONG_CANDIDATES`): in a station's own tree, not in its windows'."""
         self.max_nodes = max_nodes
         """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
         self.deterministic = not np.isfinite(deadline)
@@ -533,7 +552,7 @@ class Search:
                                    time.perf_counter() + min(swaps, max(self.left(), 0))))
 
     # ------------------------------------------------------------------ branching
-    def branch(self, cg: ColGen) -> Decision | None:
+    def branch(self, cg: ColGen, bounds: list[PairBounds] | None = None) -> Decision | None:
         """The coupled decision whose two sides are expected to gain most (product rule).
 
         Candidates: x[t][p] in a budget slot where the pair's columns in use disagree (split at
@@ -541,8 +560,9 @@ class Search:
         pseudo-cost estimate (`PseudoCosts`), and at least its Lagrangian rise at the node's
         multipliers (`ColGen.rise`, which bounds the child from below). Before anything is learnt
         this is the most fractional candidate. A disagreement with an integral x̄ comes last.
-        An 'a' decision's up side is split on the slot's pair most out next (`CHAIN`).
-        None when the support agrees everywhere (a leaf)."""
+        An 'a' decision's up side is split on the slot's pair most out next (`CHAIN`). Given the
+        node's `bounds`, the best `STRONG_CANDIDATES` by that score are ranked again by their
+        children's master LPs (`strong`). None when the support agrees everywhere (a leaf)."""
         dec, master = self.dec, self.master
         lam = cg.lp.lam
         Ab, Xb = master.xbar(lam)
@@ -576,21 +596,59 @@ class Search:
 
             def floor(c: Decision, side: int) -> float:
                 return min(rise_of(cg.rise[c.pair][c.slot], c, side), cap)
-        best = max(cands, key=lambda c: self.pseudo.score(c, eps, floor))
-        if best.kind == "a" and CHAIN > 1:  # then the slot's other pairs most out (`CHAIN`)
-            f = Ab[best.slot]
+        def chained(c: Decision) -> Decision:  # then the slot's other pairs most out (`CHAIN`)
+            if c.kind != "a" or CHAIN < 2:
+                return c
+            f = Ab[c.slot]
             out = [int(q) for q in np.argsort(f, kind="stable")
-                   if q != best.pair and FRACTIONAL < f[q] < 1 - FRACTIONAL]
-            best = replace(best, then=tuple(out[:CHAIN - 1]))
+                   if q != c.pair and FRACTIONAL < f[q] < 1 - FRACTIONAL]
+            return replace(c, then=tuple(out[:CHAIN - 1]))
+
+        ranked = sorted(cands, key=lambda c: self.pseudo.score(c, eps, floor), reverse=True)
+        top = [chained(c) for c in ranked[:max(STRONG_CANDIDATES, 1)]]
+        if bounds is None or len(top) < 2 or not self.strong_branching:
+            return top[0]
+        return self.strong(top, bounds, cg, eps, floor)
+
+    def strong(self, top: list[Decision], bounds: list[PairBounds], cg: ColGen, eps: float,
+               floor) -> Decision:
+        """The decision of `top` whose children's master LPs over the columns at hand rise most
+        above the node's (product rule; a side's gain is its children's least, capped at the
+        pruning level, and at least its Lagrangian rise `floor`). An empty child gains the cap."""
+        master, st = self.master, self.stats
+        start = time.perf_counter()
+        master.restrict(bounds)
+        lp = master.solve(self.left())  # the node's LP again: siblings may have added columns
+        if lp is None or lp.slack_used:
+            return top[0]
+        basis, base = master.basis(), lp.value
+        cap = max(self.level() - base, eps)
+        best, best_score = top[0], -np.inf
+        for c in top:
+            gain = [np.inf, np.inf]
+            for side, bs in children(bounds, c):
+                v = master.value_under(bs, basis, STRONG_ITERATIONS, self.left())
+                g = cap if v is None else min(max(v - base, 0.0), cap)
+                if floor is not None:
+                    g = max(g, floor(c, side))
+                gain[side] = min(gain[side], g)
+                st.strong_lp_solves += 1
+            score = max(min(gain[0], cap), eps) * max(min(gain[1], cap), eps)
+            if score > best_score:
+                best, best_score = c, score
+        master.restrict(bounds)
+        master.h.setBasis(basis)
+        st.strong_branchings += 1
+        st.strong_seconds += time.perf_counter() - start
         return best
 
     # ------------------------------------------------------------------ the search
     def window_search(self, d: StationData, st: State, deadline: float, gap: float, terminal,
                       max_nodes: int | None, root_ip: bool) -> Search:
         """A quiet search of a window of this station (fix-and-optimise's), sharing this search's
-        slot-polytope separators, without option cuts (`OPTION_CUTS`)."""
+        slot-polytope separators, without option cuts (`OPTION_CUTS`) or strong branching."""
         return Search(d, st, deadline, gap, terminal, quiet=True, max_nodes=max_nodes,
-                      polytopes=self.polytopes, option_cuts=False, root_ip=root_ip)
+                      polytopes=self.polytopes, option_cuts=False, root_ip=root_ip, strong=False)
 
     def plunge(self, bound: float, heap: list[Node]) -> bool:
         """Whether to go on with a child of this `bound` rather than the best queued node: while it
@@ -702,7 +760,7 @@ class Search:
             if self.left() <= 0:
                 heapq.heappush(heap, node)
                 break
-            decision = None if cg.lp is None or cg.lp.slack_used else self.branch(cg)
+            decision = None if cg.lp is None or cg.lp.slack_used else self.branch(cg, node.bounds)
             if decision is None:  # the master agrees on every coupled decision: a leaf
                 if cg.lp is not None and not cg.lp.slack_used:
                     self.offer_support(cg.lp)

@@ -1,15 +1,17 @@
 """How long `lagrange`'s tree takes to prove a known optimum, no heuristic driven by the clock in its way.
 
 Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/tree_proof.py [--cases ...] \
-         [--chain 1 2] [--time-limit 600] [--solve-limit 1200] [--optima DIR] [--out F.csv]
+         [--chain 2] [--strong 1 8] [--time-limit 600] [--solve-limit 1200] [--optima DIR] [--out F.csv]
 
-A measurement of the search's branching (benchmarks/RESULTS.md, "Fifty-fourth round" and
-"Fifty-fifth round"), the harness to compare branching rules on. Each case station is solved with
+A measurement of the search's branching (benchmarks/RESULTS.md, "Fifty-fourth round",
+"Fifty-fifth round" and "Fifty-seventh round"), the harness to compare branching rules on. Each case station is solved with
 its certified optimal schedule as the incumbent from the start and fix-and-optimise off
 (`search.LNS_SHARE = 0`, `fixopt.LNS_WIDE_GAP = inf`): the root, then the tree, which only has to
 prove the optimum. No heuristic driven by the clock changes the search's path, so a run makes the
-same nodes each time and its seconds measure the proof alone. Each value of --chain is one run
-(`branching.CHAIN`: how many pairs a branching on a[t][p] splits on; 1 is a = 0 | 1).
+same nodes each time and its seconds measure the proof alone. Each pair of values of --chain and
+--strong is one run (`branching.CHAIN`: how many pairs a branching on a[t][p] splits on, 1 is
+a = 0 | 1; `search.STRONG_CANDIDATES`: how many candidates strong branching scores by their
+children's master LPs, 1 is pseudo-costs alone).
 
 The optimum of a case is read from --optima (default benchmarks/results/optima), CASE.json with the
 schedule's `a` and `x` (T × P lists) and its `cost`. One not there is found first, by
@@ -18,14 +20,16 @@ if that run certifies it (a case that is not certified is an error naming --solv
 schedule must be feasible and cost what the evaluator says (1e-9 relative), or the run stops with
 an error naming --optima before solving anything.
 
-Writes --out (default benchmarks/results/tree_proof.csv), one row per case and chain: instance,
-chain, termination, cost, bound, gap, nodes, seconds, root_seconds (the root's column generation),
-tree_seconds (the branching after it), load1 (the one-minute load average at the end). Rows are
+Writes --out (default benchmarks/results/tree_proof.csv), one row per case, chain and strong:
+instance, chain, strong, termination, cost, bound, gap, nodes, seconds, root_seconds (the root's
+column generation), tree_seconds (the branching after it), strong_seconds (of it, strong
+branching's), load1 (the one-minute load average at the end). Rows are
 rewritten atomically to OUT.partial.csv after every case, which replaces OUT at the end.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -96,27 +100,30 @@ def find_optimum(name: str, d: StationData, folder: Path, limit: float) -> tuple
     return r.a, r.x, r.cost
 
 
-def prove(d: StationData, opt: tuple[np.ndarray, np.ndarray], chain: int, limit: float):
-    """The search with `opt` as its incumbent, fix-and-optimise off and `branching.CHAIN = chain`."""
-    saved = search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN
-    search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN = 0.0, math.inf, chain
+def prove(d: StationData, opt: tuple[np.ndarray, np.ndarray], chain: int, limit: float,
+          strong: int = search.STRONG_CANDIDATES):
+    """The search with `opt` as its incumbent, fix-and-optimise off, `branching.CHAIN = chain` and
+    `search.STRONG_CANDIDATES = strong`."""
+    saved = search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN, search.STRONG_CANDIDATES
+    search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN, search.STRONG_CANDIDATES = 0.0, math.inf, chain, strong
     try:
         return lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=opt)
     finally:
-        search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN = saved
+        search.LNS_SHARE, fixopt.LNS_WIDE_GAP, search.CHAIN, search.STRONG_CANDIDATES = saved
 
 
-def run(name: str, chains: list[int], limit: float, solve_limit: float, folder: Path) -> list[dict]:
+def run(name: str, chains: list[int], strongs: list[int], limit: float, solve_limit: float,
+        folder: Path) -> list[dict]:
     d = station(name)
     a, x, _ = read_optimum(name, d, folder) or find_optimum(name, d, folder, solve_limit)
     rows = []
-    for chain in chains:
-        r = prove(d, (a, x), chain, limit)
+    for chain, strong in itertools.product(chains, strongs):
+        r = prove(d, (a, x), chain, limit, strong)
         h = r.history[0] if r.history else {}
-        rows.append({"instance": name, "chain": chain, "termination": r.termination, "cost": r.cost,
-                     "bound": r.bound, "gap": r.gap, "nodes": r.nodes, "seconds": r.seconds,
+        rows.append({"instance": name, "chain": chain, "strong": strong, "termination": r.termination,
+                     "cost": r.cost, "bound": r.bound, "gap": r.gap, "nodes": r.nodes, "seconds": r.seconds,
                      "root_seconds": h.get("root_seconds"), "tree_seconds": h.get("tree_seconds"),
-                     "load1": os.getloadavg()[0]})
+                     "strong_seconds": h.get("strong_seconds"), "load1": os.getloadavg()[0]})
         print(rows[-1], flush=True)
     return rows
 
@@ -124,8 +131,10 @@ def run(name: str, chains: list[int], limit: float, solve_limit: float, folder: 
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
     case_options(ap, CASES, OUT)
-    ap.add_argument("--chain", type=positive_int, nargs="+", default=[1, 2], metavar="K",
-                    help="values of branching.CHAIN, one run each (default: 1 2)")
+    ap.add_argument("--chain", type=positive_int, nargs="+", default=[2], metavar="K",
+                    help="values of branching.CHAIN, one run each (default: 2)")
+    ap.add_argument("--strong", type=positive_int, nargs="+", default=[1, 8], metavar="K",
+                    help="values of search.STRONG_CANDIDATES, one run each with each chain (default: 1 8)")
     ap.add_argument("--time-limit", type=time_limit, default=600.0,
                     help="seconds for each proof, pair graphs included (default: 600)")
     ap.add_argument("--solve-limit", type=time_limit, default=1200.0,
@@ -146,7 +155,8 @@ def main() -> None:
     except ValueError as e:  # a stored optimum that is not one
         ap.fail("--optima", str(e))
     try:
-        run_cases(args.out, args.cases, lambda name: run(name, args.chain, args.time_limit, args.solve_limit, args.optima))
+        run_cases(args.out, args.cases,
+                  lambda name: run(name, args.chain, args.strong, args.time_limit, args.solve_limit, args.optima))
     except RuntimeError as e:  # a case not certified within --solve-limit: the rows done are kept
         ap.fail("--solve-limit", f"{e}; the rows done so far are in {partial_path(args.out)}")
 

@@ -97,6 +97,7 @@ BAD = [
     ("crosscheck.py", "--seed-base 9223372036854775800 --out {t}/o.csv", "--seed-base"),
     ("crosscheck.py", "--tiny 1 --out {t}/adir", "--out"),
     ("tree_proof.py", "--chain 0 --out {t}/o.csv", "--chain"),
+    ("tree_proof.py", "--strong 0 --out {t}/o.csv", "--strong"),
     ("tree_proof.py", "--cases seed=1,slots=5 --out {t}/o.csv", "--cases"),
     ("tree_proof.py", "--time-limit -1 --out {t}/o.csv", "--time-limit"),
     ("tree_proof.py", "--cases seed=102,slots=20 --optima {t}/afile --out {t}/o.csv", "--optima"),
@@ -388,17 +389,22 @@ def test_crosscheck_names_what_a_wrong_result_breaks(monkeypatch):
 
 
 def test_tree_proof_finds_stores_and_proves_an_optimum_the_same_way_twice(tmp_path):
-    """A case without a stored optimum: it is certified and stored, then proved with CHAIN 1 and 2
-    from it; a second run reads it back (unchanged) and makes the same nodes (no clock in the path).
-    The optimum is the committed one of that case."""
+    """A case without a stored optimum: it is certified and stored, then proved with CHAIN 1 and 2,
+    each with pseudo-costs alone and with strong branching, from it; a second run reads it back
+    (unchanged) and makes the same nodes (no clock in the path). The optimum is the committed one
+    of that case."""
     opt, out = tmp_path / "opt", tmp_path / "tp.csv"
-    args = ["--cases", "seed=102,slots=20", "--chain", "1", "2", "--optima", str(opt), "--out", str(out)]
+    args = ["--cases", "seed=102,slots=20", "--chain", "1", "2", "--strong", "1", "8", "--optima", str(opt),
+            "--out", str(out)]
     r = run("tree_proof.py", *args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     stored = opt / "seed=102,slots=20.json"
     first, stamp = pd.read_csv(out), stored.stat().st_mtime_ns
     assert list(first.columns) == header(RESULTS / "tree_proof.csv")
-    assert list(first.chain) == [1, 2] and (first.termination == "optimal").all()
+    assert list(first.chain) == [1, 1, 2, 2] and list(first.strong) == [1, 8, 1, 8]
+    assert (first.termination == "optimal").all()
+    assert (first.strong_seconds[first.strong == 1] == 0).all()
+    assert (first.strong_seconds <= first.tree_seconds).all()
     assert (first.gap <= 1e-4).all() and (first.bound <= first.cost).all()
     committed = json.loads((RESULTS / "optima" / stored.name).read_text())
     mine = json.loads(stored.read_text())
@@ -537,11 +543,12 @@ def test_grid_report_prints_the_tables_of_results():
 @pytest.mark.parametrize(("args", "section", "after"), [
     (["--seeds", "104", "105"], "**Forty-seventh round", "**Forty-sixth round"),
     (["--dir", "benchmarks/results/fresh55", "--seeds", "107", "108"], "**Fifty-fifth round", "**Fifty-fourth round"),
-    (["--dir", "benchmarks/results/fresh56", "--seeds", "107", "108"], "**Fifty-sixth round", "**Fifty-fifth round")])
+    (["--dir", "benchmarks/results/fresh56", "--seeds", "107", "108"], "**Fifty-sixth round", "**Fifty-fifth round"),
+    (["--dir", "benchmarks/results/fresh57", "--seeds", "107", "108"], "**Fifty-seventh round", "**Fifty-sixth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
-    "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", and again with a variant in the
-    "Fifty-sixth round") are what grid_report.py makes of their committed CSVs: the grid table, its
+    "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
+    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round") are what grid_report.py makes of their committed CSVs: the grid table, its
     counts and the retries (no rolling table: rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
@@ -1003,10 +1010,11 @@ def test_time_split_report_is_the_table_of_results():
 
 
 @pytest.mark.parametrize(("folder", "section", "after"), [("rerun53", "**Fifty-third round", "**Fifty-second round"),
-                                                         ("rerun54", "**Fifty-fourth round", "**Fifty-third round")])
+                                                         ("rerun54", "**Fifty-fourth round", "**Fifty-third round"),
+                                                         ("rerun57", "**Fifty-seventh round", "**Fifty-sixth round")])
 def test_the_grid_re_run_is_the_report_in_results(folder, section, after):
     """The re-runs of the grid (benchmarks/results/rerun53/ with the same code, rerun54/ with the
-    chained branching): their grid and retry tables are what grid_report.py makes of those CSVs
+    chained branching, rerun57/ with strong branching): their grid and retry tables are what grid_report.py makes of those CSVs
     in their rounds' sections, and they have the stored grid's stations."""
     blocks = _report_in_section(["grid_report.py", "--dir", f"benchmarks/results/{folder}"], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]

@@ -1202,6 +1202,21 @@ def test_strong_branching_takes_the_best_product_and_restores_the_node(monkeypat
     assert len({round(v, 12) for v in scores}) > 1  # the LPs told the candidates apart
 
 
+def test_strong_branching_past_the_deadline_takes_the_pseudo_cost_choice(monkeypatch):
+    """Out of time, strong branching solves no child's LP and branches on the best pseudo-cost
+    candidate: the time limit covers the branching too."""
+    from optcache.solvers.lagrange import search as search_module
+
+    s, free, cg = _strong_root(monkeypatch)
+    monkeypatch.setattr(search_module, "STRONG_CANDIDATES", 1)
+    plain = s.branch(cg, free)
+    monkeypatch.setattr(search_module, "STRONG_CANDIDATES", 8)
+    calls = []
+    monkeypatch.setattr(Master, "value_under", lambda self, *a: calls.append(a))
+    s.deadline = time.perf_counter() - 1.0
+    assert s.branch(cg, free) == plain and calls == []
+
+
 def test_windows_do_not_branch_strongly():
     """Fix-and-optimise's window searches keep pseudo-cost branching (`strong=False`)."""
     d = generate(stations=1, seed=101, slots=10).station_data(0)

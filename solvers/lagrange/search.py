@@ -626,6 +626,8 @@ class Search:
         cap = max(self.level() - base, eps)
         best, best_score = top[0], -np.inf
         for c in top:
+            if self.left() <= 0:  # out of time: the best scored so far
+                break
             gain = [np.inf, np.inf]
             for side, bs in children(bounds, c):
                 v = master.value_under(bs, basis, STRONG_ITERATIONS, self.left())

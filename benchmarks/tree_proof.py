@@ -3,9 +3,9 @@
 Run: OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/tree_proof.py [--cases ...] \
          [--chain 2] [--strong 1 8] [--time-limit 600] [--solve-limit 1200] [--optima DIR] [--out F.csv]
 
-A measurement of the search's branching (benchmarks/RESULTS.md, "Fifty-fourth round",
-"Fifty-fifth round" and "Fifty-seventh round"), the harness to compare branching rules on. Each case station is solved with
-its certified optimal schedule as the incumbent from the start and fix-and-optimise off
+A measurement of the search's branching (benchmarks/RESULTS.md, "Fifty-fourth round", "Fifty-fifth
+round" and "Fifty-seventh round"), the harness to compare branching rules on. Each case station is
+solved with its certified optimal schedule as the incumbent from the start and fix-and-optimise off
 (`search.LNS_SHARE = 0`, `fixopt.LNS_WIDE_GAP = inf`): the root, then the tree, which only has to
 prove the optimum. No heuristic driven by the clock changes the search's path, so a run makes the
 same nodes each time and its seconds measure the proof alone. Each pair of values of --chain and

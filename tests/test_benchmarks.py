@@ -548,8 +548,9 @@ def test_grid_report_prints_the_tables_of_results():
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
     "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
-    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round") are what grid_report.py makes of their committed CSVs: the grid table, its
-    counts and the retries (no rolling table: rolling_grid.py did not run on those seeds)."""
+    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round") are what
+    grid_report.py makes of their committed CSVs: the grid table, its counts and the retries (no
+    rolling table: rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
 
@@ -1014,8 +1015,9 @@ def test_time_split_report_is_the_table_of_results():
                                                          ("rerun57", "**Fifty-seventh round", "**Fifty-sixth round")])
 def test_the_grid_re_run_is_the_report_in_results(folder, section, after):
     """The re-runs of the grid (benchmarks/results/rerun53/ with the same code, rerun54/ with the
-    chained branching, rerun57/ with strong branching): their grid and retry tables are what grid_report.py makes of those CSVs
-    in their rounds' sections, and they have the stored grid's stations."""
+    chained branching, rerun57/ with strong branching): their grid and retry tables are what
+    grid_report.py makes of those CSVs in their rounds' sections, and they have the stored grid's
+    stations."""
     blocks = _report_in_section(["grid_report.py", "--dir", f"benchmarks/results/{folder}"], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
     key = ["seed", "knob", "value"]

@@ -365,14 +365,17 @@ class Master:
             np.add.at(PO[:, :, :w], t[k], uc[np.asarray(self.option_cuts)[k], None, None] * table[k, :, :w])
         return PA, PX, PO
 
-    def restrict(self, bounds: list[PairBounds] | None) -> None:
-        """Columns that break a branching bound get upper bound 0; the others are restored."""
+    def restrict(self, bounds: list[PairBounds] | None, basis=None) -> None:
+        """Columns that break a branching bound get upper bound 0; the others are restored. With a
+        `basis` (`Master.basis`, of the same columns), the next solve starts from it."""
         n = self.n
         if n:
             ub = np.where(self.compatible(bounds), self.hs.kHighsInf, 0.0)
             self.bounds_changed |= bool(((ub == 0) & (self._ub[:n] > 0)).any())
             self._ub[:n] = ub
             self.h.changeColsBounds(n, self.hcol[:n].astype(np.int32), np.zeros(n), ub)
+        if basis is not None:
+            self.h.setBasis(basis)
 
     def solve(self, time_limit: float | None = None) -> LPSolution | None:
         """Solve the master LP within `time_limit` seconds; None if it stops without an optimum
@@ -407,8 +410,7 @@ class Master:
         candidate's score (`search.STRONG_CANDIDATES`). None when HiGHS gives no value. Rows left
         out stay out; the caller restricts the master again before its next solve."""
         h = self.h
-        self.restrict(bounds)
-        h.setBasis(basis)
+        self.restrict(bounds, basis)
         limit = np.inf if time_limit is None else h.getRunTime() + max(float(time_limit), 1e-3)
         h.setOptionValue("time_limit", float(limit))
         h.setOptionValue("simplex_strategy", 1)

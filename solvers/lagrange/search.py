@@ -238,7 +238,7 @@ class Search:
                  quiet: bool = False, max_nodes: int | None = None, polytopes: dict | None = None,
                  option_cuts: bool = True, root_ip: bool = True, strong: bool = True):
         self.d, self.deadline, self.gap, self.quiet = d, deadline, gap, quiet
-        self.strong_branching = strong and STRONG_CANDIDATES > 1
+        self.strong_branching = strong
         """Strong branching (`STRONG_CANDIDATES`): in a station's own tree, not in its windows'."""
         self.max_nodes = max_nodes
         """Stop branching after this many nodes (fix-and-optimise's windows without a time limit)."""
@@ -605,11 +605,10 @@ class Search:
                    if q != c.pair and FRACTIONAL < f[q] < 1 - FRACTIONAL]
             return replace(c, then=tuple(out[:CHAIN - 1]))
 
+        if bounds is None or len(cands) < 2 or not self.strong_branching or STRONG_CANDIDATES < 2:
+            return chained(max(cands, key=lambda c: self.pseudo.score(c, eps, floor)))
         ranked = sorted(cands, key=lambda c: self.pseudo.score(c, eps, floor), reverse=True)
-        top = [chained(c) for c in ranked[:max(STRONG_CANDIDATES, 1)]]
-        if bounds is None or len(top) < 2 or not self.strong_branching:
-            return top[0]
-        return self.strong(top, bounds, cg, eps, floor)
+        return self.strong([chained(c) for c in ranked[:STRONG_CANDIDATES]], bounds, cg, eps, floor)
 
     def strong(self, top: list[Decision], bounds: list[PairBounds], cg: ColGen, eps: float,
                floor) -> Decision:
@@ -639,8 +638,7 @@ class Search:
             score = max(min(gain[0], cap), eps) * max(min(gain[1], cap), eps)
             if score > best_score:
                 best, best_score = c, score
-        master.restrict(bounds)
-        master.h.setBasis(basis)
+        master.restrict(bounds, basis)
         st.strong_branchings += 1
         st.strong_seconds += time.perf_counter() - start
         return best

@@ -544,11 +544,14 @@ def test_grid_report_prints_the_tables_of_results():
     (["--seeds", "104", "105"], "**Forty-seventh round", "**Forty-sixth round"),
     (["--dir", "benchmarks/results/fresh55", "--seeds", "107", "108"], "**Fifty-fifth round", "**Fifty-fourth round"),
     (["--dir", "benchmarks/results/fresh56", "--seeds", "107", "108"], "**Fifty-sixth round", "**Fifty-fifth round"),
-    (["--dir", "benchmarks/results/fresh57", "--seeds", "107", "108"], "**Fifty-seventh round", "**Fifty-sixth round")])
+    (["--dir", "benchmarks/results/fresh57", "--seeds", "107", "108"], "**Fifty-seventh round", "**Fifty-sixth round"),
+    (["--dir", "benchmarks/results/fresh58", "--seeds", "109", "110", "111", "112"], "**Fifty-eighth round",
+     "**Fifty-seventh round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
     "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
-    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round") are what
+    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
+    "Fifty-eighth round") are what
     grid_report.py makes of their committed CSVs: the grid table, its counts and the retries (no
     rolling table: rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)

@@ -81,6 +81,11 @@ BAD = [
     ("grid_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
     ("grid_report.py", "--seeds 101 102 --dir {t}/ex", "--dir"),
     ("grid_report.py", "--dir {t}/ex --seeds 101 --out {t}/adir", "--out"),
+    ("grid_summary.py", "--dir {t}/adir", "--dir"),
+    ("grid_summary.py", "--dir {t}/afile", "--dir"),
+    ("grid_summary.py", "--dir {t}/nothing", "--dir"),
+    ("grid_summary.py", "--dir {t}/ex --out {t}/adir", "--out"),
+    ("grid_summary.py", "--dir --out {t}/o.md", "--dir"),
     ("miss_report.py", "--seeds 101 --dir {t}/adir", "--dir"),
     ("miss_report.py", "--seeds 101 --dir {t}/ex", "--dir"),
     ("miss_report.py", "--seeds 101 --out {t}/adir", "--out"),
@@ -356,6 +361,20 @@ def test_crosscheck_on_a_few_seeds_meets_the_references(tmp_path):
     assert (tiny.bound <= tiny.ref_cost * (1 + 1e-12)).all()
 
 
+def test_committed_crosschecks_passed():
+    """Every committed cross-check table (crosscheck.csv, the fifty-fifth round's; crosscheck_960000.csv,
+    the fifty-ninth's) has its 4,480 checks (2,000 tiny stations, 200 small, 40 medium, two gaps each),
+    none with a problem, every `lagrange` result certified: what benchmarks/RESULTS.md says of them."""
+    tables = sorted(RESULTS.glob("crosscheck*.csv"))
+    assert [p.name for p in tables] == ["crosscheck.csv", "crosscheck_960000.csv"]
+    for path in tables:
+        df = pd.read_csv(path)
+        assert list(df.columns) == header(RESULTS / "crosscheck.csv")
+        assert df.groupby("family").size().to_dict() == {"medium": 80, "small": 400, "tiny": 4000}
+        assert df["problems"].isna().all() and (df["termination"] == "optimal").all()
+        assert (df["bound"] <= df["ref_cost"] * (1 + 1e-7)).all() and (df["cost"] >= df["ref_bound"] * (1 - 1e-7)).all()
+
+
 def test_crosscheck_names_what_a_wrong_result_breaks(monkeypatch):
     """`problems` on hand-made results of a tiny station: a bound above the optimum, a cost below
     it, a cost that is not the evaluator's, a schedule over the memory, a gap wider than certified."""
@@ -546,12 +565,14 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh56", "--seeds", "107", "108"], "**Fifty-sixth round", "**Fifty-fifth round"),
     (["--dir", "benchmarks/results/fresh57", "--seeds", "107", "108"], "**Fifty-seventh round", "**Fifty-sixth round"),
     (["--dir", "benchmarks/results/fresh58", "--seeds", "109", "110", "111", "112"], "**Fifty-eighth round",
-     "**Fifty-seventh round")])
+     "**Fifty-seventh round"),
+    (["--dir", "benchmarks/results/fresh59", "--seeds", "113", "114"], "**Fifty-ninth round", "**Fifty-eighth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
     "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
     "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
-    "Fifty-eighth round") are what grid_report.py makes of their committed CSVs: the grid table,
+    "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round") are what grid_report.py makes of
+    their committed CSVs: the grid table,
     its counts and the retries (no rolling table: rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
@@ -703,6 +724,55 @@ def test_grid_report_on_hand_made_tables(tmp_path):
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "r" / "g.md").read_text().splitlines() == lines
+
+
+def test_grid_summary_on_hand_made_tables(tmp_path):
+    """Two folders, seeds 7 (in a/) and 8 (in b/), two points. slots=20: seed 7 certified in 1 s,
+    seed 8 0.39 % at 60 s and certified by its retry: both meet the bar. slots=40: seed 7 0.80 % at
+    60 s, certified by a retry, which the bar does not count (over 0.5 % at 60 s); seed 8 0.20 % at
+    60 s, its retry not certified (0.02 %): neither meets it. So 2 of 4 meet the bar, 1 certified
+    within 60 s, 3 within 0.5 %, 2 of 3 retries certified; slots=40's median gap (0.2 + 0.8)/2 =
+    0.50 %, the largest 0.80 % (`slots=40`/7). A long table beside them is not a grid table."""
+    head = ("knob,value,seed,coupled_memory,coupled_budget,run,time_limit,termination,cost,bound,gap,seconds,"
+            "root_bound,nodes\n")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "exact_grid_7.csv").write_text(
+        head + "slots,20,7,20,3,limit,60.0,optimal,0.5,0.49995,1e-04,1.4,0.49,0\n"
+        "slots,40,7,40,11,limit,60.0,time_limit,1.0,0.992,0.008,60.0,0.99,3\n"
+        "slots,40,7,40,11,retry,600.0,optimal,1.0,0.9999,1e-04,300.2,0.99,50\n")
+    (tmp_path / "b" / "exact_grid_8.csv").write_text(
+        head + "slots,20,8,20,3,limit,60.0,time_limit,1.002,0.9980922,0.0039,60.0,0.99,5\n"
+        "slots,20,8,20,3,retry,600.0,optimal,1.0,0.99995,5e-05,120.6,0.99,40\n"
+        "slots,40,8,40,11,limit,60.0,time_limit,1.0,0.998,0.002,60.0,0.99,3\n"
+        "slots,40,8,40,11,retry,600.0,time_limit,1.0,0.9998,2e-04,600.0,0.99,900\n")
+    (tmp_path / "b" / "exact_grid_long_8.csv").write_text("not,a,grid,table\n")
+    r = run("grid_summary.py", "--dir", str(tmp_path / "a"), str(tmp_path / "b"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "| point | stations | meet the bar | certified within 60 s | within 0.5 % | median gap, % | largest gap, % "
+        "| missing the bar |", "|---|---|---|---|---|---|---|---|",
+        "| slots = 20 | 2 | 2 | 1 | 2 | 0.200 | 0.39 | – |",
+        "| slots = 40 | 2 | 0 | 0 | 1 | 0.500 | 0.80 | 7, 8 |", "",
+        "2 of 4 stations (50 %) on seeds 7, 8 meet the bar: 1 certified within 60 s, 3 within 0.5 % then, 2 of 3 "
+        "retries certified; the largest gap at 60 s 0.80 % (`slots=40`/7)"]
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "exact_grid_7.csv").write_text((tmp_path / "a" / "exact_grid_7.csv").read_text())
+    bad = run("grid_summary.py", "--dir", str(tmp_path / "a"), str(tmp_path / "c"), cwd=tmp_path)
+    assert bad.returncode == 2 and "--dir" in bad.stderr and "seed 7" in bad.stderr and bad.stdout == ""
+    (tmp_path / "c" / "exact_grid_7.csv").rename(tmp_path / "c" / "exact_grid_9.csv")
+    bad = run("grid_summary.py", "--dir", str(tmp_path / "a"), str(tmp_path / "c"), cwd=tmp_path)
+    assert bad.returncode == 2 and "--dir" in bad.stderr and "another seed than 9" in bad.stderr
+
+
+def test_grid_summary_prints_the_table_of_results():
+    """The per-point table of the current code's grid runs over every seed (benchmarks/RESULTS.md,
+    "Exact method at the paper's scale", before the forty-second round's table) is what
+    grid_summary.py makes of the committed CSVs of its default folders (rerun57/, fresh57/, fresh58/
+    and fresh59/), which the section names."""
+    blocks = _report_in_section(["grid_summary.py"], "## Exact method at the paper's scale",
+                                "Command (2026-12-05, forty-second round")
+    assert len(blocks) == 2 and blocks[0].startswith("| point | stations | meet the bar")
 
 
 @pytest.mark.slow

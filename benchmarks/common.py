@@ -211,13 +211,19 @@ def report_options(parser: Parser, seeds: list[int], tables: str) -> argparse.Na
                         help=f"seeds of the tables to read (default: {' '.join(map(str, seeds))})")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "results",
                         help=f"folder of the {tables} tables (default: benchmarks/results)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write the report to this Markdown file instead of printing it (default: stdout)")
+    report_out(parser)
     args = parser.parse_args()
     if args.out is not None:
         check_outputs(parser, "--out", args.out)
     args.seeds = distinct(args.seeds)
     return args
+
+
+def report_out(parser: Parser) -> None:
+    """--out of the report scripts: a Markdown file instead of stdout (check it with `check_outputs`
+    once parsed)."""
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the report to this Markdown file instead of printing it (default: stdout)")
 
 
 def write_report(lines: list[str], out: Path | None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import Parser, check_outputs, entry, read_table, write_report
+from common import Parser, check_outputs, entry, read_table, report_out, write_report
 from grid_report import BAR, EXACT, certified, meets_bar
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,12 +87,13 @@ def summary(exact: pd.DataFrame, points: list[tuple[str, int]]) -> list[str]:
         for s in seeds:
             a, b = runs[(k, v, s, "limit")], runs.get((k, v, s, "retry"))
             gaps.append(a.gap)
-            ok += meets_bar(a, b)
+            met_bar = meets_bar(a, b)
+            ok += met_bar
             cert += certified(a)
             near += bool(a.gap <= BAR)
             tried += b is not None
             again += certified(b)
-            if not meets_bar(a, b):
+            if not met_bar:
                 misses.append(str(s))
             if a.gap > worst[0]:
                 worst = (a.gap, f"`{k}={v}`/{s}")
@@ -111,8 +112,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, nargs="+", default=[RESULTS / d for d in CURRENT], metavar="DIR",
                     help="folders of exact_grid_SEED.csv tables (exact_grid.py), each seed in one folder only "
                          f"(default: {' '.join(CURRENT)} under benchmarks/results)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="write the report to this Markdown file instead of printing it (default: stdout)")
+    report_out(ap)
     args = ap.parse_args()
     if args.out is not None:
         check_outputs(ap, "--out", args.out)

@@ -572,8 +572,8 @@ def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, afte
     "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
     "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
     "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round") are what grid_report.py makes of
-    their committed CSVs: the grid table,
-    its counts and the retries (no rolling table: rolling_grid.py did not run on those seeds)."""
+    their committed CSVs: the grid table, its counts and the retries (no rolling table:
+    rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
 

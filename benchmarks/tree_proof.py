@@ -59,10 +59,13 @@ OUT = RESULTS / "tree_proof.csv"
 OPTIMA = RESULTS / "optima"
 STATIONS = ("seed=102,slots=40", "seed=103,services=8", "seed=103,gpus=8", "seed=103,gpus=16",
             "seed=102,slots=60", "seed=101,slots=80", "seed=103,services=12", "seed=103,slots=80",
-            "seed=102,slots=80", "seed=103,slots=100", "seed=102,slots=20")
+            "seed=102,slots=80", "seed=103,slots=100", "seed=102,slots=20", "seed=101,users=15,slots=30",
+            "seed=104,gpus=16,slots=45")
 CASES = {name: {k: int(v) for k, v in (kv.split("=") for kv in name.split(","))} for name in STATIONS}
 """The eight stations of the fifty-fourth round's measurement, two of the grid's misses whose tree
-runs (`slots=80`/102, `slots=100`/103) and a small one (`slots=20`/102, certified after branching)."""
+runs (`slots=80`/102, `slots=100`/103), a small one (`slots=20`/102, certified after branching), and
+two shorter versions of the misses whose trees are too slow at 100 slots (sixtieth round): a
+`users=15` station on 30 slots and the forty-seventh round's test bed (`gpus=16` on 45 slots)."""
 
 
 def station(name: str) -> StationData:

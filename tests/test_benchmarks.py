@@ -1037,10 +1037,25 @@ def _station_tables():
 
 
 def _case_keys(names: pd.Series) -> pd.DataFrame:
-    """seed, knob and value of case names `seed=S,KNOB=V` (tree_proof.py's)."""
+    """seed, knob and value of case names `seed=S,KNOB=V` (tree_proof.py's). A case that moves two
+    knobs (`seed=S,users=15,slots=30`) is no grid station: its knob is the rest of its name and its
+    value 0, so it is only ever compared with itself."""
     parts = [dict(kv.split("=") for kv in n.split(",")) for n in names]
-    return pd.DataFrame({"seed": [int(p.pop("seed")) for p in parts], "knob": [next(iter(p)) for p in parts],
-                         "value": [int(next(iter(p.values()))) for p in parts]}, index=names.index)
+    seeds = [int(p.pop("seed")) for p in parts]
+    one = [len(p) == 1 for p in parts]
+    return pd.DataFrame({"seed": seeds,
+                         "knob": [next(iter(p)) if o else ",".join(f"{k}={v}" for k, v in p.items())
+                                  for p, o in zip(parts, one, strict=True)],
+                         "value": [int(next(iter(p.values()))) if o else 0 for p, o in zip(parts, one, strict=True)]},
+                        index=names.index)
+
+
+def test_case_keys_keep_a_two_knob_case_apart_from_the_grid_station():
+    """`seed=101,users=15,slots=30` (a 30-slot station) must not be keyed as the grid's 100-slot
+    `users=15`/101, or its cost and bound would be compared with another station's."""
+    keys = _case_keys(pd.Series(["seed=102,slots=20", "seed=101,users=15,slots=30"]))
+    assert keys.to_dict("records") == [{"seed": 102, "knob": "slots", "value": 20},
+                                       {"seed": 101, "knob": "users=15,slots=30", "value": 0}]
 
 
 def test_no_committed_bound_exceeds_a_committed_schedule_of_its_station():

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -31,7 +32,35 @@ POLL_SECONDS = 3600.0
 
 HELD_DURING_FORK = {signal.SIGINT, signal.SIGTERM}
 """Signals held while `os.fork` runs its hooks (`call`): an interrupt raised inside them is dropped
-by Python ("Exception ignored in _releaseLock"), and a stopped grid then ran to its end, exit 0."""
+by Python ("Exception ignored in _releaseLock"), and a stopped grid then ran to its end, exit 0.
+They are blocked in the forking thread and, in the main thread, their Python handlers only record
+them until the fork is over (`_Held`): the kernel gives a process's signal to any thread that does
+not block it (HiGHS's, a progress bar's), and Python then runs the handler in the main thread
+wherever it is, the fork's hooks included."""
+
+
+class _Held:
+    """The Python handlers of HELD_DURING_FORK swapped, in the main thread, for one that records the
+    signal; `restore` puts them back and raises each recorded signal again (`signal.raise_signal`:
+    to this thread, where it stays pending while blocked). Handlers that are not Python callables
+    (SIG_DFL, SIG_IGN) are left alone: Python raises nothing from them."""
+
+    def __init__(self):
+        self.caught: list[int] = []
+        self.previous = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python runs handlers in the main thread only: none can run in this fork's hooks
+        for sig in sorted(HELD_DURING_FORK):
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                self.previous[sig] = signal.signal(sig, lambda signum, frame: self.caught.append(signum))
+
+    def restore(self, again: bool = True) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        if again:
+            for sig in dict.fromkeys(self.caught):
+                signal.raise_signal(sig)
 
 
 def own_limit(time_limit: float) -> float:
@@ -69,16 +98,19 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
     # a Ctrl-C or SIGTERM arriving during the fork is held until it is over: in the fork's own
     # hooks (logging's lock release) Python drops the exception, and the run went on to its end
     held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_DURING_FORK)
+    handlers = _Held()
     try:
         pid = os.fork()
     except BaseException:  # no child (out of memory, too many processes): nothing stays held
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         reader.close()
         writer.close()
+        handlers.restore()
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     if pid == 0:  # the child: never returns into the caller
         code = 1
         try:
+            handlers.restore(again=False)  # the parent's signal is the parent's: it kills this child
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
             reader.close()
             os.setpgid(0, 0)  # its own group: the parent kills any solver executable it starts
@@ -88,6 +120,7 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
             os._exit(code)
     final = None
     try:
+        handlers.restore()
         signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal is raised here: the child is killed
         writer.close()
         try:

@@ -438,11 +438,11 @@ def test_lagranges_restricted_master_mip_that_ignores_its_limit_is_killed(monkey
     assert not evaluate_station(d, s.a, s.x).violations
 
 
-def test_an_interrupt_during_the_fork_stops_the_forked_solve():
-    """A Ctrl-C that arrived while `os.fork` ran its hooks was raised inside logging's lock release
-    there, where Python drops it, and a stopped grid ran to its end with exit 0. Now it is held
-    until the fork is over and raised in `forked.call`, which kills and reaps the child (here one
-    that would sleep 30 s) at once. The hook that interrupts fires on one fork only."""
+def _interrupt_in_the_forks_hook(send) -> None:
+    """`forked.call` of a child that would sleep 30 s, with `send()` run once in the parent's
+    after-fork hook and Python's Ctrl-C handler installed: the KeyboardInterrupt reaches the caller
+    at once (the child killed and reaped), nothing stays held or swapped, and the next fork is a
+    plain one."""
     import os
     import signal
 
@@ -450,23 +450,34 @@ def test_an_interrupt_during_the_fork_stops_the_forked_solve():
 
     armed = [True]
 
-    def interrupt():  # after the fork, in the parent, as a terminal's Ctrl-C would
+    def hook():  # after the fork, in the parent, as a terminal's Ctrl-C would
         if armed and armed.pop():
-            os.kill(os.getpid(), signal.SIGINT)
+            send()
 
     # Python's Ctrl-C handler, as an interactive run has it: a run started in the background by a
     # shell without job control (`cmd &`) inherits SIGINT ignored, and Python then installs none
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.register_at_fork(after_in_parent=interrupt)
+    os.register_at_fork(after_in_parent=hook)
     t0 = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt):
             forked.call(lambda send: time.sleep(30.0), time.perf_counter() + 60.0)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the fork's is gone
     finally:
         signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - t0 < 5.0 and not armed
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & forked.HELD_DURING_FORK == set()
-    assert forked.call(lambda send: 7, time.perf_counter() + 60.0) == 7  # the next fork is a plain one
+    assert forked.call(lambda send: 7, time.perf_counter() + 60.0) == 7
+
+
+def test_an_interrupt_during_the_fork_stops_the_forked_solve():
+    """A Ctrl-C that arrived while `os.fork` ran its hooks was raised inside logging's lock release
+    there, where Python drops it, and a stopped grid ran to its end with exit 0. Now it is held
+    until the fork is over and raised in `forked.call`, which kills and reaps the child at once."""
+    import os
+    import signal
+
+    _interrupt_in_the_forks_hook(lambda: os.kill(os.getpid(), signal.SIGINT))
 
 
 def test_an_interrupt_another_thread_receives_during_the_fork_stops_the_forked_solve():
@@ -474,35 +485,22 @@ def test_an_interrupt_another_thread_receives_during_the_fork_stops_the_forked_s
     bar's), and Python then runs the handler in the main thread inside the fork's hooks, where the
     KeyboardInterrupt was dropped: the test above missed it about once in 20 to 60 runs. Here the
     signal goes to an idle thread on purpose (`pthread_kill`), every time: the Python handler only
-    records it during the fork, and `forked.call` raises it, killing the child at once."""
-    import os
+    records it during the fork, and `forked.call` raises it."""
     import signal
     import threading
-
-    from optcache.solvers import forked
 
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, daemon=True)
     other.start()
-    armed = [True]
 
-    def interrupt():  # after the fork, in the parent: the signal reaches the other thread
-        if armed and armed.pop():
-            signal.pthread_kill(other.ident, signal.SIGINT)
-            time.sleep(0.05)  # bytecode runs here: Python's handler sees the signal inside the hook
+    def send():
+        signal.pthread_kill(other.ident, signal.SIGINT)
+        time.sleep(0.05)  # bytecode runs here: Python's handler sees the signal inside the hook
 
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.register_at_fork(after_in_parent=interrupt)
-    t0 = time.perf_counter()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            forked.call(lambda send: time.sleep(30.0), time.perf_counter() + 60.0)
+        _interrupt_in_the_forks_hook(send)
     finally:
-        signal.signal(signal.SIGINT, previous)
         stop.set()
-    assert time.perf_counter() - t0 < 5.0 and not armed
-    assert signal.getsignal(signal.SIGINT) is previous  # the recording handler is gone
-    assert forked.call(lambda send: 7, time.perf_counter() + 60.0) == 7
 
 
 def test_a_fork_that_fails_leaves_no_signal_held(monkeypatch):
@@ -517,9 +515,11 @@ def test_a_fork_that_fails_leaves_no_signal_held(monkeypatch):
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(os, "fork", no_fork)
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(BlockingIOError):
         forked.call(lambda send: 7, time.perf_counter() + 60.0)
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & forked.HELD_DURING_FORK == set()
+    assert signal.getsignal(signal.SIGINT) is handler
 
 
 def test_lagranges_restricted_master_mip_is_the_same_forked_or_not(monkeypatch):

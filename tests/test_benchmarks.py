@@ -1040,14 +1040,15 @@ def _case_keys(names: pd.Series) -> pd.DataFrame:
     """seed, knob and value of case names `seed=S,KNOB=V` (tree_proof.py's). A case that moves two
     knobs (`seed=S,users=15,slots=30`) is no grid station: its knob is the rest of its name and its
     value 0, so it is only ever compared with itself."""
-    parts = [dict(kv.split("=") for kv in n.split(",")) for n in names]
-    seeds = [int(p.pop("seed")) for p in parts]
-    one = [len(p) == 1 for p in parts]
-    return pd.DataFrame({"seed": seeds,
-                         "knob": [next(iter(p)) if o else ",".join(f"{k}={v}" for k, v in p.items())
-                                  for p, o in zip(parts, one, strict=True)],
-                         "value": [int(next(iter(p.values()))) if o else 0 for p, o in zip(parts, one, strict=True)]},
-                        index=names.index)
+    def key(name: str) -> tuple[int, str, int]:
+        knobs = dict(kv.split("=") for kv in name.split(","))
+        seed = int(knobs.pop("seed"))
+        if len(knobs) == 1:
+            ((knob, value),) = knobs.items()
+            return seed, knob, int(value)
+        return seed, ",".join(f"{k}={v}" for k, v in knobs.items()), 0
+
+    return pd.DataFrame([key(n) for n in names], columns=["seed", "knob", "value"], index=names.index)
 
 
 def test_case_keys_keep_a_two_knob_case_apart_from_the_grid_station():

@@ -567,12 +567,13 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh58", "--seeds", "109", "110", "111", "112"], "**Fifty-eighth round",
      "**Fifty-seventh round"),
     (["--dir", "benchmarks/results/fresh59", "--seeds", "113", "114"], "**Fifty-ninth round", "**Fifty-eighth round"),
-    (["--dir", "benchmarks/results/fresh61", "--seeds", "115", "116"], "**Sixty-first round", "**Sixtieth round")])
+    (["--dir", "benchmarks/results/fresh61", "--seeds", "115", "116", "117", "118"], "**Sixty-first round",
+     "**Sixtieth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
     "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
     "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
-    "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round", 115 and 116 in the "Sixty-first
+    "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round", 115–118 in the "Sixty-first
     round") are what grid_report.py makes of their committed CSVs: the grid table, its counts and the
     retries (no rolling table: rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)

@@ -40,12 +40,15 @@ wherever it is, the fork's hooks included."""
 
 
 class _Held:
-    """The Python handlers of HELD_DURING_FORK swapped, in the main thread, for one that records the
-    signal; `restore` puts them back and raises each recorded signal again (`signal.raise_signal`:
-    to this thread, where it stays pending while blocked). Handlers that are not Python callables
-    (SIG_DFL, SIG_IGN) are left alone: Python raises nothing from them."""
+    """HELD_DURING_FORK held while `os.fork` runs: blocked in this thread and, in the main thread,
+    their Python handlers swapped for one that records the signal. `release` puts the handlers back,
+    raises each recorded signal again (`signal.raise_signal`: to this thread, where it stays pending
+    while blocked) and then restores the mask, so a held signal reaches the caller's handler there.
+    Handlers that are not Python callables (SIG_DFL, SIG_IGN) are left alone: Python raises nothing
+    from them."""
 
     def __init__(self):
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_DURING_FORK)
         self.caught: list[int] = []
         self.previous = {}
         if threading.current_thread() is not threading.main_thread():
@@ -55,12 +58,14 @@ class _Held:
             if callable(handler):
                 self.previous[sig] = signal.signal(sig, lambda signum, frame: self.caught.append(signum))
 
-    def restore(self, again: bool = True) -> None:
+    def release(self, again: bool = True) -> None:
+        """Handlers and mask as before; with `again`, a signal recorded meanwhile is raised."""
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
         if again:
             for sig in dict.fromkeys(self.caught):
                 signal.raise_signal(sig)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
 
 
 def own_limit(time_limit: float) -> float:
@@ -97,21 +102,18 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
     reader, writer = mpc.Pipe(duplex=False)
     # a Ctrl-C or SIGTERM arriving during the fork is held until it is over: in the fork's own
     # hooks (logging's lock release) Python drops the exception, and the run went on to its end
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_DURING_FORK)
-    handlers = _Held()
+    held = _Held()
     try:
         pid = os.fork()
     except BaseException:  # no child (out of memory, too many processes): nothing stays held
         reader.close()
         writer.close()
-        handlers.restore()
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        held.release()
         raise
     if pid == 0:  # the child: never returns into the caller
         code = 1
         try:
-            handlers.restore(again=False)  # the parent's signal is the parent's: it kills this child
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            held.release(again=False)  # the parent's signal is the parent's: it kills this child
             reader.close()
             os.setpgid(0, 0)  # its own group: the parent kills any solver executable it starts
             _die_with_parent()
@@ -120,8 +122,7 @@ def call(work: Callable[[Callable[..., None]], object], deadline: float,
             os._exit(code)
     final = None
     try:
-        handlers.restore()
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal is raised here: the child is killed
+        held.release()  # a held signal is raised here: the child is killed
         writer.close()
         try:
             os.setpgid(pid, pid)  # also here: the group exists before the parent may kill it

@@ -1528,3 +1528,73 @@ def test_the_search_counts_where_its_work_went(monkeypatch):
     assert st.tree_seconds > 0 and st.root_seconds + st.heuristic_seconds + st.lns_seconds + st.tree_seconds \
         <= time.perf_counter() - s.t0
     assert 0 < st.lagrangian_seconds < time.perf_counter() - s.t0
+
+
+def _paused_root(monkeypatch, early: float, limit: float, iterations: int | None):
+    """A users=20, 20-slot station under `limit` with EARLY_PRIMAL_SECONDS = `early`; the root's
+    first column generation (the one that ends at the pause mark) is cut after `iterations`
+    iterations when given, so that the pause does not depend on the machine's speed."""
+    from optcache.solvers.lagrange import search as search_mod
+    monkeypatch.setattr(search_mod, "EARLY_PRIMAL_SECONDS", early)
+    from optcache.solvers.policies import replace_station
+    d = generate(stations=1, seed=101, users=20, slots=20).station_data(0)
+    calls = []
+    colgen = Search.colgen
+
+    def recorded(self, bounds, u0, tol, separate=False, until=None, max_iter=100000):
+        root = separate and self.stats.nodes == 0 and self.dec.terminal is None and self.d.T == d.T
+        if root:
+            calls.append((until - self.t0 if until is not None else None, time.perf_counter() - self.t0))
+            if len(calls) == 1 and iterations is not None:
+                max_iter = iterations
+        return colgen(self, bounds, u0, tol, separate=separate, until=until, max_iter=max_iter)
+
+    monkeypatch.setattr(Search, "colgen", recorded)
+    laot = replace_station(d, "laot")
+    s = lagrange_station(d, time_limit=limit, gap=1e-4, warm_start=laot)
+    return d, laot, s, calls
+
+
+def test_a_long_root_pauses_once_for_the_primal_heuristics(monkeypatch):
+    """Under a limit whose root share is at least 2 × EARLY_PRIMAL_SECONDS, a root whose column
+    generation has not converged at the mark runs the primal heuristics (fix-and-optimise
+    included) for at most EARLY_PRIMAL_SECONDS, then resumes from the multipliers it had: a
+    schedule cheaper than least-AoT's is recorded before the root ends, the pause keeps to its
+    time, and the bound stays a bound (below the evaluator's cost of the schedule returned)."""
+    d, laot, s, calls = _paused_root(monkeypatch, early=1.0, limit=8.0, iterations=3)
+    h = s.history[0]
+    assert [c[0] for c in calls] == [pytest.approx(1.0), pytest.approx(0.5 * 8.0, rel=0.05)]
+    assert 0 < h["root_pause_seconds"] <= 1.0 + 0.5
+    assert h["heuristic_seconds"] + h["lns_seconds"] >= h["root_pause_seconds"] - 1e-6
+    laot_cost = evaluate_station(d, *laot).cost
+    resumed = calls[1][1]  # seconds from the search's start to the second root column generation
+    early = [r for r in h["progress"] if r["seconds"] <= resumed]
+    assert min(r["incumbent"] for r in early) < laot_cost * (1 - 1e-3)
+    bounds = [r["bound"] for r in h["progress"] if r["seconds"] <= h["root_seconds"] + h["root_pause_seconds"]]
+    assert all(b >= a - 1e-12 for a, b in zip(bounds, bounds[1:], strict=False))
+    assert s.bound <= s.cost * (1 + 1e-9) and h["root_bound"] <= s.bound + 1e-12
+
+
+def test_a_root_share_under_twice_the_mark_does_not_pause(monkeypatch):
+    """A 60-s run's root share (30 s) is not twice EARLY_PRIMAL_SECONDS: its root runs to its share
+    in one column generation, as before the pause existed (here scaled: mark 1 s, limit 3 s)."""
+    _, _, s, calls = _paused_root(monkeypatch, early=1.0, limit=3.0, iterations=None)
+    assert len(calls) == 1 and calls[0][0] == pytest.approx(1.5, rel=0.05)
+    assert s.history[0]["root_pause_seconds"] == 0.0
+
+
+def test_fix_and_optimise_keeps_to_until(monkeypatch):
+    """`FixAndOptimise.run(seconds, u, until)` ends by `until` even with a longer share and the gap
+    wide (when it would otherwise sweep on to the search's deadline)."""
+    from optcache.solvers.policies import replace_station
+    d = generate(stations=1, seed=101, users=20, slots=40).station_data(0)
+    s = Search(d, None, time.perf_counter() + 120.0, 1e-4, quiet=True)
+    s.offer(*replace_station(d, "laot"))
+    cg = s.colgen([PairBounds.free(d.T) for _ in range(d.P)], np.zeros(s.master.n_rows), 1e-7,
+                  separate=True, until=time.perf_counter() + 2.0)
+    s.root_L = cg.L
+    before = s.best_cost
+    start = time.perf_counter()
+    FixAndOptimise(s).run(60.0, cg.u, until=start + 1.0)
+    assert time.perf_counter() - start <= 1.0 + 1.0  # one window's build may finish after the mark
+    assert s.best_cost <= before

@@ -88,7 +88,8 @@ def lagrange_station(data: StationData, state0: State | None = None, *, time_lim
     bound = float(min(bound, cost))
     ok = cost - bound <= max(gap, GAP_FLOOR) * max(abs(cost), 1e-10)
     st = s.stats
-    history = [{"root_bound": st.root_bound, "root_seconds": st.root_seconds, "root_primal": st.root_primal,
+    history = [{"root_bound": st.root_bound, "root_seconds": st.root_seconds,
+                "root_pause_seconds": st.root_pause_seconds, "root_primal": st.root_primal,
                 "nodes": st.nodes, "evaluations": st.evaluations, "columns": s.master.n, "cuts": st.cuts,
                 "option_cuts": st.option_cuts, "eliminated_arcs": st.eliminated_arcs, "fixed_values": st.fixed_values,
                 "lns_windows": st.lns_windows, "lns_improvements": st.lns_improvements,

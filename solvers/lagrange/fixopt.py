@@ -129,7 +129,7 @@ class FixAndOptimise:
         self.persist = False
         """Sweep while improving and dive at any gap, within the share (LNS_PERSIST_SECONDS)."""
 
-    def run(self, seconds: float, u: np.ndarray | None = None) -> None:
+    def run(self, seconds: float, u: np.ndarray | None = None, until: float | None = None) -> None:
         """Re-solve windows of the incumbent exactly (a search of their own, from the incumbent's
         state at the window's start, with the rest of the plan kept as each pair's terminal
         value), sliding along the horizon stage by stage (LNS_STAGES), within `seconds`.
@@ -139,27 +139,29 @@ class FixAndOptimise:
         when a sweep finds nothing gets one dive (`dive`), and the sweeps start again from its
         schedule: a new start that changes every pair over the whole horizon, which no window
         does. A share of LNS_PERSIST_SECONDS or more persists: its sweeps repeat while they
-        improve and its dive comes at any gap, all within the share."""
+        improve and its dive comes at any gap, all within the share. Nothing runs past `until`
+        (the search's deadline when None)."""
         s = self.s
         if s.best is None:
             return
         windows = self.windows()
         if not windows:
             return
-        share = np.inf if s.deterministic else min(s.deadline, time.perf_counter() + seconds)
+        cap = s.deadline if until is None else min(s.deadline, until)
+        share = np.inf if s.deterministic else min(cap, time.perf_counter() + seconds)
         self.persist = not s.deterministic and share - time.perf_counter() >= LNS_PERSIST_SECONDS
 
         def stop() -> float:
             """When the current window must end: the share, or the deadline while the gap is wide."""
             if s.deterministic or self.narrow():
                 return share
-            return s.deadline
+            return cap
         if not self.sweeps(Plan(*s.best, s.best_cost), windows, stop):
             return
         if u is None or not DIVE or s.left() <= 0 or (self.narrow() and not self.persist):
             return
-        until = np.inf if s.deterministic else min(stop(), time.perf_counter() + DIVE_SHARE * s.left())
-        start = dive(s, u, until)
+        end = np.inf if s.deterministic else min(stop(), time.perf_counter() + DIVE_SHARE * (cap - time.perf_counter()))
+        start = dive(s, u, end)
         if start is None:
             return
         s.stats.dive_cost = start.cost

@@ -5,7 +5,8 @@ the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot
 (`slots.TargetSeparator`) until neither improves the Lagrangian bound. Primal schedules come from
 pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
 over windows of the incumbent, started again from a dive in the master LP when its windows find
-nothing while the gap is wide (both in `fixopt`, which runs searches of its own). One forward
+nothing while the gap is wide (both in `fixopt`, which runs searches of its own); under a limit
+of 120 s or more a root still converging at 30 s pauses once for them (EARLY_PRIMAL_SECONDS). One forward
 and one backward pass over each pair graph give the Lagrangian of every restriction "a[t][p] = v"
 or "x[t][p] = j" at once (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
@@ -95,6 +96,14 @@ RESULTS.md, "Thirty-ninth round")."""
 
 ROOT_SHARE = 0.5
 """Under a time limit, the root's column generation stops at this share of it."""
+
+EARLY_PRIMAL_SECONDS: float | None = 30.0
+"""Under a time limit whose root share is at least twice this (limits of 120 s and more), a root
+whose column generation has not converged by this mark pauses once for the primal heuristics that
+follow a 60-s run's root (`Search.primal`, fix-and-optimise included), for at most this long again,
+then goes on to its share. Without the pause a 600-s run at 20 users kept least-AoT's schedule, at a
+gap of 22–26 %, for the root's 300 s (benchmarks/RESULTS.md, "Sixty-second round").
+None: no pause. Without a time limit there is none either (the search stays deterministic)."""
 
 ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
 """The restricted-master MIP after the root runs at most this long, and this share of a limit."""
@@ -193,7 +202,11 @@ class SearchStats:
     """Of `cuts`, those of the slots' option polytopes (`slots.OptionSeparator`)."""
     root_bound: float = np.nan
     root_seconds: float = np.nan
-    """Seconds from the search's start (the pair graphs) to the end of the root's column generation."""
+    """Seconds from the search's start (the pair graphs) to the end of the root's column generation,
+    less its pause (`root_pause_seconds`)."""
+    root_pause_seconds: float = 0.0
+    """Seconds of the root's pause for primal heuristics (EARLY_PRIMAL_SECONDS), which are also in
+    `heuristic_seconds` and `lns_seconds`."""
     root_primal: float = np.nan
     eliminated_arcs: int = 0
     fixed_values: int = 0
@@ -207,9 +220,10 @@ class SearchStats:
     """Seconds in the pair DPs of the Lagrangian evaluations (`evaluations` of them)."""
     heuristic_seconds: float = 0.0
     """Seconds of the root's primal heuristics (`Search.heuristics`, the restricted-master MIP
-    included), not fix-and-optimise."""
+    included), not fix-and-optimise; the root's pause included."""
     lns_seconds: float = 0.0
-    """Seconds of fix-and-optimise and its dive after the root (their windows' searches included)."""
+    """Seconds of fix-and-optimise and its dive after the root (their windows' searches included);
+    the root's pause included."""
     tree_seconds: float = 0.0
     """Seconds of branch and price after the root."""
     tree_lp_solves: int = 0
@@ -674,32 +688,53 @@ class Search:
         free = [PairBounds.free(d.T) for _ in range(d.P)]
         total = self.deadline - self.t0
         until = None if not np.isfinite(total) else self.t0 + ROOT_SHARE * total
+        pause = None if EARLY_PRIMAL_SECONDS is None or until is None or not self.dec.coupled \
+            or ROOT_SHARE * total < 2 * EARLY_PRIMAL_SECONDS else self.t0 + EARLY_PRIMAL_SECONDS
         # finer where the requested gap is (as at the nodes): a root whose master agrees on every
         # coupled decision is closed as a leaf at this L
-        root = self.colgen(free, np.zeros(self.master.n_rows), min(ROOT_TOL, self.node_tol), separate=True,
-                           until=until)
-        st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0
+        tol = min(ROOT_TOL, self.node_tol)
+        root = self.colgen(free, np.zeros(self.master.n_rows), tol, separate=True,
+                           until=until if pause is None else pause)
+        if pause is not None and not root.converged and root.lp is not None and self.left() > 0:
+            start = time.perf_counter()
+            self.root_L = root.L
+            self.primal(root, until=start + EARLY_PRIMAL_SECONDS)
+            st.root_pause_seconds = time.perf_counter() - start
+            if not self.quiet:
+                log.info("lagrange: root paused at %.6f for %.1f s of heuristics, incumbent %.6f", root.L,
+                         st.root_pause_seconds, self.best_cost)
+            root = self.colgen(free, root.u, tol, separate=True, until=until)
+        st.root_bound, st.root_seconds = root.L, time.perf_counter() - self.t0 - st.root_pause_seconds
         self.root_L = root.L
         self.progress(root.L, 1)
-        ip = 0.0 if not self.root_ip else ROOT_IP_SECONDS if not np.isfinite(total) \
-            else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
-        start = time.perf_counter()
-        self.heuristics(root, ip_time=ip, swaps=ip)
-        st.heuristic_seconds = time.perf_counter() - start
-        if self.dec.coupled and root.lp is not None and not self.closed(root.L):
-            self.purge(root)
-            if not self.closed(root.L):
-                left = self.left()
-                start = time.perf_counter()
-                FixAndOptimise(self).run(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), root.u)
-                st.lns_seconds = time.perf_counter() - start
-            self.offer(*local_search(self.dec, *self.best))
+        self.primal(root)
         st.root_primal = self.best_cost
         self.progress(root.L, 1)
         if not self.quiet:
             log.info("lagrange: root bound %.6f (%.1f s, %d cuts), incumbent %.6f", root.L,
                      st.root_seconds, st.cuts, self.best_cost)
         return root
+
+    def primal(self, cg: ColGen, until: float | None = None) -> None:
+        """The root's primal heuristics at `cg`'s multipliers, then fix-and-optimise from them, all
+        by `until` (the deadline when None)."""
+        st = self.stats
+        total = self.deadline - self.t0
+        ip = 0.0 if not self.root_ip else ROOT_IP_SECONDS if not np.isfinite(total) \
+            else min(ROOT_IP_SECONDS, ROOT_IP_SHARE * total)
+        start = time.perf_counter()
+        if until is not None:  # the MIP and the swaps take at most half of what is left to `until` each
+            ip = min(ip, max(until - start, 0.0) / 2)
+        self.heuristics(cg, ip_time=ip, swaps=ip)
+        st.heuristic_seconds += time.perf_counter() - start
+        if self.dec.coupled and cg.lp is not None and not self.closed(cg.L):
+            self.purge(cg)
+            if not self.closed(cg.L):
+                left = self.left() if until is None else min(self.left(), until - time.perf_counter())
+                start = time.perf_counter()
+                FixAndOptimise(self).run(LNS_SHARE * (left if np.isfinite(left) else LNS_SECONDS), cg.u, until=until)
+                st.lns_seconds += time.perf_counter() - start
+            self.offer(*local_search(self.dec, *self.best))
 
     def closed(self, bound: float) -> bool:
         """The incumbent is within the gap of `bound`."""

@@ -1598,3 +1598,59 @@ def test_fix_and_optimise_keeps_to_until(monkeypatch):
     FixAndOptimise(s).run(60.0, cg.u, until=start + 1.0)
     assert time.perf_counter() - start <= 1.0 + 1.0  # one window's build may finish after the mark
     assert s.best_cost <= before
+
+
+_COLGEN = Search.colgen
+
+
+def _unlimited_root(monkeypatch, iterations: int | None):
+    """The root of the users=20, 20-slot station's search without a time limit, with
+    EARLY_PRIMAL_ITERATIONS = `iterations`; returns the search, its root and the root column
+    generations' (max_iter, seconds from the start, incumbent then) of every search that ran,
+    the station's own and its windows'."""
+    from optcache.solvers.lagrange import search as search_mod
+    from optcache.solvers.policies import replace_station
+    monkeypatch.setattr(search_mod, "EARLY_PRIMAL_ITERATIONS", iterations)
+    d = generate(stations=1, seed=101, users=20, slots=20).station_data(0)
+    calls = []
+    colgen = _COLGEN  # not Search.colgen: an earlier call's wrapper would record into its list too
+
+    def recorded(self, bounds, u0, tol, separate=False, until=None, max_iter=100000):
+        if separate and self.stats.nodes == 0:
+            calls.append((self.top, max_iter, time.perf_counter() - self.t0, self.best_cost))
+        return colgen(self, bounds, u0, tol, separate=separate, until=until, max_iter=max_iter)
+
+    monkeypatch.setattr(Search, "colgen", recorded)
+    s = Search(d, None, np.inf, 1e-4, quiet=True)
+    laot = replace_station(d, "laot")
+    s.offer(*laot)
+    return d, laot, s, s.root(), calls
+
+
+def test_without_a_limit_a_long_root_pauses_after_its_iterations(monkeypatch):
+    """Without a time limit the pause's mark is EARLY_PRIMAL_ITERATIONS master LPs, not a time: the
+    station's root stops there, the heuristics run with their work budgets and find a schedule
+    cheaper than least-AoT's before column generation resumes, and two runs give the same numbers
+    (the search stays deterministic). Fix-and-optimise's windows never pause."""
+    runs = [_unlimited_root(monkeypatch, 3) for _ in range(2)]
+    d, laot, s, root, calls = runs[0]
+    top = [c for c in calls if c[0]]
+    assert [c[1] for c in top] == [3, 100000]
+    assert all(c[1] == 100000 for c in calls if not c[0])  # windows: one column generation, no mark
+    assert root.converged and s.stats.root_pause_seconds > 0
+    assert top[1][3] < evaluate_station(d, *laot).cost * (1 - 1e-3)  # the pause's incumbent
+    assert s.stats.root_bound == root.L <= s.best_cost * (1 + 1e-12)
+    again = runs[1]
+    assert (again[3].L, again[2].best_cost, again[2].stats.evaluations) == (root.L, s.best_cost, s.stats.evaluations)
+    np.testing.assert_array_equal(again[2].best[0], s.best[0])
+    np.testing.assert_array_equal(again[2].best[1], s.best[1])
+
+
+def test_without_a_limit_a_root_within_its_iterations_does_not_pause(monkeypatch):
+    """A root that converges within EARLY_PRIMAL_ITERATIONS runs in one column generation, and
+    None turns the pause off: both give the root of a search without it (the same bound)."""
+    _, _, s, root, calls = _unlimited_root(monkeypatch, 100000)
+    _, _, s0, root0, calls0 = _unlimited_root(monkeypatch, None)
+    assert len([c for c in calls if c[0]]) == 1 and len([c for c in calls0 if c[0]]) == 1
+    assert s.stats.root_pause_seconds == 0.0 == s0.stats.root_pause_seconds
+    assert root.L == root0.L and s.best_cost == s0.best_cost

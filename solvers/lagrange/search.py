@@ -6,7 +6,8 @@ the best Lagrangian point, Wentges 1997) alternates with target cuts of the slot
 pair DPs within residual capacity, the restricted-master MIP, pair swaps and fix-and-optimise
 over windows of the incumbent, started again from a dive in the master LP when its windows find
 nothing while the gap is wide (both in `fixopt`, which runs searches of its own); under a limit
-of 120 s or more a root still converging at 30 s pauses once for them (EARLY_PRIMAL_SECONDS). One forward
+of 120 s or more a root still converging at 30 s pauses once for them (EARLY_PRIMAL_SECONDS; without a
+limit, after EARLY_PRIMAL_ITERATIONS master LPs). One forward
 and one backward pass over each pair graph give the Lagrangian of every restriction "a[t][p] = v"
 or "x[t][p] = j" at once (`PairGraph.through`): values whose Lagrangian reaches the incumbent are fixed out, and at the root
 such arcs are removed from the graphs for good. Then branch and price on the master's edge
@@ -103,7 +104,16 @@ whose column generation has not converged by this mark pauses once for the prima
 follow a 60-s run's root (`Search.primal`, fix-and-optimise included), for at most this long again,
 then goes on to its share. Without the pause a 600-s run at 20 users kept least-AoT's schedule, at a
 gap of 22–26 %, for the root's 300 s (benchmarks/RESULTS.md, "Sixty-second round").
-None: no pause. Without a time limit there is none either (the search stays deterministic)."""
+None: no pause. Without a time limit the mark is EARLY_PRIMAL_ITERATIONS instead."""
+
+EARLY_PRIMAL_ITERATIONS: int | None = 2000
+"""Without a time limit, a root whose column generation has not converged after this many
+iterations (master LPs) pauses once for the same heuristics, with their work budgets (below): a mark
+of work, not of time, so the search stays deterministic. Converged roots took 109 (`users=5`/101),
+490–1,028 (`slots=60`/102, `gpus=8`/101, `gpus=16`/119, `services=12`/109, `slots=80`/102) and 1,966
+master LPs (`slots=100`/109, 40 s); at 15 and 20 users a root makes 3,440 and 1,342 in two minutes
+(`users=15`/113, `users=20`/102) and may need twenty, with least-AoT's schedule as the only one until
+then (benchmarks/RESULTS.md, "Sixty-third round"). None: no pause."""
 
 ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
 """The restricted-master MIP after the root runs at most this long, and this share of a limit."""
@@ -205,7 +215,8 @@ class SearchStats:
     """Seconds from the search's start (the pair graphs) to the end of the root's column generation,
     less its pause (`root_pause_seconds`)."""
     root_pause_seconds: float = 0.0
-    """Seconds of the root's pause for primal heuristics (EARLY_PRIMAL_SECONDS), which are also in
+    """Seconds of the root's pause for primal heuristics (EARLY_PRIMAL_SECONDS, or
+    EARLY_PRIMAL_ITERATIONS without a limit), which are also in
     `heuristic_seconds` and `lns_seconds`."""
     root_primal: float = np.nan
     eliminated_arcs: int = 0
@@ -688,17 +699,20 @@ class Search:
         free = [PairBounds.free(d.T) for _ in range(d.P)]
         total = self.deadline - self.t0
         until = None if not np.isfinite(total) else self.t0 + ROOT_SHARE * total
+        # the pause's mark: a time under a limit (none for a 60-s run), iterations without one
         pause = None if EARLY_PRIMAL_SECONDS is None or until is None or not self.dec.coupled \
             or ROOT_SHARE * total < 2 * EARLY_PRIMAL_SECONDS else self.t0 + EARLY_PRIMAL_SECONDS
+        iterations = EARLY_PRIMAL_ITERATIONS if until is None and self.dec.coupled and self.top else None
         # finer where the requested gap is (as at the nodes): a root whose master agrees on every
         # coupled decision is closed as a leaf at this L
         tol = min(ROOT_TOL, self.node_tol)
         root = self.colgen(free, np.zeros(self.master.n_rows), tol, separate=True,
-                           until=until if pause is None else pause)
-        if pause is not None and not root.converged and root.lp is not None and self.left() > 0:
+                           until=until if pause is None else pause, max_iter=iterations or 100000)
+        if (pause is not None or iterations is not None) and not root.converged and root.lp is not None \
+                and root.L < self.level() and self.left() > 0:
             start = time.perf_counter()
             self.root_L = root.L
-            self.primal(root, until=start + EARLY_PRIMAL_SECONDS)
+            self.primal(root, until=None if pause is None else start + EARLY_PRIMAL_SECONDS)
             st.root_pause_seconds = time.perf_counter() - start
             if not self.quiet:
                 log.info("lagrange: root paused at %.6f for %.1f s of heuristics, incumbent %.6f", root.L,

@@ -109,11 +109,11 @@ None: no pause. Without a time limit the mark is EARLY_PRIMAL_ITERATIONS instead
 EARLY_PRIMAL_ITERATIONS: int | None = 2000
 """Without a time limit, a root whose column generation has not converged after this many
 iterations (master LPs) pauses once for the same heuristics, with their work budgets (below): a mark
-of work, not of time, so the search stays deterministic. Converged roots took 109 (`users=5`/101),
-490–1,028 (`slots=60`/102, `gpus=8`/101, `gpus=16`/119, `services=12`/109, `slots=80`/102) and 1,966
-master LPs (`slots=100`/109, 40 s); at 15 and 20 users a root makes 3,440 and 1,342 in two minutes
-(`users=15`/113, `users=20`/102) and may need twenty, with least-AoT's schedule as the only one until
-then (benchmarks/RESULTS.md, "Sixty-third round"). None: no pause."""
+of work, not of time, so the search stays deterministic. Converged roots took 84 (`users=5`/101),
+400–809 (`slots=60`/102, `gpus=8`/101, `gpus=16`/119, `services=12`/109, `slots=80`/102) and 1,653
+(`slots=100`/109, 39 s); `users=15`/113 made 3,212 in two minutes, and `users=20`/102 reached 2,000
+after about 340 s of a root that needs some twenty minutes, with least-AoT's schedule as the only one
+until the pause (benchmarks/RESULTS.md, "Sixty-third round"). None: no pause."""
 
 ROOT_IP_SECONDS, ROOT_IP_SHARE = 2.0, 0.1
 """The restricted-master MIP after the root runs at most this long, and this share of a limit."""

@@ -1605,9 +1605,10 @@ _COLGEN = Search.colgen
 
 def _unlimited_root(monkeypatch, iterations: int | None):
     """The root of the users=20, 20-slot station's search without a time limit, with
-    EARLY_PRIMAL_ITERATIONS = `iterations`; returns the search, its root and the root column
-    generations' (max_iter, seconds from the start, incumbent then) of every search that ran,
-    the station's own and its windows'."""
+    EARLY_PRIMAL_ITERATIONS = `iterations`; returns the search, its root and, for each root column
+    generation of every search that ran (the station's own and its windows'), whether it was the
+    station's own, its max_iter, its start in seconds from that search's start and the incumbent's
+    cost then."""
     from optcache.solvers.lagrange import search as search_mod
     from optcache.solvers.policies import replace_station
     monkeypatch.setattr(search_mod, "EARLY_PRIMAL_ITERATIONS", iterations)

@@ -709,7 +709,7 @@ class Search:
         root = self.colgen(free, np.zeros(self.master.n_rows), tol, separate=True,
                            until=until if pause is None else pause, max_iter=iterations or 100000)
         if (pause is not None or iterations is not None) and not root.converged and root.lp is not None \
-                and root.L < self.level() and self.left() > 0:
+                and not self.closed(root.L) and self.left() > 0:
             start = time.perf_counter()
             self.root_L = root.L
             self.primal(root, until=None if pause is None else start + EARLY_PRIMAL_SECONDS)

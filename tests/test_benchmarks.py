@@ -578,9 +578,9 @@ def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, afte
     "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
     "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round", 115–118 in the "Sixty-first
     round", 119 and 120 in the "Sixty-second round", 121 and 122 in the "Sixty-third round", 123 and
-    124 in the "Sixty-fourth round") are what
-    grid_report.py makes of their committed CSVs: the grid table, its counts and the
-    retries (no rolling table: rolling_grid.py did not run on those seeds)."""
+    124 in the "Sixty-fourth round") are what grid_report.py makes of their committed CSVs: the grid
+    table, its counts and the retries (no rolling table: rolling_grid.py did not run on those
+    seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
 

@@ -574,13 +574,9 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh64", "--seeds", "123", "124"], "**Sixty-fourth round", "**Sixty-third round"),
     (["--dir", "benchmarks/results/fresh65", "--seeds", "125", "126"], "**Sixty-fifth round", "**Sixty-fourth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
-    """The grids on seeds no other run had used (benchmarks/RESULTS.md: 104 and 105 in the
-    "Forty-seventh round", 107 and 108 in the "Fifty-fifth round", again with a variant in the
-    "Fifty-sixth round" and with strong branching in the "Fifty-seventh round", 109–112 in the
-    "Fifty-eighth round", 113 and 114 in the "Fifty-ninth round", 115–118 in the "Sixty-first
-    round", 119 and 120 in the "Sixty-second round", 121 and 122 in the "Sixty-third round", 123 and
-    124 in the "Sixty-fourth round", 125 and 126 in the "Sixty-fifth round") are what grid_report.py
-    makes of their committed CSVs: the grid table, its counts and the retries (no rolling table:
+    """The grids on seeds no other run had used (one parameter per round's section of
+    benchmarks/RESULTS.md that ran one, its folder and seeds) are what grid_report.py makes of
+    their committed CSVs: the grid table, its counts and the retries (no rolling table:
     rolling_grid.py did not run on those seeds)."""
     blocks = _report_in_section(["grid_report.py", *args], section, after)
     assert [b.splitlines()[0][:16] for b in blocks if b.startswith("|")] == ["| point | memory", "| station | gap "]
@@ -776,8 +772,8 @@ def test_grid_summary_on_hand_made_tables(tmp_path):
 def test_grid_summary_prints_the_table_of_results():
     """The per-point table of the current code's grid runs over every seed (benchmarks/RESULTS.md,
     "Exact method at the paper's scale", before the forty-second round's table) is what
-    grid_summary.py makes of the committed CSVs of its default folders (rerun57/, fresh57/, fresh58/,
-    fresh59/, fresh61/, fresh62/, fresh63/, fresh64/ and fresh65/), which the section names."""
+    grid_summary.py makes of the committed CSVs of its default folders (`grid_summary.CURRENT`),
+    which the section names."""
     blocks = _report_in_section(["grid_summary.py"], "## Exact method at the paper's scale",
                                 "Command (2026-12-05, forty-second round")
     assert len(blocks) == 2 and blocks[0].startswith("| point | stations | meet the bar")

@@ -573,7 +573,9 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh63", "--seeds", "121", "122"], "**Sixty-third round", "**Sixty-second round"),
     (["--dir", "benchmarks/results/fresh64", "--seeds", "123", "124"], "**Sixty-fourth round", "**Sixty-third round"),
     (["--dir", "benchmarks/results/fresh65", "--seeds", "125", "126"], "**Sixty-fifth round", "**Sixty-fourth round"),
-    (["--dir", "benchmarks/results/fresh66", "--seeds", "127", "128", "129", "130"], "**Sixty-sixth round", "**Sixty-fifth round")])
+    (["--dir", "benchmarks/results/fresh66", "--seeds", "127", "128", "129", "130"], "**Sixty-sixth round", "**Sixty-fifth round"),
+    (["--dir", "benchmarks/results/fresh67", "--seeds", "131", "132", "133", "134"], "**Sixty-seventh round",
+     "**Sixty-sixth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (one parameter per round's section of
     benchmarks/RESULTS.md that ran one, its folder and seeds) are what grid_report.py makes of

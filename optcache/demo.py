@@ -16,6 +16,10 @@ from optcache.study import check_costs, require_table, typed_column
 
 log = logging.getLogger(__name__)
 
+NA = "-"
+"""Printed for a cell that does not apply (a heuristic's bound and gap, first-best's revenue), as
+`optcache solve` prints a missing bound: the tables print no NaN; the CSVs leave those cells empty."""
+
 
 def scenario_summary(cfg: ScenarioConfig) -> pd.DataFrame:
     """Size of the scenario (what the paper calls the default setting of section VI-A), one row
@@ -114,15 +118,16 @@ def run_demo(out: Path, seed: int = 0, methods: dict[str, dict] | None = None,
     table = pd.DataFrame(rows).set_index("method")
     cols = ["status", "termination", "cost", "bound", "gap", "switching", "transmission",
             "computing", "accuracy", "cloud", "wall_s"]
+    table[cols[2:]] = table[cols[2:]].astype(float)  # None (no bound) is NaN, printed as NA
     echo("\nCost per method (sum over stations of the slot-average cost (27)):")
-    echo(table[cols].to_string(float_format=lambda v: f"{v:.4f}"))
+    echo(table[cols].to_string(float_format=lambda v: f"{v:.4f}", na_rep=NA))
     bracket = optimum_bracket(table)
     table = table.join(bracket)
     if bracket["above_opt_max"].notna().any():
         echo("\nDistance from the optimum, certified by the best bound (the optimum lies between the "
              "best bound and the cheapest schedule):")
         echo((100 * bracket).rename(columns={"above_opt_min": "at least, %", "above_opt_max": "at most, %"})
-             .to_string(float_format=lambda v: f"{v:.2f}"))
+             .to_string(float_format=lambda v: f"{v:.2f}", na_rep=NA))
     write_atomic(out / "summary.csv", table.to_csv())
     _figure(table, out / "cost_breakdown.png")
     echo(f"\nwrote {out / 'summary.csv'} and {out / 'cost_breakdown.png'}")
@@ -144,7 +149,7 @@ def _market(out: Path, echo: Callable[[str], None]) -> None:
     data = market_dataset(policy.args.market, policy.args.eval_seeds())
     result = evaluate(data.subset(data.scored), {"dqmsb": policy})
     table = tidy(result)
-    echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=NA))
     write_atomic(out / "market.csv", table.to_csv(index=False))
     curve = load_checkpoint(path)[1].get("curve")
     if curve:

@@ -202,3 +202,23 @@ def test_methods_of_other_packages_are_found_through_their_entry_point(tmp_path,
     bad = subprocess.run([*cli, "methods"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "entry point optcache.methods:cloud-twin" in bad.stderr and "broken on purpose" in bad.stderr
+
+
+def test_demo_prints_no_nan_where_a_cell_does_not_apply(tmp_path):
+    """Heuristics have no bound or gap: the printed cost table shows "-" there, not NaN, while
+    summary.csv keeps the cells empty (the standard: every number printed is finite)."""
+    import re
+
+    import pandas as pd
+
+    from optcache.demo import NA, run_demo
+    lines: list[str] = []
+    run_demo(tmp_path, methods={"all-cloud": {}, "laot": {}}, market=False, echo=lines.append)
+    text = "\n".join(lines)
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    rows = {ln.split()[0]: ln.split() for ln in lines[lines.index(next(ln for ln in lines if ln.startswith(
+        "\nCost per method"))) + 1].splitlines()[2:]}
+    for m in ("all-cloud", "laot"):  # method, status, termination, cost, bound, gap, ...
+        assert rows[m][1:3] == ["ok", "heuristic"] and rows[m][4:6] == [NA, NA]
+    csv = pd.read_csv(tmp_path / "summary.csv", index_col="method")
+    assert csv["bound"].isna().all() and (csv["cost"] > 0).all()

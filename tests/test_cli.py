@@ -216,8 +216,8 @@ def test_demo_prints_no_nan_where_a_cell_does_not_apply(tmp_path):
     run_demo(tmp_path, methods={"all-cloud": {}, "laot": {}}, market=False, echo=lines.append)
     text = "\n".join(lines)
     assert not re.search(r"\bnan\b", text, re.IGNORECASE)
-    rows = {ln.split()[0]: ln.split() for ln in lines[lines.index(next(ln for ln in lines if ln.startswith(
-        "\nCost per method"))) + 1].splitlines()[2:]}
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("\nCost per method"))
+    rows = {ln.split()[0]: ln.split() for ln in lines[at + 1].splitlines()[2:]}
     for m in ("all-cloud", "laot"):  # method, status, termination, cost, bound, gap, ...
         assert rows[m][1:3] == ["ok", "heuristic"] and rows[m][4:6] == [NA, NA]
     csv = pd.read_csv(tmp_path / "summary.csv", index_col="method")

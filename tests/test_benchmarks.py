@@ -239,7 +239,8 @@ def test_the_documented_columns_are_the_committed_ones():
              "market_fig5.py": ["market_fig5.csv", "market_fig5_summary.csv"],
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
              "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"],
-             "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv"],
+             "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv", "window_split.csv", "window_split_24.csv",
+                                   "window_split_300.csv"],
              "time_split.py": ["time_split_60.csv", "time_split_600_103.csv"],
              "crosscheck.py": ["crosscheck.csv"], "tree_proof.py": ["tree_proof.csv"]}
     for script, tables in pairs.items():
@@ -575,7 +576,9 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh65", "--seeds", "125", "126"], "**Sixty-fifth round", "**Sixty-fourth round"),
     (["--dir", "benchmarks/results/fresh66", "--seeds", "127", "128", "129", "130"], "**Sixty-sixth round", "**Sixty-fifth round"),
     (["--dir", "benchmarks/results/fresh67", "--seeds", "131", "132", "133", "134"], "**Sixty-seventh round",
-     "**Sixty-sixth round")])
+     "**Sixty-sixth round"),
+    (["--dir", "benchmarks/results/fresh68", "--seeds", "135", "136", "137", "138", "139", "140", "141"],
+     "**Sixty-eighth round", "**Sixty-seventh round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (one parameter per round's section of
     benchmarks/RESULTS.md that ran one, its folder and seeds) are what grid_report.py makes of
@@ -652,6 +655,49 @@ def test_coupling_split_relaxes_one_row_and_only_lowers_the_optimum(monkeypatch)
             assert relaxed <= opt + 1e-12
             lower[way] += relaxed < opt - 1e-9
     assert lower["memory"] > 0 and lower["budget"] > 0
+
+
+def test_coupling_split_widens_the_window_and_only_lowers_the_optimum(monkeypatch):
+    """coupling_split.py's window ways: 'window2' and 'window4' double and quadruple every w_m,
+    'window' raises it to at least k_p times the pair's requests over the horizon, which (28c) can
+    then never reach: its brute-force optimum is that of a window of 10^12 tokens. Memory and the
+    budget are untouched; each way is a relaxation, a wider window no dearer than a narrower one, and
+    on some tiny stations 'window' is strictly cheaper (else the window would not be measured)."""
+    import dataclasses
+
+    import numpy as np
+
+    from optcache.solvers.lagrange import coupled_slots
+    from tests.bruteforce import brute_force, random_tiny
+
+    bench = _bench_module("coupling_split", monkeypatch)
+    lower = 0
+    for seed in range(20):
+        d = random_tiny(np.random.default_rng(seed)).station_data(0)
+        w2, w4, wide = (bench.relax(d, way) for way in ("window2", "window4", "window"))
+        assert np.array_equal(w2.w, 2 * d.w) and np.array_equal(w4.w, 4 * d.w)
+        assert np.all(wide.w >= d.k * d.R.sum(axis=0)) and np.all(wide.w >= d.w)
+        for r in (w2, w4, wide):
+            assert (r.G, r.E) == (d.G, d.E) and all(
+                np.array_equal(a, b) for a, b in zip(coupled_slots(r), coupled_slots(d), strict=True))
+        opt, o2, o4, ow = (brute_force(x)[0] for x in (d, w2, w4, wide))
+        assert ow <= o4 + 1e-12 and o4 <= o2 + 1e-12 and o2 <= opt + 1e-12
+        assert abs(ow - brute_force(dataclasses.replace(d, w=np.full_like(d.w, 1e12)))[0]) <= 1e-12
+        lower += ow < opt - 1e-9
+    assert lower > 0
+
+
+def test_coupling_split_takes_any_grid_station_as_a_case(monkeypatch):
+    """--cases: a named case, or `seed=S,KNOB=V` with the Fig. 3 grid's knobs; anything else is
+    refused (by argparse, naming --cases)."""
+    import argparse
+
+    bench = _bench_module("coupling_split", monkeypatch)
+    assert bench.case("seed=131,services=8") == {"seed": 131, "services": 8}
+    assert bench.case("seed=101,users=15,slots=30") == {"seed": 101, "users": 15, "slots": 30}
+    for bad in ("services=8", "seed=1,foo=2", "seed=x,users=5", "seed=1,users"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bench.case(bad)
 
 
 def _hand_made_report(tmp_path: Path, script: str, tables: dict[str, str], stray: tuple[str, str]) -> list[str]:

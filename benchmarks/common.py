@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn
@@ -273,11 +273,16 @@ def finish(*paths: Path) -> None:
             os.replace(partial_path(path), path)
 
 
-def case_options(parser: Parser, cases: dict, out: Path) -> None:
+def case_options(parser: Parser, cases: dict, out: Path, other: Callable[[str], str] | None = None,
+                 other_help: str = "") -> None:
     """--cases (names of `cases`, default all) and --out (default `out`): the options of the
-    scripts that measure a few named stations (block_cuts.py, load_hull.py, load_cuts.py)."""
-    parser.add_argument("--cases", nargs="+", choices=list(cases), default=list(cases), metavar="CASE",
-                        help="stations, of: " + ", ".join(cases) + " (default all)")
+    scripts that measure a few named stations (block_cuts.py, load_hull.py, load_cuts.py,
+    coupling_split.py). `other` (a name -> the name, raising argparse.ArgumentTypeError) admits
+    names beyond `cases`, described by `other_help`."""
+    choice = {"choices": list(cases)} if other is None else {"type": other}
+    parser.add_argument("--cases", nargs="+", default=list(cases), metavar="CASE", **choice,
+                        help="stations, of: " + ", ".join(cases) + " (default all)"
+                        + (f", or {other_help}" if other_help else ""))
     parser.add_argument("--out", type=Path, default=out, help=f"output CSV (default: benchmarks/results/{out.name})")
 
 

@@ -29,7 +29,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from common import Parser, check_outputs, entry, run_cases, time_limit
+from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
 from exact_grid import solve
 
 from optcache.instance import StationData
@@ -39,7 +39,9 @@ from optcache.solvers.lagrange import coupled_slots
 OUT = Path(__file__).resolve().parent / "results" / "coupling_split.csv"
 CASES = {"seed=101,users=15,slots=30": dict(seed=101, users=15, slots=30), "seed=101,users=15": dict(seed=101, users=15),
          "seed=104,gpus=16,slots=45": dict(seed=104, gpus=16, slots=45)}
-WAYS = ("none", "memory", "budget", "window2", "window4", "window")
+WIDEN = {"window2": 2, "window4": 4}
+"""The ways that multiply every context window w_m, and by how much."""
+WAYS = ("none", "memory", "budget", *WIDEN, "window")
 DEFAULT_WAYS = WAYS[:3]
 KNOBS = ("slots", "services", "gpus", "users")
 """The Fig. 3 grid's knobs, which a `seed=S,KNOB=V` case may set."""
@@ -52,8 +54,8 @@ def relax(d: StationData, way: str) -> StationData:
         return dataclasses.replace(d, G=float(d.s.sum()))
     if way == "budget":
         return dataclasses.replace(d, E=float((d.R @ d.flops_per_request).max()))
-    if way in ("window2", "window4"):
-        return dataclasses.replace(d, w=d.w * int(way[-1]))
+    if way in WIDEN:
+        return dataclasses.replace(d, w=d.w * WIDEN[way])
     if way == "window":  # K never exceeds k_p times the pair's requests over the horizon
         return dataclasses.replace(d, w=np.maximum(d.w, d.k * d.R.sum(axis=0)))
     return d
@@ -90,9 +92,7 @@ def run(name: str, knobs: dict, limit: float, ways=DEFAULT_WAYS) -> list[dict]:
 
 def main() -> None:
     ap = Parser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="+", type=_case_name, default=list(CASES), metavar="CASE",
-                    help="stations: " + ", ".join(CASES) + " (default all), or seed=S,KNOB=V")
-    ap.add_argument("--out", type=Path, default=OUT, help=f"output CSV (default: benchmarks/results/{OUT.name})")
+    case_options(ap, CASES, OUT, other=_case_name, other_help="seed=S,KNOB=V")
     ap.add_argument("--ways", nargs="+", choices=WAYS, default=list(DEFAULT_WAYS), metavar="WAY",
                     help="what to relax, of: " + ", ".join(WAYS) + " (default: " + " ".join(DEFAULT_WAYS) + ")")
     ap.add_argument("--time-limit", type=time_limit, default=120.0,

@@ -17,8 +17,9 @@ from optcache.study import check_costs, require_table, typed_column
 log = logging.getLogger(__name__)
 
 NA = "-"
-"""Printed for a cell that does not apply (a heuristic's bound and gap, first-best's revenue), as
-`optcache solve` prints a missing bound: the tables print no NaN; the CSVs leave those cells empty."""
+"""Printed for a cell that does not apply (a heuristic's bound and gap, first-best's revenue), here
+and by `optcache solve` for a missing bound or gap: the tables print no NaN; the CSVs leave those
+cells empty."""
 
 
 def scenario_summary(cfg: ScenarioConfig) -> pd.DataFrame:

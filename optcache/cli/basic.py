@@ -121,8 +121,10 @@ def _option_value(text: str):
 
 def summary_lines(obj: dict, instance: Path, out: Path | None) -> list[str]:
     """A one-screen summary of a solve's JSON: what `optcache solve --out` prints."""
+    from optcache.demo import NA
+
     def num(v, fmt=".6g"):
-        return "-" if v is None else format(v, fmt)
+        return NA if v is None else format(v, fmt)
 
     lines = [f"{obj['method']} on {instance}: status {obj['status']}, termination {obj['termination']}"]
     if obj.get("message"):
@@ -131,7 +133,7 @@ def summary_lines(obj: dict, instance: Path, out: Path | None) -> list[str]:
     lines += [f"  cost       {num(obj['cost'])}   (evaluator: Σ stations of the slot-average cost, cost units)",
               f"  bound      {num(obj['bound'])}" + ("   (certified lower bound)" if obj["bound"] is not None
                                                     else "   (none: not an exact method)"),
-              f"  gap        {'-' if gap is None else f'{100 * gap:.4g} %'}",
+              f"  gap        {NA if gap is None else f'{100 * gap:.4g} %'}",
               f"  seconds    {obj['seconds']:.2f}"]
     if obj.get("solver"):
         lines.append(f"  solver     {obj['solver']} {obj.get('solver_version') or ''}".rstrip())

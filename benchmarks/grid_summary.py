@@ -32,7 +32,7 @@ from grid_report import BAR, EXACT, certified, meets_bar
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CURRENT = ("rerun57", "fresh57", "fresh58", "fresh59", "fresh61", "fresh62", "fresh63", "fresh64", "fresh65",
-           "fresh66", "fresh67", "fresh68")
+           "fresh66", "fresh67", "fresh68", "fresh69")
 """The default --dir, under benchmarks/results: the grid runs made with the current solver code (strong
 branching on the LP, since the fifty-seventh round; benchmarks/RESULTS.md, "Exact method at the
 paper's scale")."""

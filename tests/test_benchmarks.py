@@ -240,7 +240,7 @@ def test_the_documented_columns_are_the_committed_ones():
              "market_fig6.py": ["market_fig6.csv"], "block_cuts.py": ["block_cuts.csv"],
              "load_hull.py": ["load_hull.csv"], "load_cuts.py": ["load_cuts.csv", "load_cuts_mip.csv", "load_cuts_hull.csv"],
              "coupling_split.py": ["coupling_split.csv", "coupling_split_100.csv", "window_split.csv", "window_split_24.csv",
-                                   "window_split_300.csv"],
+                                   "window_split_300.csv", "window_split_144.csv"],
              "time_split.py": ["time_split_60.csv", "time_split_600_103.csv"],
              "crosscheck.py": ["crosscheck.csv"], "tree_proof.py": ["tree_proof.csv"]}
     for script, tables in pairs.items():
@@ -578,7 +578,9 @@ def test_grid_report_prints_the_tables_of_results():
     (["--dir", "benchmarks/results/fresh67", "--seeds", "131", "132", "133", "134"], "**Sixty-seventh round",
      "**Sixty-sixth round"),
     (["--dir", "benchmarks/results/fresh68", "--seeds", "135", "136", "137", "138", "139", "140", "141"],
-     "**Sixty-eighth round", "**Sixty-seventh round")])
+     "**Sixty-eighth round", "**Sixty-seventh round"),
+    (["--dir", "benchmarks/results/fresh69", "--seeds", "142", "143", "144", "145", "146", "147", "148", "149"],
+     "**Sixty-ninth round", "**Sixty-eighth round")])
 def test_grid_report_prints_the_fresh_seed_tables_of_results(args, section, after):
     """The grids on seeds no other run had used (one parameter per round's section of
     benchmarks/RESULTS.md that ran one, its folder and seeds) are what grid_report.py makes of

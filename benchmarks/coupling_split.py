@@ -29,7 +29,16 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from common import Parser, case_options, check_outputs, entry, run_cases, time_limit
+from common import (
+    POINT_KNOBS,
+    Parser,
+    case_options,
+    check_outputs,
+    check_station,
+    entry,
+    run_cases,
+    time_limit,
+)
 from exact_grid import solve
 
 from optcache.instance import StationData
@@ -43,8 +52,6 @@ WIDEN = {"window2": 2, "window4": 4}
 """The ways that multiply every context window w_m, and by how much."""
 WAYS = ("none", "memory", "budget", *WIDEN, "window")
 DEFAULT_WAYS = WAYS[:3]
-KNOBS = ("slots", "services", "gpus", "users")
-"""The Fig. 3 grid's knobs, which a `seed=S,KNOB=V` case may set."""
 
 
 def relax(d: StationData, way: str) -> StationData:
@@ -62,16 +69,17 @@ def relax(d: StationData, way: str) -> StationData:
 
 
 def case(name: str) -> dict:
-    """A --cases entry's scenario knobs: a name of CASES, or `seed=S,KNOB=V[,KNOB=V]` with KNOBS."""
+    """A --cases entry's scenario knobs: a name of CASES, or `seed=S,KNOB=V[,KNOB=V]` with knobs a
+    grid point may move (`common.POINT_KNOBS`)."""
     if name in CASES:
         return CASES[name]
     try:
         knobs = {k: int(v) for k, v in (part.split("=") for part in name.split(","))}
     except ValueError:
         knobs = {}
-    if "seed" not in knobs or not set(knobs) <= {"seed", *KNOBS}:
+    if "seed" not in knobs or not set(knobs) <= {"seed", *POINT_KNOBS}:
         raise argparse.ArgumentTypeError(f"{name!r} is neither a case ({', '.join(CASES)}) nor "
-                                         f"'seed=S,KNOB=V' with KNOB one of {', '.join(KNOBS)}")
+                                         f"'seed=S,KNOB=V' with KNOB one of {', '.join(POINT_KNOBS)}")
     return knobs
 
 
@@ -99,6 +107,8 @@ def main() -> None:
                     help="seconds for each run of a station, pair graphs included (default: 120)")
     args = ap.parse_args()
     check_outputs(ap, "--out", args.out)
+    for name in args.cases:  # a value out of its range: one line naming --cases, before any run
+        check_station(ap, "--cases", name, **case(name))
     run_cases(args.out, args.cases, lambda name: run(name, case(name), args.time_limit, args.ways))
 
 

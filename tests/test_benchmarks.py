@@ -702,6 +702,15 @@ def test_coupling_split_takes_any_grid_station_as_a_case(monkeypatch):
             bench.case(bad)
 
 
+def test_coupling_split_refuses_a_case_out_of_range_before_any_run(tmp_path):
+    """A `seed=S,KNOB=V` case whose value is out of the scenario's range gets one line naming
+    --cases and exit 2, not a traceback from the generator, and no table is written."""
+    r = run("coupling_split.py", "--cases", "seed=1,slots=0", "--out", str(tmp_path / "c.csv"), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--cases: seed=1,slots=0: slots: must be an integer in [1, 1e9], got 0" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def _hand_made_report(tmp_path: Path, script: str, tables: dict[str, str], stray: tuple[str, str]) -> list[str]:
     """SCRIPT --seeds 7 --dir tmp_path on `tables` (file name -> CSV text): its stdout lines. Then
     `stray` (file name, row), a gpus=8 station with no row in the grid table, is appended and the
